@@ -1,0 +1,69 @@
+"""Cloud Storage: writes generated images and reads uploads. One client per instance."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from google.cloud import storage
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    return bucket, name
+
+
+class Storage:
+    def __init__(self, client: storage.Client) -> None:
+        self._client = client
+
+    @classmethod
+    def connect(cls, project: str) -> Storage:
+        import os
+
+        from google.cloud import storage
+
+        if os.environ.get("STORAGE_EMULATOR_HOST"):
+            from google.auth.credentials import AnonymousCredentials
+
+            return cls(storage.Client(project=project, credentials=AnonymousCredentials()))
+        return cls(storage.Client(project=project))
+
+    def write(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Write (or overwrite: names are deterministic per job, so a retry replaces its own
+        earlier attempt instead of adding a copy) and return the gs:// URI."""
+        blob = self._client.bucket(bucket).blob(name)
+        blob.metadata = metadata or None
+        blob.upload_from_string(data, content_type=content_type)
+        return f"gs://{bucket}/{name}"
+
+    def read(self, uri: str, max_bytes: int) -> bytes:
+        """Read a whole object, refusing one larger than max_bytes before downloading it."""
+        bucket, name = split_uri(uri)
+        blob = self._client.bucket(bucket).get_blob(name)
+        if blob is None:
+            raise FileNotFoundError(uri)
+        if blob.size is not None and blob.size > max_bytes:
+            raise ValueError(f"{uri} is {blob.size} bytes; the limit is {max_bytes}")
+        return blob.download_as_bytes()
+
+    def generation(self, uri: str) -> str | None:
+        """The object's generation, or None if there is no such object."""
+        bucket, name = split_uri(uri)
+        blob = self._client.bucket(bucket).get_blob(name)
+        return str(blob.generation) if blob is not None else None
+
+    def metadata(self, uri: str) -> dict[str, str]:
+        bucket, name = split_uri(uri)
+        blob = self._client.bucket(bucket).get_blob(name)
+        return dict(blob.metadata or {}) if blob else {}
+
+    def list(self, bucket: str, prefix: str) -> list[str]:
+        return [b.name for b in self._client.list_blobs(bucket, prefix=prefix)]

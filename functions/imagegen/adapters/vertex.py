@@ -1,0 +1,154 @@
+"""Vertex AI through `google.cloud.aiplatform_v1.PredictionServiceClient` (REST transport),
+one client per API host, created on first use and kept for the instance's life.
+
+Production authenticates with Application Default Credentials (the function's service
+account). `IMAGEGEN_VERTEX_ENDPOINT` points the very same client and transport at the local
+stand-in instead; only then are credentials anonymous.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from imagegen.adapters.vertex_wire import (
+    Generation,
+    api_host,
+    gemini_body,
+    imagen_body,
+    model_path,
+    read_gemini,
+    read_imagen,
+)
+from imagegen.domain.catalog import Family, ModelSpec
+from imagegen.domain.request import JobRequest
+from imagegen.errors import FinalUpstream, RetryableUpstream
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class VertexClient:
+    def __init__(self, project: str, endpoint_override: str = "", timeout: float = 120.0):
+        self._project = project
+        self._override = endpoint_override
+        self._timeout = timeout
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, location: str):
+        host = self._override or api_host(location)
+        with self._lock:
+            client = self._clients.get(host)
+            if client is None:
+                from google.cloud import aiplatform_v1
+
+                kwargs: dict[str, Any] = {}
+                if self._override:
+                    from google.auth.credentials import AnonymousCredentials
+
+                    kwargs["credentials"] = AnonymousCredentials()
+                client = aiplatform_v1.PredictionServiceClient(
+                    transport="rest", client_options={"api_endpoint": host}, **kwargs
+                )
+                self._clients[host] = client
+        return client
+
+    def generate(
+        self,
+        spec: ModelSpec,
+        req: JobRequest,
+        location: str,
+        storage_uri: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Generation:
+        """One attempt at the whole job in one location; raises Retryable/FinalUpstream."""
+        if spec.family is Family.PREDICT:
+            body = imagen_body(req, spec, storage_uri)
+            reply = self._predict(spec, location, body, labels)
+            return read_imagen(reply, req.number_of_images, req.output.mime_type)
+        body = gemini_body(req, spec)
+        if labels:
+            body["labels"] = labels
+        if req.number_of_images == 1:
+            return read_gemini(self._generate_content(spec, location, body))
+        # Gemini image models answer one image a call: make the calls side by side.
+        result = Generation()
+        with ThreadPoolExecutor(max_workers=req.number_of_images) as pool:
+            replies = list(
+                pool.map(
+                    lambda _: self._generate_content(spec, location, body),
+                    range(req.number_of_images),
+                )
+            )
+        for reply in replies:
+            result.merge(read_gemini(reply))
+        return result
+
+    def _predict(self, spec, location, body, labels) -> dict:
+        from google.cloud.aiplatform_v1.types import PredictRequest
+        from google.protobuf import json_format, struct_pb2
+
+        request = PredictRequest(
+            endpoint=model_path(self._project, location, spec.id),
+            instances=[json_format.ParseDict(i, struct_pb2.Value()) for i in body["instances"]],
+            parameters=json_format.ParseDict(body["parameters"], struct_pb2.Value()),
+            labels=labels or {},
+        )
+        response = self._call(self._client(location).predict, request, spec, location)
+        return json_format.MessageToDict(response._pb)
+
+    def _generate_content(self, spec, location, body) -> dict:
+        from google.cloud.aiplatform_v1.types import GenerateContentRequest
+        from google.protobuf import json_format
+
+        payload = {**body, "model": model_path(self._project, location, spec.id)}
+        request = GenerateContentRequest.from_json(json.dumps(payload))
+        response = self._call(self._client(location).generate_content, request, spec, location)
+        return json_format.MessageToDict(response._pb)
+
+    def _call(self, method, request, spec: ModelSpec, location: str):
+        from google.api_core import exceptions as gexc
+
+        try:
+            return method(request=request, timeout=self._timeout, retry=None)
+        except gexc.GoogleAPICallError as exc:
+            raise classify(exc, spec.id, location) from exc
+        except Exception as exc:  # connection reset, read timeout, DNS: all transient
+            if _is_transport_error(exc):
+                raise RetryableUpstream(
+                    f"{spec.id} in {location}: {type(exc).__name__}: {exc}"
+                ) from exc
+            raise
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    import requests
+    from google.auth.exceptions import TransportError
+
+    return isinstance(exc, requests.RequestException | TransportError | TimeoutError)
+
+
+def _retry_after(exc) -> float | None:
+    response = getattr(exc, "response", None)
+    header = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
+    try:
+        return float(header) if header else None
+    except ValueError:
+        return None
+
+
+def classify(exc, model: str, location: str) -> Exception:
+    """429/5xx/timeouts are retryable; 400/403/404 are final (404 = not served here)."""
+    from google.api_core import exceptions as gexc
+
+    status = exc.code if isinstance(exc.code, int) else None
+    message = f"{model} in {location}: HTTP {status}: {exc.message}"
+    if isinstance(exc, gexc.ResourceExhausted | gexc.TooManyRequests) or status == 429:
+        return RetryableUpstream(message, status=429, retry_after=_retry_after(exc), quota=True)
+    if isinstance(exc, gexc.DeadlineExceeded) or (status in RETRYABLE_STATUS):
+        return RetryableUpstream(message, status=status, retry_after=_retry_after(exc))
+    if isinstance(exc, gexc.ServerError):
+        return RetryableUpstream(message, status=status)
+    return FinalUpstream(message, status=status, not_served=status == 404)

@@ -1,0 +1,206 @@
+"""The Vertex AI wire format of each model family, as plain JSON (camelCase, as REST sends
+it). Pure functions: the request a job makes is built and unit-tested here; vertex.py only
+sends it. Reading responses is here too, on the JSON form of the reply."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from dataclasses import dataclass, field
+from typing import Any
+
+from imagegen.domain.catalog import ModelSpec
+from imagegen.domain.request import JobRequest, PersonGeneration, SafetyLevel
+
+GEMINI_PERSON = {
+    PersonGeneration.DONT_ALLOW: "ALLOW_NONE",
+    PersonGeneration.ALLOW_ADULT: "ALLOW_ADULT",
+    PersonGeneration.ALLOW_ALL: "ALLOW_ALL",
+}
+HARM_CATEGORIES = (
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+)
+# finishReason values that mean the model refused on safety grounds. IMAGE_SAFETY and
+# friends are newer than some client protos: the reply's raw reason is kept too.
+GEMINI_BLOCK_REASONS = frozenset(
+    {
+        "SAFETY",
+        "IMAGE_SAFETY",
+        "PROHIBITED_CONTENT",
+        "IMAGE_PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "RECITATION",
+        "IMAGE_RECITATION",
+        "MODEL_ARMOR",
+    }
+)
+
+
+def model_path(project: str, location: str, model: str) -> str:
+    return f"projects/{project}/locations/{location}/publishers/google/models/{model}"
+
+
+def api_host(location: str) -> str:
+    """The regional endpoint; the global location has no region prefix."""
+    if location == "global":
+        return "aiplatform.googleapis.com"
+    return f"{location}-aiplatform.googleapis.com"
+
+
+def imagen_body(req: JobRequest, spec: ModelSpec, storage_uri: str | None = None) -> dict:
+    """The JSON body of `:predict` for an Imagen model."""
+    params: dict[str, Any] = {
+        "sampleCount": req.number_of_images,
+        "aspectRatio": req.aspect_ratio,
+        "addWatermark": req.add_watermark,
+        "includeRaiReason": True,
+        "outputOptions": {"mimeType": req.output.mime_type},
+    }
+    if req.output.compression_quality is not None:
+        params["outputOptions"]["compressionQuality"] = req.output.compression_quality
+    if len(spec.sizes) > 1:
+        params["sampleImageSize"] = req.image_size
+    if req.seed is not None:
+        params["seed"] = req.seed
+    if req.negative_prompt:
+        params["negativePrompt"] = req.negative_prompt
+    if req.person_generation is not None:
+        params["personGeneration"] = req.person_generation.value
+    if req.safety_filter_level is not None:
+        params["safetySetting"] = req.safety_filter_level.value
+    if req.enhance_prompt is not None:
+        params["enhancePrompt"] = req.enhance_prompt
+    if req.language is not None:
+        params["language"] = req.language
+    if storage_uri:
+        params["storageUri"] = storage_uri
+    return {"instances": [{"prompt": req.prompt}], "parameters": params}
+
+
+def _reference_part(ref) -> dict:
+    if ref.gcs_uri:
+        mime = ref.mime_type or mimetypes.guess_type(ref.gcs_uri)[0] or "image/png"
+        return {"fileData": {"fileUri": ref.gcs_uri, "mimeType": mime}}
+    from imagegen.domain.request import sniff_image_type
+
+    mime = ref.mime_type or sniff_image_type(base64.b64decode(ref.data[:64])) or "image/png"
+    return {"inlineData": {"mimeType": mime, "data": ref.data}}
+
+
+def gemini_body(req: JobRequest, spec: ModelSpec) -> dict:
+    """The JSON body of `:generateContent` for a Gemini image model (one image a call)."""
+    parts = [_reference_part(ref) for ref in req.reference_images]
+    parts.append({"text": req.prompt})
+    image_config: dict[str, Any] = {"aspectRatio": req.aspect_ratio}
+    if len(spec.sizes) > 1:
+        image_config["imageSize"] = req.image_size
+    if req.person_generation is not None:
+        image_config["personGeneration"] = GEMINI_PERSON[req.person_generation]
+    output: dict[str, Any] = {"mimeType": req.output.mime_type}
+    if req.output.compression_quality is not None:
+        output["compressionQuality"] = req.output.compression_quality
+    image_config["imageOutputOptions"] = output
+    generation: dict[str, Any] = {
+        "responseModalities": ["TEXT", "IMAGE"],
+        "candidateCount": 1,
+        "imageConfig": image_config,
+    }
+    if req.seed is not None:
+        generation["seed"] = req.seed
+    body: dict[str, Any] = {
+        "contents": [{"role": "user", "parts": parts}],
+        "generationConfig": generation,
+    }
+    if req.safety_filter_level is not None:
+        threshold = _gemini_threshold(req.safety_filter_level)
+        body["safetySettings"] = [
+            {"category": category, "threshold": threshold} for category in HARM_CATEGORIES
+        ]
+    return body
+
+
+def _gemini_threshold(level: SafetyLevel) -> str:
+    return level.value.upper()
+
+
+@dataclass
+class GeneratedImage:
+    mime_type: str
+    data: bytes | None = None
+    gcs_uri: str | None = None  # Imagen wrote it to storage itself (storageUri)
+
+
+@dataclass
+class Generation:
+    """What one job got back from the model, across however many calls it took."""
+
+    images: list[GeneratedImage] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)  # a reason per missing image
+    text: list[str] = field(default_factory=list)
+    enhanced_prompt: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def merge(self, other: Generation) -> None:
+        self.images.extend(other.images)
+        self.blocked.extend(other.blocked)
+        self.text.extend(other.text)
+        for key, value in other.usage.items():
+            self.usage[key] = self.usage.get(key, 0) + value
+
+
+def read_imagen(reply: dict, requested: int, default_mime: str) -> Generation:
+    """Images from `predictions[]`; filtered samples come back with `raiFilteredReason`
+    instead of bytes, or are missing altogether."""
+    result = Generation()
+    for prediction in reply.get("predictions", []):
+        if prediction.get("bytesBase64Encoded"):
+            data = base64.b64decode(prediction["bytesBase64Encoded"])
+            result.images.append(GeneratedImage(prediction.get("mimeType", default_mime), data))
+        elif prediction.get("gcsUri"):
+            mime = prediction.get("mimeType", default_mime)
+            result.images.append(GeneratedImage(mime, gcs_uri=prediction["gcsUri"]))
+        elif prediction.get("raiFilteredReason"):
+            result.blocked.append(prediction["raiFilteredReason"])
+        if prediction.get("prompt") and not result.enhanced_prompt:
+            result.enhanced_prompt = prediction["prompt"]
+    missing = requested - len(result.images) - len(result.blocked)
+    result.blocked.extend(["filtered by responsible AI (no reason given)"] * max(0, missing))
+    return result
+
+
+def read_gemini(reply: dict) -> Generation:
+    """Images from `inlineData` parts; safety finish reasons and prompt blocks as reasons."""
+    result = Generation()
+    usage = reply.get("usageMetadata") or {}
+    result.usage = {
+        k: int(v) for k, v in usage.items() if isinstance(v, int | float | str) and str(v).isdigit()
+    }
+    feedback = reply.get("promptFeedback") or {}
+    if feedback.get("blockReason"):
+        message = feedback.get("blockReasonMessage", "")
+        result.blocked.append(f"prompt blocked: {feedback['blockReason']} {message}".strip())
+        return result
+    for candidate in reply.get("candidates", []):
+        for part in (candidate.get("content") or {}).get("parts", []):
+            if "inlineData" in part and not part.get("thought"):
+                inline = part["inlineData"]
+                result.images.append(
+                    GeneratedImage(
+                        inline.get("mimeType", "image/png"), base64.b64decode(inline["data"])
+                    )
+                )
+            elif part.get("text") and not part.get("thought"):
+                result.text.append(part["text"])
+    if not result.images:
+        candidate = (reply.get("candidates") or [{}])[0]
+        reason = candidate.get("finishReason") or "NO_IMAGE"
+        message = candidate.get("finishMessage", "")
+        if reason in GEMINI_BLOCK_REASONS or reason in ("FINISH_REASON_UNSPECIFIED", "OTHER"):
+            result.blocked.append(f"{reason} {message}".strip())
+        else:
+            result.blocked.append(f"no image returned ({reason}) {message}".strip())
+    return result

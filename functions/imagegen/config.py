@@ -1,0 +1,118 @@
+"""Every setting, its environment variable and its default, in one place.
+
+Terraform sets these on the deployed functions (terraform/functions.tf); the devstack sets
+them for local processes. A required setting that is missing fails at the first use with the
+variable's name, not deep inside a client library.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+
+from imagegen.errors import ImagegenError
+
+
+class ConfigError(ImagegenError):
+    code = "misconfigured"
+
+
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    outputs_bucket: str
+    uploads_bucket: str
+    jobs_topic: str = "jobs"
+    jobs_collection: str = "jobs"
+    firestore_database: str = "(default)"
+    api_url: str = ""  # the submit function's URL, for status links in upload answers
+    # Vertex routing
+    vertex_endpoint: str = ""  # set only for the local stand-in: "http://127.0.0.1:8090"
+    allowed_locations: list[str] = field(default_factory=list)  # empty: the catalog's
+    default_location: str = ""  # empty: the model's own default
+    fallback_locations: list[str] = field(default_factory=list)
+    reference_buckets: list[str] = field(default_factory=list)
+    retired_models: str = "refuse"  # or "route" to the replacement
+    catalog_json: str = ""
+    catalog_file: str = ""
+    # worker timing
+    lease_seconds: float = 600.0
+    call_budget_seconds: float = 480.0
+    job_deadline_seconds: float = 86400.0
+    requeue_after_seconds: float = 600.0
+    max_attempts: int = 5
+    vertex_timeout_seconds: float = 120.0
+    # request limits
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_inline_image_bytes: int = 7 * 1024 * 1024
+    max_upload_bytes: int = 20 * 1024 * 1024
+
+    def require(self, name: str) -> str:
+        """The value of a setting that this code path cannot do without."""
+        value = getattr(self, name)
+        if not value:
+            env = _ENV_NAMES.get(name, name.upper())
+            raise ConfigError(f"setting {name} is required: set the environment variable {env}")
+        return value
+
+
+_ENV_NAMES = {
+    "project": "GOOGLE_CLOUD_PROJECT",
+    "outputs_bucket": "IMAGEGEN_OUTPUTS_BUCKET",
+    "uploads_bucket": "IMAGEGEN_UPLOADS_BUCKET",
+}
+
+
+def _float(name: str, default: float) -> float:
+    value = _env(name)
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
+
+
+def load_settings() -> Settings:
+    """Read the environment (uncached: tests and the devstack call this directly)."""
+    retired = _env("IMAGEGEN_RETIRED_MODELS", "refuse")
+    if retired not in ("refuse", "route"):
+        raise ConfigError(f"IMAGEGEN_RETIRED_MODELS must be refuse or route, got {retired!r}")
+    return Settings(
+        project=_env("GOOGLE_CLOUD_PROJECT") or _env("GCLOUD_PROJECT"),
+        outputs_bucket=_env("IMAGEGEN_OUTPUTS_BUCKET"),
+        uploads_bucket=_env("IMAGEGEN_UPLOADS_BUCKET"),
+        jobs_topic=_env("IMAGEGEN_JOBS_TOPIC", "jobs"),
+        jobs_collection=_env("IMAGEGEN_JOBS_COLLECTION", "jobs"),
+        firestore_database=_env("IMAGEGEN_FIRESTORE_DATABASE", "(default)"),
+        api_url=_env("IMAGEGEN_API_URL"),
+        vertex_endpoint=_env("IMAGEGEN_VERTEX_ENDPOINT"),
+        allowed_locations=_list(_env("IMAGEGEN_ALLOWED_LOCATIONS")),
+        default_location=_env("IMAGEGEN_DEFAULT_LOCATION"),
+        fallback_locations=_list(_env("IMAGEGEN_FALLBACK_LOCATIONS")),
+        reference_buckets=_list(_env("IMAGEGEN_REFERENCE_BUCKETS")),
+        retired_models=retired,
+        catalog_json=_env("IMAGEGEN_CATALOG_JSON"),
+        catalog_file=_env("IMAGEGEN_CATALOG_FILE"),
+        lease_seconds=_float("IMAGEGEN_LEASE_SECONDS", 600.0),
+        call_budget_seconds=_float("IMAGEGEN_CALL_BUDGET_SECONDS", 480.0),
+        job_deadline_seconds=_float("IMAGEGEN_JOB_DEADLINE_SECONDS", 86400.0),
+        requeue_after_seconds=_float("IMAGEGEN_REQUEUE_AFTER_SECONDS", 600.0),
+        max_attempts=int(_float("IMAGEGEN_MAX_ATTEMPTS", 5)),
+        vertex_timeout_seconds=_float("IMAGEGEN_VERTEX_TIMEOUT_SECONDS", 120.0),
+    )
+
+
+@cache
+def settings() -> Settings:
+    """The settings of this instance, read once."""
+    return load_settings()

@@ -1,0 +1,50 @@
+"""Reading the CloudEvents the functions receive. Pub/Sub messages arrive either as
+Eventarc events or as raw push bodies that functions-framework converted; both carry
+`data.message` with base64 `data` and `attributes`."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+PUBSUB_EVENT = "google.cloud.pubsub.topic.v1.messagePublished"
+STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
+
+
+class BadEvent(ValueError):
+    """An event no retry can make sense of: acknowledged and logged, never retried."""
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    job_id: str
+    message_id: str | None
+    delivery_attempt: int | None
+
+
+def job_message(event_type: str, data: Any) -> JobMessage:
+    if event_type != PUBSUB_EVENT:
+        raise BadEvent(f"expected {PUBSUB_EVENT}, got {event_type}")
+    if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
+        raise BadEvent("the event has no Pub/Sub message")
+    message = data["message"]
+    attributes = message.get("attributes") or {}
+    job_id = attributes.get("job_id")
+    if not job_id and message.get("data"):
+        try:
+            job_id = json.loads(base64.b64decode(message["data"])).get("job_id")
+        except (ValueError, AttributeError) as exc:
+            raise BadEvent(f"message data is not a job message: {exc}") from None
+    if not job_id or not isinstance(job_id, str):
+        raise BadEvent("the message names no job_id")
+    # Push bodies converted by functions-framework keep only data and attributes; a
+    # dead-lettered message carries its source's delivery count as an attribute.
+    attempt = (
+        data.get("deliveryAttempt")
+        or message.get("deliveryAttempt")
+        or attributes.get("CloudPubSubDeadLetterSourceDeliveryCount")
+    )
+    message_id = message.get("messageId") or message.get("message_id")
+    return JobMessage(job_id, message_id, int(attempt) if attempt else None)

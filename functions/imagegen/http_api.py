@@ -1,0 +1,168 @@
+"""The HTTP API of the `submit` function: routing, body limits, callers, and the one table
+that maps errors to status codes. Everything else is delegated to services.submission."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import flask
+
+from imagegen import logs
+from imagegen.bootstrap import Services
+from imagegen.errors import (
+    ImagegenError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from imagegen.services import submission
+
+log = logs.get_logger("imagegen.http")
+
+JOB_PATH = re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9_-]{1,128})$")
+CALLER_HEADER = "X-Imagegen-Caller"
+
+
+def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> flask.Response:
+    response = flask.Response(
+        json.dumps(body, default=str), status=status, mimetype="application/json"
+    )
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _error(exc: ImagegenError, headers: dict[str, str] | None = None) -> flask.Response:
+    return _json(exc.to_json(), exc.http_status, headers)
+
+
+def caller_of(request: flask.Request, trust_header: bool) -> str:
+    """Who is calling. Deployed, Cloud Run has already verified the identity token (the
+    function only accepts authenticated invokers), so its `email` claim is trusted as is.
+    The plain header is honoured only where the deployment says so (the local stack)."""
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        parts = auth[7:].split(".")
+        if len(parts) == 3:
+            try:
+                padded = parts[1] + "=" * (-len(parts[1]) % 4)
+                claims = json.loads(base64.urlsafe_b64decode(padded))
+                return str(claims.get("email") or claims.get("sub") or "anonymous")
+            except (ValueError, json.JSONDecodeError):
+                pass
+    if trust_header and request.headers.get(CALLER_HEADER):
+        return request.headers[CALLER_HEADER][:256]
+    return "anonymous"
+
+
+def _base_url(request: flask.Request) -> str:
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    return f"{scheme}://{request.host}"
+
+
+def _read_json(request: flask.Request, limit: int) -> Any:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"the body is over {limit} bytes")
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType("send the job as JSON with Content-Type: application/json")
+    raw = request.get_data(cache=False)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the body is over {limit} bytes")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(
+            "the body is not valid JSON",
+            details=[{"field": "body", "message": f"not valid JSON: {exc}"}],
+        ) from None
+
+
+class Api:
+    def __init__(self, services: Services, trust_caller_header: bool = False) -> None:
+        self.services = services
+        self.trust_caller_header = trust_caller_header
+
+    def handle(self, request: flask.Request) -> flask.Response:
+        logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), self.services.settings.project)
+        try:
+            return self._route(request)
+        except ImagegenError as exc:
+            if exc.http_status >= 500:
+                log.error("request failed", extra={"error": exc.message, "path": request.path})
+            return _error(exc)
+        except Exception:
+            log.exception("unhandled error", extra={"path": request.path})
+            return _json({"error": {"code": "internal", "message": "internal error"}}, 500)
+
+    def _route(self, request: flask.Request) -> flask.Response:
+        path = request.path.rstrip("/") or "/"
+        routes: dict[str, dict[str, Callable[[], flask.Response]]] = {
+            "/healthz": {"GET": lambda: _json({"ok": True}, 200)},
+            "/v1/jobs": {"POST": lambda: self._submit(request)},
+            "/v1/models": {
+                "GET": lambda: _json(
+                    {
+                        "models": submission.models(self.services),
+                        "default": self.services.catalog.default_model,
+                    },
+                    200,
+                )
+            },
+            "/v1/openapi.json": {"GET": lambda: _json(self._openapi(), 200)},
+        }
+        match = JOB_PATH.match(path)
+        if match:
+            job_id = match["job_id"]
+            methods = {
+                "GET": lambda: _json(
+                    submission.view(submission.get_job(self.services, job_id), _base_url(request)),
+                    200,
+                ),
+                "DELETE": lambda: _json(
+                    submission.view(
+                        submission.cancel_job(self.services, job_id), _base_url(request)
+                    ),
+                    200,
+                ),
+            }
+        elif path in routes:
+            methods = routes[path]
+        else:
+            raise NotFound(f"no route {request.method} {request.path}")
+        if request.method not in methods:
+            allowed = ", ".join(sorted(methods))
+            return _error(
+                MethodNotAllowed(f"{request.method} is not allowed here; use {allowed}"),
+                {"Allow": allowed},
+            )
+        return methods[request.method]()
+
+    def _submit(self, request: flask.Request) -> flask.Response:
+        body = _read_json(request, self.services.settings.max_body_bytes)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key) <= 256):
+            raise InvalidRequest(
+                "bad Idempotency-Key",
+                details=[{"field": "Idempotency-Key", "message": "1 to 256 characters"}],
+            )
+        result = submission.submit(
+            self.services,
+            body,
+            caller=caller_of(request, self.trust_caller_header),
+            idempotency_key=key,
+        )
+        view = submission.view(result.job, _base_url(request))
+        status = 202 if result.created else 200
+        return _json(view, status, {"Location": view["status_url"]})
+
+    def _openapi(self) -> dict[str, Any]:
+        from imagegen.openapi import document
+
+        return document()

@@ -1,0 +1,174 @@
+"""Jobs from files dropped in the uploads bucket: the third entry point, on the same submit
+path as the HTTP API.
+
+- `requests/<name>.json`: a job request in the API's schema.
+- `edits/<image>` with object metadata `prompt` (and optionally other request fields), or
+  with a sidecar `edits/<image>.json`: a job that uses the image as a reference image.
+- anything else: ignored, with a log line.
+
+Every upload that is meant as a job gets an answer object at `results/<name>.json` in the
+OUTPUTS bucket (no trigger listens there, so this function never triggers itself): the job
+id and status, or the validation error. Ids derive from bucket, name and generation, so a
+redelivered event finds the job it made before.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from imagegen.bootstrap import Services
+from imagegen.domain.request import JobRequest
+from imagegen.errors import ImagegenError, InvalidRequest, Unavailable
+from imagegen.events import STORAGE_FINALIZED
+from imagegen.logs import get_logger
+from imagegen.services import submission
+
+log = get_logger("imagegen.uploads")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+MAX_REQUEST_BYTES = 1024 * 1024
+_INT_FIELDS = {"number_of_images", "seed"}
+_BOOL_FIELDS = {"add_watermark", "enhance_prompt"}
+_METADATA_FIELDS = set(JobRequest.model_fields) - {
+    "reference_images",
+    "output",
+    "labels",
+    "fallback_models",
+}
+
+
+def _from_metadata(metadata: dict[str, str]) -> dict[str, Any]:
+    """Request fields from object metadata (all strings there) in their JSON types."""
+    body: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if key not in _METADATA_FIELDS:
+            continue
+        if key in _INT_FIELDS and value.strip().lstrip("-").isdigit():
+            body[key] = int(value)
+        elif key in _BOOL_FIELDS and value.lower() in ("true", "false"):
+            body[key] = value.lower() == "true"
+        else:
+            body[key] = value
+    return body
+
+
+def _answer(services: Services, name: str, body: dict[str, Any]) -> str:
+    bucket = services.settings.require("outputs_bucket")
+    answer = f"results/{name}.json"
+    services.storage.write(
+        bucket, answer, json.dumps(body, default=str, indent=2).encode(), "application/json"
+    )
+    return f"gs://{bucket}/{answer}"
+
+
+def handle_upload(services: Services, event_type: str, data: dict[str, Any]) -> str:
+    """Turn one finalized object into a job (or an error answer); returns what it did."""
+    if event_type != STORAGE_FINALIZED:
+        log.warning(f"ignored event type {event_type}")
+        return "ignored"
+    bucket, name = data.get("bucket", ""), data.get("name", "")
+    generation = str(data.get("generation", ""))
+    uploads = services.settings.require("uploads_bucket")
+    if bucket != uploads:
+        log.warning(
+            "ignored object outside the uploads bucket", extra={"bucket": bucket, "object": name}
+        )
+        return "ignored"
+    uri = f"gs://{bucket}/{name}"
+    try:
+        built = _build(services, data, uri)
+    except FileNotFoundError:
+        log.warning("the object is gone; nothing to do", extra={"object": uri})
+        return "ignored"
+    except InvalidRequest as exc:
+        _answer(services, name, {"upload": uri, **exc.to_json()})
+        log.warning("upload refused", extra={"object": uri, "error": exc.message})
+        return "refused"
+    if built is None:
+        log.info("ignored upload", extra={"object": uri})
+        return "ignored"
+    body, key = built
+    key = key or f"{uri}#{generation}"
+    try:
+        result = submission.submit(
+            services, body, caller=f"upload:{bucket}", idempotency_key=key, source="upload"
+        )
+    except Unavailable:
+        raise  # transient: let the trigger retry
+    except ImagegenError as exc:
+        _answer(services, name, {"upload": uri, **exc.to_json()})
+        log.warning("upload refused", extra={"object": uri, "error": exc.message})
+        return "refused"
+    job = result.job
+    answer = {"upload": uri, "job_id": job["id"], "status": job["state"]}
+    if services.settings.api_url:
+        answer["status_url"] = f"{services.settings.api_url.rstrip('/')}/v1/jobs/{job['id']}"
+    _answer(services, name, answer)
+    log.info("upload queued", extra={"job_id": job["id"], "object": uri, "created": result.created})
+    return "queued" if result.created else "duplicate"
+
+
+def _build(services: Services, data: dict[str, Any], uri: str):
+    """(request body, idempotency key or None), or None when the object is not a job."""
+    name = data["name"]
+    size = int(data.get("size") or 0)
+    if name.startswith("requests/") and name.endswith(".json"):
+        if size > MAX_REQUEST_BYTES:
+            raise InvalidRequest(
+                f"a request file may be at most {MAX_REQUEST_BYTES} bytes",
+                details=[{"field": "body", "message": "too large"}],
+            )
+        return _read_json(services, uri), None
+    if not name.startswith("edits/"):
+        return None
+    if name.lower().endswith(IMAGE_SUFFIXES):
+        if size > services.settings.max_inline_image_bytes:
+            raise InvalidRequest(
+                "the image is too large to use as a reference",
+                details=[
+                    {
+                        "field": "reference_images.0",
+                        "message": f"at most {services.settings.max_inline_image_bytes} bytes",
+                    }
+                ],
+            )
+        fields = _from_metadata(data.get("metadata") or {})
+        if "prompt" not in fields:
+            sidecar = f"{uri}.json"
+            if services.storage.generation(sidecar) is None:
+                return None  # the sidecar's own event will start the job
+            fields = _read_json(services, sidecar)
+        # image and sidecar events both land here: key on the image so they make one job
+        return _edit_body(fields, uri), f"{uri}#{data.get('generation', '')}"
+    if name.endswith(".json") and name[: -len(".json")].lower().endswith(IMAGE_SUFFIXES):
+        image = uri[: -len(".json")]
+        generation = services.storage.generation(image)
+        if generation is None:
+            return None  # the image's event will find this sidecar
+        return _edit_body(_read_json(services, uri), image), f"{image}#{generation}"
+    return None
+
+
+def _edit_body(fields: Any, image_uri: str) -> dict[str, Any]:
+    if not isinstance(fields, dict):
+        raise InvalidRequest(
+            "the sidecar must hold a JSON object",
+            details=[{"field": "body", "message": "expected a JSON object"}],
+        )
+    refs = list(fields.get("reference_images") or [])
+    return {**fields, "reference_images": [{"gcs_uri": image_uri}, *refs]}
+
+
+def _read_json(services: Services, uri: str) -> Any:
+    try:
+        raw = services.storage.read(uri, MAX_REQUEST_BYTES)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), details=[{"field": "body", "message": str(exc)}]) from None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(
+            "the upload is not valid JSON",
+            details=[{"field": "body", "message": f"not valid JSON: {exc}"}],
+        ) from None

@@ -1,0 +1,77 @@
+"""Cloud Functions entry points, and nothing else: each parses its trigger and delegates.
+
+Deployed as five functions from this one source (terraform/functions.tf). Imports stay
+light at module level so each function's cold start pays only for what it uses: the
+Vertex client is imported on `generate`'s first job, never by `submit`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import flask
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from imagegen import logs
+from imagegen.bootstrap import services
+from imagegen.events import BadEvent, job_message
+
+logs.setup()
+log = logs.get_logger("imagegen.main")
+_api = None
+
+
+@functions_framework.http
+def submit(request: flask.Request) -> flask.Response:
+    """HTTP API: POST /v1/jobs, GET|DELETE /v1/jobs/{id}, GET /v1/models, /v1/openapi.json."""
+    global _api
+    if _api is None:
+        from imagegen.http_api import Api
+
+        _api = Api(
+            services(), trust_caller_header=os.environ.get("IMAGEGEN_TRUST_CALLER_HEADER") == "1"
+        )
+    return _api.handle(request)
+
+
+@functions_framework.cloud_event
+def generate(event: CloudEvent) -> None:
+    """Pub/Sub `jobs` message -> run the job. Raising makes Pub/Sub redeliver."""
+    from imagegen.services.worker import generate as run
+
+    try:
+        message = job_message(event["type"], event.data)
+    except BadEvent as exc:
+        log.error(f"unusable event acknowledged: {exc}", extra={"event_id": event["id"]})
+        return
+    run(services(), message.job_id, message.delivery_attempt)
+
+
+@functions_framework.cloud_event
+def dead_letter(event: CloudEvent) -> None:
+    """Dead-letter topic message -> the job fails with its last error."""
+    from imagegen.services.upkeep import dead_letter as fail
+
+    try:
+        message = job_message(event["type"], event.data)
+    except BadEvent as exc:
+        log.error(f"unusable dead letter acknowledged: {exc}", extra={"event_id": event["id"]})
+        return
+    fail(services(), message.job_id, message.delivery_attempt)
+
+
+@functions_framework.cloud_event
+def on_upload(event: CloudEvent) -> None:
+    """Uploads bucket `object.finalized` -> a job from a request file or an image."""
+    from imagegen.services.uploads import handle_upload
+
+    handle_upload(services(), event["type"], event.data)
+
+
+@functions_framework.http
+def sweep(request: flask.Request) -> flask.Response:
+    """Cloud Scheduler -> re-queue idle jobs, fail overdue ones."""
+    from imagegen.services.upkeep import sweep as run
+
+    return flask.jsonify(run(services()))

@@ -1,0 +1,70 @@
+"""The deployable source must carry what it needs: the Cloud Functions build installs only
+functions/requirements.txt and sees only the functions/ folder."""
+
+import ast
+import sys
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ROOT / "functions"
+
+
+def _requirements() -> dict[str, str]:
+    lines = (FUNCTIONS / "requirements.txt").read_text().splitlines()
+    reqs = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+    return {r.name.lower(): str(r.specifier) for r in reqs}
+
+
+def test_requirements_txt_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {Requirement(d).name.lower(): str(Requirement(d).specifier)
+                for d in project["dependencies"]}
+    assert _requirements() == declared
+
+
+def test_every_pin_is_exact():
+    for name, spec in _requirements().items():
+        assert spec.startswith("=="), f"{name} is not pinned: {spec!r}"
+
+
+_DISTRIBUTION_OF = {
+    "functions_framework": "functions-framework",
+    "google": None,  # namespace: checked through the google.cloud.* distributions
+    "pydantic": "pydantic",
+    "PIL": "pillow",
+    "flask": "functions-framework",  # comes with it
+    "cloudevents": "functions-framework",
+    "requests": "google-cloud-storage",
+}
+
+
+def _imported_top_level_modules() -> set[str]:
+    modules: set[str] = set()
+    for path in FUNCTIONS.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    return modules
+
+
+def test_source_imports_only_what_it_ships():
+    """Every third-party module the functions import comes with a listed requirement."""
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    third_party = _imported_top_level_modules() - stdlib - {"imagegen", "main"}
+    unknown = {m for m in third_party if m not in _DISTRIBUTION_OF}
+    assert not unknown, f"imported but not mapped to a requirement: {unknown}"
+    required = set(_requirements())
+    for module in third_party:
+        dist = _DISTRIBUTION_OF[module]
+        assert dist is None or dist in required, f"{module} needs {dist} in requirements.txt"
+
+
+def test_functions_source_has_entry_points():
+    tree = ast.parse((FUNCTIONS / "main.py").read_text())
+    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert {"submit", "generate", "on_upload", "dead_letter", "sweep"} <= names
