@@ -88,14 +88,14 @@ class VertexClient:
 
     def _predict(self, spec, location, body, labels) -> dict:
         from google.cloud.aiplatform_v1.types import PredictRequest
-        from google.protobuf import json_format, struct_pb2
+        from google.protobuf import json_format
 
-        request = PredictRequest(
-            endpoint=model_path(self._project, location, spec.id),
-            instances=[json_format.ParseDict(i, struct_pb2.Value()) for i in body["instances"]],
-            parameters=json_format.ParseDict(body["parameters"], struct_pb2.Value()),
-            labels=labels or {},
-        )
+        # Built from JSON: proto-plus cannot assign a list of struct Values to `instances`
+        # with protobuf's upb runtime (proto-plus-python#488).
+        payload = {"endpoint": model_path(self._project, location, spec.id), **body}
+        if labels:
+            payload["labels"] = labels
+        request = PredictRequest.from_json(json.dumps(payload))
         response = self._call(self._client(location).predict, request, spec, location)
         return json_format.MessageToDict(response._pb)
 

@@ -24,7 +24,9 @@ HARM_CATEGORIES = (
     "HARM_CATEGORY_SEXUALLY_EXPLICIT",
 )
 # finishReason values that mean the model refused on safety grounds. IMAGE_SAFETY and
-# friends are newer than some client protos: the reply's raw reason is kept too.
+# friends are newer than the client's proto enum, whose REST parser drops unknown values:
+# such a reply arrives with no finishReason, and a reply with no image is treated as
+# blocked with the model's finishMessage as the reason.
 GEMINI_BLOCK_REASONS = frozenset(
     {
         "SAFETY",
@@ -197,7 +199,7 @@ def read_gemini(reply: dict) -> Generation:
                 result.text.append(part["text"])
     if not result.images:
         candidate = (reply.get("candidates") or [{}])[0]
-        reason = candidate.get("finishReason") or "NO_IMAGE"
+        reason = candidate.get("finishReason") or "FINISH_REASON_UNSPECIFIED"
         message = candidate.get("finishMessage", "")
         if reason in GEMINI_BLOCK_REASONS or reason in ("FINISH_REASON_UNSPECIFIED", "OTHER"):
             result.blocked.append(f"{reason} {message}".strip())

@@ -1,0 +1,1 @@
+"""Local development stack: emulators and stand-ins for Google Cloud services."""

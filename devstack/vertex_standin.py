@@ -1,0 +1,764 @@
+"""A local stand-in for Vertex AI image generation (development and tests only).
+
+It speaks the REST wire format that `google.cloud.aiplatform_v1.PredictionServiceClient`
+(transport="rest") sends, for both model families:
+
+- `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:predict` (Imagen)
+- `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent` (Gemini)
+
+and answers with placeholder images rendered by Pillow at exactly the pixel size the model
+catalog lists for the requested aspect ratio and size. Nothing it returns is a Vertex AI
+image; every image says so on its face and every request logs so.
+
+Control endpoints (JSON):
+
+- `GET /_standin/health` -> `{"ok": true}`
+- `GET /_standin/requests[?model=&method=]`, `DELETE /_standin/requests` - recorded requests
+- `GET|POST|DELETE /_standin/faults` - fault rules, `{"rules": [{"match": {...}, ...}]}`
+
+Faults can also be asked for inside the prompt (so concurrent tests do not interfere):
+`[[fail:429x2]]`, `[[fail:500x1]]`, `[[fail:503]]` (every time), `[[retry_after:1]]`,
+`[[latency:2000]]`, `[[block:IMAGE_SAFETY]]`, `[[block:SAFETY]]`, `[[block:prompt]]`,
+`[[block:prompt:PROHIBITED_CONTENT]]`, `[[block:rai]]`, `[[partial:1]]`, `[[notserved]]`,
+`[[notserved:us-central1]]`. Counted directives (`xN`) count per (directive, prompt).
+
+Run: `python -m devstack.vertex_standin --port 8090 --storage-endpoint http://127.0.0.1:9023`
+(env fallbacks: DEVSTACK_VERTEX_PORT, DEVSTACK_VERTEX_HOST, STORAGE_EMULATOR_HOST).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import collections
+import datetime as dt
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import signal
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import flask
+
+STANDIN_NOTE = "imagegen local stand-in — not a Vertex AI image"
+LOG_NOTE = "development stand-in for Vertex AI; images are placeholders"
+
+MAX_RECORDS = 1000
+MAX_RECORD_BYTES = 200 * 1024 * 1024
+CACHE_ENTRIES = 64
+CACHE_BYTES = 256 * 1024 * 1024
+
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+STATUS_MESSAGES = {
+    429: "Resource exhausted. Please try again later. (stand-in)",
+    500: "Internal error encountered. (stand-in)",
+    503: "The service is currently unavailable. (stand-in)",
+    504: "Deadline exceeded. (stand-in)",
+    400: "Request contains an invalid argument. (stand-in)",
+    404: "Publisher Model not found. (stand-in)",
+    403: "Permission denied. (stand-in)",
+}
+
+# Enum values arrive as integers from the REST client (it sends `use_integers_for_enums`);
+# other callers send names. These tables map the integers back.
+MODALITY = {0: "MODALITY_UNSPECIFIED", 1: "TEXT", 2: "IMAGE", 3: "AUDIO"}
+
+MIME_FORMATS = {"image/png": ("PNG", "png"), "image/jpeg": ("JPEG", "jpg"),
+                "image/webp": ("WEBP", "webp")}
+
+GEMINI_FINISH_BLOCKS = ("SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT",
+                        "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION",
+                        "IMAGE_RECITATION", "MODEL_ARMOR", "OTHER", "IMAGE_OTHER")
+
+RAI_REASON = (
+    "Your current safety filter threshold filtered out {n} generated images. You will not be "
+    "charged for blocked images. Try rephrasing the prompt. (stand-in) blocked by request. "
+    "Support codes: 58061214"
+)
+IMAGEN_PROMPT_BLOCK = (
+    "The prompt could not be submitted. This prompt contains sensitive words that violate "
+    "Google's Responsible AI practices. Try rephrasing the prompt. (stand-in) "
+    "Support codes: 42876398"
+)
+
+DIRECTIVE_RE = re.compile(
+    r"\[\[(fail|latency|block|partial|notserved|retry_after)(?::([^\]]*))?\]\]"
+)
+ROUTE = "/<version>/projects/<project>/locations/<location>/publishers/google/models/<target>"
+
+
+class VertexError(Exception):
+    """Answered as a Google-style error body."""
+
+    def __init__(self, status: int, message: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message or STATUS_MESSAGES.get(status, "Error. (stand-in)")
+        self.retry_after = retry_after
+
+    def response(self) -> flask.Response:
+        body = {"error": {"code": self.status, "message": self.message,
+                          "status": STATUS_NAMES.get(self.status, "UNKNOWN")}}
+        resp = flask.Response(json.dumps(body), status=self.status,
+                              mimetype="application/json")
+        if self.retry_after is not None:
+            resp.headers["Retry-After"] = _fmt_seconds(self.retry_after)
+        return resp
+
+
+def _fmt_seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+# --------------------------------------------------------------------------------- faults
+
+
+@dataclass
+class Effects:
+    """What the faults decided for one request."""
+
+    status: int | None = None
+    message: str | None = None
+    retry_after: float | None = None
+    latency_ms: int = 0
+    block: str | None = None  # "SAFETY", "IMAGE_SAFETY", ..., "prompt:SAFETY", "rai"
+    partial: int = 0
+
+
+@dataclass
+class Rule:
+    match: dict[str, Any]
+    status: int | None = None
+    times: int | None = None  # None = forever
+    latency_ms: int = 0
+    retry_after: float | None = None
+    block: str | None = None
+    partial: int = 0
+    message: str | None = None
+    hits: int = 0
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Rule:
+        if not isinstance(raw, dict):
+            raise ValueError("each rule must be an object")
+        unknown = set(raw) - {"match", "status", "times", "latency_ms", "retry_after",
+                              "block", "partial", "message"}
+        if unknown:
+            raise ValueError(f"unknown rule keys: {sorted(unknown)}")
+        match = raw.get("match") or {}
+        if not isinstance(match, dict) or set(match) - {"model", "location",
+                                                        "prompt_contains", "method"}:
+            raise ValueError("match takes model, location, prompt_contains, method")
+        status = raw.get("status")
+        if status is not None and (not isinstance(status, int) or not 400 <= status <= 599):
+            raise ValueError("status must be an HTTP error status")
+        times = raw.get("times")
+        if times is not None and (not isinstance(times, int) or times < 0):
+            raise ValueError("times must be a non-negative integer or null")
+        return cls(match=match, status=status, times=times,
+                   latency_ms=int(raw.get("latency_ms") or 0),
+                   retry_after=raw.get("retry_after"), block=raw.get("block"),
+                   partial=int(raw.get("partial") or 0), message=raw.get("message"))
+
+    def matches(self, method: str, model: str, location: str, prompt: str) -> bool:
+        m = self.match
+        return (m.get("model") in (None, model) and m.get("location") in (None, location)
+                and m.get("method") in (None, method)
+                and (m.get("prompt_contains") is None or m["prompt_contains"] in prompt))
+
+    def to_json(self) -> dict[str, Any]:
+        remaining = None if self.times is None else max(0, self.times - self.hits)
+        return {"match": self.match, "status": self.status, "times": self.times,
+                "remaining": remaining, "hits": self.hits, "latency_ms": self.latency_ms,
+                "retry_after": self.retry_after, "block": self.block, "partial": self.partial,
+                "message": self.message}
+
+
+def parse_directives(prompt: str) -> list[tuple[str, str, str]]:
+    """(full directive text, name, argument) for every `[[name:arg]]` in the prompt."""
+    return [(m.group(0), m.group(1), m.group(2) or "") for m in DIRECTIVE_RE.finditer(prompt)]
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+def _colour(prompt: str) -> tuple[int, int, int]:
+    digest = hashlib.sha256(prompt.encode()).digest()
+    # keep it mid-range so both the dark and the light text stay readable
+    return tuple(60 + b % 140 for b in digest[:3])  # type: ignore[return-value]
+
+
+def render_image(prompt: str, width: int, height: int, mime: str, quality: int | None,
+                 caption: str) -> bytes:
+    """A placeholder of exactly width x height, encoded as `mime`."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    factor = max(1, math.ceil(max(width, height) / 1024))
+    sw, sh = max(1, math.ceil(width / factor)), max(1, math.ceil(height / factor))
+    bg = _colour(prompt)
+    img = Image.new("RGB", (sw, sh), bg)
+    draw = ImageDraw.Draw(img)
+    fg = (255, 255, 255) if sum(bg) < 380 else (20, 20, 20)
+    size = max(10, min(sw, sh) // 18)
+    font = ImageFont.load_default(size=size)
+    small = ImageFont.load_default(size=max(8, size * 2 // 3))
+    margin = max(4, sw // 32)
+    chars = max(8, int((sw - 2 * margin) / (size * 0.55)))
+    lines = textwrap.wrap(prompt, chars)[: max(1, (sh // 2) // (size + 4))]
+    y = margin
+    for line in lines:
+        draw.text((margin, y), line, fill=fg, font=font)
+        y += size + 4
+    footer = [STANDIN_NOTE, caption]
+    fy = sh - margin - len(footer) * (size * 2 // 3 + 4)
+    draw.rectangle((0, fy - 4, sw, sh), fill=(0, 0, 0))
+    for line in footer:
+        draw.text((margin, fy), line, fill=(255, 255, 0), font=small)
+        fy += size * 2 // 3 + 4
+    if (sw, sh) != (width, height):
+        img = img.resize((width, height), Image.Resampling.NEAREST)
+    out = io.BytesIO()
+    fmt = MIME_FORMATS[mime][0]
+    if fmt == "PNG":
+        img.save(out, "PNG", compress_level=1)
+    elif fmt == "JPEG":
+        img.save(out, "JPEG", quality=quality if quality is not None else 75)
+    else:
+        img.save(out, "WEBP", quality=quality if quality is not None else 80, method=0)
+    return out.getvalue()
+
+
+class ImageCache:
+    """Encoded images by (prompt, size, mime, quality, caption): LRU, bounded in bytes."""
+
+    def __init__(self) -> None:
+        self._items: collections.OrderedDict[tuple, bytes] = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, prompt: str, width: int, height: int, mime: str, quality: int | None,
+            caption: str) -> bytes:
+        key = (prompt, width, height, mime, quality, caption)
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+                return data
+        data = render_image(prompt, width, height, mime, quality, caption)
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = data
+                self._bytes += len(data)
+            while self._items and (len(self._items) > CACHE_ENTRIES
+                                   or self._bytes > CACHE_BYTES):
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
+        return data
+
+
+# -------------------------------------------------------------------------------- the app
+
+
+@dataclass
+class StandIn:
+    """The server's state: recordings, fault rules and counters, image cache, storage."""
+
+    storage_endpoint: str | None = None
+    records: collections.deque = field(default_factory=collections.deque)
+    record_bytes: int = 0
+    rules: list[Rule] = field(default_factory=list)
+    counters: dict[tuple[str, str], int] = field(default_factory=dict)
+    cache: ImageCache = field(default_factory=ImageCache)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    log_lock: threading.Lock = field(default_factory=threading.Lock)
+    _storage_client: Any = None
+
+    # -- recording
+    def record(self, entry: dict[str, Any], size: int) -> None:
+        with self.lock:
+            self.records.append((entry, size))
+            self.record_bytes += size
+            # drop the oldest beyond the caps, but always keep the newest
+            while len(self.records) > 1 and (len(self.records) > MAX_RECORDS
+                                             or self.record_bytes > MAX_RECORD_BYTES):
+                _, old = self.records.popleft()
+                self.record_bytes -= old
+
+    def recorded(self, model: str | None, method: str | None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [e for e, _ in self.records
+                    if model in (None, e["model"]) and method in (None, e["method"])]
+
+    def clear_records(self) -> None:
+        with self.lock:
+            self.records.clear()
+            self.record_bytes = 0
+
+    # -- faults
+    def effects(self, method: str, model: str, location: str, prompt: str) -> Effects:
+        fx = Effects()
+        with self.lock:
+            for rule in self.rules:
+                if rule.times is not None and rule.hits >= rule.times:
+                    continue
+                if not rule.matches(method, model, location, prompt):
+                    continue
+                rule.hits += 1
+                fx.status, fx.message = rule.status, rule.message
+                fx.retry_after, fx.latency_ms = rule.retry_after, rule.latency_ms
+                fx.block, fx.partial = rule.block, rule.partial
+                break
+            for text, name, arg in parse_directives(prompt):
+                if name == "fail" and fx.status is None:
+                    code, _, times = arg.partition("x")
+                    key = (text, prompt)
+                    count = self.counters.get(key, 0) + 1
+                    self.counters[key] = count
+                    if not times or count <= int(times):
+                        fx.status = int(code)
+                elif name == "latency":
+                    fx.latency_ms = max(fx.latency_ms, int(arg or 0))
+                elif name == "retry_after":
+                    fx.retry_after = float(arg or 1)
+                elif name == "block" and fx.block is None:
+                    fx.block = arg or "SAFETY"
+                elif name == "partial" and not fx.partial:
+                    fx.partial = int(arg or 1)
+        return fx
+
+    # -- storage
+    def storage_client(self):
+        if not self.storage_endpoint:
+            raise VertexError(400, "storageUri given but the stand-in has no storage endpoint "
+                                   "(--storage-endpoint / STORAGE_EMULATOR_HOST)")
+        with self.lock:
+            if self._storage_client is None:
+                from google.auth.credentials import AnonymousCredentials
+                from google.cloud import storage
+
+                self._storage_client = storage.Client(
+                    project="local", credentials=AnonymousCredentials(),
+                    client_options={"api_endpoint": self.storage_endpoint})
+            return self._storage_client
+
+    def log(self, **fields: Any) -> None:
+        line = json.dumps({"standin": "vertex", "note": LOG_NOTE, **fields})
+        with self.log_lock:
+            print(line, file=sys.stdout, flush=True)
+
+
+def _catalog():
+    from imagegen.domain.catalog import load_catalog
+
+    return load_catalog(os.environ.get("IMAGEGEN_CATALOG_JSON", ""),
+                        os.environ.get("IMAGEGEN_CATALOG_FILE", ""))
+
+
+def _find_spec(model: str, location: str, prompt: str):
+    spec = _catalog().get(model)
+    if spec is None:
+        raise VertexError(404, f"Publisher Model `publishers/google/models/{model}` not found. "
+                               "(stand-in)")
+    served = location in spec.locations
+    for _, name, arg in parse_directives(prompt):
+        if name == "notserved" and arg in ("", location):
+            served = False
+    if not served:
+        raise VertexError(404, f"Publisher Model `projects/*/locations/{location}/publishers/"
+                               f"google/models/{model}` not found: {model} is not served in "
+                               f"{location}. (stand-in)")
+    return spec
+
+
+def _pixel_size(spec, ratio: str, size: str) -> tuple[int, int]:
+    if size not in spec.sizes:
+        raise VertexError(400, f"Unsupported image size {size!r} for {spec.id}; supported: "
+                               f"{', '.join(spec.sizes)}. (stand-in)")
+    if ratio not in spec.sizes[size]:
+        raise VertexError(400, f"Unsupported aspect ratio {ratio!r} for {spec.id}; supported: "
+                               f"{', '.join(spec.sizes[size])}. (stand-in)")
+    return spec.pixel_size(ratio, size)
+
+
+def _mime(options: Any) -> tuple[str, int | None]:
+    options = options if isinstance(options, dict) else {}
+    mime = options.get("mimeType") or "image/png"
+    if mime not in MIME_FORMATS:
+        raise VertexError(400, f"Unsupported output mime type {mime!r}. (stand-in)")
+    quality = options.get("compressionQuality")
+    if quality is not None:
+        try:
+            quality = int(quality)
+        except (TypeError, ValueError):
+            raise VertexError(400, "compressionQuality must be an integer. (stand-in)") from None
+        if not 0 <= quality <= 100:
+            raise VertexError(400, "compressionQuality must be in 0..100. (stand-in)")
+    return mime, quality
+
+
+def _int(value: Any, name: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = float(value)  # Struct numbers arrive as JSON numbers; int64 as strings
+    except (TypeError, ValueError):
+        raise VertexError(400, f"{name} must be a number. (stand-in)") from None
+    if not number.is_integer():
+        raise VertexError(400, f"{name} must be an integer. (stand-in)")
+    return int(number)
+
+
+def _imagen_prompt(body: dict[str, Any]) -> str:
+    instances = body.get("instances")
+    if isinstance(instances, list) and instances and isinstance(instances[0], dict):
+        prompt = instances[0].get("prompt")
+        if isinstance(prompt, str):
+            return prompt
+    return ""
+
+
+def _gemini_prompt(body: dict[str, Any]) -> str:
+    contents = body.get("contents")
+    if not isinstance(contents, list):
+        return ""
+    for turn in reversed(contents):
+        if isinstance(turn, dict) and turn.get("role", "user") == "user":
+            for part in reversed(turn.get("parts") or []):
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    return part["text"]
+            return ""
+    return ""
+
+
+def _enhanced(prompt: str) -> str:
+    return (f"{prompt}. A detailed, well-lit composition with balanced colours and a clear "
+            "focal point. (stand-in enhanced prompt)")
+
+
+def _write_gcs(state: StandIn, uri: str, index: int, data: bytes, mime: str) -> str:
+    match = re.fullmatch(r"gs://([a-z0-9][a-z0-9._-]{1,220})/?(.*)", uri)
+    if not match:
+        raise VertexError(400, f"storageUri {uri!r} is not a gs:// URI. (stand-in)")
+    bucket_name, prefix = match.group(1), match.group(2).strip("/")
+    name = f"{prefix}/{index}.{MIME_FORMATS[mime][1]}" if prefix else \
+        f"{index}.{MIME_FORMATS[mime][1]}"
+    client = state.storage_client()
+    try:
+        client.bucket(bucket_name).blob(name).upload_from_string(data, content_type=mime)
+    except Exception as exc:  # NotFound bucket, connection refused: the caller's setup
+        raise VertexError(400, f"Cannot write to storageUri {uri!r}: {type(exc).__name__}: "
+                               f"{exc} (stand-in)") from exc
+    return f"gs://{bucket_name}/{name}"
+
+
+def _predict(state: StandIn, spec, model: str, body: dict[str, Any], prompt: str,
+             fx: Effects) -> dict[str, Any]:
+    from imagegen.domain.catalog import Family
+
+    if spec.family is not Family.PREDICT:
+        raise VertexError(400, f"{model} is served by generateContent, not predict. "
+                               "(stand-in)")
+    if not prompt:
+        raise VertexError(400, "instances[0].prompt is required. (stand-in)")
+    if fx.block and fx.block.startswith("prompt"):
+        raise VertexError(400, IMAGEN_PROMPT_BLOCK)
+    params = body.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise VertexError(400, "parameters must be an object. (stand-in)")
+    count = _int(params.get("sampleCount"), "sampleCount", 1)
+    if not 1 <= count <= spec.max_images:
+        raise VertexError(400, f"sampleCount must be 1..{spec.max_images} for {model}. "
+                               "(stand-in)")
+    ratio = params.get("aspectRatio") or "1:1"
+    size = params.get("sampleImageSize") or spec.default_size
+    width, height = _pixel_size(spec, str(ratio), str(size))
+    mime, quality = _mime(params.get("outputOptions"))
+    seed = params.get("seed")
+    if seed is not None:
+        seed = _int(seed, "seed", 0)
+        if params.get("addWatermark", True) is not False:
+            raise VertexError(400, "Seed is not supported when watermark is enabled. "
+                                   "(stand-in)")
+    storage_uri = params.get("storageUri")
+    include_reason = bool(params.get("includeRaiReason", False))
+    blocked = count if fx.block else min(count, fx.partial)
+    predictions: list[dict[str, Any]] = []
+    for index in range(count):
+        if index >= count - blocked:
+            if include_reason:
+                predictions.append({"raiFilteredReason": RAI_REASON.format(n=blocked)})
+            continue
+        caption = f"{model} {size} {ratio} {width}x{height} sample {index + 1}/{count}"
+        if seed is not None:
+            caption += f" seed {seed}"
+        data = state.cache.get(prompt, width, height, mime, quality, caption)
+        if storage_uri:
+            prediction = {"gcsUri": _write_gcs(state, str(storage_uri), index, data, mime),
+                          "mimeType": mime}
+        else:
+            prediction = {"bytesBase64Encoded": base64.b64encode(data).decode(),
+                          "mimeType": mime}
+        if params.get("enhancePrompt") is True:
+            prediction["prompt"] = _enhanced(prompt)
+        predictions.append(prediction)
+    reply: dict[str, Any] = {"predictions": predictions} if predictions else {}
+    reply["deployedModelId"] = ""
+    reply["model"] = f"publishers/google/models/{model}"
+    return reply
+
+
+def _modalities(config: dict[str, Any]) -> list[str]:
+    raw = config.get("responseModalities") or []
+    return [MODALITY.get(m, str(m)) if isinstance(m, int) else str(m).upper() for m in raw]
+
+
+def _generate_content(state: StandIn, spec, model: str, body: dict[str, Any], prompt: str,
+                      fx: Effects) -> dict[str, Any]:
+    from imagegen.domain.catalog import Family
+
+    if spec.family is not Family.GENERATE_CONTENT:
+        raise VertexError(400, f"{model} is served by predict, not generateContent. "
+                               "(stand-in)")
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise VertexError(400, "contents is required. (stand-in)")
+    images_in = 0
+    for turn in contents:
+        for part in (turn or {}).get("parts") or []:
+            if "inlineData" in part:
+                images_in += 1
+                try:
+                    base64.b64decode(part["inlineData"].get("data", ""), validate=True)
+                except (binascii.Error, ValueError):
+                    raise VertexError(400, "inlineData.data is not valid base64. "
+                                           "(stand-in)") from None
+            elif "fileData" in part:
+                images_in += 1
+                uri = (part["fileData"] or {}).get("fileUri", "")
+                if not str(uri).startswith(("gs://", "http://", "https://")):
+                    raise VertexError(400, f"fileData.fileUri {uri!r} is not a URI. "
+                                           "(stand-in)")
+    if images_in > spec.max_reference_images + (1 if spec.max_reference_images else 0):
+        raise VertexError(400, f"{model} takes at most {spec.max_reference_images} input "
+                               "images. (stand-in)")
+    config = body.get("generationConfig") or {}
+    if _int(config.get("candidateCount"), "candidateCount", 1) != 1:
+        raise VertexError(400, "Multiple candidates is not enabled for this model. "
+                               "(stand-in)")
+    image_config = config.get("imageConfig") or {}
+    ratio = image_config.get("aspectRatio") or spec.default_aspect_ratio
+    size = image_config.get("imageSize") or spec.default_size
+    width, height = _pixel_size(spec, str(ratio), str(size))
+    mime, quality = _mime(image_config.get("imageOutputOptions"))
+    prompt_tokens = max(1, len(prompt) // 4) + 258 * images_in
+    usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": 1290,
+             "totalTokenCount": prompt_tokens + 1290}
+    reply: dict[str, Any] = {"modelVersion": model, "usageMetadata": usage,
+                             "responseId": hashlib.sha1(  # noqa: S324 - an id, not security
+                                 f"{time.time_ns()}{prompt}".encode()).hexdigest()[:24],
+                             "createTime": dt.datetime.now(dt.UTC).isoformat()}
+    block = fx.block
+    if block and block.startswith("prompt"):
+        reason = block.partition(":")[2] or "SAFETY"
+        reply["promptFeedback"] = {"blockReason": reason,
+                                   "blockReasonMessage": "(stand-in) prompt blocked by request"}
+        usage["candidatesTokenCount"], usage["totalTokenCount"] = 0, prompt_tokens
+        return reply
+    if block:
+        reason = "IMAGE_SAFETY" if block == "rai" else block
+        reply["candidates"] = [{
+            "content": {"role": "model"},
+            "finishReason": reason,
+            "finishMessage": f"(stand-in) blocked by request: {reason}. Unable to show the "
+                             "generated image.",
+            "index": 0,
+        }]
+        usage["candidatesTokenCount"], usage["totalTokenCount"] = 0, prompt_tokens
+        return reply
+    parts: list[dict[str, Any]] = [{"text": f"(stand-in) Here is a placeholder for: "
+                                            f"{prompt[:200]}"}]
+    modalities = _modalities(config)
+    if not modalities or "IMAGE" in modalities:
+        caption = f"{model} {size} {ratio} {width}x{height}"
+        if config.get("seed") is not None:
+            caption += f" seed {_int(config['seed'], 'seed', 0)}"
+        data = state.cache.get(prompt, width, height, mime, quality, caption)
+        parts.append({"inlineData": {"mimeType": mime,
+                                     "data": base64.b64encode(data).decode()}})
+    reply["candidates"] = [{"content": {"role": "model", "parts": parts},
+                            "finishReason": "STOP", "index": 0}]
+    return reply
+
+
+def create_app(storage_endpoint: str | None = None) -> flask.Flask:
+    """The stand-in as a Flask app; its state is `app.extensions["vertex_standin"]`."""
+    app = flask.Flask("vertex_standin")
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
+    state = StandIn(storage_endpoint=_normalise_endpoint(storage_endpoint))
+    app.extensions["vertex_standin"] = state
+
+    @app.post(ROUTE)
+    def model_call(version: str, project: str, location: str, target: str):
+        started = time.monotonic()
+        model, _, method = target.partition(":")
+        raw = flask.request.get_data(cache=False)
+        status, prompt = 200, ""
+        try:
+            if version not in ("v1", "v1beta1") or method not in ("predict",
+                                                                  "generateContent"):
+                raise VertexError(404, f"Method {target!r} not found. (stand-in)")
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                raise VertexError(400, "Invalid JSON payload received. (stand-in)") from None
+            if not isinstance(body, dict):
+                raise VertexError(400, "The request body must be a JSON object. (stand-in)")
+            headers = flask.request.headers
+            state.record({
+                "method": method, "project": project, "location": location, "model": model,
+                "body": body, "query": dict(flask.request.args),
+                "headers": {
+                    "content-type": headers.get("Content-Type"),
+                    "x-goog-api-client": headers.get("X-Goog-Api-Client"),
+                    "x-goog-request-params": headers.get("X-Goog-Request-Params"),
+                    "authorization": "Authorization" in headers,
+                },
+                "time": dt.datetime.now(dt.UTC).isoformat(),
+            }, len(raw))
+            prompt = _imagen_prompt(body) if method == "predict" else _gemini_prompt(body)
+            spec = _find_spec(model, location, prompt)
+            fx = state.effects(method, model, location, prompt)
+            if fx.latency_ms:
+                time.sleep(fx.latency_ms / 1000)
+            if fx.status is not None:
+                raise VertexError(fx.status, fx.message, fx.retry_after)
+            handler = _predict if method == "predict" else _generate_content
+            reply = handler(state, spec, model, body, prompt, fx)
+            return flask.Response(json.dumps(reply), mimetype="application/json")
+        except VertexError as exc:
+            status = exc.status
+            return exc.response()
+        finally:
+            state.log(method=method, project=project, location=location, model=model,
+                      status=status, prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
+                      ms=round((time.monotonic() - started) * 1000, 1))
+
+    @app.get("/_standin/health")
+    def health():
+        return {"ok": True, "note": LOG_NOTE}
+
+    @app.get("/_standin/requests")
+    def list_requests():
+        args = flask.request.args
+        return flask.jsonify(state.recorded(args.get("model"), args.get("method")))
+
+    @app.delete("/_standin/requests")
+    def clear_requests():
+        state.clear_records()
+        return {"ok": True}
+
+    @app.get("/_standin/faults")
+    def get_faults():
+        with state.lock:
+            return {"rules": [r.to_json() for r in state.rules]}
+
+    @app.post("/_standin/faults")
+    def set_faults():
+        payload = flask.request.get_json(silent=True)
+        if not isinstance(payload, dict) or not isinstance(payload.get("rules"), list):
+            return {"error": 'expected {"rules": [...]}'}, 400
+        try:
+            rules = [Rule.from_json(r) for r in payload["rules"]]
+        except (ValueError, TypeError) as exc:
+            return {"error": str(exc)}, 400
+        with state.lock:
+            state.rules = rules
+            return {"rules": [r.to_json() for r in rules]}
+
+    @app.delete("/_standin/faults")
+    def clear_faults():
+        with state.lock:
+            state.rules = []
+            state.counters.clear()
+        return {"ok": True}
+
+    return app
+
+
+def _normalise_endpoint(endpoint: str | None) -> str | None:
+    if not endpoint:
+        return None
+    return endpoint if "://" in endpoint else f"http://{endpoint}"
+
+
+def _quiet_handler():
+    from werkzeug.serving import WSGIRequestHandler
+
+    class QuietHandler(WSGIRequestHandler):
+        """Our own JSON line per model call replaces werkzeug's access log."""
+
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    return QuietHandler
+
+
+def serve(port: int = 0, storage_endpoint: str | None = None, host: str = "127.0.0.1"):
+    """Start the stand-in in a daemon thread: (server, thread). `server.server_port` is the
+    bound port (pass 0 for a free one); stop with `server.shutdown()`."""
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, create_app(storage_endpoint), threaded=True,
+                         request_handler=_quiet_handler())
+    thread = threading.Thread(target=server.serve_forever, name="vertex-standin", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Local Vertex AI stand-in (development only)")
+    parser.add_argument("--host", default=os.environ.get("DEVSTACK_VERTEX_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int,
+                        default=int(os.environ.get("DEVSTACK_VERTEX_PORT", "8090")))
+    parser.add_argument("--storage-endpoint", default=os.environ.get("STORAGE_EMULATOR_HOST"))
+    args = parser.parse_args(argv)
+    from werkzeug.serving import make_server
+
+    server = make_server(args.host, args.port, create_app(args.storage_endpoint), threaded=True,
+                         request_handler=_quiet_handler())
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(json.dumps({"standin": "vertex", "note": LOG_NOTE, "event": "listening",
+                      "url": f"http://{args.host}:{server.server_port}",
+                      "storage_endpoint": _normalise_endpoint(args.storage_endpoint)}),
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
