@@ -1,0 +1,50 @@
+# APIs the deployment uses. disable_on_destroy = false: tearing imagegen down
+# must never switch off an API other workloads in the project may rely on.
+
+locals {
+  apis = toset(concat([
+    "aiplatform.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "eventarc.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com", # signBlob for signed URLs, OIDC tokens
+    "logging.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "storage.googleapis.com",
+  ], var.budget.enabled ? ["billingbudgets.googleapis.com"] : []))
+}
+
+resource "google_project_service" "this" {
+  for_each = local.apis
+
+  project                    = var.project_id
+  service                    = each.value
+  disable_on_destroy         = false
+  disable_dependent_services = false
+}
+
+# Service agents are created lazily; IAM bindings on an agent that does not
+# exist yet fail with "Service account ... does not exist". Mint them first.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_project_service_identity" "eventarc" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "eventarc.googleapis.com"
+
+  depends_on = [google_project_service.this]
+}

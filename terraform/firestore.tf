@@ -1,0 +1,61 @@
+# Job store: Firestore (default) database in Native mode.
+
+resource "google_firestore_database" "default" {
+  count = var.manage_firestore_database ? 1 : 0
+
+  project     = var.project_id
+  name        = local.firestore_database
+  location_id = var.firestore_location
+  type        = "FIRESTORE_NATIVE"
+
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  # `terraform destroy` leaves the database (and its jobs) in place: a project
+  # has one (default) database and its data outlives a redeploy.
+  deletion_policy = "ABANDON"
+
+  depends_on = [google_project_service.this]
+}
+
+locals {
+  # Indexes wait for the database when this configuration creates it.
+  firestore_database_name = var.manage_firestore_database ? google_firestore_database.default[0].name : local.firestore_database
+}
+
+# Used by the sweeper: jobs in a state, oldest update first
+# (where state == X and updated_at < T order by updated_at).
+resource "google_firestore_index" "jobs_state_updated_at" {
+  project    = var.project_id
+  database   = local.firestore_database_name
+  collection = local.jobs_collection
+
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "updated_at"
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# Optional cleanup: documents whose expire_at (a timestamp) has passed are
+# deleted by Firestore TTL within about a day. Documents without the field
+# are kept forever.
+resource "google_firestore_field" "jobs_expire_at_ttl" {
+  project    = var.project_id
+  database   = local.firestore_database_name
+  collection = local.jobs_collection
+  field      = "expire_at"
+
+  ttl_config {}
+
+  # No single-field indexes on expire_at: it is never queried, and indexing a
+  # monotonically increasing timestamp creates hotspots.
+  index_config {}
+
+  depends_on = [google_project_service.this]
+}

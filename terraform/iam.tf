@@ -1,0 +1,287 @@
+# Identities and grants. One service account per function, one for Pub/Sub
+# push deliveries, one for the Eventarc storage trigger, one for Cloud
+# Scheduler and one for the function builds. Every role sits at the narrowest
+# scope that works; no primitive roles, no allUsers/allAuthenticatedUsers.
+
+locals {
+  function_accounts = {
+    submit      = "Submit API: validates requests, creates jobs, publishes job IDs."
+    generate    = "Generate worker: calls Vertex AI, writes images to the outputs bucket."
+    on_upload   = "Upload handler: turns job files in the uploads bucket into jobs."
+    dead_letter = "Dead-letter handler: marks dead-lettered jobs failed."
+    sweep       = "Sweeper: fails or requeues stale jobs on a schedule."
+  }
+
+  # Functions that read or write job documents.
+  firestore_users = ["submit", "generate", "on_upload", "dead_letter", "sweep"]
+
+  # Functions that publish job IDs to the jobs topic.
+  jobs_publishers = ["submit", "on_upload", "sweep"]
+}
+
+resource "google_service_account" "function" {
+  for_each = local.function_accounts
+
+  project      = var.project_id
+  account_id   = "${local.prefix}-${replace(each.key, "_", "-")}"
+  display_name = "imagegen ${each.key} function"
+  description  = each.value
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_service_account" "push_invoker" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-push-invoker"
+  display_name = "imagegen Pub/Sub push invoker"
+  description  = "Identity in the OIDC token of Pub/Sub pushes to generate and dead_letter."
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_service_account" "upload_trigger" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-upload-trigger"
+  display_name = "imagegen upload trigger"
+  description  = "Eventarc trigger identity that invokes on_upload."
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_service_account" "scheduler" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-scheduler"
+  display_name = "imagegen sweep scheduler"
+  description  = "Cloud Scheduler identity that invokes sweep."
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-build"
+  display_name = "imagegen function builds"
+  description  = "Cloud Build identity that builds the function containers."
+
+  depends_on = [google_project_service.this]
+}
+
+# --- Firestore ---------------------------------------------------------------
+# roles/datastore.user at project level: Firestore data access has no
+# per-collection IAM, and this project-level grant is what the client
+# libraries need (tighten further with an IAM condition on the database name
+# if the project holds other Firestore databases).
+resource "google_project_iam_member" "firestore_user" {
+  for_each = toset(local.firestore_users)
+
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = google_service_account.function[each.key].member
+}
+
+# --- Vertex AI: generate only ---------------------------------------------------
+resource "google_project_iam_member" "generate_vertex_user" {
+  project = var.project_id
+  role    = "roles/aiplatform.user"
+  member  = google_service_account.function["generate"].member
+}
+
+# --- Pub/Sub ---------------------------------------------------------------------
+resource "google_pubsub_topic_iam_member" "jobs_publisher" {
+  for_each = toset(local.jobs_publishers)
+
+  project = var.project_id
+  topic   = google_pubsub_topic.jobs.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.function[each.key].member
+}
+
+# The Pub/Sub service agent forwards undeliverable messages to the
+# dead-letter topic and acknowledges them on the source subscription.
+resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letter_source_subscriber" {
+  project      = var.project_id
+  subscription = google_pubsub_subscription.generate.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
+
+# The Pub/Sub service agent mints the push OIDC tokens for push_invoker.
+resource "google_service_account_iam_member" "pubsub_mints_push_tokens" {
+  service_account_id = google_service_account.push_invoker.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_service_agent
+}
+
+# --- Cloud Storage ---------------------------------------------------------------
+# Storage triggers: the Cloud Storage service agent publishes object
+# notifications to the Eventarc transport topic.
+data "google_storage_project_service_account" "gcs" {
+  project = var.project_id
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_project_iam_member" "gcs_agent_pubsub_publisher" {
+  project = var.project_id
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+}
+
+# generate writes images (and may overwrite them on retry: objectUser has
+# create + delete) under jobs/<id>/ of the outputs bucket.
+resource "google_storage_bucket_iam_member" "generate_outputs" {
+  bucket = google_storage_bucket.outputs.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.function["generate"].member
+}
+
+# generate reads reference images from the uploads bucket and the extra
+# reference buckets.
+resource "google_storage_bucket_iam_member" "generate_reference_reader" {
+  for_each = toset(local.reference_buckets)
+
+  bucket = each.value
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.function["generate"].member
+
+  depends_on = [google_storage_bucket.uploads]
+}
+
+# on_upload reads job files from uploads...
+resource "google_storage_bucket_iam_member" "on_upload_reads_uploads" {
+  bucket = google_storage_bucket.uploads.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.function["on_upload"].member
+}
+
+# ...and writes its results only under results/ of the OUTPUTS bucket, never
+# into uploads, so it can never trigger itself.
+resource "google_storage_bucket_iam_member" "on_upload_writes_results" {
+  bucket = google_storage_bucket.outputs.name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.function["on_upload"].member
+
+  condition {
+    title       = "results-prefix-only"
+    description = "on_upload may create objects under results/ only."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.outputs.name}/objects/results/\")"
+  }
+}
+
+# submit signs read URLs for outputs (optional): a signed URL carries the
+# signer's access, and signing without a key goes through signBlob on itself.
+resource "google_storage_bucket_iam_member" "submit_signs_outputs" {
+  count = var.signed_url_access ? 1 : 0
+
+  bucket = google_storage_bucket.outputs.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.function["submit"].member
+}
+
+resource "google_service_account_iam_member" "submit_sign_blob" {
+  count = var.signed_url_access ? 1 : 0
+
+  service_account_id = google_service_account.function["submit"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = google_service_account.function["submit"].member
+}
+
+# --- Invocation ----------------------------------------------------------------
+# Gen2 functions are Cloud Run services with the function's name; run.invoker
+# is granted per service.
+resource "google_cloud_run_v2_service_iam_member" "submit_invokers" {
+  for_each = toset(var.invoker_members)
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.submit.name
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
+resource "google_cloud_run_v2_service_iam_member" "push_invokes_generate" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.generate.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.push_invoker.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "push_invokes_dead_letter" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.dead_letter.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.push_invoker.member
+}
+
+resource "google_project_iam_member" "upload_trigger_event_receiver" {
+  project = var.project_id
+  role    = "roles/eventarc.eventReceiver"
+  member  = google_service_account.upload_trigger.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "upload_trigger_invokes_on_upload" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.on_upload.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.upload_trigger.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes_sweep" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.sweep.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.scheduler.member
+}
+
+# --- Function builds ----------------------------------------------------------
+# Since mid-2024 new projects build with the Compute Engine default account,
+# which may lack build permissions; a dedicated build account avoids that.
+resource "google_project_iam_member" "build_log_writer" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_writer" {
+  project    = var.project_id
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
+}
+
+# The build reads the source archive from our bucket...
+resource "google_storage_bucket_iam_member" "build_reads_source" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
+}
+
+# ...and the copies Cloud Functions stages in its own gcf-v2-sources-* and
+# gcf-v2-uploads-* buckets (created by the service, so only a conditional
+# project-level grant can reach them).
+resource "google_project_iam_member" "build_staging_access" {
+  project = var.project_id
+  role    = "roles/storage.objectAdmin"
+  member  = google_service_account.build.member
+
+  condition {
+    title       = "gcf-staging-buckets"
+    description = "Only the Cloud Functions source staging buckets of this project."
+    expression = join(" || ", [
+      "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-${data.google_project.this.number}-\")",
+      "resource.name.startsWith(\"projects/_/buckets/gcf-v2-uploads-${data.google_project.this.number}-\")",
+    ])
+  }
+}

@@ -1,0 +1,56 @@
+# Shared names, labels and the environment every function reads.
+# Resources live in one file per concern: apis, iam, storage, pubsub,
+# firestore, functions, scheduler, budget.
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  prefix = var.name_prefix
+
+  labels = merge(var.labels, {
+    app        = "imagegen"
+    managed-by = "terraform"
+  })
+
+  # Globally unique bucket names: project IDs are globally unique.
+  bucket_names = {
+    source  = "${var.project_id}-${local.prefix}-source"
+    uploads = "${var.project_id}-${local.prefix}-uploads"
+    outputs = "${var.project_id}-${local.prefix}-outputs"
+  }
+
+  jobs_collection    = "jobs"
+  firestore_database = "(default)"
+
+  # Google-managed service agents.
+  # service-<number>@gcp-sa-pubsub.iam.gserviceaccount.com
+  pubsub_service_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
+
+  # generate may read reference images from the uploads bucket and these.
+  # Names come from configuration (known at plan time) so they can key for_each.
+  reference_buckets = distinct(concat([local.bucket_names.uploads], var.reference_buckets))
+
+  # One environment for every function: the Python config loads the same
+  # settings everywhere and fails at start naming any missing variable.
+  function_env = {
+    GOOGLE_CLOUD_PROJECT          = var.project_id
+    IMAGEGEN_OUTPUTS_BUCKET       = google_storage_bucket.outputs.name
+    IMAGEGEN_UPLOADS_BUCKET       = google_storage_bucket.uploads.name
+    IMAGEGEN_JOBS_TOPIC           = google_pubsub_topic.jobs.name
+    IMAGEGEN_JOBS_COLLECTION      = local.jobs_collection
+    IMAGEGEN_FIRESTORE_DATABASE   = local.firestore_database
+    IMAGEGEN_ALLOWED_LOCATIONS    = join(",", var.vertex_locations)
+    IMAGEGEN_DEFAULT_LOCATION     = var.vertex_default_location
+    IMAGEGEN_FALLBACK_LOCATIONS   = join(",", var.vertex_fallback_locations)
+    IMAGEGEN_REFERENCE_BUCKETS    = join(",", local.reference_buckets)
+    IMAGEGEN_RETIRED_MODELS       = var.retired_model_policy
+    IMAGEGEN_CATALOG_JSON         = var.catalog_override_json
+    IMAGEGEN_LEASE_SECONDS        = tostring(var.generate_timeout_seconds + 60)
+    IMAGEGEN_CALL_BUDGET_SECONDS  = tostring(var.generate_timeout_seconds - 60)
+    IMAGEGEN_JOB_DEADLINE_SECONDS = tostring(var.job_deadline_seconds)
+    IMAGEGEN_MAX_ATTEMPTS         = tostring(var.max_delivery_attempts)
+    LOG_LEVEL                     = var.log_level
+  }
+}

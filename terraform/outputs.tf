@@ -1,0 +1,64 @@
+output "submit_url" {
+  description = "Base URL of the submit API (POST $URL/v1/jobs, GET $URL/v1/jobs/<id>); calls need an identity token of an invoker_members principal."
+  value       = google_cloudfunctions2_function.submit.service_config[0].uri
+}
+
+output "uploads_bucket" {
+  description = "Bucket where dropping a job file (JSON request) creates a job."
+  value       = google_storage_bucket.uploads.name
+}
+
+output "outputs_bucket" {
+  description = "Bucket holding generated images under jobs/<job_id>/ and upload results under results/."
+  value       = google_storage_bucket.outputs.name
+}
+
+output "source_bucket" {
+  description = "Bucket holding the function source archives."
+  value       = google_storage_bucket.source.name
+}
+
+output "jobs_topic" {
+  description = "Pub/Sub topic ID carrying job IDs to generate."
+  value       = google_pubsub_topic.jobs.name
+}
+
+output "dead_letter_topic" {
+  description = "Pub/Sub topic ID receiving job messages that exhausted max_delivery_attempts."
+  value       = google_pubsub_topic.dead_letter.name
+}
+
+output "dead_letter_hold_subscription" {
+  description = "Pull subscription keeping every dead-lettered message for 7 days, for inspection or replay."
+  value       = google_pubsub_subscription.dead_letter_hold.name
+}
+
+output "function_service_accounts" {
+  description = "Runtime service account e-mail of each function, keyed by function (submit, generate, on_upload, dead_letter, sweep)."
+  value       = { for k, sa in google_service_account.function : k => sa.email }
+}
+
+output "push_invoker_service_account" {
+  description = "Service account whose OIDC token Pub/Sub push deliveries to generate and dead_letter carry."
+  value       = google_service_account.push_invoker.email
+}
+
+output "upload_trigger_service_account" {
+  description = "Service account of the Eventarc trigger that invokes on_upload."
+  value       = google_service_account.upload_trigger.email
+}
+
+output "scheduler_service_account" {
+  description = "Service account Cloud Scheduler uses to invoke sweep."
+  value       = google_service_account.scheduler.email
+}
+
+output "build_service_account" {
+  description = "Service account Cloud Build uses to build the function containers."
+  value       = google_service_account.build.email
+}
+
+output "budget_name" {
+  description = "Resource name of the billing budget, or null when budget.enabled is false."
+  value       = one(google_billing_budget.project[*].name)
+}

@@ -1,0 +1,295 @@
+# Inputs of the imagegen deployment. Every variable is typed, described and,
+# where a wrong value would only fail late (at apply or at run time), validated.
+
+variable "project_id" {
+  type        = string
+  description = "ID of the Google Cloud project to deploy into (must already exist and have billing enabled)."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a project ID (6-30 chars, lowercase letters, digits and hyphens), not a project number or name."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Region for the functions, buckets, Eventarc trigger and Cloud Scheduler job, e.g. us-central1."
+  default     = "us-central1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
+    error_message = "region must be a Google Cloud region such as us-central1 or europe-west4 (not a zone, not a multi-region)."
+  }
+}
+
+variable "firestore_location" {
+  type        = string
+  description = "Location of the Firestore (default) database: a multi-region (nam5, eur3) or a region. It cannot be changed after creation; pick eur3 or an EU region for EU data residency."
+  default     = "nam5"
+}
+
+variable "manage_firestore_database" {
+  type        = bool
+  description = "Create the Firestore (default) database. Set to false when the project already has one (it must be in Native mode); indexes and the TTL policy are still managed."
+  default     = true
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every resource name (functions, service accounts, topics, buckets)."
+  default     = "imagegen"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,13}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-15 chars of lowercase letters, digits and hyphens, start with a letter and not end with a hyphen (service account IDs are limited to 30 chars)."
+  }
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Extra labels applied to every labelled resource (merged with app=imagegen and managed-by=terraform)."
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for k, v in var.labels :
+      can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))
+    ])
+    error_message = "Label keys must start with a lowercase letter; keys and values may contain only lowercase letters, digits, '_' and '-' (max 63 chars)."
+  }
+}
+
+variable "invoker_members" {
+  type        = list(string)
+  description = "IAM members allowed to call the submit API (roles/run.invoker on the submit service), e.g. [\"user:alice@example.com\", \"serviceAccount:ci@my-project.iam.gserviceaccount.com\", \"group:imagegen-clients@example.com\"]."
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for m in var.invoker_members :
+      !contains(["allusers", "allauthenticatedusers"], lower(m))
+    ])
+    error_message = "invoker_members must not contain allUsers or allAuthenticatedUsers: the API is private and always requires an identity token."
+  }
+
+  validation {
+    condition = alltrue([
+      for m in var.invoker_members :
+      can(regex("^(user|serviceAccount|group|domain|principal|principalSet):.+$", m))
+    ])
+    error_message = "Each invoker member must be an IAM member string such as user:EMAIL, serviceAccount:EMAIL, group:EMAIL or domain:DOMAIN."
+  }
+}
+
+variable "vertex_locations" {
+  type        = list(string)
+  description = "Vertex AI locations jobs may run in (request `region` is checked against this list). `global` uses the aiplatform.googleapis.com endpoint."
+  default     = ["global", "us-central1", "europe-west4", "asia-northeast1"]
+
+  validation {
+    condition     = length(var.vertex_locations) > 0 && alltrue([for l in var.vertex_locations : l == "global" || can(regex("^[a-z]+-[a-z]+[0-9]$", l))])
+    error_message = "vertex_locations must be a non-empty list of `global` and/or region names such as us-central1."
+  }
+}
+
+variable "vertex_default_location" {
+  type        = string
+  description = "Vertex AI location used when a request names none and the model serves it (must be in vertex_locations)."
+  default     = "global"
+}
+
+variable "vertex_fallback_locations" {
+  type        = list(string)
+  description = "Ordered Vertex AI locations tried when the chosen location is exhausted (429) or unavailable; each must be in vertex_locations."
+  default     = ["us-central1"]
+}
+
+variable "retired_model_policy" {
+  type        = string
+  description = "What the API does with a request for a retired model: `refuse` (HTTP 400) or `route` (run it on the catalog's replacement model and say so in the job)."
+  default     = "refuse"
+
+  validation {
+    condition     = contains(["refuse", "route"], var.retired_model_policy)
+    error_message = "retired_model_policy must be \"refuse\" or \"route\"."
+  }
+}
+
+variable "catalog_override_json" {
+  type        = string
+  description = "Optional JSON text merged over the built-in model catalog (IMAGEGEN_CATALOG_JSON); empty means the built-in catalog only."
+  default     = ""
+
+  validation {
+    condition     = var.catalog_override_json == "" || can(jsondecode(var.catalog_override_json))
+    error_message = "catalog_override_json must be empty or valid JSON."
+  }
+}
+
+variable "reference_buckets" {
+  type        = list(string)
+  description = "Names of extra buckets (without gs://) that generate may read reference images from; the uploads bucket is always allowed. The deployer needs permission to set IAM on them."
+  default     = []
+
+  validation {
+    condition     = alltrue([for b in var.reference_buckets : can(regex("^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", b))])
+    error_message = "reference_buckets must hold bare bucket names (no gs:// prefix, no path)."
+  }
+}
+
+variable "max_instances" {
+  type = object({
+    submit      = optional(number, 20)
+    generate    = optional(number, 10)
+    on_upload   = optional(number, 5)
+    dead_letter = optional(number, 2)
+    sweep       = optional(number, 1)
+  })
+  description = "Maximum instance count per function. generate's maximum times its concurrency bounds parallel Vertex AI calls (and so quota use and spend)."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.max_instances : v >= 1 && v <= 1000 && floor(v) == v])
+    error_message = "Every max_instances value must be a whole number between 1 and 1000."
+  }
+}
+
+variable "memory" {
+  type = object({
+    submit      = optional(string, "512Mi")
+    generate    = optional(string, "1Gi")
+    on_upload   = optional(string, "512Mi")
+    dead_letter = optional(string, "256Mi")
+    sweep       = optional(string, "256Mi")
+  })
+  description = "Memory per function, in Cloud Run units (e.g. 256Mi, 512Mi, 1Gi, 2Gi). generate holds decoded images in memory: raise it for 4K output or many images per job."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.memory : can(regex("^[0-9]+(Mi|Gi)$", v))])
+    error_message = "memory values must look like 256Mi or 1Gi."
+  }
+}
+
+variable "concurrency" {
+  type = object({
+    submit   = optional(number, 80)
+    generate = optional(number, 1)
+  })
+  description = "Concurrent requests per instance: submit is I/O bound (default 80, with 1 vCPU); generate holds one Vertex AI call per request (1-4)."
+  default     = {}
+
+  validation {
+    condition     = var.concurrency.submit >= 1 && var.concurrency.submit <= 1000
+    error_message = "concurrency.submit must be between 1 and 1000."
+  }
+
+  validation {
+    condition     = var.concurrency.generate >= 1 && var.concurrency.generate <= 4
+    error_message = "concurrency.generate must be between 1 and 4."
+  }
+}
+
+variable "generate_timeout_seconds" {
+  type        = number
+  description = "Request timeout of generate. It must stay below the push subscription's 600 s ack deadline; the lease is this + 60 s and the Vertex AI call budget this - 60 s."
+  default     = 540
+
+  validation {
+    condition     = var.generate_timeout_seconds >= 120 && var.generate_timeout_seconds <= 540
+    error_message = "generate_timeout_seconds must be between 120 and 540 (the Pub/Sub push ack deadline is at most 600 s)."
+  }
+}
+
+variable "output_retention_days" {
+  type        = number
+  description = "Days generated images are kept in the outputs bucket before lifecycle deletion."
+  default     = 30
+
+  validation {
+    condition     = var.output_retention_days >= 1 && var.output_retention_days <= 3650
+    error_message = "output_retention_days must be between 1 and 3650."
+  }
+}
+
+variable "max_delivery_attempts" {
+  type        = number
+  description = "Pub/Sub deliveries of one job message to generate before it is dead-lettered (also IMAGEGEN_MAX_ATTEMPTS)."
+  default     = 5
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100 (Pub/Sub dead-letter policy limits)."
+  }
+}
+
+variable "job_deadline_seconds" {
+  type        = number
+  description = "Age after which the sweeper fails a job that is still queued or running (IMAGEGEN_JOB_DEADLINE_SECONDS)."
+  default     = 3600
+
+  validation {
+    condition     = var.job_deadline_seconds >= 600 && var.job_deadline_seconds <= 604800
+    error_message = "job_deadline_seconds must be between 600 (10 min) and 604800 (7 days, the Pub/Sub retention limit)."
+  }
+}
+
+variable "sweep_schedule" {
+  type        = string
+  description = "Cron schedule (unix-cron, in sweep_time_zone) on which Cloud Scheduler calls sweep."
+  default     = "*/5 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.sweep_schedule))) == 5
+    error_message = "sweep_schedule must be a five-field unix-cron expression such as \"*/5 * * * *\"."
+  }
+}
+
+variable "sweep_time_zone" {
+  type        = string
+  description = "Time zone (tz database name) of sweep_schedule."
+  default     = "Etc/UTC"
+}
+
+variable "log_level" {
+  type        = string
+  description = "LOG_LEVEL of every function."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "signed_url_access" {
+  type        = bool
+  description = "Let submit sign read URLs for outputs in GET /v1/jobs/{id}: grants its service account objectViewer on the outputs bucket and signBlob on itself."
+  default     = true
+}
+
+variable "budget" {
+  type = object({
+    enabled         = optional(bool, false)
+    billing_account = optional(string, "")
+    amount_usd      = optional(number, 100)
+  })
+  description = "Optional monthly billing budget on this project with e-mail alerts at 50/90/100 %. billing_account is the ID (XXXXXX-XXXXXX-XXXXXX); the deployer needs roles/billing.costsManager on it."
+  default     = {}
+
+  validation {
+    condition     = !var.budget.enabled || can(regex("^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", var.budget.billing_account))
+    error_message = "When budget.enabled is true, budget.billing_account must be a billing account ID like 012345-6789AB-CDEF01."
+  }
+
+  validation {
+    condition     = var.budget.amount_usd > 0
+    error_message = "budget.amount_usd must be positive."
+  }
+}
+
+variable "force_destroy_buckets" {
+  type        = bool
+  description = "Allow `terraform destroy` to delete buckets that still hold objects (uploads, generated images). Keep false in production."
+  default     = false
+}

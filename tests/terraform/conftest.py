@@ -1,0 +1,160 @@
+"""Shared fixture for the Terraform checks: every .tf file parsed once.
+
+The Google provider cannot be downloaded offline, so these tests read the HCL
+with python-hcl2 (import name ``hcl2``) and assert the deployment's invariants
+structurally. Three parser dialects exist in the wild and all are accepted:
+
+* python-hcl2 >= 8: strings and labels keep their quotes, blocks carry
+  ``__is_block__`` and comments are reported;
+* python-hcl2 4-7: bare values, blocks as lists of dicts;
+* bc-python-hcl2 (checkov's fork, which installs the same ``hcl2`` module):
+  every attribute value wrapped in a one-element list.
+
+``normalize`` turns each into the 4-7 shape: attributes are bare values,
+blocks are lists of dicts, strings carry no surrounding quotes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TF_DIR = REPO_ROOT / "terraform"
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        return value[1:-1].replace('\\"', '"')
+    return value
+
+
+def _wraps_attributes(hcl2: Any) -> bool:
+    """True for bc-python-hcl2, which returns ``a = "x"`` as ``{"a": ["x"]}``."""
+    probe = hcl2.loads('a = "x"\n')
+    return isinstance(probe.get("a"), list)
+
+
+def normalize(node: Any, wrapped: bool) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key.startswith("__"):  # parser metadata: __is_block__, __start_line__, ...
+                continue
+            key = _unquote(key)
+            if wrapped and isinstance(value, list) and len(value) == 1 and not isinstance(value[0], dict):
+                value = value[0]  # unwrap an attribute; blocks stay lists of dicts
+            out[key] = normalize(value, wrapped)
+        return out
+    if isinstance(node, list):
+        return [normalize(item, wrapped) for item in node]
+    if isinstance(node, str):
+        return _unquote(node)
+    return node
+
+
+def as_map(value: Any) -> dict:
+    """A map attribute (``x = { ... }``); the bc dialect returns it as ``[{...}]``."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        return value[0]
+    assert isinstance(value, dict), f"expected a map, got {value!r}"
+    return value
+
+
+def block(body: dict, name: str) -> dict | None:
+    """The single nested block ``name`` of ``body`` (None when absent)."""
+    blocks = body.get(name)
+    if not blocks:
+        return None
+    if isinstance(blocks, dict):
+        return blocks
+    assert len(blocks) == 1, f"expected one {name} block, found {len(blocks)}"
+    return blocks[0]
+
+
+def blocks(body: dict, name: str) -> list[dict]:
+    value = body.get(name) or []
+    return [value] if isinstance(value, dict) else list(value)
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    name: str
+    body: dict
+    file: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.type}.{self.name}"
+
+
+@dataclass
+class TerraformConfig:
+    files: dict[str, dict] = field(default_factory=dict)
+    raw: dict[str, str] = field(default_factory=dict)
+    resources: list[Resource] = field(default_factory=list)
+    data_sources: list[Resource] = field(default_factory=list)
+    variables: dict[str, dict] = field(default_factory=dict)
+    outputs: dict[str, dict] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    terraform_blocks: list[dict] = field(default_factory=list)
+
+    def of_type(self, rtype: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == rtype]
+
+    def get(self, rtype: str, name: str) -> Resource:
+        for r in self.resources:
+            if r.type == rtype and r.name == name:
+                return r
+        raise AssertionError(f"{rtype}.{name} is not defined in terraform/")
+
+    @property
+    def all_text(self) -> str:
+        return "\n".join(self.raw.values())
+
+
+def _strip_comments(text: str) -> str:
+    return re.sub(r"(?m)^\s*(#|//).*$", "", text)
+
+
+@pytest.fixture(scope="session")
+def tf() -> TerraformConfig:
+    try:
+        import hcl2
+    except ImportError:  # pragma: no cover - environment problem
+        pytest.fail("python-hcl2 is not installed (pip install python-hcl2); it parses terraform/*.tf")
+    wrapped = _wraps_attributes(hcl2)
+    paths = sorted(TF_DIR.glob("*.tf"))
+    assert paths, f"no .tf files in {TF_DIR}"
+    cfg = TerraformConfig()
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        cfg.raw[path.name] = text
+        parsed = normalize(hcl2.loads(text), wrapped)
+        cfg.files[path.name] = parsed
+        for entry in parsed.get("resource", []):
+            for rtype, named in entry.items():
+                for rname, body in named.items():
+                    cfg.resources.append(Resource(rtype, rname, body, path.name))
+        for entry in parsed.get("data", []):
+            for rtype, named in entry.items():
+                for rname, body in named.items():
+                    cfg.data_sources.append(Resource(rtype, rname, body, path.name))
+        for entry in parsed.get("variable", []):
+            cfg.variables.update(entry)
+        for entry in parsed.get("output", []):
+            cfg.outputs.update(entry)
+        for entry in parsed.get("locals", []):
+            cfg.locals.update(entry)
+        cfg.terraform_blocks.extend(parsed.get("terraform", []))
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def tf_text_without_comments(tf: TerraformConfig) -> str:
+    return _strip_comments(tf.all_text)
