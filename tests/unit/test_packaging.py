@@ -41,9 +41,16 @@ _DISTRIBUTION_OF = {
 }
 
 
+# The user-side client and CLI ship in the package but no function imports them; they
+# need the `cli` extra (click, rich, requests), not the functions' requirements.
+CLIENT_SIDE = {"cli.py", "client.py"}
+
+
 def _imported_top_level_modules() -> set[str]:
     modules: set[str] = set()
     for path in FUNCTIONS.rglob("*.py"):
+        if path.parent.name == "imagegen" and path.name in CLIENT_SIDE:
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 modules.update(alias.name.split(".")[0] for alias in node.names)
@@ -68,3 +75,21 @@ def test_functions_source_has_entry_points():
     tree = ast.parse((FUNCTIONS / "main.py").read_text())
     names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert {"submit", "generate", "on_upload", "dead_letter", "sweep"} <= names
+
+
+def _modules_after(code: str) -> set[str]:
+    import json
+    import subprocess
+
+    probe = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=FUNCTIONS, capture_output=True,
+                         text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_submit_path_never_imports_the_vertex_client_or_the_cli():
+    """Cold start: the HTTP function's import path stays free of the heavy Vertex SDK."""
+    loaded = _modules_after("import main, imagegen.http_api, imagegen.services.submission")
+    heavy = {m for m in loaded if m.startswith(("google.cloud.aiplatform", "vertexai"))}
+    assert not heavy, sorted(heavy)[:5]
+    assert not {"rich", "imagegen.cli", "imagegen.client"} & loaded  # click comes with flask

@@ -194,3 +194,14 @@ def test_retired_model_is_routed_when_the_deployment_says_so():
 def test_fingerprint_ignores_key_order():
     assert request_fingerprint({"a": 1, "b": 2}) == request_fingerprint({"b": 2, "a": 1})
     assert request_fingerprint({"a": 1}) != request_fingerprint({"a": 2})
+
+
+def test_shape_and_model_problems_are_reported_together():
+    found = errors({"prompt": "x", "model": "imagen-4.0-generate-001", "number_of_images": 99,
+                    "aspect_ratio": "2:1", "add_watermark": "sometimes"})
+    assert set(found) == {"number_of_images", "aspect_ratio", "add_watermark"}
+
+
+def test_bad_prompt_still_lets_other_fields_be_checked():
+    found = errors({"prompt": "", "model": "gemini-2.5-flash-image", "image_size": "4K"})
+    assert set(found) == {"prompt", "image_size"}

@@ -188,22 +188,38 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "body"
 
 
-def parse_request(body: Any) -> JobRequest:
-    """Shape checks only: a JobRequest, or InvalidRequest listing every bad field."""
+def _shape_errors(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": _field(err["loc"]), "message": err["msg"].removeprefix("Value error, ")}
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def parse_request(body: Any) -> tuple[JobRequest, list[dict[str, str]]]:
+    """Shape checks: the request, and the shape problems found on the way.
+
+    When some fields are malformed, the request is parsed again without them (a placeholder
+    prompt stands in for a bad one), so the model rules can still check the other fields
+    and the caller hears of every problem in one answer. InvalidRequest if even that fails.
+    """
     if not isinstance(body, dict):
         raise InvalidRequest(
             "the request body must be a JSON object",
             details=[{"field": "body", "message": "expected a JSON object"}],
         )
     try:
-        return JobRequest.model_validate(body)
+        return JobRequest.model_validate(body), []
     except ValidationError as exc:
-        details = [
-            {"field": _field(err["loc"]), "message": err["msg"].removeprefix("Value error, ")}
-            for err in exc.errors(include_url=False)
-        ]
+        problems = _shape_errors(exc)
+        malformed = {err["loc"][0] for err in exc.errors() if err["loc"]}
+    rest = {key: value for key, value in body.items() if key not in malformed}
+    if "prompt" in malformed:
+        rest["prompt"] = "-"
+    try:
+        return JobRequest.model_validate(rest), problems
+    except ValidationError:
         raise InvalidRequest(
-            f"{len(details)} invalid field(s) in the job request", details=details
+            f"{len(problems)} invalid field(s) in the job request", details=problems
         ) from None
 
 
@@ -235,19 +251,22 @@ def validate_request(
     body: Any, catalog: Catalog, policy: Policy, today: dt.date | None = None
 ) -> ValidatedRequest:
     """Check a raw request body completely; raise InvalidRequest with every problem."""
-    req = parse_request(body)
+    req, problems = parse_request(body)
+    malformed = {problem["field"].split(".")[0] for problem in problems}
     today = today or dt.datetime.now(dt.UTC).date()
-    problems: list[dict[str, str]] = []
 
     def bad(field: str, message: str) -> None:
-        problems.append({"field": field, "message": message})
+        if field.split(".")[0] not in malformed:  # one message a field is enough
+            problems.append({"field": field, "message": message})
 
     spec, warnings, model_error = resolve_model(
         req.model or catalog.default_model, catalog, policy, today
     )
     if spec is None:
         bad("model", model_error or "unknown model")
-        raise InvalidRequest("invalid model", details=problems)
+        raise InvalidRequest(
+            f"{len(problems)} invalid field(s) in the job request", details=problems
+        )
 
     updates: dict[str, Any] = {"model": spec.id}
     if len(req.prompt) > spec.max_prompt_chars:

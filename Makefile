@@ -1,0 +1,74 @@
+# imagegen — the two commands a newcomer needs: `make demo` and `make test`.
+# Everything is installed from this repository's own files into .venv (project) and
+# .venv-tools (checkov, which pins its own fork of the hcl2 module).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+TOOLS  := .venv-tools
+CHECKOV_VERSION := 3.3.30
+export CHECKOV := $(abspath $(TOOLS))/bin/checkov
+
+.PHONY: help install tools demo test lint unit integration e2e faults terraform-check validate bench up down clean
+
+help:
+	@echo "make demo     start the local stack, run three jobs, write images to ./out, stop"
+	@echo "make test     lint + unit + integration + end-to-end + terraform checks"
+	@echo "make bench    benchmarks (writes bench/RESULTS.md)"
+	@echo "make up/down  start/stop the local stack by hand"
+	@echo "make validate terraform init+validate (needs the provider registry)"
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs Python 3.11+ as $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(TOOLS)/.installed:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --upgrade pip
+	$(TOOLS)/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	@touch $@
+
+install: $(VENV)/.installed
+tools: $(TOOLS)/.installed
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+integration: install
+	$(PY) -m pytest tests/integration
+
+e2e: install
+	$(PY) -m pytest tests/e2e tests/faults
+
+terraform-check: install tools
+	$(PY) -m pytest tests/terraform
+
+# One pytest session, so the local stack starts once for all tiers that need it.
+test: install tools lint
+	$(PY) -m pytest
+
+demo: install
+	$(PY) -m devstack.demo
+
+bench: install
+	$(PY) -m bench
+
+up: install
+	$(PY) -m devstack up
+
+down: install
+	$(PY) -m devstack down
+
+validate:
+	scripts/validate_terraform.sh
+
+clean:
+	-$(PY) -m devstack down
+	rm -rf $(VENV) $(TOOLS) .devstack out .pytest_cache .ruff_cache

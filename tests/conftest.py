@@ -1,0 +1,60 @@
+"""Test tiers: tests/unit (pure, no I/O), tests/integration (real emulators, in-process
+services), tests/e2e and tests/faults (the whole local stack over HTTP). The stack is started
+once per session by the first test that needs it, and stopped at the end."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[object]:
+    """The local stack (emulators, Vertex stand-in, functions, relay), up for the session."""
+    from devstack.stack import Stack, StackConfig
+
+    config = StackConfig.from_env(root=ROOT)
+    running = Stack(config)
+    running.up()
+    previous = dict(os.environ)
+    os.environ.update(running.env())
+    try:
+        yield running
+    finally:
+        os.environ.clear()
+        os.environ.update(previous)
+        running.down()
+
+
+@pytest.fixture(scope="session")
+def stack_env(stack) -> dict[str, str]:
+    return stack.env()
+
+
+@pytest.fixture(scope="session")
+def api_url(stack_env) -> str:
+    return stack_env["IMAGEGEN_API_URL"]
+
+
+@pytest.fixture(scope="session")
+def vertex_url(stack_env) -> str:
+    return stack_env["IMAGEGEN_VERTEX_ENDPOINT"]
+
+
+@pytest.fixture
+def unique() -> str:
+    """A tag that keeps one test's prompts (and stand-in fault counters) apart."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
