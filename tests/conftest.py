@@ -13,6 +13,12 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+TEST_SETTINGS = {
+    "IMAGEGEN_LEASE_SECONDS": "12",
+    "IMAGEGEN_CALL_BUDGET_SECONDS": "8",
+    "IMAGEGEN_REQUEUE_AFTER_SECONDS": "5",
+    "IMAGEGEN_TRUST_CALLER_HEADER": "1",
+}
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +26,9 @@ def stack() -> Iterator[object]:
     """The local stack (emulators, Vertex stand-in, functions, relay), up for the session."""
     from devstack.stack import Stack, StackConfig
 
+    # Short leases and budgets so the fault tests see expiries and hand-backs in seconds.
+    for name, value in TEST_SETTINGS.items():
+        os.environ.setdefault(name, value)
     config = StackConfig.from_env(root=ROOT)
     running = Stack(config)
     running.up()

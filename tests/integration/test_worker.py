@@ -136,3 +136,16 @@ def test_attempts_beyond_the_limit_fail_the_job(make_services, idle_topic, uniqu
         generate(services, job_id)
     assert generate(services, job_id) == "failed"
     assert services.jobs.get(job_id)["error"]["code"] == "attempts_exhausted"
+
+
+def test_a_slow_call_is_cut_at_the_time_left(make_services, idle_topic, unique):
+    import time
+
+    services = make_services(jobs_topic=idle_topic, call_budget_seconds=2)
+    job_id = _submit(services, f"[[latency:6000]] {unique}")
+    started = time.monotonic()
+    with pytest.raises(RetryLater):
+        generate(services, job_id)
+    assert time.monotonic() - started < 5  # the budget, not the upstream's latency
+    job = services.jobs.get(job_id)
+    assert job["state"] == "queued" and "Timeout" in job["error"]["message"]

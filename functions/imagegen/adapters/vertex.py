@@ -62,23 +62,26 @@ class VertexClient:
         location: str,
         storage_uri: str | None = None,
         labels: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> Generation:
-        """One attempt at the whole job in one location; raises Retryable/FinalUpstream."""
+        """One attempt at the whole job in one location; raises Retryable/FinalUpstream.
+        `timeout` bounds each HTTP call (the worker passes the time it has left)."""
+        timeout = min(timeout or self._timeout, self._timeout)
         if spec.family is Family.PREDICT:
             body = imagen_body(req, spec, storage_uri)
-            reply = self._predict(spec, location, body, labels)
+            reply = self._predict(spec, location, body, labels, timeout)
             return read_imagen(reply, req.number_of_images, req.output.mime_type)
         body = gemini_body(req, spec)
         if labels:
             body["labels"] = labels
         if req.number_of_images == 1:
-            return read_gemini(self._generate_content(spec, location, body))
+            return read_gemini(self._generate_content(spec, location, body, timeout))
         # Gemini image models answer one image a call: make the calls side by side.
         result = Generation()
         with ThreadPoolExecutor(max_workers=req.number_of_images) as pool:
             replies = list(
                 pool.map(
-                    lambda _: self._generate_content(spec, location, body),
+                    lambda _: self._generate_content(spec, location, body, timeout),
                     range(req.number_of_images),
                 )
             )
@@ -86,7 +89,7 @@ class VertexClient:
             result.merge(read_gemini(reply))
         return result
 
-    def _predict(self, spec, location, body, labels) -> dict:
+    def _predict(self, spec, location, body, labels, timeout) -> dict:
         from google.cloud.aiplatform_v1.types import PredictRequest
         from google.protobuf import json_format
 
@@ -96,23 +99,24 @@ class VertexClient:
         if labels:
             payload["labels"] = labels
         request = PredictRequest.from_json(json.dumps(payload))
-        response = self._call(self._client(location).predict, request, spec, location)
+        response = self._call(self._client(location).predict, request, spec, location, timeout)
         return json_format.MessageToDict(response._pb)
 
-    def _generate_content(self, spec, location, body) -> dict:
+    def _generate_content(self, spec, location, body, timeout) -> dict:
         from google.cloud.aiplatform_v1.types import GenerateContentRequest
         from google.protobuf import json_format
 
         payload = {**body, "model": model_path(self._project, location, spec.id)}
         request = GenerateContentRequest.from_json(json.dumps(payload))
-        response = self._call(self._client(location).generate_content, request, spec, location)
+        client = self._client(location)
+        response = self._call(client.generate_content, request, spec, location, timeout)
         return json_format.MessageToDict(response._pb)
 
-    def _call(self, method, request, spec: ModelSpec, location: str):
+    def _call(self, method, request, spec: ModelSpec, location: str, timeout: float):
         from google.api_core import exceptions as gexc
 
         try:
-            return method(request=request, timeout=self._timeout, retry=None)
+            return method(request=request, timeout=timeout, retry=None)
         except gexc.GoogleAPICallError as exc:
             raise classify(exc, spec.id, location) from exc
         except Exception as exc:  # connection reset, read timeout, DNS: all transient

@@ -89,10 +89,16 @@ def call_with_retries(
     last: ImagegenError | None = None
     while candidates:
         route = candidates[index % len(candidates)]
+        remaining = deadline - time.monotonic()
+        if remaining < 1.0:
+            raise last if isinstance(last, RetryableUpstream) else RetryableUpstream(
+                "no time left for another call")
         calls += 1
         try:
             labels = {**req.labels, "imagegen-job": job_id}
-            result = services.vertex.generate(route.spec, req, route.location, labels=labels)
+            result = services.vertex.generate(
+                route.spec, req, route.location, labels=labels, timeout=remaining
+            )
             return result, route, calls
         except FinalUpstream as exc:
             last = exc

@@ -1,0 +1,227 @@
+"""The `imagegen` CLI against the whole local stack (functions, emulators, Vertex stand-in).
+
+The CLI runs in-process through click's CliRunner; the `stack` fixture has put the stack's
+environment (STORAGE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT, ...) into os.environ, so the
+downloads read the storage emulator exactly as a user's shell would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from PIL import Image
+
+from imagegen.cli import (
+    EXIT_BLOCKED,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    cli,
+    sheet_layout,
+)
+from imagegen.client import Client
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture
+def run(api_url):
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(cli, ["--url", api_url, "--caller", "cli-e2e", *args],
+                             catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def client(api_url):
+    with Client(api_url, caller="cli-e2e") as c:
+        yield c
+
+
+def _sizes(paths: list[Path]) -> list[tuple[int, int]]:
+    sizes = []
+    for path in paths:
+        with Image.open(path) as image:
+            sizes.append(image.size)
+    return sizes
+
+
+@pytest.mark.parametrize(
+    ("model", "ratio", "size", "n", "pixels"),
+    [
+        ("imagen-4.0-generate-001", "16:9", None, 1, (1408, 768)),
+        ("gemini-2.5-flash-image", "3:2", None, 2, (1248, 832)),
+        ("gemini-3-pro-image-preview", "1:1", "2K", 1, (2048, 2048)),
+    ],
+)
+def test_generate_waits_and_downloads_images(
+    run, tmp_path, unique, model, ratio, size, n, pixels
+):
+    args = ["generate", f"cli e2e {unique}", "--model", model, "--aspect-ratio", ratio,
+            "-n", str(n), "--out", str(tmp_path)]
+    if size:
+        args += ["--size", size]
+    result = run(*args)
+
+    assert result.exit_code == EXIT_OK, result.output + result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("job ") and "queued" in first
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == n
+    assert _sizes(files) == [pixels] * n
+    for path in files:  # the paths are printed, one a line
+        assert str(path) in result.stdout
+
+
+def test_generate_json_reports_job_and_files(run, tmp_path, unique):
+    result = run("--json", "generate", f"json {unique}", "--out", str(tmp_path))
+
+    assert result.exit_code == EXIT_OK, result.output
+    body = json.loads(result.stdout)
+    assert body["state"] == "succeeded"
+    assert body["exit_code"] == 0
+    assert [Path(p).name for p in body["files"]] == ["0.png"]
+    assert Path(body["files"][0]).is_file()
+
+
+def test_no_wait_then_status_then_get(run, tmp_path, unique):
+    submitted = run("--json", "generate", f"later {unique} [[latency:1500]]", "--no-wait")
+    assert submitted.exit_code == EXIT_OK, submitted.output
+    job = json.loads(submitted.stdout)
+    assert job["state"] in ("queued", "running")
+    job_id = job["id"]
+
+    status = run("--json", "status", job_id)
+    assert status.exit_code == EXIT_OK
+    assert json.loads(status.stdout)["id"] == job_id
+
+    human = run("status", job_id)
+    assert human.exit_code == EXIT_OK
+    assert job_id in human.stdout
+
+    got = run("get", job_id, "--wait", "--timeout", "120", "--out", str(tmp_path))
+    assert got.exit_code == EXIT_OK, got.output + got.stderr
+    assert _sizes(sorted(tmp_path.iterdir())) == [(1024, 1024)]
+
+
+def test_get_downloads_a_finished_job(run, client, tmp_path, unique):
+    job = client.submit({"prompt": f"get {unique}", "aspect_ratio": "9:16",
+                         "number_of_images": 2})
+    done = client.wait(job["id"], timeout=120)
+    assert done["state"] == "succeeded"
+
+    result = run("get", job["id"], "--out", str(tmp_path / "x"))
+
+    assert result.exit_code == EXIT_OK, result.output + result.stderr
+    files = sorted((tmp_path / "x").iterdir())
+    assert [p.name for p in files] == ["0.png", "1.png"]
+    assert _sizes(files) == [(768, 1344)] * 2
+
+
+def test_bad_request_is_shown_field_by_field_with_exit_2(run, unique):
+    result = run("generate", f"bad {unique}", "--model", "gemini-2.5-flash-image",
+                 "--aspect-ratio", "7:3", "--size", "4K", "-n", "5")
+
+    assert result.exit_code == EXIT_USAGE
+    assert result.stdout == ""  # nothing was submitted, so no job id
+    lines = [line.strip() for line in result.stderr.splitlines()]
+    assert any(line.startswith("error (400 invalid_request)") for line in lines)
+    assert any(line.startswith("aspect_ratio: ") for line in lines), result.stderr
+    assert any(line.startswith("image_size: ") for line in lines), result.stderr
+    assert any(line.startswith("number_of_images: ") for line in lines), result.stderr
+
+
+def test_bad_request_json_carries_the_details(run, unique):
+    result = run("--json", "generate", f"bad {unique}", "--aspect-ratio", "7:3")
+
+    assert result.exit_code == EXIT_USAGE
+    body = json.loads(result.stdout)
+    assert body["error"]["status"] == 400
+    assert [d["field"] for d in body["error"]["details"]] == ["aspect_ratio"]
+
+
+def test_models_json(run):
+    result = run("--json", "models")
+
+    assert result.exit_code == EXIT_OK
+    body = json.loads(result.stdout)
+    ids = {m["id"] for m in body["models"]}
+    assert {"imagen-4.0-generate-001", "gemini-2.5-flash-image",
+            "gemini-3-pro-image-preview"} <= ids
+    assert body["default"] in ids
+
+
+def test_models_table(run):
+    result = run("models")
+    assert result.exit_code == EXIT_OK
+    assert "gemini-3-pro-image-preview" in result.stdout
+    assert "1K/2K $0.134, 4K $0.240" in result.stdout
+
+
+def test_cancel_of_a_finished_job_is_409_exit_2(run, client, unique):
+    job = client.submit({"prompt": f"cancel {unique}"})
+    assert client.wait(job["id"], timeout=120)["state"] == "succeeded"
+
+    result = run("cancel", job["id"])
+
+    assert result.exit_code == EXIT_USAGE
+    assert "409" in result.stderr
+
+    as_json = run("--json", "cancel", job["id"])
+    assert as_json.exit_code == EXIT_USAGE
+    assert json.loads(as_json.stdout)["error"]["status"] == 409
+
+
+def test_unknown_job_exit_2(run):
+    result = run("status", "no-such-job-0000")
+    assert result.exit_code == EXIT_USAGE
+    assert "404" in result.stderr
+
+
+def test_blocked_job_exit_3(run, tmp_path, unique):
+    result = run("generate", f"blocked {unique} [[block:IMAGE_SAFETY]]", "--out", str(tmp_path))
+    assert result.exit_code == EXIT_BLOCKED, result.output + result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_wait_timeout_exit_5_prints_the_job_id(run, client, unique):
+    result = run("generate", f"slow {unique} [[latency:4000]]", "--timeout", "0.5")
+
+    assert result.exit_code == EXIT_TIMEOUT, result.output + result.stderr
+    job_id = result.stdout.split()[1]
+    assert result.stdout.strip().splitlines()[-1] == job_id
+    assert job_id in result.stderr
+    # the job carries on and finishes
+    assert client.wait(job_id, timeout=120)["state"] == "succeeded"
+
+
+def test_unreachable_api_exit_4():
+    result = CliRunner().invoke(cli, ["--url", "http://127.0.0.1:9", "models"])
+    assert result.exit_code == EXIT_UNAVAILABLE
+    assert "cannot reach" in result.stderr
+
+
+def test_sheet_has_the_expected_pixel_size(run, client, tmp_path, unique):
+    a = client.submit({"prompt": f"sheet a {unique}", "model": "imagen-4.0-generate-001",
+                       "aspect_ratio": "16:9", "number_of_images": 2})
+    b = client.submit({"prompt": f"sheet b {unique}", "model": "gemini-2.5-flash-image",
+                       "aspect_ratio": "9:16"})
+    for job in (a, b):
+        assert client.wait(job["id"], timeout=120)["state"] == "succeeded"
+    out = tmp_path / "sheet.png"
+
+    result = run("--json", "sheet", a["id"], b["id"], "--out", str(out), "--columns", "2")
+
+    assert result.exit_code == EXIT_OK, result.output + result.stderr
+    layout = sheet_layout(3, columns=2, thumb=384)
+    with Image.open(out) as image:
+        assert image.size == (layout.width, layout.height) == (816, 940)
+    body = json.loads(result.stdout)
+    assert body["images"] == 3
+    assert (body["width"], body["height"]) == (816, 940)
