@@ -72,21 +72,31 @@ class Demo:
         )
 
     def submit(self, job: dict[str, str]) -> str:
-        args = ["--json", "generate", job["prompt"], "--model", job["model"],
-                "--aspect-ratio", job["aspect_ratio"], "--no-wait"]
+        args = [
+            "--json",
+            "generate",
+            job["prompt"],
+            "--model",
+            job["model"],
+            "--aspect-ratio",
+            job["aspect_ratio"],
+            "--no-wait",
+        ]
         if job.get("size"):
             args += ["--size", job["size"]]
         proc = self.imagegen(*args, capture=True)
         if proc.returncode != 0:
-            raise DemoError(f"generate failed (exit {proc.returncode}):\n{proc.stdout}"
-                            f"{proc.stderr}")
+            raise DemoError(
+                f"generate failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}"
+            )
         body = json.loads(proc.stdout)
         print(f"  submitted {body['id']}  {body['model']} @ {body['region']}", flush=True)
         return str(body["id"])
 
     def fetch(self, job_id: str) -> int:
-        proc = self.imagegen("get", job_id, "--wait", "--timeout", "300",
-                             "--out", str(self.out / job_id))
+        proc = self.imagegen(
+            "get", job_id, "--wait", "--timeout", "300", "--out", str(self.out / job_id)
+        )
         return proc.returncode
 
     def status(self, job_id: str) -> dict[str, Any]:
@@ -121,15 +131,17 @@ def summary_rows(jobs: list[dict[str, Any]], out: Path) -> list[list[str]]:
             with Image.open(path) as image:
                 sizes.append(f"{image.width}x{image.height}")
         served = job.get("served_by") or {}
-        rows.append([
-            job["id"],
-            str(job.get("model", "")),
-            str(served.get("location") or job.get("region", "")),
-            str(job.get("state", "")),
-            "\n".join(str(p) for p in files) or "-",
-            ", ".join(dict.fromkeys(sizes)) or "-",
-            _seconds(job),
-        ])
+        rows.append(
+            [
+                job["id"],
+                str(job.get("model", "")),
+                str(served.get("location") or job.get("region", "")),
+                str(job.get("state", "")),
+                "\n".join(str(p) for p in files) or "-",
+                ", ".join(dict.fromkeys(sizes)) or "-",
+                _seconds(job),
+            ]
+        )
     return rows
 
 
@@ -139,8 +151,9 @@ def print_summary(rows: list[list[str]]) -> None:
 
     table = Table(title="imagegen demo (local stand-in images)")
     for column in ("job", "model", "region", "state", "files", "pixel size", "seconds"):
-        table.add_column(column, justify="right" if column == "seconds" else "left",
-                         no_wrap=column != "files")
+        table.add_column(
+            column, justify="right" if column == "seconds" else "left", no_wrap=column != "files"
+        )
     for row in rows:
         table.add_row(*row)
     console = Console()
@@ -164,10 +177,10 @@ def run(out: Path) -> int:
             print(f"the local stack did not start: {exc}", file=sys.stderr)
             return 1
         if not stack.owned:
-            print("reusing the stack already running from that state dir; it stays up",
-                  flush=True)
-        print(f"stack up in {time.monotonic() - t0:.1f}s; API {env['IMAGEGEN_API_URL']}",
-              flush=True)
+            print("reusing the stack already running from that state dir; it stays up", flush=True)
+        print(
+            f"stack up in {time.monotonic() - t0:.1f}s; API {env['IMAGEGEN_API_URL']}", flush=True
+        )
         demo = Demo(env, out)
         out.mkdir(parents=True, exist_ok=True)
         ids = [demo.submit(job) for job in JOBS]
@@ -178,8 +191,10 @@ def run(out: Path) -> int:
         sheet_code = demo.sheet(done) if done else 1
         failed = {job_id: code for job_id, code in codes.items() if code != 0}
         if failed or sheet_code != 0:
-            print(f"demo finished with problems: {failed or ''} sheet exit {sheet_code}",
-                  file=sys.stderr)
+            print(
+                f"demo finished with problems: {failed or ''} sheet exit {sheet_code}",
+                file=sys.stderr,
+            )
             return 1
         print(f"images in {out}/<job id>/, contact sheet {out / 'sheet.png'}")
         return 0
@@ -196,10 +211,14 @@ def run(out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devstack.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("out"),
-                        help="output directory (default ./out)")
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("out"), help="output directory (default ./out)"
+    )
     args = parser.parse_args(argv)
     return run(args.out)
 

@@ -83,12 +83,25 @@ STATUS_MESSAGES = {
 # other callers send names. These tables map the integers back.
 MODALITY = {0: "MODALITY_UNSPECIFIED", 1: "TEXT", 2: "IMAGE", 3: "AUDIO"}
 
-MIME_FORMATS = {"image/png": ("PNG", "png"), "image/jpeg": ("JPEG", "jpg"),
-                "image/webp": ("WEBP", "webp")}
+MIME_FORMATS = {
+    "image/png": ("PNG", "png"),
+    "image/jpeg": ("JPEG", "jpg"),
+    "image/webp": ("WEBP", "webp"),
+}
 
-GEMINI_FINISH_BLOCKS = ("SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT",
-                        "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION",
-                        "IMAGE_RECITATION", "MODEL_ARMOR", "OTHER", "IMAGE_OTHER")
+GEMINI_FINISH_BLOCKS = (
+    "SAFETY",
+    "IMAGE_SAFETY",
+    "PROHIBITED_CONTENT",
+    "IMAGE_PROHIBITED_CONTENT",
+    "BLOCKLIST",
+    "SPII",
+    "RECITATION",
+    "IMAGE_RECITATION",
+    "MODEL_ARMOR",
+    "OTHER",
+    "IMAGE_OTHER",
+)
 
 RAI_REASON = (
     "Your current safety filter threshold filtered out {n} generated images. You will not be "
@@ -110,18 +123,23 @@ ROUTE = "/<version>/projects/<project>/locations/<location>/publishers/google/mo
 class VertexError(Exception):
     """Answered as a Google-style error body."""
 
-    def __init__(self, status: int, message: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, status: int, message: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message or STATUS_MESSAGES.get(status, "Error. (stand-in)")
         self.retry_after = retry_after
 
     def response(self) -> flask.Response:
-        body = {"error": {"code": self.status, "message": self.message,
-                          "status": STATUS_NAMES.get(self.status, "UNKNOWN")}}
-        resp = flask.Response(json.dumps(body), status=self.status,
-                              mimetype="application/json")
+        body = {
+            "error": {
+                "code": self.status,
+                "message": self.message,
+                "status": STATUS_NAMES.get(self.status, "UNKNOWN"),
+            }
+        }
+        resp = flask.Response(json.dumps(body), status=self.status, mimetype="application/json")
         if self.retry_after is not None:
             resp.headers["Retry-After"] = _fmt_seconds(self.retry_after)
         return resp
@@ -162,13 +180,25 @@ class Rule:
     def from_json(cls, raw: dict[str, Any]) -> Rule:
         if not isinstance(raw, dict):
             raise ValueError("each rule must be an object")
-        unknown = set(raw) - {"match", "status", "times", "latency_ms", "retry_after",
-                              "block", "partial", "message"}
+        unknown = set(raw) - {
+            "match",
+            "status",
+            "times",
+            "latency_ms",
+            "retry_after",
+            "block",
+            "partial",
+            "message",
+        }
         if unknown:
             raise ValueError(f"unknown rule keys: {sorted(unknown)}")
         match = raw.get("match") or {}
-        if not isinstance(match, dict) or set(match) - {"model", "location",
-                                                        "prompt_contains", "method"}:
+        if not isinstance(match, dict) or set(match) - {
+            "model",
+            "location",
+            "prompt_contains",
+            "method",
+        }:
             raise ValueError("match takes model, location, prompt_contains, method")
         status = raw.get("status")
         if status is not None and (not isinstance(status, int) or not 400 <= status <= 599):
@@ -176,23 +206,40 @@ class Rule:
         times = raw.get("times")
         if times is not None and (not isinstance(times, int) or times < 0):
             raise ValueError("times must be a non-negative integer or null")
-        return cls(match=match, status=status, times=times,
-                   latency_ms=int(raw.get("latency_ms") or 0),
-                   retry_after=raw.get("retry_after"), block=raw.get("block"),
-                   partial=int(raw.get("partial") or 0), message=raw.get("message"))
+        return cls(
+            match=match,
+            status=status,
+            times=times,
+            latency_ms=int(raw.get("latency_ms") or 0),
+            retry_after=raw.get("retry_after"),
+            block=raw.get("block"),
+            partial=int(raw.get("partial") or 0),
+            message=raw.get("message"),
+        )
 
     def matches(self, method: str, model: str, location: str, prompt: str) -> bool:
         m = self.match
-        return (m.get("model") in (None, model) and m.get("location") in (None, location)
-                and m.get("method") in (None, method)
-                and (m.get("prompt_contains") is None or m["prompt_contains"] in prompt))
+        return (
+            m.get("model") in (None, model)
+            and m.get("location") in (None, location)
+            and m.get("method") in (None, method)
+            and (m.get("prompt_contains") is None or m["prompt_contains"] in prompt)
+        )
 
     def to_json(self) -> dict[str, Any]:
         remaining = None if self.times is None else max(0, self.times - self.hits)
-        return {"match": self.match, "status": self.status, "times": self.times,
-                "remaining": remaining, "hits": self.hits, "latency_ms": self.latency_ms,
-                "retry_after": self.retry_after, "block": self.block, "partial": self.partial,
-                "message": self.message}
+        return {
+            "match": self.match,
+            "status": self.status,
+            "times": self.times,
+            "remaining": remaining,
+            "hits": self.hits,
+            "latency_ms": self.latency_ms,
+            "retry_after": self.retry_after,
+            "block": self.block,
+            "partial": self.partial,
+            "message": self.message,
+        }
 
 
 def parse_directives(prompt: str) -> list[tuple[str, str, str]]:
@@ -209,8 +256,9 @@ def _colour(prompt: str) -> tuple[int, int, int]:
     return tuple(60 + b % 140 for b in digest[:3])  # type: ignore[return-value]
 
 
-def render_image(prompt: str, width: int, height: int, mime: str, quality: int | None,
-                 caption: str) -> bytes:
+def render_image(
+    prompt: str, width: int, height: int, mime: str, quality: int | None, caption: str
+) -> bytes:
     """A placeholder of exactly width x height, encoded as `mime`."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -257,8 +305,9 @@ class ImageCache:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, prompt: str, width: int, height: int, mime: str, quality: int | None,
-            caption: str) -> bytes:
+    def get(
+        self, prompt: str, width: int, height: int, mime: str, quality: int | None, caption: str
+    ) -> bytes:
         key = (prompt, width, height, mime, quality, caption)
         with self._lock:
             data = self._items.get(key)
@@ -270,8 +319,7 @@ class ImageCache:
             if key not in self._items:
                 self._items[key] = data
                 self._bytes += len(data)
-            while self._items and (len(self._items) > CACHE_ENTRIES
-                                   or self._bytes > CACHE_BYTES):
+            while self._items and (len(self._items) > CACHE_ENTRIES or self._bytes > CACHE_BYTES):
                 _, old = self._items.popitem(last=False)
                 self._bytes -= len(old)
         return data
@@ -300,15 +348,19 @@ class StandIn:
             self.records.append((entry, size))
             self.record_bytes += size
             # drop the oldest beyond the caps, but always keep the newest
-            while len(self.records) > 1 and (len(self.records) > MAX_RECORDS
-                                             or self.record_bytes > MAX_RECORD_BYTES):
+            while len(self.records) > 1 and (
+                len(self.records) > MAX_RECORDS or self.record_bytes > MAX_RECORD_BYTES
+            ):
                 _, old = self.records.popleft()
                 self.record_bytes -= old
 
     def recorded(self, model: str | None, method: str | None) -> list[dict[str, Any]]:
         with self.lock:
-            return [e for e, _ in self.records
-                    if model in (None, e["model"]) and method in (None, e["method"])]
+            return [
+                e
+                for e, _ in self.records
+                if model in (None, e["model"]) and method in (None, e["method"])
+            ]
 
     def clear_records(self) -> None:
         with self.lock:
@@ -350,16 +402,21 @@ class StandIn:
     # -- storage
     def storage_client(self):
         if not self.storage_endpoint:
-            raise VertexError(400, "storageUri given but the stand-in has no storage endpoint "
-                                   "(--storage-endpoint / STORAGE_EMULATOR_HOST)")
+            raise VertexError(
+                400,
+                "storageUri given but the stand-in has no storage endpoint "
+                "(--storage-endpoint / STORAGE_EMULATOR_HOST)",
+            )
         with self.lock:
             if self._storage_client is None:
                 from google.auth.credentials import AnonymousCredentials
                 from google.cloud import storage
 
                 self._storage_client = storage.Client(
-                    project="local", credentials=AnonymousCredentials(),
-                    client_options={"api_endpoint": self.storage_endpoint})
+                    project="local",
+                    credentials=AnonymousCredentials(),
+                    client_options={"api_endpoint": self.storage_endpoint},
+                )
             return self._storage_client
 
     def log(self, **fields: Any) -> None:
@@ -371,33 +428,44 @@ class StandIn:
 def _catalog():
     from imagegen.domain.catalog import load_catalog
 
-    return load_catalog(os.environ.get("IMAGEGEN_CATALOG_JSON", ""),
-                        os.environ.get("IMAGEGEN_CATALOG_FILE", ""))
+    return load_catalog(
+        os.environ.get("IMAGEGEN_CATALOG_JSON", ""), os.environ.get("IMAGEGEN_CATALOG_FILE", "")
+    )
 
 
 def _find_spec(model: str, location: str, prompt: str):
     spec = _catalog().get(model)
     if spec is None:
-        raise VertexError(404, f"Publisher Model `publishers/google/models/{model}` not found. "
-                               "(stand-in)")
+        raise VertexError(
+            404, f"Publisher Model `publishers/google/models/{model}` not found. (stand-in)"
+        )
     served = location in spec.locations
     for _, name, arg in parse_directives(prompt):
         if name == "notserved" and arg in ("", location):
             served = False
     if not served:
-        raise VertexError(404, f"Publisher Model `projects/*/locations/{location}/publishers/"
-                               f"google/models/{model}` not found: {model} is not served in "
-                               f"{location}. (stand-in)")
+        raise VertexError(
+            404,
+            f"Publisher Model `projects/*/locations/{location}/publishers/"
+            f"google/models/{model}` not found: {model} is not served in "
+            f"{location}. (stand-in)",
+        )
     return spec
 
 
 def _pixel_size(spec, ratio: str, size: str) -> tuple[int, int]:
     if size not in spec.sizes:
-        raise VertexError(400, f"Unsupported image size {size!r} for {spec.id}; supported: "
-                               f"{', '.join(spec.sizes)}. (stand-in)")
+        raise VertexError(
+            400,
+            f"Unsupported image size {size!r} for {spec.id}; supported: "
+            f"{', '.join(spec.sizes)}. (stand-in)",
+        )
     if ratio not in spec.sizes[size]:
-        raise VertexError(400, f"Unsupported aspect ratio {ratio!r} for {spec.id}; supported: "
-                               f"{', '.join(spec.sizes[size])}. (stand-in)")
+        raise VertexError(
+            400,
+            f"Unsupported aspect ratio {ratio!r} for {spec.id}; supported: "
+            f"{', '.join(spec.sizes[size])}. (stand-in)",
+        )
     return spec.pixel_size(ratio, size)
 
 
@@ -452,8 +520,10 @@ def _gemini_prompt(body: dict[str, Any]) -> str:
 
 
 def _enhanced(prompt: str) -> str:
-    return (f"{prompt}. A detailed, well-lit composition with balanced colours and a clear "
-            "focal point. (stand-in enhanced prompt)")
+    return (
+        f"{prompt}. A detailed, well-lit composition with balanced colours and a clear "
+        "focal point. (stand-in enhanced prompt)"
+    )
 
 
 def _write_gcs(state: StandIn, uri: str, index: int, data: bytes, mime: str) -> str:
@@ -461,24 +531,28 @@ def _write_gcs(state: StandIn, uri: str, index: int, data: bytes, mime: str) -> 
     if not match:
         raise VertexError(400, f"storageUri {uri!r} is not a gs:// URI. (stand-in)")
     bucket_name, prefix = match.group(1), match.group(2).strip("/")
-    name = f"{prefix}/{index}.{MIME_FORMATS[mime][1]}" if prefix else \
-        f"{index}.{MIME_FORMATS[mime][1]}"
+    name = (
+        f"{prefix}/{index}.{MIME_FORMATS[mime][1]}"
+        if prefix
+        else f"{index}.{MIME_FORMATS[mime][1]}"
+    )
     client = state.storage_client()
     try:
         client.bucket(bucket_name).blob(name).upload_from_string(data, content_type=mime)
     except Exception as exc:  # NotFound bucket, connection refused: the caller's setup
-        raise VertexError(400, f"Cannot write to storageUri {uri!r}: {type(exc).__name__}: "
-                               f"{exc} (stand-in)") from exc
+        raise VertexError(
+            400, f"Cannot write to storageUri {uri!r}: {type(exc).__name__}: {exc} (stand-in)"
+        ) from exc
     return f"gs://{bucket_name}/{name}"
 
 
-def _predict(state: StandIn, spec, model: str, body: dict[str, Any], prompt: str,
-             fx: Effects) -> dict[str, Any]:
+def _predict(
+    state: StandIn, spec, model: str, body: dict[str, Any], prompt: str, fx: Effects
+) -> dict[str, Any]:
     from imagegen.domain.catalog import Family
 
     if spec.family is not Family.PREDICT:
-        raise VertexError(400, f"{model} is served by generateContent, not predict. "
-                               "(stand-in)")
+        raise VertexError(400, f"{model} is served by generateContent, not predict. (stand-in)")
     if not prompt:
         raise VertexError(400, "instances[0].prompt is required. (stand-in)")
     if fx.block and fx.block.startswith("prompt"):
@@ -488,8 +562,7 @@ def _predict(state: StandIn, spec, model: str, body: dict[str, Any], prompt: str
         raise VertexError(400, "parameters must be an object. (stand-in)")
     count = _int(params.get("sampleCount"), "sampleCount", 1)
     if not 1 <= count <= spec.max_images:
-        raise VertexError(400, f"sampleCount must be 1..{spec.max_images} for {model}. "
-                               "(stand-in)")
+        raise VertexError(400, f"sampleCount must be 1..{spec.max_images} for {model}. (stand-in)")
     ratio = params.get("aspectRatio") or "1:1"
     size = params.get("sampleImageSize") or spec.default_size
     width, height = _pixel_size(spec, str(ratio), str(size))
@@ -498,8 +571,7 @@ def _predict(state: StandIn, spec, model: str, body: dict[str, Any], prompt: str
     if seed is not None:
         seed = _int(seed, "seed", 0)
         if params.get("addWatermark", True) is not False:
-            raise VertexError(400, "Seed is not supported when watermark is enabled. "
-                                   "(stand-in)")
+            raise VertexError(400, "Seed is not supported when watermark is enabled. (stand-in)")
     storage_uri = params.get("storageUri")
     include_reason = bool(params.get("includeRaiReason", False))
     blocked = count if fx.block else min(count, fx.partial)
@@ -514,11 +586,12 @@ def _predict(state: StandIn, spec, model: str, body: dict[str, Any], prompt: str
             caption += f" seed {seed}"
         data = state.cache.get(prompt, width, height, mime, quality, caption)
         if storage_uri:
-            prediction = {"gcsUri": _write_gcs(state, str(storage_uri), index, data, mime),
-                          "mimeType": mime}
+            prediction = {
+                "gcsUri": _write_gcs(state, str(storage_uri), index, data, mime),
+                "mimeType": mime,
+            }
         else:
-            prediction = {"bytesBase64Encoded": base64.b64encode(data).decode(),
-                          "mimeType": mime}
+            prediction = {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": mime}
         if params.get("enhancePrompt") is True:
             prediction["prompt"] = _enhanced(prompt)
         predictions.append(prediction)
@@ -533,13 +606,13 @@ def _modalities(config: dict[str, Any]) -> list[str]:
     return [MODALITY.get(m, str(m)) if isinstance(m, int) else str(m).upper() for m in raw]
 
 
-def _generate_content(state: StandIn, spec, model: str, body: dict[str, Any], prompt: str,
-                      fx: Effects) -> dict[str, Any]:
+def _generate_content(
+    state: StandIn, spec, model: str, body: dict[str, Any], prompt: str, fx: Effects
+) -> dict[str, Any]:
     from imagegen.domain.catalog import Family
 
     if spec.family is not Family.GENERATE_CONTENT:
-        raise VertexError(400, f"{model} is served by predict, not generateContent. "
-                               "(stand-in)")
+        raise VertexError(400, f"{model} is served by predict, not generateContent. (stand-in)")
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
         raise VertexError(400, "contents is required. (stand-in)")
@@ -551,63 +624,75 @@ def _generate_content(state: StandIn, spec, model: str, body: dict[str, Any], pr
                 try:
                     base64.b64decode(part["inlineData"].get("data", ""), validate=True)
                 except (binascii.Error, ValueError):
-                    raise VertexError(400, "inlineData.data is not valid base64. "
-                                           "(stand-in)") from None
+                    raise VertexError(
+                        400, "inlineData.data is not valid base64. (stand-in)"
+                    ) from None
             elif "fileData" in part:
                 images_in += 1
                 uri = (part["fileData"] or {}).get("fileUri", "")
                 if not str(uri).startswith(("gs://", "http://", "https://")):
-                    raise VertexError(400, f"fileData.fileUri {uri!r} is not a URI. "
-                                           "(stand-in)")
+                    raise VertexError(400, f"fileData.fileUri {uri!r} is not a URI. (stand-in)")
     if images_in > spec.max_reference_images + (1 if spec.max_reference_images else 0):
-        raise VertexError(400, f"{model} takes at most {spec.max_reference_images} input "
-                               "images. (stand-in)")
+        raise VertexError(
+            400, f"{model} takes at most {spec.max_reference_images} input images. (stand-in)"
+        )
     config = body.get("generationConfig") or {}
     if _int(config.get("candidateCount"), "candidateCount", 1) != 1:
-        raise VertexError(400, "Multiple candidates is not enabled for this model. "
-                               "(stand-in)")
+        raise VertexError(400, "Multiple candidates is not enabled for this model. (stand-in)")
     image_config = config.get("imageConfig") or {}
     ratio = image_config.get("aspectRatio") or spec.default_aspect_ratio
     size = image_config.get("imageSize") or spec.default_size
     width, height = _pixel_size(spec, str(ratio), str(size))
     mime, quality = _mime(image_config.get("imageOutputOptions"))
     prompt_tokens = max(1, len(prompt) // 4) + 258 * images_in
-    usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": 1290,
-             "totalTokenCount": prompt_tokens + 1290}
-    reply: dict[str, Any] = {"modelVersion": model, "usageMetadata": usage,
-                             "responseId": hashlib.sha1(  # noqa: S324 - an id, not security
-                                 f"{time.time_ns()}{prompt}".encode()).hexdigest()[:24],
-                             "createTime": dt.datetime.now(dt.UTC).isoformat()}
+    usage = {
+        "promptTokenCount": prompt_tokens,
+        "candidatesTokenCount": 1290,
+        "totalTokenCount": prompt_tokens + 1290,
+    }
+    reply: dict[str, Any] = {
+        "modelVersion": model,
+        "usageMetadata": usage,
+        "responseId": hashlib.sha1(  # noqa: S324 - an id, not security
+            f"{time.time_ns()}{prompt}".encode()
+        ).hexdigest()[:24],
+        "createTime": dt.datetime.now(dt.UTC).isoformat(),
+    }
     block = fx.block
     if block and block.startswith("prompt"):
         reason = block.partition(":")[2] or "SAFETY"
-        reply["promptFeedback"] = {"blockReason": reason,
-                                   "blockReasonMessage": "(stand-in) prompt blocked by request"}
+        reply["promptFeedback"] = {
+            "blockReason": reason,
+            "blockReasonMessage": "(stand-in) prompt blocked by request",
+        }
         usage["candidatesTokenCount"], usage["totalTokenCount"] = 0, prompt_tokens
         return reply
     if block:
         reason = "IMAGE_SAFETY" if block == "rai" else block
-        reply["candidates"] = [{
-            "content": {"role": "model"},
-            "finishReason": reason,
-            "finishMessage": f"(stand-in) blocked by request: {reason}. Unable to show the "
-                             "generated image.",
-            "index": 0,
-        }]
+        reply["candidates"] = [
+            {
+                "content": {"role": "model"},
+                "finishReason": reason,
+                "finishMessage": f"(stand-in) blocked by request: {reason}. Unable to show the "
+                "generated image.",
+                "index": 0,
+            }
+        ]
         usage["candidatesTokenCount"], usage["totalTokenCount"] = 0, prompt_tokens
         return reply
-    parts: list[dict[str, Any]] = [{"text": f"(stand-in) Here is a placeholder for: "
-                                            f"{prompt[:200]}"}]
+    parts: list[dict[str, Any]] = [
+        {"text": f"(stand-in) Here is a placeholder for: {prompt[:200]}"}
+    ]
     modalities = _modalities(config)
     if not modalities or "IMAGE" in modalities:
         caption = f"{model} {size} {ratio} {width}x{height}"
         if config.get("seed") is not None:
             caption += f" seed {_int(config['seed'], 'seed', 0)}"
         data = state.cache.get(prompt, width, height, mime, quality, caption)
-        parts.append({"inlineData": {"mimeType": mime,
-                                     "data": base64.b64encode(data).decode()}})
-    reply["candidates"] = [{"content": {"role": "model", "parts": parts},
-                            "finishReason": "STOP", "index": 0}]
+        parts.append({"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode()}})
+    reply["candidates"] = [
+        {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+    ]
     return reply
 
 
@@ -625,8 +710,7 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
         raw = flask.request.get_data(cache=False)
         status, prompt = 200, ""
         try:
-            if version not in ("v1", "v1beta1") or method not in ("predict",
-                                                                  "generateContent"):
+            if version not in ("v1", "v1beta1") or method not in ("predict", "generateContent"):
                 raise VertexError(404, f"Method {target!r} not found. (stand-in)")
             try:
                 body = json.loads(raw or b"{}")
@@ -635,17 +719,24 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
             if not isinstance(body, dict):
                 raise VertexError(400, "The request body must be a JSON object. (stand-in)")
             headers = flask.request.headers
-            state.record({
-                "method": method, "project": project, "location": location, "model": model,
-                "body": body, "query": dict(flask.request.args),
-                "headers": {
-                    "content-type": headers.get("Content-Type"),
-                    "x-goog-api-client": headers.get("X-Goog-Api-Client"),
-                    "x-goog-request-params": headers.get("X-Goog-Request-Params"),
-                    "authorization": "Authorization" in headers,
+            state.record(
+                {
+                    "method": method,
+                    "project": project,
+                    "location": location,
+                    "model": model,
+                    "body": body,
+                    "query": dict(flask.request.args),
+                    "headers": {
+                        "content-type": headers.get("Content-Type"),
+                        "x-goog-api-client": headers.get("X-Goog-Api-Client"),
+                        "x-goog-request-params": headers.get("X-Goog-Request-Params"),
+                        "authorization": "Authorization" in headers,
+                    },
+                    "time": dt.datetime.now(dt.UTC).isoformat(),
                 },
-                "time": dt.datetime.now(dt.UTC).isoformat(),
-            }, len(raw))
+                len(raw),
+            )
             prompt = _imagen_prompt(body) if method == "predict" else _gemini_prompt(body)
             spec = _find_spec(model, location, prompt)
             fx = state.effects(method, model, location, prompt)
@@ -660,9 +751,15 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
             status = exc.status
             return exc.response()
         finally:
-            state.log(method=method, project=project, location=location, model=model,
-                      status=status, prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
-                      ms=round((time.monotonic() - started) * 1000, 1))
+            state.log(
+                method=method,
+                project=project,
+                location=location,
+                model=model,
+                status=status,
+                prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
+                ms=round((time.monotonic() - started) * 1000, 1),
+            )
 
     @app.get("/_standin/health")
     def health():
@@ -729,8 +826,9 @@ def serve(port: int = 0, storage_endpoint: str | None = None, host: str = "127.0
     bound port (pass 0 for a free one); stop with `server.shutdown()`."""
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, create_app(storage_endpoint), threaded=True,
-                         request_handler=_quiet_handler())
+    server = make_server(
+        host, port, create_app(storage_endpoint), threaded=True, request_handler=_quiet_handler()
+    )
     thread = threading.Thread(target=server.serve_forever, name="vertex-standin", daemon=True)
     thread.start()
     return server, thread
@@ -739,19 +837,33 @@ def serve(port: int = 0, storage_endpoint: str | None = None, host: str = "127.0
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local Vertex AI stand-in (development only)")
     parser.add_argument("--host", default=os.environ.get("DEVSTACK_VERTEX_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int,
-                        default=int(os.environ.get("DEVSTACK_VERTEX_PORT", "8090")))
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("DEVSTACK_VERTEX_PORT", "8090"))
+    )
     parser.add_argument("--storage-endpoint", default=os.environ.get("STORAGE_EMULATOR_HOST"))
     args = parser.parse_args(argv)
     from werkzeug.serving import make_server
 
-    server = make_server(args.host, args.port, create_app(args.storage_endpoint), threaded=True,
-                         request_handler=_quiet_handler())
+    server = make_server(
+        args.host,
+        args.port,
+        create_app(args.storage_endpoint),
+        threaded=True,
+        request_handler=_quiet_handler(),
+    )
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(json.dumps({"standin": "vertex", "note": LOG_NOTE, "event": "listening",
-                      "url": f"http://{args.host}:{server.server_port}",
-                      "storage_endpoint": _normalise_endpoint(args.storage_endpoint)}),
-          flush=True)
+    print(
+        json.dumps(
+            {
+                "standin": "vertex",
+                "note": LOG_NOTE,
+                "event": "listening",
+                "url": f"http://{args.host}:{server.server_port}",
+                "storage_endpoint": _normalise_endpoint(args.storage_endpoint),
+            }
+        ),
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

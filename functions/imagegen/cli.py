@@ -113,8 +113,9 @@ class _Group(click.Group):
             else:
                 err = app.err if app is not None else Console(stderr=True)
                 head = f"{exc.status} {exc.code}" if exc.status else exc.code
-                err.print(f"[bold red]error[/] ({escape(head)}): {escape(exc.message)}",
-                          soft_wrap=True)
+                err.print(
+                    f"[bold red]error[/] ({escape(head)}): {escape(exc.message)}", soft_wrap=True
+                )
                 if exc.details:
                     for line in exc.field_lines():
                         err.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
@@ -210,8 +211,9 @@ def reference_of(value: str) -> dict[str, str]:
         return {"gcs_uri": value}
     path = Path(value).expanduser()
     if not path.is_file():
-        raise click.BadParameter(f"{value}: no such file (give a local image or a gs:// URI)",
-                                 param_hint="--ref")
+        raise click.BadParameter(
+            f"{value}: no such file (give a local image or a gs:// URI)", param_hint="--ref"
+        )
     data = path.read_bytes()
     mime = sniff_mime(data, path.name)
     if mime is None:
@@ -474,10 +476,15 @@ def generate(
             app.emit_json(job)
             return
     else:
-        app.out.print(f"job [bold]{job_id}[/] {_styled_state(state_of(job))}  "
-                      f"{escape(str(job.get('model', '')))} @ {escape(str(job.get('region', '')))}"
-                      + (f"  est. ${job['estimated_cost_usd']:.3f}"
-                         if job.get("estimated_cost_usd") is not None else ""))
+        app.out.print(
+            f"job [bold]{job_id}[/] {_styled_state(state_of(job))}  "
+            f"{escape(str(job.get('model', '')))} @ {escape(str(job.get('region', '')))}"
+            + (
+                f"  est. ${job['estimated_cost_usd']:.3f}"
+                if job.get("estimated_cost_usd") is not None
+                else ""
+            )
+        )
         for warning in job.get("warnings") or []:
             app.err.print(f"[yellow]warning[/]: {escape(str(warning))}", soft_wrap=True)
         if no_wait:
@@ -572,8 +579,9 @@ def status(ctx: click.Context, job_id: str) -> None:
     help="Directory for the images [default: ./out/<job id>/].",
 )
 @click.option("--wait", "wait_", is_flag=True, help="Wait for an unfinished job first.")
-@click.option("--timeout", type=float, default=600.0, show_default=True,
-              help="Seconds to wait with --wait.")
+@click.option(
+    "--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait with --wait."
+)
 @click.pass_context
 def get(ctx: click.Context, job_id: str, out: Path | None, wait_: bool, timeout: float) -> None:
     """Download the images of a job. An unfinished job exits 5 unless --wait is given."""
@@ -643,8 +651,16 @@ def models(ctx: click.Context) -> None:
         app.emit_json(body)
         return
     table = Table(title="imagegen models", show_lines=False)
-    for column in ("id", "family", "lifecycle", "locations", "sizes", "max images",
-                   "max refs", "price / image"):
+    for column in (
+        "id",
+        "family",
+        "lifecycle",
+        "locations",
+        "sizes",
+        "max images",
+        "max refs",
+        "price / image",
+    ):
         table.add_column(column, overflow="fold", no_wrap=column in ("id", "price / image"))
     default = body.get("default")
     for model in body.get("models") or []:
@@ -781,11 +797,17 @@ def sheet_items(client: Client, jobs: list[dict[str, Any]]) -> list[SheetItem]:
     help="The contact sheet file (PNG, or JPEG/WebP by extension).",
 )
 @click.option("--columns", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--thumb", type=click.IntRange(min=16), default=384, show_default=True,
-              help="Thumbnail size (long side), in pixels.")
+@click.option(
+    "--thumb",
+    type=click.IntRange(min=16),
+    default=384,
+    show_default=True,
+    help="Thumbnail size (long side), in pixels.",
+)
 @click.pass_context
-def sheet(ctx: click.Context, job_ids: tuple[str, ...], out: Path, columns: int,
-          thumb: int) -> None:
+def sheet(
+    ctx: click.Context, job_ids: tuple[str, ...], out: Path, columns: int, thumb: int
+) -> None:
     """Make a contact sheet of the images of the given jobs."""
     app = _app(ctx)
     jobs = [app.client.get(job_id) for job_id in job_ids]
@@ -794,8 +816,13 @@ def sheet(ctx: click.Context, job_ids: tuple[str, ...], out: Path, columns: int,
     if not items:
         message = "none of the jobs has images"
         if app.as_json:
-            app.emit_json({"error": {"code": "no_images", "message": message},
-                           "skipped": skipped, "exit_code": EXIT_JOB_FAILED})
+            app.emit_json(
+                {
+                    "error": {"code": "no_images", "message": message},
+                    "skipped": skipped,
+                    "exit_code": EXIT_JOB_FAILED,
+                }
+            )
         else:
             app.err.print(f"[red]error[/]: {message}")
         ctx.exit(EXIT_JOB_FAILED)
@@ -803,13 +830,21 @@ def sheet(ctx: click.Context, job_ids: tuple[str, ...], out: Path, columns: int,
     out.parent.mkdir(parents=True, exist_ok=True)
     image.save(out)
     if app.as_json:
-        app.emit_json({"sheet": str(out), "width": image.width, "height": image.height,
-                       "images": len(items), "skipped": skipped})
+        app.emit_json(
+            {
+                "sheet": str(out),
+                "width": image.width,
+                "height": image.height,
+                "images": len(items),
+                "skipped": skipped,
+            }
+        )
     else:
         for job_id in skipped:
             app.err.print(f"[yellow]skipped[/] job {job_id}: no images")
-        app.out.print(f"{out}  ({image.width}x{image.height}, {len(items)} images)",
-                      highlight=False)
+        app.out.print(
+            f"{out}  ({image.width}x{image.height}, {len(items)} images)", highlight=False
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,8 +66,7 @@ class ApiError(Exception):
         return [f"{d.get('field', '?')}: {d.get('message', '')}" for d in self.details]
 
     def to_json(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"status": self.status, "code": self.code,
-                                 "message": self.message}
+        error: dict[str, Any] = {"status": self.status, "code": self.code, "message": self.message}
         if self.details:
             error["details"] = self.details
         return {"error": error}

@@ -27,8 +27,9 @@ def wait(http, url: str, timeout: float = 60) -> dict:
 
 def read_image(stack_env, uri: str) -> Image.Image:
     bucket, name = uri.removeprefix("gs://").split("/", 1)
-    client = storage.Client(project=stack_env["GOOGLE_CLOUD_PROJECT"],
-                            credentials=AnonymousCredentials())
+    client = storage.Client(
+        project=stack_env["GOOGLE_CLOUD_PROJECT"], credentials=AnonymousCredentials()
+    )
     blob = client.bucket(bucket).get_blob(name)
     image = Image.open(io.BytesIO(blob.download_as_bytes()))
     image.metadata_from_gcs = blob.metadata or {}
@@ -38,16 +39,27 @@ def read_image(stack_env, uri: str) -> Image.Image:
 @pytest.mark.parametrize(
     ("body", "size", "method", "location"),
     [
-        ({"model": "imagen-4.0-generate-001", "aspect_ratio": "16:9"}, (1408, 768), "predict",
-         "us-central1"),
-        ({"model": "gemini-2.5-flash-image", "aspect_ratio": "1:1"}, (1024, 1024),
-         "generateContent", "global"),
-        ({"model": "gemini-3-pro-image-preview", "image_size": "4K", "aspect_ratio": "16:9"},
-         (5504, 3072), "generateContent", "global"),
+        (
+            {"model": "imagen-4.0-generate-001", "aspect_ratio": "16:9"},
+            (1408, 768),
+            "predict",
+            "us-central1",
+        ),
+        (
+            {"model": "gemini-2.5-flash-image", "aspect_ratio": "1:1"},
+            (1024, 1024),
+            "generateContent",
+            "global",
+        ),
+        (
+            {"model": "gemini-3-pro-image-preview", "image_size": "4K", "aspect_ratio": "16:9"},
+            (5504, 3072),
+            "generateContent",
+            "global",
+        ),
     ],
 )
-def test_job_end_to_end(http, api_url, vertex_url, stack_env, unique, body, size, method,
-                        location):
+def test_job_end_to_end(http, api_url, vertex_url, stack_env, unique, body, size, method, location):
     prompt = f"{unique} a lighthouse at dusk"
     response = http.post(f"{api_url}/v1/jobs", json={"prompt": prompt, **body}, timeout=10)
     assert response.status_code == 202, response.text
@@ -63,10 +75,14 @@ def test_job_end_to_end(http, api_url, vertex_url, stack_env, unique, body, size
     assert image.metadata_from_gcs["imagegen-watermark"] == "synthid"
     assert job["served_by"] == {"model": body["model"], "location": location}
     assert job["started_at"] <= job["finished_at"]
-    sent = [r for r in http.get(f"{vertex_url}/_standin/requests", timeout=5).json()
-            if unique in str(r["body"])]
-    assert [(r["method"], r["location"], r["model"]) for r in sent] == \
-        [(method, location, body["model"])]
+    sent = [
+        r
+        for r in http.get(f"{vertex_url}/_standin/requests", timeout=5).json()
+        if unique in str(r["body"])
+    ]
+    assert [(r["method"], r["location"], r["model"]) for r in sent] == [
+        (method, location, body["model"])
+    ]
     if method == "predict":
         assert sent[0]["body"]["parameters"]["addWatermark"] is True
         assert sent[0]["body"]["instances"] == [{"prompt": prompt}]
@@ -81,16 +97,23 @@ def test_unknown_job_is_404(http, api_url):
 
 
 def test_malformed_body_is_400_json(http, api_url):
-    response = http.post(f"{api_url}/v1/jobs", data="{not json",
-                         headers={"Content-Type": "application/json"}, timeout=5)
+    response = http.post(
+        f"{api_url}/v1/jobs",
+        data="{not json",
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
     assert response.status_code == 400
     assert response.json()["error"]["details"][0]["field"] == "body"
 
 
 def test_non_json_is_415(http, api_url):
-    response = http.post(f"{api_url}/v1/jobs", data="prompt=x",
-                         headers={"Content-Type": "application/x-www-form-urlencoded"},
-                         timeout=5)
+    response = http.post(
+        f"{api_url}/v1/jobs",
+        data="prompt=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=5,
+    )
     assert response.status_code == 415 and response.json()["error"]["code"]
 
 
@@ -113,8 +136,7 @@ def test_models_lists_the_catalog(http, api_url):
 def test_openapi_covers_every_route_and_field(http, api_url):
     doc = http.get(f"{api_url}/v1/openapi.json", timeout=5).json()
     assert doc["openapi"].startswith("3.1")
-    assert set(doc["paths"]) == {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/models",
-                                 "/v1/openapi.json"}
+    assert set(doc["paths"]) == {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/models", "/v1/openapi.json"}
     assert set(doc["paths"]["/v1/jobs/{job_id}"]) == {"get", "delete"}
     from imagegen.domain.request import JobRequest
 
@@ -123,20 +145,25 @@ def test_openapi_covers_every_route_and_field(http, api_url):
 
 
 def test_deprecated_model_warns(http, api_url, unique):
-    response = http.post(f"{api_url}/v1/jobs", json={
-        "prompt": unique, "model": "imagen-3.0-generate-002"}, timeout=10)
+    response = http.post(
+        f"{api_url}/v1/jobs",
+        json={"prompt": unique, "model": "imagen-3.0-generate-002"},
+        timeout=10,
+    )
     assert any("deprecated" in w for w in response.json()["warnings"])
 
 
 def test_blocked_prompt_ends_blocked(http, api_url, unique):
-    response = http.post(f"{api_url}/v1/jobs", json={
-        "prompt": f"[[block:prompt]] {unique}"}, timeout=10)
+    response = http.post(
+        f"{api_url}/v1/jobs", json={"prompt": f"[[block:prompt]] {unique}"}, timeout=10
+    )
     job = wait(http, response.json()["status_url"])
     assert job["state"] == "blocked" and job["error"]["code"] == "blocked"
 
 
 def test_transient_faults_still_succeed(http, api_url, unique):
-    response = http.post(f"{api_url}/v1/jobs", json={
-        "prompt": f"[[fail:500x1]] [[fail:429x1]] {unique}"}, timeout=10)
+    response = http.post(
+        f"{api_url}/v1/jobs", json={"prompt": f"[[fail:500x1]] [[fail:429x1]] {unique}"}, timeout=10
+    )
     job = wait(http, response.json()["status_url"])
     assert job["state"] == "succeeded"

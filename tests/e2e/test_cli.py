@@ -32,8 +32,9 @@ def run(api_url):
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
-        return runner.invoke(cli, ["--url", api_url, "--caller", "cli-e2e", *args],
-                             catch_exceptions=False)
+        return runner.invoke(
+            cli, ["--url", api_url, "--caller", "cli-e2e", *args], catch_exceptions=False
+        )
 
     return invoke
 
@@ -60,11 +61,19 @@ def _sizes(paths: list[Path]) -> list[tuple[int, int]]:
         ("gemini-3-pro-image-preview", "1:1", "2K", 1, (2048, 2048)),
     ],
 )
-def test_generate_waits_and_downloads_images(
-    run, tmp_path, unique, model, ratio, size, n, pixels
-):
-    args = ["generate", f"cli e2e {unique}", "--model", model, "--aspect-ratio", ratio,
-            "-n", str(n), "--out", str(tmp_path)]
+def test_generate_waits_and_downloads_images(run, tmp_path, unique, model, ratio, size, n, pixels):
+    args = [
+        "generate",
+        f"cli e2e {unique}",
+        "--model",
+        model,
+        "--aspect-ratio",
+        ratio,
+        "-n",
+        str(n),
+        "--out",
+        str(tmp_path),
+    ]
     if size:
         args += ["--size", size]
     result = run(*args)
@@ -111,8 +120,7 @@ def test_no_wait_then_status_then_get(run, tmp_path, unique):
 
 
 def test_get_downloads_a_finished_job(run, client, tmp_path, unique):
-    job = client.submit({"prompt": f"get {unique}", "aspect_ratio": "9:16",
-                         "number_of_images": 2})
+    job = client.submit({"prompt": f"get {unique}", "aspect_ratio": "9:16", "number_of_images": 2})
     done = client.wait(job["id"], timeout=120)
     assert done["state"] == "succeeded"
 
@@ -125,8 +133,18 @@ def test_get_downloads_a_finished_job(run, client, tmp_path, unique):
 
 
 def test_bad_request_is_shown_field_by_field_with_exit_2(run, unique):
-    result = run("generate", f"bad {unique}", "--model", "gemini-2.5-flash-image",
-                 "--aspect-ratio", "7:3", "--size", "4K", "-n", "5")
+    result = run(
+        "generate",
+        f"bad {unique}",
+        "--model",
+        "gemini-2.5-flash-image",
+        "--aspect-ratio",
+        "7:3",
+        "--size",
+        "4K",
+        "-n",
+        "5",
+    )
 
     assert result.exit_code == EXIT_USAGE
     assert result.stdout == ""  # nothing was submitted, so no job id
@@ -152,8 +170,11 @@ def test_models_json(run):
     assert result.exit_code == EXIT_OK
     body = json.loads(result.stdout)
     ids = {m["id"] for m in body["models"]}
-    assert {"imagen-4.0-generate-001", "gemini-2.5-flash-image",
-            "gemini-3-pro-image-preview"} <= ids
+    assert {
+        "imagen-4.0-generate-001",
+        "gemini-2.5-flash-image",
+        "gemini-3-pro-image-preview",
+    } <= ids
     assert body["default"] in ids
 
 
@@ -208,10 +229,17 @@ def test_unreachable_api_exit_4():
 
 
 def test_sheet_has_the_expected_pixel_size(run, client, tmp_path, unique):
-    a = client.submit({"prompt": f"sheet a {unique}", "model": "imagen-4.0-generate-001",
-                       "aspect_ratio": "16:9", "number_of_images": 2})
-    b = client.submit({"prompt": f"sheet b {unique}", "model": "gemini-2.5-flash-image",
-                       "aspect_ratio": "9:16"})
+    a = client.submit(
+        {
+            "prompt": f"sheet a {unique}",
+            "model": "imagen-4.0-generate-001",
+            "aspect_ratio": "16:9",
+            "number_of_images": 2,
+        }
+    )
+    b = client.submit(
+        {"prompt": f"sheet b {unique}", "model": "gemini-2.5-flash-image", "aspect_ratio": "9:16"}
+    )
     for job in (a, b):
         assert client.wait(job["id"], timeout=120)["state"] == "succeeded"
     out = tmp_path / "sheet.png"

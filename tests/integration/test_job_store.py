@@ -19,8 +19,15 @@ def store(make_services):
 
 def _job(**extra):
     now = utcnow()
-    return {"id": new_job_id(), "state": "queued", "attempts": 0, "created_at": now,
-            "updated_at": now, "fingerprint": "f", **extra}
+    return {
+        "id": new_job_id(),
+        "state": "queued",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "fingerprint": "f",
+        **extra,
+    }
 
 
 def test_create_is_idempotent(store):

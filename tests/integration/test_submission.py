@@ -23,11 +23,15 @@ def idle_services(make_services, idle_topic):
 def client(idle_services):
     api = Api(idle_services, trust_caller_header=True)
     app = flask.Flask(__name__)
-    app.add_url_rule("/", "api", lambda: api.handle(flask.request),
-                     methods=["GET", "POST", "DELETE", "PUT"])
-    app.add_url_rule("/<path:path>", "api_path",
-                     lambda path: api.handle(flask.request),
-                     methods=["GET", "POST", "DELETE", "PUT"])
+    app.add_url_rule(
+        "/", "api", lambda: api.handle(flask.request), methods=["GET", "POST", "DELETE", "PUT"]
+    )
+    app.add_url_rule(
+        "/<path:path>",
+        "api_path",
+        lambda path: api.handle(flask.request),
+        methods=["GET", "POST", "DELETE", "PUT"],
+    )
     return app.test_client()
 
 
@@ -42,8 +46,7 @@ def _pull(stack_env, topic: str) -> list[str]:
             raise
     got = subscriber.pull(subscription=sub, max_messages=100, timeout=5)
     if got.received_messages:
-        subscriber.acknowledge(subscription=sub, ack_ids=[m.ack_id for m in
-                                                          got.received_messages])
+        subscriber.acknowledge(subscription=sub, ack_ids=[m.ack_id for m in got.received_messages])
     return [m.message.attributes["job_id"] for m in got.received_messages]
 
 
@@ -86,15 +89,21 @@ def test_idempotency_key(client, unique):
     other = client.post("/v1/jobs", json={"prompt": "different"}, headers=headers)
     assert other.status_code == 409
     # the key is per caller: bob's request with the same key is his own job
-    bob = client.post("/v1/jobs", json=body,
-                      headers={**headers, "X-Imagegen-Caller": "bob"})
+    bob = client.post("/v1/jobs", json=body, headers={**headers, "X-Imagegen-Caller": "bob"})
     assert bob.status_code == 202 and bob.get_json()["id"] != first.get_json()["id"]
 
 
 def test_invalid_request_writes_nothing(client, idle_services, stack_env, unique):
     _pull(stack_env, "idle-jobs")
-    response = client.post("/v1/jobs", json={"prompt": unique, "model": "imagen-4.0-generate-001",
-                                             "aspect_ratio": "2:1", "number_of_images": 9})
+    response = client.post(
+        "/v1/jobs",
+        json={
+            "prompt": unique,
+            "model": "imagen-4.0-generate-001",
+            "aspect_ratio": "2:1",
+            "number_of_images": 9,
+        },
+    )
     assert response.status_code == 400
     fields = {d["field"] for d in response.get_json()["error"]["details"]}
     assert fields == {"number_of_images", "aspect_ratio"}
@@ -115,10 +124,12 @@ def test_sweep_republishes_idle_jobs_and_expires_overdue_ones(idle_services, sta
     idle = submission.submit(idle_services, {"prompt": f"{unique} idle"}).job
     overdue = submission.submit(idle_services, {"prompt": f"{unique} overdue"}).job
     idle_services.jobs._ref(overdue["id"]).update(
-        {"deadline_at": dt.datetime(2000, 1, 1, tzinfo=dt.UTC)})
+        {"deadline_at": dt.datetime(2000, 1, 1, tzinfo=dt.UTC)}
+    )
     _pull(stack_env, "idle-jobs")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(
-        seconds=idle_services.settings.requeue_after_seconds + 5)
+        seconds=idle_services.settings.requeue_after_seconds + 5
+    )
     counts = upkeep.sweep(idle_services, now=later)
     assert counts["expired"] >= 1 and counts["republished"] >= 1
     assert idle["id"] in _pull(stack_env, "idle-jobs")

@@ -29,8 +29,9 @@ def _image(services, uri) -> Image.Image:
     return Image.open(io.BytesIO(data))
 
 
-def test_gemini_job_succeeds_with_outputs_and_metadata(make_services, idle_topic, unique,
-                                                       vertex_url):
+def test_gemini_job_succeeds_with_outputs_and_metadata(
+    make_services, idle_topic, unique, vertex_url
+):
     services = make_services(jobs_topic=idle_topic)
     job_id = _submit(services, unique, aspect_ratio="16:9", labels={"team": "art"})
     assert generate(services, job_id) == "succeeded"
@@ -48,11 +49,18 @@ def test_gemini_job_succeeds_with_outputs_and_metadata(make_services, idle_topic
     assert sent["body"]["labels"] == {"team": "art", "imagegen-job": job_id}
 
 
-def test_imagen_job_sends_watermark_and_stores_every_sample(make_services, idle_topic, unique,
-                                                            vertex_url):
+def test_imagen_job_sends_watermark_and_stores_every_sample(
+    make_services, idle_topic, unique, vertex_url
+):
     services = make_services(jobs_topic=idle_topic)
-    job_id = _submit(services, unique, model="imagen-4.0-fast-generate-001", number_of_images=3,
-                     aspect_ratio="9:16", person_generation="dont_allow")
+    job_id = _submit(
+        services,
+        unique,
+        model="imagen-4.0-fast-generate-001",
+        number_of_images=3,
+        aspect_ratio="9:16",
+        person_generation="dont_allow",
+    )
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
     assert [o["index"] for o in job["outputs"]] == [0, 1, 2]
@@ -82,8 +90,9 @@ def test_gemini_safety_block_ends_blocked(make_services, idle_topic, unique):
 
 def test_imagen_partial_block_keeps_the_rest(make_services, idle_topic, unique):
     services = make_services(jobs_topic=idle_topic)
-    job_id = _submit(services, f"[[partial:1]] {unique}", model="imagen-4.0-generate-001",
-                     number_of_images=3)
+    job_id = _submit(
+        services, f"[[partial:1]] {unique}", model="imagen-4.0-generate-001", number_of_images=3
+    )
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
     assert len(job["outputs"]) == 2 and len(job["blocked_images"]) == 1
@@ -97,15 +106,19 @@ def test_quota_errors_are_retried_within_the_call(make_services, idle_topic, uni
 
 
 def test_quota_fails_over_to_the_next_location(make_services, idle_topic, unique, vertex_url):
-    services = make_services(jobs_topic=idle_topic,
-                             fallback_locations=["europe-west4", "asia-northeast1"])
-    job_id = _submit(services, f"[[notserved:us-central1]] {unique}",
-                     model="imagen-4.0-generate-001")
+    services = make_services(
+        jobs_topic=idle_topic, fallback_locations=["europe-west4", "asia-northeast1"]
+    )
+    job_id = _submit(
+        services, f"[[notserved:us-central1]] {unique}", model="imagen-4.0-generate-001"
+    )
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
     assert job["served_by"] == {"model": "imagen-4.0-generate-001", "location": "europe-west4"}
-    assert [r["location"] for r in _requests_for(vertex_url, unique)] == \
-        ["us-central1", "europe-west4"]
+    assert [r["location"] for r in _requests_for(vertex_url, unique)] == [
+        "us-central1",
+        "europe-west4",
+    ]
 
 
 def test_out_of_time_hands_the_job_back_for_redelivery(make_services, idle_topic, unique):

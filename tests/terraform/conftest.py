@@ -46,7 +46,12 @@ def normalize(node: Any, wrapped: bool) -> Any:
             if key.startswith("__"):  # parser metadata: __is_block__, __start_line__, ...
                 continue
             key = _unquote(key)
-            if wrapped and isinstance(value, list) and len(value) == 1 and not isinstance(value[0], dict):
+            if (
+                wrapped
+                and isinstance(value, list)
+                and len(value) == 1
+                and not isinstance(value[0], dict)
+            ):
                 value = value[0]  # unwrap an attribute; blocks stay lists of dicts
             out[key] = normalize(value, wrapped)
         return out
@@ -127,7 +132,9 @@ def tf() -> TerraformConfig:
     try:
         import hcl2
     except ImportError:  # pragma: no cover - environment problem
-        pytest.fail("python-hcl2 is not installed (pip install python-hcl2); it parses terraform/*.tf")
+        pytest.fail(
+            "python-hcl2 is not installed (pip install python-hcl2); it parses terraform/*.tf"
+        )
     wrapped = _wraps_attributes(hcl2)
     paths = sorted(TF_DIR.glob("*.tf"))
     assert paths, f"no .tf files in {TF_DIR}"

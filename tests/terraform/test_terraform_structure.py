@@ -99,9 +99,15 @@ def test_every_bucket_is_private(tf: TerraformConfig) -> None:
     buckets = tf.of_type("google_storage_bucket")
     assert {b.name for b in buckets} >= {"source", "uploads", "outputs"}
     for b in buckets:
-        assert b.body.get("uniform_bucket_level_access") is True, f"{b.address}: uniform_bucket_level_access must be true"
-        assert b.body.get("public_access_prevention") == "enforced", f"{b.address}: public_access_prevention must be enforced"
-        assert b.body.get("force_destroy") == "${var.force_destroy_buckets}", f"{b.address}: force_destroy must come from the variable"
+        assert b.body.get("uniform_bucket_level_access") is True, (
+            f"{b.address}: uniform_bucket_level_access must be true"
+        )
+        assert b.body.get("public_access_prevention") == "enforced", (
+            f"{b.address}: public_access_prevention must be enforced"
+        )
+        assert b.body.get("force_destroy") == "${var.force_destroy_buckets}", (
+            f"{b.address}: force_destroy must come from the variable"
+        )
 
 
 def test_uploads_and_source_are_versioned_and_outputs_expire(tf: TerraformConfig) -> None:
@@ -109,8 +115,14 @@ def test_uploads_and_source_are_versioned_and_outputs_expire(tf: TerraformConfig
         versioning = block(tf.get("google_storage_bucket", name).body, "versioning")
         assert versioning and versioning.get("enabled") is True, f"{name} bucket must be versioned"
     rules = blocks(tf.get("google_storage_bucket", "outputs").body, "lifecycle_rule")
-    ages = [block(r, "condition").get("age") for r in rules if block(r, "action").get("type") == "Delete"]
-    assert "${var.output_retention_days}" in ages, "outputs bucket must delete objects after var.output_retention_days"
+    ages = [
+        block(r, "condition").get("age")
+        for r in rules
+        if block(r, "action").get("type") == "Delete"
+    ]
+    assert "${var.output_retention_days}" in ages, (
+        "outputs bucket must delete objects after var.output_retention_days"
+    )
 
 
 # --- IAM -------------------------------------------------------------------------
@@ -118,7 +130,9 @@ def test_uploads_and_source_are_versioned_and_outputs_expire(tf: TerraformConfig
 
 def test_no_primitive_roles(tf: TerraformConfig, tf_text_without_comments: str) -> None:
     for r in _iam_resources(tf):
-        assert r.body.get("role") not in PRIMITIVE_ROLES, f"{r.address} grants primitive role {r.body.get('role')}"
+        assert r.body.get("role") not in PRIMITIVE_ROLES, (
+            f"{r.address} grants primitive role {r.body.get('role')}"
+        )
     found = re.findall(r"roles/(owner|editor|viewer)\b", tf_text_without_comments)
     assert not found, f"primitive roles referenced in terraform/: {found}"
 
@@ -127,7 +141,9 @@ def test_no_public_members(tf: TerraformConfig) -> None:
     for r in _iam_resources(tf):
         for m in _members(r.body):
             assert m.lower() not in PUBLIC_MEMBERS, f"{r.address} grants to {m}"
-            assert "allusers" not in m.lower() and "allauthenticatedusers" not in m.lower(), f"{r.address}: {m}"
+            assert "allusers" not in m.lower() and "allauthenticatedusers" not in m.lower(), (
+                f"{r.address}: {m}"
+            )
 
 
 def test_invoker_members_rejects_public_principals(tf: TerraformConfig) -> None:
@@ -149,7 +165,9 @@ def test_submit_invokers_are_only_invoker_members(tf: TerraformConfig) -> None:
     assert len(grants) == 1, "exactly one run.invoker grant resource on submit"
     g = grants[0]
     assert g.body["role"] == "roles/run.invoker"
-    assert "var.invoker_members" in str(g.body.get("for_each")), "submit invokers must come from var.invoker_members"
+    assert "var.invoker_members" in str(g.body.get("for_each")), (
+        "submit invokers must come from var.invoker_members"
+    )
     assert g.body["member"] == "${each.value}"
 
 
@@ -158,10 +176,12 @@ def test_each_function_has_its_own_service_account(tf: TerraformConfig) -> None:
     for name, (_, sa_key) in FUNCTIONS.items():
         email = _service_config(tf, name).get("service_account_email")
         assert email == f'${{google_service_account.function["{sa_key}"].email}}', (
-            f"{name} must run as google_service_account.function[\"{sa_key}\"], got {email}"
+            f'{name} must run as google_service_account.function["{sa_key}"], got {email}'
         )
         emails[name] = email
-    assert len(set(emails.values())) == len(FUNCTIONS), f"functions share service accounts: {emails}"
+    assert len(set(emails.values())) == len(FUNCTIONS), (
+        f"functions share service accounts: {emails}"
+    )
     accounts = as_map(tf.locals["function_accounts"])
     assert set(accounts) == {sa for _, sa in FUNCTIONS.values()}
 
@@ -187,7 +207,8 @@ def test_jobs_topic_publishers(tf: TerraformConfig) -> None:
     project_publishers = [
         r
         for r in tf.of_type("google_project_iam_member")
-        if r.body.get("role") == "roles/pubsub.publisher" and "google_service_account.function" in str(r.body.get("member"))
+        if r.body.get("role") == "roles/pubsub.publisher"
+        and "google_service_account.function" in str(r.body.get("member"))
     ]
     assert not project_publishers, "functions publish to the jobs topic only, never project-wide"
 
@@ -201,9 +222,13 @@ def test_pubsub_service_agent_can_dead_letter(tf: TerraformConfig) -> None:
         and r.body.get("role") == "roles/pubsub.publisher"
         and r.body.get("member") == agent
     ]
-    assert dl_publish, "the Pub/Sub service agent needs roles/pubsub.publisher on the dead-letter topic"
+    assert dl_publish, (
+        "the Pub/Sub service agent needs roles/pubsub.publisher on the dead-letter topic"
+    )
     dead_lettering = {
-        s.name for s in tf.of_type("google_pubsub_subscription") if block(s.body, "dead_letter_policy") is not None
+        s.name
+        for s in tf.of_type("google_pubsub_subscription")
+        if block(s.body, "dead_letter_policy") is not None
     }
     subscribed = {
         r.body["subscription"].split(".")[1]
@@ -211,7 +236,8 @@ def test_pubsub_service_agent_can_dead_letter(tf: TerraformConfig) -> None:
         if r.body.get("role") == "roles/pubsub.subscriber" and r.body.get("member") == agent
     }
     assert dead_lettering <= subscribed, (
-        f"the Pub/Sub service agent needs roles/pubsub.subscriber on {sorted(dead_lettering - subscribed)}"
+        "the Pub/Sub service agent needs roles/pubsub.subscriber on "
+        f"{sorted(dead_lettering - subscribed)}"
     )
     token = [
         r
@@ -230,17 +256,25 @@ def test_storage_service_agent_publishes_for_triggers(tf: TerraformConfig) -> No
         if r.body.get("role") == "roles/pubsub.publisher"
         and "google_storage_project_service_account" in str(r.body.get("member"))
     ]
-    assert grants, "the Cloud Storage service agent needs roles/pubsub.publisher for storage triggers"
+    assert grants, (
+        "the Cloud Storage service agent needs roles/pubsub.publisher for storage triggers"
+    )
 
 
 def test_on_upload_never_writes_the_uploads_bucket(tf: TerraformConfig) -> None:
-    writer_roles = {"roles/storage.objectCreator", "roles/storage.objectUser", "roles/storage.objectAdmin", "roles/storage.admin"}
+    writer_roles = {
+        "roles/storage.objectCreator",
+        "roles/storage.objectUser",
+        "roles/storage.objectAdmin",
+        "roles/storage.admin",
+    }
     on_upload = '${google_service_account.function["on_upload"].member}'
     for r in tf.of_type("google_storage_bucket_iam_member"):
         if r.body.get("member") != on_upload or r.body.get("role") not in writer_roles:
             continue
         assert r.body.get("bucket") == "${google_storage_bucket.outputs.name}", (
-            f"{r.address}: on_upload may write only to the outputs bucket (it would retrigger itself)"
+            f"{r.address}: on_upload may write only to the outputs bucket "
+            "(it would retrigger itself)"
         )
         condition = block(r.body, "condition")
         assert condition and "/objects/results/" in condition["expression"], (
@@ -263,13 +297,19 @@ def test_invocation_grants_are_per_service(tf: TerraformConfig) -> None:
     }
     grants = {}
     for r in tf.of_type("google_cloud_run_v2_service_iam_member"):
-        assert r.body["role"] == "roles/run.invoker", f"{r.address}: only run.invoker is granted on services"
+        assert r.body["role"] == "roles/run.invoker", (
+            f"{r.address}: only run.invoker is granted on services"
+        )
         grants.setdefault(r.body["name"], set()).add(r.body["member"])
     for fn, member in expected.items():
         assert grants.get(f"${{google_cloudfunctions2_function.{fn}.name}}") == {member}, (
             f"{fn} must be invocable by {member} only"
         )
-    project_invokers = [r for r in tf.of_type("google_project_iam_member") if r.body.get("role") == "roles/run.invoker"]
+    project_invokers = [
+        r
+        for r in tf.of_type("google_project_iam_member")
+        if r.body.get("role") == "roles/run.invoker"
+    ]
     assert not project_invokers, "run.invoker must be granted on specific services, not the project"
 
 
@@ -282,13 +322,18 @@ def test_push_subscriptions_retry_and_dead_letter(tf: TerraformConfig) -> None:
     assert {s.name for s in push} >= {"generate", "dead_letter"}
     for s in push:
         retry = block(s.body, "retry_policy")
-        assert retry and retry.get("minimum_backoff") and retry.get("maximum_backoff"), f"{s.address} needs a retry_policy"
-        oidc = block(block(s.body, "push_config"), "oidc_token")
-        assert oidc and oidc.get("service_account_email") == "${google_service_account.push_invoker.email}", (
-            f"{s.address} must push with an OIDC token of the push invoker"
+        assert retry and retry.get("minimum_backoff") and retry.get("maximum_backoff"), (
+            f"{s.address} needs a retry_policy"
         )
+        oidc = block(block(s.body, "push_config"), "oidc_token")
+        assert (
+            oidc
+            and oidc.get("service_account_email") == "${google_service_account.push_invoker.email}"
+        ), f"{s.address} must push with an OIDC token of the push invoker"
         expiration = block(s.body, "expiration_policy")
-        assert expiration is not None and expiration.get("ttl") == "", f"{s.address} must never expire"
+        assert expiration is not None and expiration.get("ttl") == "", (
+            f"{s.address} must never expire"
+        )
         dlp = block(s.body, "dead_letter_policy")
         if s.body["topic"] == "${google_pubsub_topic.dead_letter.id}":
             # The dead-letter consumer cannot dead-letter into the topic it reads.
@@ -311,7 +356,10 @@ def test_generate_subscription_settings(tf: TerraformConfig) -> None:
     assert block(push, "oidc_token")["audience"] == uri
     assert "no_wrapper" not in push, "functions-framework needs the wrapped push body"
     dl = tf.get("google_pubsub_subscription", "dead_letter").body
-    assert block(dl, "push_config")["push_endpoint"] == "${google_cloudfunctions2_function.dead_letter.service_config[0].uri}"
+    assert (
+        block(dl, "push_config")["push_endpoint"]
+        == "${google_cloudfunctions2_function.dead_letter.service_config[0].uri}"
+    )
 
 
 def test_max_delivery_attempts_range(tf: TerraformConfig) -> None:
@@ -338,7 +386,9 @@ def test_functions_runtime_entry_points_and_source(tf: TerraformConfig) -> None:
     excludes = " ".join(archive.body["excludes"])
     assert "__pycache__" in excludes and "*.pyc" in excludes
     obj = tf.get("google_storage_bucket_object", "functions_source").body
-    assert "data.archive_file.functions.output_" in obj["name"], "source object name must carry the archive hash"
+    assert "data.archive_file.functions.output_" in obj["name"], (
+        "source object name must carry the archive hash"
+    )
 
 
 def test_ingress_and_timeouts(tf: TerraformConfig) -> None:
@@ -382,7 +432,9 @@ def test_function_environment(tf: TerraformConfig) -> None:
     assert env["IMAGEGEN_CALL_BUDGET_SECONDS"] == "${tostring(var.generate_timeout_seconds - 60)}"
     assert env["IMAGEGEN_JOBS_COLLECTION"] == "${local.jobs_collection}"
     assert tf.locals["jobs_collection"] == "jobs"
-    assert "local.bucket_names.uploads" in str(tf.locals["reference_buckets"]), "uploads is always a reference bucket"
+    assert "local.bucket_names.uploads" in str(tf.locals["reference_buckets"]), (
+        "uploads is always a reference bucket"
+    )
     for name in FUNCTIONS:
         assert _service_config(tf, name)["environment_variables"] == "${local.function_env}", (
             f"{name} must get local.function_env"
@@ -435,10 +487,26 @@ def test_apis_cover_every_resource(tf: TerraformConfig) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "project_id", "region", "vertex_locations", "vertex_default_location", "vertex_fallback_locations",
-        "invoker_members", "name_prefix", "max_instances", "memory", "output_retention_days",
-        "max_delivery_attempts", "job_deadline_seconds", "reference_buckets", "sweep_schedule", "budget",
-        "labels", "force_destroy_buckets", "retired_model_policy", "catalog_override_json", "firestore_location",
+        "project_id",
+        "region",
+        "vertex_locations",
+        "vertex_default_location",
+        "vertex_fallback_locations",
+        "invoker_members",
+        "name_prefix",
+        "max_instances",
+        "memory",
+        "output_retention_days",
+        "max_delivery_attempts",
+        "job_deadline_seconds",
+        "reference_buckets",
+        "sweep_schedule",
+        "budget",
+        "labels",
+        "force_destroy_buckets",
+        "retired_model_policy",
+        "catalog_override_json",
+        "firestore_location",
     ],
 )
 def test_required_variable_exists(tf: TerraformConfig, name: str) -> None:
@@ -450,11 +518,19 @@ def test_every_variable_is_typed_and_described(tf: TerraformConfig) -> None:
         assert var.get("type"), f"variable {name} has no type"
         assert str(var.get("description", "")).strip(), f"variable {name} has no description"
         for v in blocks(var, "validation"):
-            assert str(v.get("error_message", "")).strip(), f"variable {name}: validation without error_message"
+            assert str(v.get("error_message", "")).strip(), (
+                f"variable {name}: validation without error_message"
+            )
 
 
 def test_every_output_is_described(tf: TerraformConfig) -> None:
-    assert {"submit_url", "uploads_bucket", "outputs_bucket", "jobs_topic", "dead_letter_topic"} <= set(tf.outputs)
+    assert {
+        "submit_url",
+        "uploads_bucket",
+        "outputs_bucket",
+        "jobs_topic",
+        "dead_letter_topic",
+    } <= set(tf.outputs)
     for name, out in tf.outputs.items():
         assert str(out.get("description", "")).strip(), f"output {name} has no description"
 
@@ -466,10 +542,14 @@ def test_versions_pinned_and_backend_partial(tf: TerraformConfig) -> None:
     for name in ("google", "archive"):
         spec = as_map(providers[name])
         assert spec["source"] == f"hashicorp/{name}"
-        assert "<" in spec["version"] or "~>" in spec["version"], f"{name} provider must have an upper bound"
+        assert "<" in spec["version"] or "~>" in spec["version"], (
+            f"{name} provider must have an upper bound"
+        )
     backend = blocks(terraform, "backend")
-    assert backend and "gcs" in backend[0], "backend \"gcs\" {} (partial config) is required"
-    assert not {k: v for k, v in backend[0]["gcs"].items() if v}, "backend settings are given at init, not in code"
+    assert backend and "gcs" in backend[0], 'backend "gcs" {} (partial config) is required'
+    assert not {k: v for k, v in backend[0]["gcs"].items() if v}, (
+        "backend settings are given at init, not in code"
+    )
 
 
 def test_checkov_skips_are_inline_and_explained(tf: TerraformConfig) -> None:

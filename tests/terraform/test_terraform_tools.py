@@ -56,8 +56,16 @@ def test_checkov_has_no_failed_checks() -> None:
     env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
     proc = subprocess.run(
         [
-            checkov, "-d", str(TF_DIR), "--framework", "terraform", "--quiet", "--compact",
-            "--skip-download", "--output", "json",
+            checkov,
+            "-d",
+            str(TF_DIR),
+            "--framework",
+            "terraform",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+            "--output",
+            "json",
         ],
         capture_output=True,
         text=True,
@@ -68,14 +76,23 @@ def test_checkov_has_no_failed_checks() -> None:
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        pytest.fail(f"checkov produced no JSON report (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        pytest.fail(
+            f"checkov produced no JSON report (exit {proc.returncode}):\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     reports = report if isinstance(report, list) else [report]
     failed = []
     for rep in reports:
         for check in rep.get("results", {}).get("failed_checks", []):
-            failed.append(f"{check['check_id']} {check['resource']} ({check['file_path']}): {check['check_name']}")
+            failed.append(
+                f"{check['check_id']} {check['resource']} ({check['file_path']}): "
+                f"{check['check_name']}"
+            )
         summary = rep.get("summary", {})
         if not rep.get("results") and summary.get("failed"):
             failed.append(f"{summary['failed']} failed checks")
-    assert not failed, "checkov failed checks (fix them or skip inline with #checkov:skip=CKV_...:reason):\n" + "\n".join(failed)
+    assert not failed, (
+        "checkov failed checks (fix them or skip inline with #checkov:skip=CKV_...:reason):\n"
+        + "\n".join(failed)
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]

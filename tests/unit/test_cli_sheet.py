@@ -25,8 +25,15 @@ from imagegen.client import ApiError, WaitTimeout, backoff_delays, output_filena
 
 @pytest.mark.parametrize(
     ("count", "columns", "grid"),
-    [(1, 3, (1, 1)), (2, 3, (2, 1)), (3, 3, (3, 1)), (4, 3, (3, 2)), (7, 3, (3, 3)),
-     (5, 1, (1, 5)), (6, 2, (2, 3))],
+    [
+        (1, 3, (1, 1)),
+        (2, 3, (2, 1)),
+        (3, 3, (3, 1)),
+        (4, 3, (3, 2)),
+        (7, 3, (3, 3)),
+        (5, 1, (1, 5)),
+        (6, 2, (2, 3)),
+    ],
 )
 def test_layout_grid_depends_on_count_and_columns(count, columns, grid):
     layout = sheet_layout(count, columns, thumb=384)
@@ -75,8 +82,7 @@ def test_render_sheet_size_is_deterministic_whatever_the_images():
 
 def test_caption_for_job():
     job = {"id": "abc", "model": "gemini-2.5-flash-image", "request": {"prompt": "a cat"}}
-    assert caption_for(job, (1024, 1024)) == ["gemini-2.5-flash-image", "1024x1024  abc",
-                                              "a cat"]
+    assert caption_for(job, (1024, 1024)) == ["gemini-2.5-flash-image", "1024x1024  abc", "a cat"]
 
 
 def test_shorten():
@@ -112,10 +118,15 @@ def test_reference_of_file_and_uri(tmp_path):
 
 
 def test_api_error_field_lines():
-    err = ApiError(400, "invalid_request", "2 invalid", [
-        {"field": "aspect_ratio", "message": "not 7:3"},
-        {"field": "image_size", "message": "not 4K"},
-    ])
+    err = ApiError(
+        400,
+        "invalid_request",
+        "2 invalid",
+        [
+            {"field": "aspect_ratio", "message": "not 7:3"},
+            {"field": "image_size", "message": "not 4K"},
+        ],
+    )
     assert err.field_lines() == ["aspect_ratio: not 7:3", "image_size: not 4K"]
     assert err.to_json()["error"]["details"][0]["field"] == "aspect_ratio"
     assert ApiError(500, "internal", "boom").field_lines() == ["boom"]
@@ -167,8 +178,13 @@ def test_wait_timeout_carries_the_last_state(monkeypatch):
 def test_wait_rides_out_a_brief_outage(monkeypatch):
     from imagegen import client as client_mod
 
-    answers = iter([ApiError(503, "unavailable", "down"), ApiError(None, "unreachable", "x"),
-                    {"id": "j3", "state": "succeeded"}])
+    answers = iter(
+        [
+            ApiError(503, "unavailable", "down"),
+            ApiError(None, "unreachable", "x"),
+            {"id": "j3", "state": "succeeded"},
+        ]
+    )
 
     def get(_job_id):
         answer = next(answers)

@@ -48,10 +48,22 @@ def test_claim_decisions():
 
 
 def test_public_view_hides_internals():
-    view = public_view({"id": "j", "state": "queued", "fingerprint": "f", "caller": "c",
-                        "lease_expires_at": NOW, "created_at": NOW})
-    assert view == {"id": "j", "state": "queued", "status": "queued",
-                    "created_at": "2026-11-25T12:00:00Z"}
+    view = public_view(
+        {
+            "id": "j",
+            "state": "queued",
+            "fingerprint": "f",
+            "caller": "c",
+            "lease_expires_at": NOW,
+            "created_at": NOW,
+        }
+    )
+    assert view == {
+        "id": "j",
+        "state": "queued",
+        "status": "queued",
+        "created_at": "2026-11-25T12:00:00Z",
+    }
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after():
@@ -92,8 +104,13 @@ def test_other_formats_pass_through():
 
 
 def _event(data=None, attributes=None):
-    return {"message": {"data": base64.b64encode(json.dumps(data or {}).encode()).decode(),
-                        "attributes": attributes or {}, "messageId": "m1"}}
+    return {
+        "message": {
+            "data": base64.b64encode(json.dumps(data or {}).encode()).decode(),
+            "attributes": attributes or {},
+            "messageId": "m1",
+        }
+    }
 
 
 def test_job_message_from_attributes_or_data():

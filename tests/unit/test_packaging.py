@@ -20,8 +20,9 @@ def _requirements() -> dict[str, str]:
 
 def test_requirements_txt_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {Requirement(d).name.lower(): str(Requirement(d).specifier)
-                for d in project["dependencies"]}
+    declared = {
+        Requirement(d).name.lower(): str(Requirement(d).specifier) for d in project["dependencies"]
+    }
     assert _requirements() == declared
 
 
@@ -82,8 +83,14 @@ def _modules_after(code: str) -> set[str]:
     import subprocess
 
     probe = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", probe], cwd=FUNCTIONS, capture_output=True,
-                         text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=FUNCTIONS,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 

@@ -85,8 +85,10 @@ def test_unknown_model_names_the_alternatives():
         ({"labels": {"Team": "x"}}, "labels"),
         ({"fallback_models": ["imagen-4.0-generate-001"]}, "fallback_models.0"),
         ({"fallback_models": ["nope"]}, "fallback_models.0"),
-        ({"output": {"mime_type": "image/jpeg", "compression_quality": 101}},
-         "output.compression_quality"),
+        (
+            {"output": {"mime_type": "image/jpeg", "compression_quality": 101}},
+            "output.compression_quality",
+        ),
     ],
 )
 def test_rules_per_model(body, field):
@@ -111,11 +113,22 @@ def test_imagen_prompt_limit_is_tighter_than_gemini():
 
 
 def test_guide_vocabulary_is_accepted():
-    v = ok({"prompt": "x", "model": "imagen-3.0-generate-001", "safety_filter_level": "block_some",
-            "person_generation": "allow_adult"})
+    v = ok(
+        {
+            "prompt": "x",
+            "model": "imagen-3.0-generate-001",
+            "safety_filter_level": "block_some",
+            "person_generation": "allow_adult",
+        }
+    )
     assert v.request.safety_filter_level.value == "block_medium_and_above"
-    v = ok({"prompt": "x", "safety_filter_level": "BLOCK_MEDIUM_AND_ABOVE",
-            "person_generation": "ALLOW_NONE"})
+    v = ok(
+        {
+            "prompt": "x",
+            "safety_filter_level": "BLOCK_MEDIUM_AND_ABOVE",
+            "person_generation": "ALLOW_NONE",
+        }
+    )
     assert v.request.person_generation.value == "dont_allow"
 
 
@@ -140,11 +153,16 @@ def test_inline_images_must_be_real(fmt):
 
 @pytest.mark.parametrize(
     "data",
-    ["not base64!!", base64.b64encode(b"GIF89a....").decode(),
-     base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10).decode()],
+    [
+        "not base64!!",
+        base64.b64encode(b"GIF89a....").decode(),
+        base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10).decode(),
+    ],
 )
 def test_inline_garbage_is_refused(data):
-    assert "reference_images.0.data" in errors({"prompt": "x", "reference_images": [{"data": data}]})
+    assert "reference_images.0.data" in errors(
+        {"prompt": "x", "reference_images": [{"data": data}]}
+    )
 
 
 def test_inline_size_limit():
@@ -154,8 +172,9 @@ def test_inline_size_limit():
 
 
 def test_inline_mime_type_must_match_bytes():
-    found = errors({"prompt": "x", "reference_images": [{"data": png_b64(),
-                                                         "mime_type": "image/jpeg"}]})
+    found = errors(
+        {"prompt": "x", "reference_images": [{"data": png_b64(), "mime_type": "image/jpeg"}]}
+    )
     assert "reference_images.0.mime_type" in found
 
 
@@ -166,8 +185,10 @@ def test_reference_needs_exactly_one_source():
 def test_deployment_locations_restrict_regions():
     policy = Policy(allowed_locations=("europe-west4",), default_location="europe-west4")
     assert ok({"prompt": "x"}, policy).request.region == "europe-west4"
-    assert ok({"prompt": "x", "model": "imagen-4.0-generate-001"}, policy).request.region == \
-        "europe-west4"
+    assert (
+        ok({"prompt": "x", "model": "imagen-4.0-generate-001"}, policy).request.region
+        == "europe-west4"
+    )
     assert "region" in errors({"prompt": "x", "region": "us-central1"}, policy)
     assert "model" in errors({"prompt": "x", "model": "gemini-3-pro-image-preview"}, policy)
 
@@ -179,8 +200,9 @@ def _retired_catalog():
 
 
 def test_retired_model_is_refused_with_its_replacement():
-    message = errors({"prompt": "x", "model": "imagen-3.0-generate-001"},
-                     catalog=_retired_catalog())["model"]
+    message = errors(
+        {"prompt": "x", "model": "imagen-3.0-generate-001"}, catalog=_retired_catalog()
+    )["model"]
     assert "retired" in message and "gemini-2.5-flash-image" in message
 
 
@@ -197,8 +219,15 @@ def test_fingerprint_ignores_key_order():
 
 
 def test_shape_and_model_problems_are_reported_together():
-    found = errors({"prompt": "x", "model": "imagen-4.0-generate-001", "number_of_images": 99,
-                    "aspect_ratio": "2:1", "add_watermark": "sometimes"})
+    found = errors(
+        {
+            "prompt": "x",
+            "model": "imagen-4.0-generate-001",
+            "number_of_images": 99,
+            "aspect_ratio": "2:1",
+            "add_watermark": "sometimes",
+        }
+    )
     assert set(found) == {"number_of_images", "aspect_ratio", "add_watermark"}
 
 

@@ -57,7 +57,8 @@ def standin(gcs):
 @pytest.fixture(scope="module")
 def client(standin):
     return aiplatform_v1.PredictionServiceClient(
-        transport="rest", client_options={"api_endpoint": standin},
+        transport="rest",
+        client_options={"api_endpoint": standin},
         credentials=AnonymousCredentials(),
     )
 
@@ -78,23 +79,32 @@ def predict(client, model: str, prompt: str, location: str = "us-central1", **pa
     params.setdefault("includeRaiReason", True)
     params.setdefault("outputOptions", {"mimeType": "image/png"})
     # PredictRequest(instances=[...]) raises TypeError (proto-plus #488); from_json works.
-    request = PredictRequest.from_json(json.dumps({
-        "endpoint": _path(location, model),
-        "instances": [{"prompt": prompt}], "parameters": params,
-    }))
+    request = PredictRequest.from_json(
+        json.dumps(
+            {
+                "endpoint": _path(location, model),
+                "instances": [{"prompt": prompt}],
+                "parameters": params,
+            }
+        )
+    )
     response = client.predict(request=request, retry=None, timeout=30)
     return json_format.MessageToDict(response._pb)
 
 
-def generate(client, model: str, prompt: str, location: str = "global", parts=(),
-             **image_config) -> dict:
+def generate(
+    client, model: str, prompt: str, location: str = "global", parts=(), **image_config
+) -> dict:
     image_config.setdefault("aspectRatio", "1:1")
     image_config.setdefault("imageOutputOptions", {"mimeType": "image/png"})
     body = {
         "model": _path(location, model),
         "contents": [{"role": "user", "parts": [*parts, {"text": prompt}]}],
-        "generationConfig": {"responseModalities": ["TEXT", "IMAGE"], "candidateCount": 1,
-                             "imageConfig": image_config},
+        "generationConfig": {
+            "responseModalities": ["TEXT", "IMAGE"],
+            "candidateCount": 1,
+            "imageConfig": image_config,
+        },
     }
     request = GenerateContentRequest.from_json(json.dumps(body))
     response = client.generate_content(request=request, retry=None, timeout=30)
@@ -106,8 +116,12 @@ def _image(b64: str) -> Image.Image:
 
 
 def _gemini_images(reply: dict) -> list[Image.Image]:
-    return [_image(p["inlineData"]["data"]) for c in reply.get("candidates", [])
-            for p in c["content"].get("parts", []) if "inlineData" in p]
+    return [
+        _image(p["inlineData"]["data"])
+        for c in reply.get("candidates", [])
+        for p in c["content"].get("parts", [])
+        if "inlineData" in p
+    ]
 
 
 def _last(standin: str, model: str) -> dict:
@@ -123,11 +137,14 @@ def test_health(standin):
     assert _http("GET", f"{standin}/_standin/health")[:2][1]["ok"] is True
 
 
-@pytest.mark.parametrize(("model", "ratio", "size", "mime", "expected"), [
-    ("imagen-4.0-generate-001", "16:9", "2K", "image/png", (2816, 1536)),
-    ("imagen-4.0-generate-001", "9:16", "1K", "image/jpeg", (768, 1408)),
-    ("imagen-3.0-generate-002", "4:3", None, "image/webp", (1280, 896)),
-])
+@pytest.mark.parametrize(
+    ("model", "ratio", "size", "mime", "expected"),
+    [
+        ("imagen-4.0-generate-001", "16:9", "2K", "image/png", (2816, 1536)),
+        ("imagen-4.0-generate-001", "9:16", "1K", "image/jpeg", (768, 1408)),
+        ("imagen-3.0-generate-002", "4:3", None, "image/webp", (1280, 896)),
+    ],
+)
 def test_imagen_sizes_through_real_client(client, model, ratio, size, mime, expected):
     params = {"sampleCount": 2, "aspectRatio": ratio, "outputOptions": {"mimeType": mime}}
     if size:
@@ -141,12 +158,15 @@ def test_imagen_sizes_through_real_client(client, model, ratio, size, mime, expe
         assert Image.MIME[img.format] == mime
 
 
-@pytest.mark.parametrize(("model", "location", "ratio", "size", "expected"), [
-    ("gemini-3-pro-image-preview", "global", "16:9", "4K", (5504, 3072)),
-    ("gemini-3-pro-image-preview", "global", "1:1", "2K", (2048, 2048)),
-    ("gemini-2.5-flash-image", "global", "21:9", None, (1536, 672)),
-    ("gemini-2.5-flash-image", "europe-west4", "3:4", None, (864, 1184)),
-])
+@pytest.mark.parametrize(
+    ("model", "location", "ratio", "size", "expected"),
+    [
+        ("gemini-3-pro-image-preview", "global", "16:9", "4K", (5504, 3072)),
+        ("gemini-3-pro-image-preview", "global", "1:1", "2K", (2048, 2048)),
+        ("gemini-2.5-flash-image", "global", "21:9", None, (1536, 672)),
+        ("gemini-2.5-flash-image", "europe-west4", "3:4", None, (864, 1184)),
+    ],
+)
 def test_gemini_sizes_through_real_client(client, model, location, ratio, size, expected):
     config = {"aspectRatio": ratio}
     if size:
@@ -175,11 +195,20 @@ def test_render_is_fast_at_the_largest_sizes():
 
 
 def test_imagen_wire_format_as_recorded(client, standin):
-    predict(client, "imagen-4.0-fast-generate-001", "wire imagen", sampleCount=3,
-            addWatermark=False, seed=4294967295, negativePrompt="blur",
-            personGeneration="allow_adult", safetySetting="block_medium_and_above",
-            enhancePrompt=True, language="en",
-            outputOptions={"mimeType": "image/jpeg", "compressionQuality": 80})
+    predict(
+        client,
+        "imagen-4.0-fast-generate-001",
+        "wire imagen",
+        sampleCount=3,
+        addWatermark=False,
+        seed=4294967295,
+        negativePrompt="blur",
+        personGeneration="allow_adult",
+        safetySetting="block_medium_and_above",
+        enhancePrompt=True,
+        language="en",
+        outputOptions={"mimeType": "image/jpeg", "compressionQuality": 80},
+    )
     rec = _last(standin, "imagen-4.0-fast-generate-001")
     assert rec["method"] == "predict" and rec["project"] == PROJECT
     assert rec["location"] == "us-central1"
@@ -187,10 +216,16 @@ def test_imagen_wire_format_as_recorded(client, standin):
     assert rec["body"] == {
         "instances": [{"prompt": "wire imagen"}],
         "parameters": {
-            "sampleCount": 3.0, "aspectRatio": "1:1", "addWatermark": False,
-            "includeRaiReason": True, "seed": 4294967295.0, "negativePrompt": "blur",
-            "personGeneration": "allow_adult", "safetySetting": "block_medium_and_above",
-            "enhancePrompt": True, "language": "en",
+            "sampleCount": 3.0,
+            "aspectRatio": "1:1",
+            "addWatermark": False,
+            "includeRaiReason": True,
+            "seed": 4294967295.0,
+            "negativePrompt": "blur",
+            "personGeneration": "allow_adult",
+            "safetySetting": "block_medium_and_above",
+            "enhancePrompt": True,
+            "language": "en",
             "outputOptions": {"mimeType": "image/jpeg", "compressionQuality": 80.0},
         },
     }
@@ -198,31 +233,44 @@ def test_imagen_wire_format_as_recorded(client, standin):
     assert rec["headers"]["authorization"] is False
     assert rec["headers"]["content-type"] == "application/json"
     assert "gapic/" in rec["headers"]["x-goog-api-client"]
-    assert rec["headers"]["x-goog-request-params"] == \
-        f"endpoint={_path('us-central1', 'imagen-4.0-fast-generate-001')}"
+    assert (
+        rec["headers"]["x-goog-request-params"]
+        == f"endpoint={_path('us-central1', 'imagen-4.0-fast-generate-001')}"
+    )
 
 
 def test_gemini_wire_format_as_recorded(client, standin):
     inline = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
     body = {
         "model": _path("global", "gemini-2.5-flash-image"),
-        "contents": [{"role": "user", "parts": [
-            {"fileData": {"fileUri": "gs://refs/a.png", "mimeType": "image/png"}},
-            {"inlineData": {"mimeType": "image/png", "data": inline}},
-            {"text": "wire gemini"},
-        ]}],
+        "contents": [
+            {
+                "role": "user",
+                "parts": [
+                    {"fileData": {"fileUri": "gs://refs/a.png", "mimeType": "image/png"}},
+                    {"inlineData": {"mimeType": "image/png", "data": inline}},
+                    {"text": "wire gemini"},
+                ],
+            }
+        ],
         "generationConfig": {
-            "responseModalities": ["TEXT", "IMAGE"], "candidateCount": 1, "seed": 7,
-            "imageConfig": {"aspectRatio": "4:3", "personGeneration": "ALLOW_ADULT",
-                            "imageOutputOptions": {"mimeType": "image/jpeg",
-                                                   "compressionQuality": 90}},
+            "responseModalities": ["TEXT", "IMAGE"],
+            "candidateCount": 1,
+            "seed": 7,
+            "imageConfig": {
+                "aspectRatio": "4:3",
+                "personGeneration": "ALLOW_ADULT",
+                "imageOutputOptions": {"mimeType": "image/jpeg", "compressionQuality": 90},
+            },
         },
-        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT",
-                            "threshold": "BLOCK_ONLY_HIGH"}],
+        "safetySettings": [
+            {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}
+        ],
         "labels": {"job": "abc"},
     }
-    reply = json_format.MessageToDict(client.generate_content(
-        request=GenerateContentRequest.from_json(json.dumps(body)))._pb)
+    reply = json_format.MessageToDict(
+        client.generate_content(request=GenerateContentRequest.from_json(json.dumps(body)))._pb
+    )
     (img,) = _gemini_images(reply)
     assert img.size == (1184, 864) and img.format == "JPEG"
     assert reply["usageMetadata"]["promptTokenCount"] == 2 + 2 * 258
@@ -233,16 +281,22 @@ def test_gemini_wire_format_as_recorded(client, standin):
     assert rec["body"] == {
         "contents": body["contents"],
         "generationConfig": {
-            "responseModalities": [1, 2], "candidateCount": 1, "seed": 7,
-            "imageConfig": {"aspectRatio": "4:3", "personGeneration": 2,
-                            "imageOutputOptions": {"mimeType": "image/jpeg",
-                                                   "compressionQuality": 90}},
+            "responseModalities": [1, 2],
+            "candidateCount": 1,
+            "seed": 7,
+            "imageConfig": {
+                "aspectRatio": "4:3",
+                "personGeneration": 2,
+                "imageOutputOptions": {"mimeType": "image/jpeg", "compressionQuality": 90},
+            },
         },
         "safetySettings": [{"category": 3, "threshold": 3}],
         "labels": {"job": "abc"},
     }
-    assert rec["headers"]["x-goog-request-params"] == \
-        f"model={_path('global', 'gemini-2.5-flash-image')}"
+    assert (
+        rec["headers"]["x-goog-request-params"]
+        == f"model={_path('global', 'gemini-2.5-flash-image')}"
+    )
 
 
 def test_recording_is_bounded_and_clearable(monkeypatch):
@@ -252,11 +306,15 @@ def test_recording_is_bounded_and_clearable(monkeypatch):
     web = app.test_client()
     url = f"/v1/{_path('global', 'gemini-2.5-flash-image')}:generateContent"
     for i in range(8):
-        body = {"contents": [{"role": "user", "parts": [{"text": f"n{i}"}]}],
-                "generationConfig": {"imageConfig": {"aspectRatio": "1:1"}}}
+        body = {
+            "contents": [{"role": "user", "parts": [{"text": f"n{i}"}]}],
+            "generationConfig": {"imageConfig": {"aspectRatio": "1:1"}},
+        }
         assert web.post(url, json=body).status_code == 200
-    prompts = [r["body"]["contents"][0]["parts"][0]["text"]
-               for r in web.get("/_standin/requests").get_json()]
+    prompts = [
+        r["body"]["contents"][0]["parts"][0]["text"]
+        for r in web.get("/_standin/requests").get_json()
+    ]
     assert prompts == ["n3", "n4", "n5", "n6", "n7"]
     assert web.get("/_standin/requests?model=other").get_json() == []
     monkeypatch.setattr(vertex_standin, "MAX_RECORD_BYTES", 1)  # keeps only the newest
@@ -312,10 +370,13 @@ def test_fail_directive_counts_per_prompt_and_sets_retry_after(client):
         generate(client, "gemini-2.5-flash-image", "quota [[fail:429x2]] p2")
 
 
-@pytest.mark.parametrize(("directive", "exc", "times"), [
-    ("[[fail:500x1]]", gexc.InternalServerError, 1),
-    ("[[fail:503x3]]", gexc.ServiceUnavailable, 3),
-])
+@pytest.mark.parametrize(
+    ("directive", "exc", "times"),
+    [
+        ("[[fail:500x1]]", gexc.InternalServerError, 1),
+        ("[[fail:503x3]]", gexc.ServiceUnavailable, 3),
+    ],
+)
 def test_server_error_directives(client, directive, exc, times):
     prompt = f"flaky {directive}"
     for _ in range(times):
@@ -350,9 +411,11 @@ def test_image_safety_finish_reason_is_dropped_by_the_rest_client(client, standi
     assert "IMAGE_SAFETY" in candidate["finishMessage"]
     assert not _gemini_images(reply)
     # on the wire it was there
-    raw = _http("POST", f"{standin}/v1/{_path('global', 'gemini-2.5-flash-image')}"
-                ":generateContent",
-                {"contents": [{"role": "user", "parts": [{"text": prompt}]}]})[1]
+    raw = _http(
+        "POST",
+        f"{standin}/v1/{_path('global', 'gemini-2.5-flash-image')}:generateContent",
+        {"contents": [{"role": "user", "parts": [{"text": prompt}]}]},
+    )[1]
     assert raw["candidates"][0]["finishReason"] == "IMAGE_SAFETY"
     # a reason the enum knows survives
     known = generate(client, "gemini-2.5-flash-image", "a cat [[block:SAFETY]]")
@@ -376,8 +439,9 @@ def test_imagen_block_and_partial_directives(client):
     kinds = [next(iter(p.keys() - {"mimeType"})) for p in reply["predictions"]]
     assert kinds == ["bytesBase64Encoded", "bytesBase64Encoded", "raiFilteredReason"]
     # without includeRaiReason the filtered samples are simply missing
-    reply = predict(client, "imagen-4.0-generate-001", "x [[partial:1]]", sampleCount=3,
-                    includeRaiReason=False)
+    reply = predict(
+        client, "imagen-4.0-generate-001", "x [[partial:1]]", sampleCount=3, includeRaiReason=False
+    )
     assert len(reply["predictions"]) == 2
     # Gemini ignores partial
     assert _gemini_images(generate(client, "gemini-2.5-flash-image", "y [[partial:1]]"))
@@ -387,14 +451,24 @@ def test_imagen_block_and_partial_directives(client):
 
 
 def test_fault_rules(client, standin):
-    rules = {"rules": [
-        {"match": {"model": "imagen-4.0-fast-generate-001"}, "status": 503, "times": 1},
-        {"match": {"prompt_contains": "rule-block"}, "block": "PROHIBITED_CONTENT",
-         "times": None},
-        {"match": {"location": "europe-west4", "model": "imagen-3.0-generate-002"},
-         "status": 429, "times": 2, "retry_after": 3, "latency_ms": 50},
-        {"match": {"prompt_contains": "rule-partial"}, "partial": 2, "times": 1},
-    ]}
+    rules = {
+        "rules": [
+            {"match": {"model": "imagen-4.0-fast-generate-001"}, "status": 503, "times": 1},
+            {
+                "match": {"prompt_contains": "rule-block"},
+                "block": "PROHIBITED_CONTENT",
+                "times": None,
+            },
+            {
+                "match": {"location": "europe-west4", "model": "imagen-3.0-generate-002"},
+                "status": 429,
+                "times": 2,
+                "retry_after": 3,
+                "latency_ms": 50,
+            },
+            {"match": {"prompt_contains": "rule-partial"}, "partial": 2, "times": 1},
+        ]
+    }
     try:
         assert _http("POST", f"{standin}/_standin/faults", rules)[0] == 200
         with pytest.raises(gexc.ServiceUnavailable):
@@ -419,8 +493,9 @@ def test_fault_rules(client, standin):
     finally:
         assert _http("DELETE", f"{standin}/_standin/faults")[0] == 200
     assert _http("GET", f"{standin}/_standin/faults")[1] == {"rules": []}
-    status, body, _ = _http("POST", f"{standin}/_standin/faults",
-                            {"rules": [{"match": {"colour": "red"}}]})
+    status, body, _ = _http(
+        "POST", f"{standin}/_standin/faults", {"rules": [{"match": {"colour": "red"}}]}
+    )
     assert status == 400 and "match" in body["error"]
 
 
@@ -430,15 +505,24 @@ def test_fault_rules(client, standin):
 def test_storage_uri_writes_to_the_storage_emulator(client, gcs):
     from google.cloud import storage
 
-    reply = predict(client, "imagen-4.0-generate-001", "to storage", sampleCount=2,
-                    aspectRatio="16:9", storageUri="gs://outputs/jobs/j1/",
-                    outputOptions={"mimeType": "image/jpeg"})
+    reply = predict(
+        client,
+        "imagen-4.0-generate-001",
+        "to storage",
+        sampleCount=2,
+        aspectRatio="16:9",
+        storageUri="gs://outputs/jobs/j1/",
+        outputOptions={"mimeType": "image/jpeg"},
+    )
     uris = [p["gcsUri"] for p in reply["predictions"]]
     assert uris == ["gs://outputs/jobs/j1/0.jpg", "gs://outputs/jobs/j1/1.jpg"]
-    assert all(p["mimeType"] == "image/jpeg" and "bytesBase64Encoded" not in p
-               for p in reply["predictions"])
-    store = storage.Client(project="local", credentials=AnonymousCredentials(),
-                           client_options={"api_endpoint": gcs})
+    assert all(
+        p["mimeType"] == "image/jpeg" and "bytesBase64Encoded" not in p
+        for p in reply["predictions"]
+    )
+    store = storage.Client(
+        project="local", credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs}
+    )
     data = store.bucket("outputs").blob("jobs/j1/1.jpg").download_as_bytes()
     assert Image.open(io.BytesIO(data)).size == (1408, 768)
     with pytest.raises(gexc.BadRequest, match="storageUri"):
@@ -446,8 +530,7 @@ def test_storage_uri_writes_to_the_storage_emulator(client, gcs):
 
 
 def test_enhance_prompt(client):
-    reply = predict(client, "imagen-4.0-generate-001", "a fox", sampleCount=2,
-                    enhancePrompt=True)
+    reply = predict(client, "imagen-4.0-generate-001", "a fox", sampleCount=2, enhancePrompt=True)
     assert all(p["prompt"].startswith("a fox") for p in reply["predictions"])
     reply = predict(client, "imagen-4.0-generate-001", "a fox")
     assert "prompt" not in reply["predictions"][0]
@@ -468,16 +551,24 @@ def test_adapter_gemini(standin):
     from imagegen.adapters.vertex import VertexClient
 
     vertex = VertexClient("proj", endpoint_override=standin)
-    spec, req = _job({"prompt": "adapter pro", "model": "gemini-3-pro-image-preview",
-                      "aspect_ratio": "16:9", "image_size": "4K", "number_of_images": 2,
-                      "reference_images": [{"gcs_uri": "gs://refs/ref.png"}]})
+    spec, req = _job(
+        {
+            "prompt": "adapter pro",
+            "model": "gemini-3-pro-image-preview",
+            "aspect_ratio": "16:9",
+            "image_size": "4K",
+            "number_of_images": 2,
+            "reference_images": [{"gcs_uri": "gs://refs/ref.png"}],
+        }
+    )
     result = vertex.generate(spec, req, "global", labels={"job": "j"})
     assert len(result.images) == 2 and not result.blocked
     assert {Image.open(io.BytesIO(i.data)).size for i in result.images} == {(5504, 3072)}
     rec = _last(standin, "gemini-3-pro-image-preview")
     assert rec["body"]["labels"] == {"job": "j"}
     assert rec["body"]["contents"][0]["parts"][0] == {
-        "fileData": {"fileUri": "gs://refs/ref.png", "mimeType": "image/png"}}
+        "fileData": {"fileUri": "gs://refs/ref.png", "mimeType": "image/png"}
+    }
 
 
 def test_adapter_gemini_blocks_and_errors(standin):
@@ -504,10 +595,17 @@ def test_adapter_imagen(standin):
     from imagegen.adapters.vertex import VertexClient
 
     vertex = VertexClient("proj", endpoint_override=standin)
-    spec, req = _job({"prompt": "adapter imagen [[partial:1]]",
-                      "model": "imagen-4.0-generate-001", "number_of_images": 3,
-                      "aspect_ratio": "3:4", "image_size": "2K", "add_watermark": False,
-                      "seed": 5})
+    spec, req = _job(
+        {
+            "prompt": "adapter imagen [[partial:1]]",
+            "model": "imagen-4.0-generate-001",
+            "number_of_images": 3,
+            "aspect_ratio": "3:4",
+            "image_size": "2K",
+            "add_watermark": False,
+            "seed": 5,
+        }
+    )
     result = vertex.generate(spec, req, "us-central1")
     assert len(result.images) == 2 and len(result.blocked) == 1
     assert {Image.open(io.BytesIO(i.data)).size for i in result.images} == {(1792, 2560)}
@@ -518,10 +616,19 @@ def test_adapter_imagen(standin):
 
 def test_main_runs_as_a_module(gcs):
     port = _free_port()
-    env = {**os.environ, "DEVSTACK_VERTEX_PORT": str(port), "STORAGE_EMULATOR_HOST": gcs,
-           "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "devstack.vertex_standin"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "DEVSTACK_VERTEX_PORT": str(port),
+        "STORAGE_EMULATOR_HOST": gcs,
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devstack.vertex_standin"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         line = json.loads(proc.stdout.readline())
         assert line["event"] == "listening" and line["url"].endswith(f":{port}")
@@ -536,10 +643,18 @@ def test_adapter_imagen_enhance_labels_and_storage_uri(standin):
     from imagegen.adapters.vertex import VertexClient
 
     vertex = VertexClient("proj", endpoint_override=standin)
-    spec, req = _job({"prompt": "adapter imagen fixed [[partial:1]]",
-                      "model": "imagen-4.0-generate-001", "number_of_images": 3,
-                      "aspect_ratio": "3:4", "image_size": "2K", "add_watermark": False,
-                      "seed": 5, "enhance_prompt": True})
+    spec, req = _job(
+        {
+            "prompt": "adapter imagen fixed [[partial:1]]",
+            "model": "imagen-4.0-generate-001",
+            "number_of_images": 3,
+            "aspect_ratio": "3:4",
+            "image_size": "2K",
+            "add_watermark": False,
+            "seed": 5,
+            "enhance_prompt": True,
+        }
+    )
     result = vertex.generate(spec, req, "us-central1", labels={"job": "j"})
     assert len(result.images) == 2 and len(result.blocked) == 1
     assert {Image.open(io.BytesIO(i.data)).size for i in result.images} == {(1792, 2560)}
@@ -548,7 +663,10 @@ def test_adapter_imagen_enhance_labels_and_storage_uri(standin):
     assert rec["body"]["labels"] == {"job": "j"}
     assert rec["body"]["parameters"]["seed"] == 5.0
 
-    result = vertex.generate(spec, req.model_copy(update={"prompt": "to gcs"}),
-                             "us-central1", storage_uri="gs://outputs/jobs/j2/")
-    assert [i.gcs_uri for i in result.images] == [
-        f"gs://outputs/jobs/j2/{n}.png" for n in range(3)]
+    result = vertex.generate(
+        spec,
+        req.model_copy(update={"prompt": "to gcs"}),
+        "us-central1",
+        storage_uri="gs://outputs/jobs/j2/",
+    )
+    assert [i.gcs_uri for i in result.images] == [f"gs://outputs/jobs/j2/{n}.png" for n in range(3)]

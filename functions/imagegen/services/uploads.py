@@ -105,7 +105,7 @@ def handle_upload(services: Services, event_type: str, data: dict[str, Any]) -> 
     if services.settings.api_url:
         answer["status_url"] = f"{services.settings.api_url.rstrip('/')}/v1/jobs/{job['id']}"
     _answer(services, name, answer)
-    log.info("upload queued", extra={"job_id": job["id"], "object": uri, "created": result.created})
+    log.info("upload queued", extra={"job_id": job["id"], "object": uri, "new_job": result.created})
     return "queued" if result.created else "duplicate"
 
 

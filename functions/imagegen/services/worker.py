@@ -91,8 +91,11 @@ def call_with_retries(
         route = candidates[index % len(candidates)]
         remaining = deadline - time.monotonic()
         if remaining < 1.0:
-            raise last if isinstance(last, RetryableUpstream) else RetryableUpstream(
-                "no time left for another call")
+            raise (
+                last
+                if isinstance(last, RetryableUpstream)
+                else RetryableUpstream("no time left for another call")
+            )
         calls += 1
         try:
             labels = {**req.labels, "imagegen-job": job_id}
