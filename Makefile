@@ -36,7 +36,7 @@ tools: $(TOOLS)/.installed
 
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+	$(PY) -m ruff format --check functions devstack tests bench
 
 unit: install
 	$(PY) -m pytest tests/unit
