@@ -36,7 +36,7 @@ tools: $(TOOLS)/.installed
 
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check functions devstack tests bench
+	$(PY) -m ruff format --check .
 
 unit: install
 	$(PY) -m pytest tests/unit

@@ -162,3 +162,100 @@ def test_a_slow_call_is_cut_at_the_time_left(make_services, idle_topic, unique):
     assert time.monotonic() - started < 5  # the budget, not the upstream's latency
     job = services.jobs.get(job_id)
     assert job["state"] == "queued" and "Timeout" in job["error"]["message"]
+
+
+def _sent(vertex_url, unique):
+    [record] = _requests_for(vertex_url, unique)
+    return record["body"]
+
+
+def test_imagen_wire_carries_every_option(make_services, idle_topic, unique, vertex_url):
+    """What the real REST client puts on the wire for Imagen (parameters travel as a
+    protobuf Struct, so numbers arrive as doubles)."""
+    services = make_services(jobs_topic=idle_topic)
+    job_id = _submit(
+        services,
+        unique,
+        model="imagen-3.0-generate-001",
+        number_of_images=2,
+        aspect_ratio="4:3",
+        add_watermark=False,
+        seed=1234,
+        negative_prompt="fog",
+        person_generation="allow_all",
+        safety_filter_level="block_few",
+        language="en",
+        output={"mime_type": "image/jpeg", "compression_quality": 70},
+    )
+    assert generate(services, job_id) == "succeeded"
+    body = _sent(vertex_url, unique)
+    assert body["instances"] == [{"prompt": f"{unique} a red fox"}]
+    assert body["parameters"] == {
+        "sampleCount": 2.0,
+        "aspectRatio": "4:3",
+        "addWatermark": False,
+        "includeRaiReason": True,
+        "seed": 1234.0,
+        "negativePrompt": "fog",
+        "personGeneration": "allow_all",
+        "safetySetting": "block_only_high",
+        "language": "en",
+        "outputOptions": {"mimeType": "image/jpeg", "compressionQuality": 70.0},
+    }
+    job = services.jobs.get(job_id)
+    assert job["outputs"][0]["uri"].endswith("/0.jpg")
+    assert _image(services, job["outputs"][1]["uri"]).size == (1280, 896)
+
+
+def test_gemini_wire_with_references_sizes_and_mapping(
+    make_services, idle_topic, unique, vertex_url, stack_env
+):
+    """gemini-3-pro-image-preview at 2K with a gs:// and an inline reference; enums arrive
+    as integers (the client sends `$alt=json;enum-encoding=int`)."""
+    import base64
+
+    services = make_services(jobs_topic=idle_topic)
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(png, "PNG")
+    inline = base64.b64encode(png.getvalue()).decode()
+    ref = f"gs://{stack_env['IMAGEGEN_UPLOADS_BUCKET']}/refs/{unique}.png"
+    services.storage.write(
+        stack_env["IMAGEGEN_UPLOADS_BUCKET"], f"refs/{unique}.png", png.getvalue(), "image/png"
+    )
+    job_id = _submit(
+        services,
+        unique,
+        model="gemini-3-pro-image-preview",
+        image_size="2K",
+        aspect_ratio="3:2",
+        person_generation="allow_adult",
+        safety_filter_level="block_low_and_above",
+        seed=7,
+        reference_images=[{"gcs_uri": ref}, {"data": inline}],
+    )
+    assert generate(services, job_id) == "succeeded"
+    body = _sent(vertex_url, unique)
+    assert body["contents"] == [
+        {
+            "role": "user",
+            "parts": [
+                {"fileData": {"fileUri": ref, "mimeType": "image/png"}},
+                {"inlineData": {"mimeType": "image/png", "data": inline}},
+                {"text": f"{unique} a red fox"},
+            ],
+        }
+    ]
+    config = body["generationConfig"]
+    assert config["responseModalities"] == [1, 2]  # TEXT, IMAGE
+    assert config["seed"] == 7 and config["candidateCount"] == 1
+    assert config["imageConfig"] == {
+        "aspectRatio": "3:2",
+        "imageSize": "2K",
+        "personGeneration": 2,  # ALLOW_ADULT
+        "imageOutputOptions": {"mimeType": "image/png"},
+    }
+    assert {(s["category"], s["threshold"]) for s in body["safetySettings"]} == {
+        (category, 1) for category in (1, 2, 3, 4)
+    }  # BLOCK_LOW_AND_ABOVE
+    job = services.jobs.get(job_id)
+    assert _image(services, job["outputs"][0]["uri"]).size == (2528, 1696)
