@@ -680,9 +680,15 @@ def _generate_content(
         ]
         usage["candidatesTokenCount"], usage["totalTokenCount"] = 0, prompt_tokens
         return reply
-    parts: list[dict[str, Any]] = [
-        {"text": f"(stand-in) Here is a placeholder for: {prompt[:200]}"}
-    ]
+    # Thinking models (Gemini 3 Pro Image) sign the first part after their thoughts and
+    # every image part; a thought summary comes first when includeThoughts is set.
+    thinking = model.startswith("gemini-3")
+    parts: list[dict[str, Any]] = []
+    if thinking and (config.get("thinkingConfig") or {}).get("includeThoughts"):
+        parts.append({"text": f"(stand-in thought) Planning: {prompt[:120]}", "thought": True})
+    parts.append({"text": f"(stand-in) Here is a placeholder for: {prompt[:200]}"})
+    if thinking:
+        parts[-1]["thoughtSignature"] = thought_signature(model, prompt, 0)
     modalities = _modalities(config)
     if not modalities or "IMAGE" in modalities:
         caption = f"{model} {size} {ratio} {width}x{height}"
@@ -690,10 +696,19 @@ def _generate_content(
             caption += f" seed {_int(config['seed'], 'seed', 0)}"
         data = state.cache.get(prompt, width, height, mime, quality, caption)
         parts.append({"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode()}})
+        if thinking:
+            parts[-1]["thoughtSignature"] = thought_signature(model, prompt, 1)
     reply["candidates"] = [
         {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
     ]
     return reply
+
+
+def thought_signature(model: str, prompt: str, part: int) -> str:
+    """A stand-in thought signature (base64, as the API sends it): deterministic per model,
+    prompt and part, so tests can predict what must be sent back."""
+    digest = hashlib.sha256(f"signature:{model}:{part}:{prompt}".encode()).digest()
+    return base64.b64encode(digest).decode()
 
 
 def create_app(storage_endpoint: str | None = None) -> flask.Flask:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from imagegen.config import Settings, load_settings
 from imagegen.domain.catalog import Catalog, load_catalog
+from imagegen.domain.quota import Limits
 from imagegen.domain.request import Policy
 
 if TYPE_CHECKING:
@@ -43,11 +44,23 @@ class Services:
         )
 
     @cached_property
+    def limits(self) -> Limits:
+        s = self.settings
+        return Limits(
+            caller_requests_per_minute=s.caller_requests_per_minute,
+            global_requests_per_minute=s.global_requests_per_minute,
+            caller_usd_per_day=s.caller_usd_per_day,
+            global_usd_per_day=s.global_usd_per_day,
+        )
+
+    @cached_property
     def jobs(self) -> JobStore:
         from imagegen.adapters.jobs_firestore import JobStore
 
         s = self.settings
-        return JobStore.connect(s.require("project"), s.firestore_database, s.jobs_collection)
+        return JobStore.connect(
+            s.require("project"), s.firestore_database, s.jobs_collection, s.usage_collection
+        )
 
     @cached_property
     def queue(self) -> JobQueue:

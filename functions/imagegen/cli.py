@@ -360,85 +360,91 @@ def _download(app: App, job: dict[str, Any], out: Path | None) -> list[Path]:
 # ------------------------------------------------------------------------------ generate
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
-@click.argument("prompt")
-@click.option("-m", "--model", help="Model id (see `imagegen models`); default: the API's.")
-@click.option("-n", "--n", "number_of_images", type=int, help="Number of images.")
-@click.option("-a", "--aspect-ratio", help="Aspect ratio, e.g. 1:1, 16:9, 9:16.")
-@click.option(
-    "--size",
-    "image_size",
-    type=click.Choice(["1K", "2K", "4K"], case_sensitive=False),
-    help="Image size where the model offers several.",
+_REQUEST_OPTIONS = (
+    click.option("-m", "--model", help="Model id (see `imagegen models`); default: the API's."),
+    click.option("-n", "--n", "number_of_images", type=int, help="Number of images."),
+    click.option("-a", "--aspect-ratio", help="Aspect ratio, e.g. 1:1, 16:9, 9:16."),
+    click.option(
+        "--size",
+        "image_size",
+        type=click.Choice(["1K", "2K", "4K"], case_sensitive=False),
+        help="Image size where the model offers several.",
+    ),
+    click.option(
+        "--ref",
+        "refs",
+        multiple=True,
+        metavar="FILE|gs://…",
+        help="Reference image: a local file (sent inline) or a gs:// URI. Repeatable.",
+    ),
+    click.option("--region", help="Vertex AI location, e.g. us-central1 or global."),
+    click.option("--seed", type=int, help="Seed (Imagen: needs --no-watermark)."),
+    click.option(
+        "--no-watermark", is_flag=True, help="Ask for no SynthID watermark (Imagen only)."
+    ),
+    click.option("--negative-prompt", help="What to leave out (models that take it)."),
+    click.option("--person-generation", help="dont_allow, allow_adult or allow_all."),
+    click.option(
+        "--safety",
+        "safety_filter_level",
+        help="block_low_and_above, block_medium_and_above, block_only_high, block_none "
+        "(or block_most/some/few/fewest).",
+    ),
+    click.option("--mime-type", help="Output type: png, jpeg, webp (or image/png, ...)."),
+    click.option("--quality", type=int, help="JPEG/WebP compression quality, 0-100."),
+    click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Job label."),
+    click.option("--fallback-model", "fallback_models", multiple=True, help="Fallback model id."),
+    click.option(
+        "--thoughts",
+        "include_thoughts",
+        is_flag=True,
+        help="Keep the model's thought summaries on the job (Gemini thinking models).",
+    ),
+    click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Directory for the images [default: ./out/<job id>/].",
+    ),
+    click.option("--no-wait", is_flag=True, help="Print the job id and return at once."),
+    click.option(
+        "--timeout",
+        type=float,
+        default=600.0,
+        show_default=True,
+        help="Seconds to wait for the job.",
+    ),
+    click.option("--idempotency-key", help="Retries with the same key return the same job."),
 )
-@click.option(
-    "--ref",
-    "refs",
-    multiple=True,
-    metavar="FILE|gs://…",
-    help="Reference image: a local file (sent inline) or a gs:// URI. Repeatable.",
-)
-@click.option("--region", help="Vertex AI location, e.g. us-central1 or global.")
-@click.option("--seed", type=int, help="Seed (Imagen: needs --no-watermark).")
-@click.option("--no-watermark", is_flag=True, help="Ask for no SynthID watermark (Imagen only).")
-@click.option("--negative-prompt", help="What to leave out (models that take it).")
-@click.option(
-    "--person-generation",
-    help="dont_allow, allow_adult or allow_all.",
-)
-@click.option(
-    "--safety",
-    "safety_filter_level",
-    help="block_low_and_above, block_medium_and_above, block_only_high, block_none "
-    "(or block_most/some/few/fewest).",
-)
-@click.option(
-    "--mime-type",
-    help="Output type: png, jpeg, webp (or image/png, ...).",
-)
-@click.option("--quality", type=int, help="JPEG/WebP compression quality, 0-100.")
-@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Job label.")
-@click.option("--fallback-model", "fallback_models", multiple=True, help="Fallback model id.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory for the images [default: ./out/<job id>/].",
-)
-@click.option("--no-wait", is_flag=True, help="Print the job id and return at once.")
-@click.option(
-    "--timeout",
-    type=float,
-    default=600.0,
-    show_default=True,
-    help="Seconds to wait for the job.",
-)
-@click.option("--idempotency-key", help="Retries with the same key return the same job.")
-@click.pass_context
-def generate(
-    ctx: click.Context,
+
+
+def _request_options(command: Any) -> Any:
+    """The request, wait and download options `generate` and `refine` share."""
+    for option in reversed(_REQUEST_OPTIONS):
+        command = option(command)
+    return command
+
+
+def build_request(
     prompt: str,
-    model: str | None,
-    number_of_images: int | None,
-    aspect_ratio: str | None,
-    image_size: str | None,
-    refs: tuple[str, ...],
-    region: str | None,
-    seed: int | None,
-    no_watermark: bool,
-    negative_prompt: str | None,
-    person_generation: str | None,
-    safety_filter_level: str | None,
-    mime_type: str | None,
-    quality: int | None,
-    labels: tuple[str, ...],
-    fallback_models: tuple[str, ...],
-    out: Path | None,
-    no_wait: bool,
-    timeout: float,
-    idempotency_key: str | None,
-) -> None:
-    """Generate images from PROMPT, wait for them and download them."""
-    app = _app(ctx)
+    *,
+    model: str | None = None,
+    number_of_images: int | None = None,
+    aspect_ratio: str | None = None,
+    image_size: str | None = None,
+    refs: tuple[str, ...] = (),
+    region: str | None = None,
+    seed: int | None = None,
+    no_watermark: bool = False,
+    negative_prompt: str | None = None,
+    person_generation: str | None = None,
+    safety_filter_level: str | None = None,
+    mime_type: str | None = None,
+    quality: int | None = None,
+    labels: tuple[str, ...] = (),
+    fallback_models: tuple[str, ...] = (),
+    include_thoughts: bool = False,
+) -> dict[str, Any]:
+    """The job request the command line options stand for."""
     request: dict[str, Any] = {"prompt": prompt}
     optional = {
         "model": model,
@@ -467,9 +473,24 @@ def generate(
         request["labels"] = _labels(labels)
     if fallback_models:
         request["fallback_models"] = list(fallback_models)
+    if include_thoughts:
+        request["include_thoughts"] = True
+    return request
 
+
+def _run_job(
+    ctx: click.Context,
+    submit: Any,
+    *,
+    out: Path | None,
+    no_wait: bool,
+    timeout: float,
+) -> None:
+    """Submit (`submit()` returns the new job), print its id, wait with a live status line,
+    download the images and exit by the job's state: what `generate` and `refine` do."""
+    app = _app(ctx)
     started = time.monotonic()
-    job = app.client.submit(request, idempotency_key=idempotency_key)
+    job = submit()
     job_id = str(job["id"])
     if app.as_json:
         if no_wait:
@@ -482,6 +503,11 @@ def generate(
             + (
                 f"  est. ${job['estimated_cost_usd']:.3f}"
                 if job.get("estimated_cost_usd") is not None
+                else ""
+            )
+            + (
+                f"  continues {escape(str(job['parent_job_id']))}"
+                if job.get("parent_job_id")
                 else ""
             )
         )
@@ -506,6 +532,93 @@ def generate(
     ctx.exit(code)
 
 
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("prompt")
+@_request_options
+@click.pass_context
+def generate(
+    ctx: click.Context,
+    prompt: str,
+    out: Path | None,
+    no_wait: bool,
+    timeout: float,
+    idempotency_key: str | None,
+    **options: Any,
+) -> None:
+    """Generate images from PROMPT, wait for them and download them."""
+    app = _app(ctx)
+    request = build_request(prompt, **options)
+    _run_job(
+        ctx,
+        lambda: app.client.submit(request, idempotency_key=idempotency_key),
+        out=out,
+        no_wait=no_wait,
+        timeout=timeout,
+    )
+
+
+# ------------------------------------------------------------------------------ refine / history
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("parent_id")
+@click.argument("prompt")
+@_request_options
+@click.pass_context
+def refine(
+    ctx: click.Context,
+    parent_id: str,
+    prompt: str,
+    out: Path | None,
+    no_wait: bool,
+    timeout: float,
+    idempotency_key: str | None,
+    **options: Any,
+) -> None:
+    """Continue the conversation of job PARENT_ID with PROMPT (Gemini image models): the
+    model sees the earlier turns and images. Waits and downloads like `generate`; without
+    --model the parent's model is used."""
+    app = _app(ctx)
+    request = build_request(prompt, **options)
+    request.pop("prompt")
+    _run_job(
+        ctx,
+        lambda: app.client.refine(parent_id, prompt, request, idempotency_key=idempotency_key),
+        out=out,
+        no_wait=no_wait,
+        timeout=timeout,
+    )
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("job_id")
+@click.pass_context
+def history(ctx: click.Context, job_id: str) -> None:
+    """Show the chain of refinements that ends at JOB_ID, first turn first."""
+    app = _app(ctx)
+    chain = app.client.history(job_id)
+    if app.as_json:
+        app.emit_json({"chain": chain})
+        return
+    table = Table(title=f"history of {job_id}", show_lines=False)
+    for column in ("turn", "job", "state", "model", "prompt", "outputs"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("turn", "job", "state"))
+    for turn, job in enumerate(chain, start=1):
+        request = job.get("request") or {}
+        outputs = [str(o.get("uri")) for o in job.get("outputs") or []]
+        table.add_row(
+            str(turn),
+            escape(str(job.get("id"))),
+            _styled_state(state_of(job)),
+            escape(str((job.get("served_by") or {}).get("model") or job.get("model", ""))),
+            escape(shorten(str(request.get("prompt", "")), 60)),
+            escape("\n".join(outputs)),
+        )
+    app.out.print(table)
+    for warning in (chain[-1].get("warnings") or []) if chain else []:
+        app.err.print(f"[yellow]warning[/]: {escape(str(warning))}", soft_wrap=True)
+
+
 # ------------------------------------------------------------------------------ status / get
 
 
@@ -522,6 +635,8 @@ def _job_table(job: dict[str, Any]) -> Table:
     ]
     if job.get("served_by"):
         rows.append(("served by", escape(_served(job))))
+    if job.get("parent_job_id"):
+        rows.append(("continues", escape(str(job["parent_job_id"]))))
     if request:
         rows.append(("prompt", escape(shorten(request.get("prompt", ""), 80))))
         rows.append(
@@ -553,6 +668,8 @@ def _job_table(job: dict[str, Any]) -> Table:
         rows.append(("error", escape(f"{error.get('code')}: {error.get('message')}")))
     for warning in job.get("warnings") or []:
         rows.append(("warning", f"[yellow]{escape(str(warning))}[/]"))
+    for thought in job.get("thoughts") or []:
+        rows.append(("thought", escape(shorten(str(thought), 200))))
     for key, value in rows:
         table.add_row(key, value)
     return table

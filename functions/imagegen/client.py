@@ -260,6 +260,38 @@ class Client:
         _, body = self._request("GET", "/v1/models")
         return body
 
+    def refine(
+        self,
+        parent_job_id: str,
+        prompt: str,
+        request: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """`POST /v1/jobs` continuing the conversation of job `parent_job_id` (Gemini image
+        models). Without a `model` in `request` the parent's model is used."""
+        body: dict[str, Any] = {**(request or {}), "prompt": prompt}
+        body["parent_job_id"] = parent_job_id
+        if not body.get("model"):
+            parent = self.get(parent_job_id)
+            model = (parent.get("served_by") or {}).get("model") or parent.get("model")
+            if model:
+                body["model"] = model
+        return self.submit(body, idempotency_key=idempotency_key)
+
+    def history(self, job_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The chain of jobs that ends at `job_id`, oldest first: each job's
+        `parent_job_id` is followed back to the first turn (at most `limit` jobs)."""
+        chain: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        current: str | None = job_id
+        while current and current not in seen and len(chain) < limit:
+            seen.add(current)
+            job = self.get(current)
+            chain.append(job)
+            current = job.get("parent_job_id") or (job.get("request") or {}).get("parent_job_id")
+        chain.reverse()
+        return chain
+
     def wait(
         self,
         job_id: str,

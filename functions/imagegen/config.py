@@ -51,6 +51,12 @@ class Settings:
     requeue_after_seconds: float = 600.0
     max_attempts: int = 5
     vertex_timeout_seconds: float = 120.0
+    # spending and rate limits (0: none); see domain/quota.py
+    usage_collection: str = "usage"
+    caller_requests_per_minute: int = 0
+    global_requests_per_minute: int = 0
+    caller_usd_per_day: float = 0.0
+    global_usd_per_day: float = 0.0
     # request limits
     max_body_bytes: int = 32 * 1024 * 1024
     max_inline_image_bytes: int = 7 * 1024 * 1024
@@ -109,6 +115,12 @@ def load_settings() -> Settings:
         requeue_after_seconds=_float("IMAGEGEN_REQUEUE_AFTER_SECONDS", 600.0),
         max_attempts=int(_float("IMAGEGEN_MAX_ATTEMPTS", 5)),
         vertex_timeout_seconds=_float("IMAGEGEN_VERTEX_TIMEOUT_SECONDS", 120.0),
+        usage_collection=_env("IMAGEGEN_USAGE_COLLECTION", "usage"),
+        caller_requests_per_minute=int(_float("IMAGEGEN_CALLER_REQUESTS_PER_MINUTE", 0)),
+        global_requests_per_minute=int(_float("IMAGEGEN_GLOBAL_REQUESTS_PER_MINUTE", 0)),
+        caller_usd_per_day=_float("IMAGEGEN_CALLER_USD_PER_DAY", 0.0),
+        global_usd_per_day=_float("IMAGEGEN_GLOBAL_USD_PER_DAY", 0.0),
+        max_body_bytes=int(_float("IMAGEGEN_MAX_BODY_BYTES", 32 * 1024 * 1024)),
     )
 
 

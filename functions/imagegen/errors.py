@@ -100,3 +100,31 @@ class Blocked(ImagegenError):
 
     code = "blocked"
     http_status = 422
+
+
+class RateLimited(ImagegenError):
+    """Too many requests this minute; `retry_after` seconds until the next window."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BudgetExceeded(ImagegenError):
+    """The day's budget would be exceeded; it resets at `reset_at` (UTC midnight)."""
+
+    code = "budget_exceeded"
+    http_status = 429
+
+    def __init__(self, message: str, *, reset_at, retry_after: int) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+        self.retry_after = retry_after
+
+    def to_json(self):
+        body = super().to_json()
+        body["error"]["reset_at"] = self.reset_at.isoformat().replace("+00:00", "Z")
+        return body

@@ -14,11 +14,13 @@ import flask
 from imagegen import logs
 from imagegen.bootstrap import Services
 from imagegen.errors import (
+    BudgetExceeded,
     ImagegenError,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     UnsupportedMediaType,
 )
 from imagegen.services import submission
@@ -93,6 +95,9 @@ class Api:
         logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), self.services.settings.project)
         try:
             return self._route(request)
+        except (RateLimited, BudgetExceeded) as exc:
+            log.warning("request refused", extra={"error": exc.message, "path": request.path})
+            return _error(exc, {"Retry-After": str(exc.retry_after)})
         except ImagegenError as exc:
             if exc.http_status >= 500:
                 log.error("request failed", extra={"error": exc.message, "path": request.path})
@@ -116,6 +121,17 @@ class Api:
                 )
             },
             "/v1/openapi.json": {"GET": lambda: _json(self._openapi(), 200)},
+            "/v1/usage": {
+                "GET": lambda: _json(
+                    submission.usage(
+                        self.services,
+                        caller=request.args.get("caller") or None,
+                        day=request.args.get("day"),
+                        month=request.args.get("month"),
+                    ),
+                    200,
+                )
+            },
         }
         match = JOB_PATH.match(path)
         if match:

@@ -111,7 +111,7 @@ def document() -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": _responses(200, 202, 400, 409, 413, 415, 503),
+                    "responses": _responses(200, 202, 400, 409, 413, 415, 429, 503),
                 }
             },
             "/v1/jobs/{job_id}": {

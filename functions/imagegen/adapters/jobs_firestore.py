@@ -20,7 +20,8 @@ from imagegen.domain.jobs import (
     is_terminal,
     utcnow,
 )
-from imagegen.errors import Conflict, NotFound
+from imagegen.domain.quota import Limits, charged, check, counter_ids
+from imagegen.errors import Conflict, NotFound, Unavailable
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -34,15 +35,16 @@ class Claim:
 
 
 class JobStore:
-    def __init__(self, client: firestore.Client, collection: str) -> None:
+    def __init__(self, client: firestore.Client, collection: str, usage: str = "usage") -> None:
         self._client = client
         self._collection = client.collection(collection)
+        self._usage = client.collection(usage)
 
     @classmethod
-    def connect(cls, project: str, database: str, collection: str) -> JobStore:
+    def connect(cls, project: str, database: str, collection: str, usage: str) -> JobStore:
         from google.cloud import firestore
 
-        return cls(firestore.Client(project=project, database=database), collection)
+        return cls(firestore.Client(project=project, database=database), collection, usage)
 
     def _ref(self, job_id: str):
         return self._collection.document(job_id)
@@ -86,6 +88,92 @@ class JobStore:
             return False, existing
         return True, job
 
+    def create_within_limits(self, job: dict[str, Any], limits: Limits) -> tuple[bool, dict]:
+        """Create the job and charge its caller's counters atomically, or raise
+        RateLimited / BudgetExceeded and write nothing. An existing job (an idempotent
+        replay) is returned uncharged.
+
+        Optimistic, not a transaction: read the counters, then commit one batch that
+        creates the job and rewrites each counter on the precondition that it has not
+        changed since it was read. Hot counters are read by every submission, and a
+        transaction's read locks make concurrent submissions wait on each other until
+        they time out (seen on the emulator: 10 at once, 9 aborted after 25 s); a failed
+        precondition costs one quick retry instead.
+        """
+        import random
+        import time
+
+        from google.api_core import exceptions as gexc
+
+        now = job["created_at"]
+        ids = counter_ids(job["caller"], now)
+        refs = {key: self._usage.document(doc_id) for key, doc_id in ids.items()}
+        job_ref = self._ref(job["id"])
+        cost = float(job.get("estimated_cost_usd", 0.0))
+        expiry = {"minute": dt.timedelta(days=1), "day": dt.timedelta(days=400)}
+        stored = {
+            **job,
+            "charged": {"usd": cost, "counters": [ids["caller_day"], ids["global_day"]]},
+        }
+        deadline = time.monotonic() + 20.0
+        for attempt in range(1, 1000):
+            snaps = {
+                snap.reference.path: snap
+                for snap in self._client.get_all([job_ref, *refs.values()])
+            }
+            if snaps[job_ref.path].exists:
+                return False, snaps[job_ref.path].to_dict()
+            counters = {
+                key: snaps[ref.path].to_dict() if snaps[ref.path].exists else {}
+                for key, ref in refs.items()
+            }
+            check(limits, counters, cost, now)
+            batch = self._client.batch()
+            batch.create(job_ref, stored)
+            for key, doc in charged(counters, cost, job["caller"], now).items():
+                period = "minute" if key.endswith("minute") else "day"
+                data = {**doc, "expire_at": now + expiry[period]}
+                snap = snaps[refs[key].path]
+                if snap.exists:
+                    unchanged = self._client.write_option(last_update_time=snap.update_time)
+                    batch.update(refs[key], data, option=unchanged)
+                else:
+                    batch.create(refs[key], data)
+            try:
+                batch.commit()
+                return True, stored
+            except (
+                gexc.FailedPrecondition,
+                gexc.AlreadyExists,
+                gexc.Aborted,
+                gexc.Conflict,
+            ) as exc:
+                pause = random.uniform(0, min(0.5, 0.01 * 2**attempt))
+                if time.monotonic() + pause > deadline:
+                    raise Unavailable(f"the job store is busy, try again: {exc}") from exc
+                time.sleep(pause)
+        raise Unavailable("the job store is busy, try again")
+
+    def counters(self, caller: str, now: dt.datetime) -> dict[str, dict[str, Any]]:
+        ids = counter_ids(caller, now)
+        out = {}
+        for key, doc_id in ids.items():
+            snap = self._usage.document(doc_id).get()
+            out[key] = snap.to_dict() if snap.exists else {}
+        return out
+
+    def between(self, start: dt.datetime, end: dt.datetime, caller: str | None = None):
+        """Jobs created in [start, end), optionally of one caller (for usage reports)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._collection
+        if caller:
+            query = query.where(filter=FieldFilter("caller", "==", caller))
+        query = query.where(filter=FieldFilter("created_at", ">=", start)).where(
+            filter=FieldFilter("created_at", "<", end)
+        )
+        return [snap.to_dict() for snap in query.stream()]
+
     def delete(self, job_id: str) -> None:
         self._ref(job_id).delete()
 
@@ -102,11 +190,58 @@ class JobStore:
             now = utcnow()
             updates, result = change(job, now)
             if updates:
+                refund = updates.pop("_refund_to_usd", None)
                 updates["updated_at"] = now
                 txn.update(ref, updates)
+                if refund is not None:
+                    self._refund(txn, job, refund)
             return result
 
-        return run(self._client.transaction(max_attempts=10))
+        return self._contended(run)
+
+    def _contended(self, run, budget_seconds: float = 20.0):
+        """Run a transaction, retrying contention with jittered backoff.
+
+        The client retries an aborted commit at once, but a read that times out waiting
+        for another transaction's lock raises Aborted straight away; under contention
+        (hot counters, duplicate deliveries) both need a pause before the next try.
+        Unavailable (503, or a redelivery) when the time runs out.
+        """
+        import random
+        import time
+
+        from google.api_core.exceptions import Aborted
+
+        deadline = time.monotonic() + budget_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return run(self._client.transaction(max_attempts=3))
+            except (Aborted, ValueError) as exc:
+                if isinstance(exc, ValueError) and "transaction" not in str(exc):
+                    raise
+                pause = random.uniform(0, min(1.0, 0.02 * 2**attempt))
+                if time.monotonic() + pause > deadline:
+                    raise Unavailable(f"the job store is busy, try again: {exc}") from exc
+                time.sleep(pause)
+
+    def _refund(self, txn, job: dict[str, Any], actual_usd: float) -> None:
+        """Give back what was reserved at submit beyond what the job really cost."""
+        from google.cloud import firestore
+
+        reserved = job.get("charged") or {}
+        back = round(float(reserved.get("usd", 0.0)) - actual_usd, 6)
+        if back <= 0:
+            return
+        for doc_id in reserved.get("counters", []):
+            txn.update(
+                self._usage.document(doc_id),
+                {
+                    "reserved_usd": firestore.Increment(-back),
+                    "refunded_usd": firestore.Increment(back),
+                },
+            )
 
     def claim(self, job_id: str, lease_seconds: float) -> Claim:
         def change(job, now):
@@ -136,6 +271,7 @@ class JobStore:
                 "state": state.value,
                 "finished_at": now,
                 "lease_expires_at": None,
+                "_refund_to_usd": float(fields.get("cost_usd") or 0.0),
             }, True
 
         return self._transact(job_id, change)
@@ -163,6 +299,7 @@ class JobStore:
                 "error": merged,
                 "finished_at": now,
                 "lease_expires_at": None,
+                "_refund_to_usd": 0.0,
             }, True
 
         return self._transact(job_id, change)
@@ -178,6 +315,6 @@ class JobStore:
                     f"job {job_id} is {job['state']}; only a queued job can be cancelled"
                 ) from None
             updates = {"state": State.CANCELLED.value, "finished_at": now}
-            return updates, {**job, **updates, "updated_at": now}
+            return {**updates, "_refund_to_usd": 0.0}, {**job, **updates, "updated_at": now}
 
         return self._transact(job_id, change)

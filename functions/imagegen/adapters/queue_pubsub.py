@@ -21,17 +21,26 @@ class JobQueue:
     def connect(cls, project: str, topic: str) -> JobQueue:
         from google.cloud import pubsub_v1
 
-        # Submit waits for each publish before answering, so batching would only add
-        # latency: send every message at once.
-        batch = pubsub_v1.types.BatchSettings(max_messages=1, max_latency=0.0)
-        publisher = pubsub_v1.PublisherClient(batch_settings=batch)
+        publisher = pubsub_v1.PublisherClient()
         return cls(publisher, publisher.topic_path(project, topic))
 
     def publish(self, job_id: str, *, timeout: float = 10.0, **attributes: str) -> str:
-        """Publish and wait for the server's ack; Unavailable if it does not come."""
-        data = json.dumps({"job_id": job_id}).encode()
+        """Publish one message and wait for the server's ack; Unavailable if it fails.
+
+        Submit answers only after the message is stored, so it calls the Publish RPC
+        directly: the client's batching machinery (a commit thread and a future per
+        message) only adds latency here (bench/RESULTS.md: p50 15.4 -> 6.8 ms).
+        """
+        from google.pubsub_v1.types import PubsubMessage
+
+        message = PubsubMessage(
+            data=json.dumps({"job_id": job_id}).encode(),
+            attributes={"job_id": job_id, **attributes},
+        )
         try:
-            future = self._publisher.publish(self._topic, data, job_id=job_id, **attributes)
-            return future.result(timeout=timeout)
+            response = self._publisher.api.publish(
+                topic=self._topic, messages=[message], timeout=timeout
+            )
+            return response.message_ids[0]
         except Exception as exc:  # any publish failure means the job was not queued
             raise Unavailable(f"could not queue job {job_id}: {exc}") from exc

@@ -63,15 +63,17 @@ class VertexClient:
         storage_uri: str | None = None,
         labels: dict[str, str] | None = None,
         timeout: float | None = None,
+        history: list[dict] | None = None,
     ) -> Generation:
         """One attempt at the whole job in one location; raises Retryable/FinalUpstream.
-        `timeout` bounds each HTTP call (the worker passes the time it has left)."""
+        `timeout` bounds each HTTP call (the worker passes the time it has left).
+        `history`: the conversation turns a Gemini job continues (sent before its own)."""
         timeout = min(timeout or self._timeout, self._timeout)
         if spec.family is Family.PREDICT:
             body = imagen_body(req, spec, storage_uri)
             reply = self._predict(spec, location, body, labels, timeout)
             return read_imagen(reply, req.number_of_images, req.output.mime_type)
-        body = gemini_body(req, spec)
+        body = gemini_body(req, spec, history)
         if labels:
             body["labels"] = labels
         if req.number_of_images == 1:

@@ -93,8 +93,10 @@ def _reference_part(ref) -> dict:
     return {"inlineData": {"mimeType": mime, "data": ref.data}}
 
 
-def gemini_body(req: JobRequest, spec: ModelSpec) -> dict:
-    """The JSON body of `:generateContent` for a Gemini image model (one image a call)."""
+def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = None) -> dict:
+    """The JSON body of `:generateContent` for a Gemini image model (one image a call).
+    `history`: the turns of the conversation this job continues (domain/conversation.py),
+    sent before the job's own user turn."""
     parts = [_reference_part(ref) for ref in req.reference_images]
     parts.append({"text": req.prompt})
     image_config: dict[str, Any] = {"aspectRatio": req.aspect_ratio}
@@ -113,8 +115,10 @@ def gemini_body(req: JobRequest, spec: ModelSpec) -> dict:
     }
     if req.seed is not None:
         generation["seed"] = req.seed
+    if req.include_thoughts:
+        generation["thinkingConfig"] = {"includeThoughts": True}
     body: dict[str, Any] = {
-        "contents": [{"role": "user", "parts": parts}],
+        "contents": [*(history or []), {"role": "user", "parts": parts}],
         "generationConfig": generation,
     }
     if req.safety_filter_level is not None:
@@ -145,8 +149,24 @@ class Generation:
     text: list[str] = field(default_factory=list)
     enhanced_prompt: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    # Gemini: thought summaries (`thought: true` text parts), and the model turn to store
+    # for a later turn: the reply's parts in order, an image as `{"image": n}` (index into
+    # `images`), text as `{"text": ...}`, each with the `thoughtSignature` it came with.
+    thoughts: list[str] = field(default_factory=list)
+    model_parts: list[dict[str, Any]] = field(default_factory=list)
 
     def merge(self, other: Generation) -> None:
+        """Add another call's reply. The model turn stays the first reply's that holds an
+        image (with several images a job makes several calls, but continues only one)."""
+        has_image = any("image" in p for p in self.model_parts)
+        other_has_image = any("image" in p for p in other.model_parts)
+        if other.model_parts and not has_image and (other_has_image or not self.model_parts):
+            offset = len(self.images)
+            self.model_parts = [
+                {**p, "image": p["image"] + offset} if "image" in p else dict(p)
+                for p in other.model_parts
+            ]
+        self.thoughts.extend(other.thoughts)
         self.images.extend(other.images)
         self.blocked.extend(other.blocked)
         self.text.extend(other.text)
@@ -188,15 +208,32 @@ def read_gemini(reply: dict) -> Generation:
         return result
     for candidate in reply.get("candidates", []):
         for part in (candidate.get("content") or {}).get("parts", []):
-            if "inlineData" in part and not part.get("thought"):
+            signature = (
+                {"thoughtSignature": part["thoughtSignature"]}
+                if part.get("thoughtSignature")
+                else {}
+            )
+            if part.get("thought"):
+                # A thought summary (or an interim image): kept apart, never an output.
+                if part.get("text"):
+                    result.thoughts.append(part["text"])
+                if signature:
+                    result.model_parts.append(
+                        {"text": part.get("text", ""), "thought": True, **signature}
+                    )
+            elif "inlineData" in part:
                 inline = part["inlineData"]
+                result.model_parts.append({"image": len(result.images), **signature})
                 result.images.append(
                     GeneratedImage(
                         inline.get("mimeType", "image/png"), base64.b64decode(inline["data"])
                     )
                 )
-            elif part.get("text") and not part.get("thought"):
+            elif part.get("text"):
                 result.text.append(part["text"])
+                result.model_parts.append({"text": part["text"], **signature})
+            elif signature:
+                result.model_parts.append({"text": "", **signature})
     if not result.images:
         candidate = (reply.get("candidates") or [{}])[0]
         reason = candidate.get("finishReason") or "FINISH_REASON_UNSPECIFIED"

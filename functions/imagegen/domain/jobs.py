@@ -81,6 +81,8 @@ PUBLIC_FIELDS = (
     "error",
     "warnings",
     "text",
+    "thoughts",
+    "parent_job_id",
     "enhanced_prompt",
     "served_by",
     "attempts",

@@ -122,6 +122,10 @@ class JobRequest(BaseModel):
     output: OutputOptions = Field(default_factory=OutputOptions)
     labels: dict[str, str] = Field(default_factory=dict)
     fallback_models: list[str] = Field(default_factory=list, max_length=3)
+    # Multi-turn refinement (Gemini image models): continue the conversation of this job.
+    parent_job_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    # Keep the model's thought summaries on the job (`thoughts`); thinking models only.
+    include_thoughts: bool = False
 
     @field_validator("safety_filter_level", mode="before")
     @classmethod
@@ -299,6 +303,11 @@ def validate_request(
             bad("seed", f"{spec.id} does not take a seed")
         elif spec.watermark_control and req.add_watermark:
             bad("seed", "a seed is honoured only with add_watermark: false (SynthID on)")
+
+    if req.parent_job_id is not None and not spec.multi_turn:
+        bad("parent_job_id", f"{spec.id} does not continue a conversation; use a Gemini model")
+    if req.include_thoughts and spec.family is not Family.GENERATE_CONTENT:
+        bad("include_thoughts", f"{spec.id} returns no thoughts; only Gemini models do")
 
     _check_references(req, spec, policy, bad)
     _check_region(req, spec, policy, updates, bad)

@@ -65,9 +65,18 @@ def submit(
     source: str = "http",
 ) -> Submitted:
     """Validate, record, queue. Invalid input raises InvalidRequest before anything is
-    written; a queue failure removes the record again and raises Unavailable (503), so a
-    job is either queued or was never accepted."""
+    written; over a rate or budget limit raises RateLimited / BudgetExceeded (429) and
+    writes nothing; a queue failure removes the record again and raises Unavailable (503),
+    so a job is either queued or was never accepted."""
     validated = validate_request(body, services.catalog, services.policy)
+    conversation_prefix = None
+    if validated.request.parent_job_id:
+        from imagegen.services.refine import resolve_parent
+
+        conversation_prefix, more_warnings = resolve_parent(
+            services, validated, validated.request.parent_job_id, caller
+        )
+        validated.warnings.extend(more_warnings)
     fingerprint = request_fingerprint(body)
     job_id = job_id_for_key(caller, idempotency_key) if idempotency_key else new_job_id()
     job = new_job(
@@ -79,7 +88,13 @@ def submit(
         deadline_seconds=services.settings.job_deadline_seconds,
         now=utcnow(),
     )
-    created, stored = services.jobs.create(job)
+    if conversation_prefix is not None:
+        job["conversation"] = conversation_prefix
+        job["parent_job_id"] = validated.request.parent_job_id
+    if services.limits.enabled:
+        created, stored = services.jobs.create_within_limits(job, services.limits)
+    else:
+        created, stored = services.jobs.create(job)
     if not created:
         if stored.get("fingerprint") != fingerprint:
             raise Conflict(
@@ -93,6 +108,7 @@ def submit(
     except Unavailable:
         log.error("publish failed; withdrawing the job", extra={"job_id": job_id})
         try:
+            services.jobs.cancel(job_id)  # gives back any budget it reserved
             services.jobs.delete(job_id)
         except Exception:
             # The sweeper re-publishes queued jobs that were never picked up.
@@ -144,3 +160,34 @@ def models(services: Services) -> list[dict[str, Any]]:
         entry["default"] = spec.id == services.catalog.default_model
         out.append(entry)
     return out
+
+
+def usage(services: Services, *, caller: str | None, day: str | None, month: str | None):
+    """Images, jobs and dollars for a day or a month (UTC), overall, per caller and model."""
+    import datetime as dt
+
+    from imagegen.domain.quota import usage_report
+    from imagegen.errors import InvalidRequest
+
+    try:
+        if month:
+            start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC)
+            end = (start + dt.timedelta(days=32)).replace(day=1)
+            period = {"month": month}
+        else:
+            day = day or utcnow().strftime("%Y-%m-%d")
+            start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+            end = start + dt.timedelta(days=1)
+            period = {"day": day}
+    except ValueError:
+        raise InvalidRequest(
+            "bad period",
+            details=[
+                {
+                    "field": "month" if month else "day",
+                    "message": "use YYYY-MM-DD for day, YYYY-MM for month",
+                }
+            ],
+        ) from None
+    report = usage_report(services.jobs.between(start, end, caller))
+    return {**period, "caller": caller, **report}

@@ -15,7 +15,8 @@ from typing import Any
 
 from imagegen.adapters.vertex_wire import Generation
 from imagegen.bootstrap import Services
-from imagegen.domain.catalog import ModelSpec
+from imagegen.domain import conversation
+from imagegen.domain.catalog import Family, ModelSpec
 from imagegen.domain.jobs import ClaimOutcome, State, utcnow
 from imagegen.domain.request import JobRequest
 from imagegen.domain.retry import Backoff, fits
@@ -80,10 +81,12 @@ def call_with_retries(
     deadline: float,
     job_id: str,
     backoff: Backoff = DEFAULT_BACKOFF,
+    history: list[dict[str, Any]] | None = None,
 ) -> tuple[Generation, Route, int]:
     """Try the routes until one answers. Quota errors and "not served here" move on to the
     next route at once; other transient errors back off on the same route. Raises the last
-    RetryableUpstream when the time runs out, FinalUpstream when nothing can work."""
+    RetryableUpstream when the time runs out, FinalUpstream when nothing can work.
+    `history`: the conversation a Gemini job continues (see domain/conversation.py)."""
     candidates = routes(services, spec, req)
     index, calls, retries = 0, 0, 0
     last: ImagegenError | None = None
@@ -99,8 +102,9 @@ def call_with_retries(
         calls += 1
         try:
             labels = {**req.labels, "imagegen-job": job_id}
+            more = {"history": history} if history else {}
             result = services.vertex.generate(
-                route.spec, req, route.location, labels=labels, timeout=remaining
+                route.spec, req, route.location, labels=labels, timeout=remaining, **more
             )
             return result, route, calls
         except FinalUpstream as exc:
@@ -191,9 +195,19 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
     req = JobRequest.model_validate(job["request"])
     spec = services.catalog[req.model or job["model"]]
     budget_end = started + s.call_budget_seconds
+    # The turns before this job's own (set at submit when it continues another job).
+    history = list(job.get("conversation") or [])
     try:
-        result, route, calls = call_with_retries(services, spec, req, budget_end, job_id)
+        result, route, calls = call_with_retries(
+            services, spec, req, budget_end, job_id, history=history
+        )
         fields = _store_outputs(services, job_id, req, result, route)
+        if fields["outputs"] and route.spec.family is Family.GENERATE_CONTENT:
+            fields["conversation"] = _conversation(
+                services, job_id, req, result, history, fields["outputs"]
+            )
+        if req.include_thoughts:
+            fields["thoughts"] = result.thoughts
     except RetryableUpstream as exc:
         services.jobs.requeue(job_id, attempt, _error(exc, attempt=attempt))
         log.warning("out of time for this attempt; handing back for redelivery", extra=ctx)
@@ -227,6 +241,46 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
         },
     )
     return state.value
+
+
+def _conversation(
+    services: Services,
+    job_id: str,
+    req: JobRequest,
+    result: Generation,
+    history: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The job's whole conversation, stored so that any job can be continued: the turns it
+    continued, its user turn (references, prompt) and the model turn (text, output images as
+    gs:// references, thought signatures). Inline references are written next to the
+    outputs (`jobs/<id>/inputs/<n>.<ext>`), so the job store holds no image bytes. With
+    several images a job makes several calls; the model turn is the first reply with an
+    image (a later turn continues from that image)."""
+    import base64
+
+    from imagegen.adapters.vertex_wire import _reference_part
+
+    bucket = services.settings.require("outputs_bucket")
+    references = []
+    for index, ref in enumerate(req.reference_images):
+        part = _reference_part(ref)
+        if "fileData" in part:
+            references.append((part["fileData"]["fileUri"], part["fileData"]["mimeType"]))
+            continue
+        mime = part["inlineData"]["mimeType"]
+        ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
+        data = base64.b64decode(part["inlineData"]["data"])
+        uri = services.storage.write(
+            bucket, f"jobs/{job_id}/inputs/{index}.{ext}", data, mime, {"imagegen-job-id": job_id}
+        )
+        references.append((uri, mime))
+    images = [(o["uri"], o["mime_type"]) for o in outputs]
+    return [
+        *history,
+        conversation.user_turn(references, req.prompt),
+        conversation.model_turn(result.model_parts, images),
+    ]
 
 
 def _store_outputs(

@@ -1,0 +1,143 @@
+"""Rate limits and daily budgets: what a submission may spend, decided before it is queued.
+
+Pure rules over counters; the job store reads and writes the counters in the same Firestore
+transaction that creates the job, so two requests at the edge of a budget cannot both pass.
+Budgets reserve the job's estimated cost at submit; when the job ends with fewer images
+(blocked, failed, cancelled), the difference is given back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from imagegen.errors import BudgetExceeded, RateLimited
+
+ALL_CALLERS = "*"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """0 means no limit. Per caller and for the whole deployment."""
+
+    caller_requests_per_minute: int = 0
+    global_requests_per_minute: int = 0
+    caller_usd_per_day: float = 0.0
+    global_usd_per_day: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return any(
+            (
+                self.caller_requests_per_minute,
+                self.global_requests_per_minute,
+                self.caller_usd_per_day,
+                self.global_usd_per_day,
+            )
+        )
+
+
+def minute_of(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+def day_of(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).strftime("%Y-%m-%d")
+
+
+def counter_ids(caller: str, now: dt.datetime) -> dict[str, str]:
+    """Firestore document ids of the four counters a submission touches."""
+    safe = caller.replace("/", "_")[:200]
+    return {
+        "caller_minute": f"rate|{safe}|{minute_of(now)}",
+        "global_minute": f"rate|{ALL_CALLERS}|{minute_of(now)}",
+        "caller_day": f"spend|{safe}|{day_of(now)}",
+        "global_day": f"spend|{ALL_CALLERS}|{day_of(now)}",
+    }
+
+
+def check(
+    limits: Limits, counters: dict[str, dict[str, Any]], cost_usd: float, now: dt.datetime
+) -> None:
+    """Raise RateLimited or BudgetExceeded if this submission would pass a limit."""
+    next_minute = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    retry_after = max(1, int((next_minute - now).total_seconds() + 0.999))
+    for key, limit, who in (
+        ("caller_minute", limits.caller_requests_per_minute, "you"),
+        ("global_minute", limits.global_requests_per_minute, "everyone"),
+    ):
+        if limit and counters.get(key, {}).get("requests", 0) + 1 > limit:
+            raise RateLimited(
+                f"rate limit: {limit} requests a minute for {who}; retry in {retry_after} s",
+                retry_after=retry_after,
+            )
+    tomorrow = dt.datetime.combine(
+        now.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC
+    )
+    for key, limit, who in (
+        ("caller_day", limits.caller_usd_per_day, "your"),
+        ("global_day", limits.global_usd_per_day, "the deployment's"),
+    ):
+        spent = counters.get(key, {}).get("reserved_usd", 0.0)
+        if limit and spent + cost_usd > limit + 1e-9:
+            raise BudgetExceeded(
+                f"{who} daily budget of ${limit:.2f} would be exceeded: ${spent:.4f} spent, "
+                f"this job estimates ${cost_usd:.4f}",
+                reset_at=tomorrow,
+                retry_after=int((tomorrow - now).total_seconds()) + 1,
+            )
+
+
+def charged(
+    counters: dict[str, dict[str, Any]], cost_usd: float, caller: str, now: dt.datetime
+) -> dict[str, dict[str, Any]]:
+    """The counters after this submission."""
+    out = {}
+    for key, doc in counters.items():
+        doc = dict(doc)
+        if key.endswith("minute"):
+            doc["requests"] = doc.get("requests", 0) + 1
+        else:
+            doc["reserved_usd"] = round(doc.get("reserved_usd", 0.0) + cost_usd, 6)
+            doc["jobs"] = doc.get("jobs", 0) + 1
+            doc["caller"] = caller if key == "caller_day" else ALL_CALLERS
+            doc["day"] = day_of(now)
+        out[key] = doc
+    return out
+
+
+def usage_report(jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over job documents, overall and per caller and model (GET /v1/usage)."""
+
+    def empty() -> dict[str, Any]:
+        return {
+            "jobs": 0,
+            "images_requested": 0,
+            "images_produced": 0,
+            "estimated_usd": 0.0,
+            "cost_usd": 0.0,
+            "states": {},
+        }
+
+    total = empty()
+    by_caller: dict[str, dict[str, Any]] = {}
+    by_model: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        caller = job.get("caller", "anonymous")
+        model = (job.get("served_by") or {}).get("model") or job.get("model", "?")
+        for bucket in (
+            total,
+            by_caller.setdefault(caller, empty()),
+            by_model.setdefault(model, empty()),
+        ):
+            bucket["jobs"] += 1
+            bucket["images_requested"] += (job.get("request") or {}).get("number_of_images", 1)
+            bucket["images_produced"] += job.get("images_produced", 0) or 0
+            bucket["estimated_usd"] += job.get("estimated_cost_usd", 0.0) or 0.0
+            bucket["cost_usd"] += job.get("cost_usd", 0.0) or 0.0
+            bucket["states"][job["state"]] = bucket["states"].get(job["state"], 0) + 1
+    for bucket in (total, *by_caller.values(), *by_model.values()):
+        bucket["estimated_usd"] = round(bucket["estimated_usd"], 6)
+        bucket["cost_usd"] = round(bucket["cost_usd"], 6)
+    return {"total": total, "by_caller": by_caller, "by_model": by_model}

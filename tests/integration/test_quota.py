@@ -1,0 +1,152 @@
+"""Cost and quota governance against the Firestore emulator: limits are enforced in the
+transaction that creates the job, so refusals write nothing and concurrent submissions at
+the budget edge never overspend."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import flask
+import pytest
+
+from imagegen.errors import BudgetExceeded, Unavailable
+from imagegen.http_api import Api
+from imagegen.services import submission
+from imagegen.services.worker import generate
+
+FLASH = 0.039
+
+
+def _client(services):
+    api = Api(services, trust_caller_header=True)
+    app = flask.Flask(__name__)
+    app.add_url_rule(
+        "/<path:path>",
+        "api",
+        lambda path: api.handle(flask.request),
+        methods=["GET", "POST", "DELETE"],
+    )
+    return app.test_client()
+
+
+def _away_from_minute_edge() -> None:
+    if dt.datetime.now(dt.UTC).second > 54:
+        time.sleep(61 - dt.datetime.now(dt.UTC).second)
+
+
+def test_rate_limit_refuses_with_retry_after_and_queues_nothing(make_services, idle_topic, unique):
+    services = make_services(jobs_topic=idle_topic, caller_requests_per_minute=2)
+    client = _client(services)
+    headers = {"X-Imagegen-Caller": f"rate-{unique}"}
+    _away_from_minute_edge()
+    for _ in range(2):
+        assert client.post("/v1/jobs", json={"prompt": unique}, headers=headers).status_code == 202
+    refused = client.post("/v1/jobs", json={"prompt": unique}, headers=headers)
+    assert refused.status_code == 429
+    assert refused.get_json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    report = client.get(f"/v1/usage?caller=rate-{unique}&day={today}").get_json()
+    assert report["total"]["jobs"] == 2  # the refused request left no job behind
+    # another caller is not limited by this one
+    other = client.post(
+        "/v1/jobs", json={"prompt": unique}, headers={"X-Imagegen-Caller": f"other-{unique}"}
+    )
+    assert other.status_code == 202
+
+
+def test_budget_refusal_names_the_reset_time(make_services, idle_topic, unique):
+    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=0.05)
+    client = _client(services)
+    headers = {"X-Imagegen-Caller": f"budget-{unique}"}
+    assert client.post("/v1/jobs", json={"prompt": unique}, headers=headers).status_code == 202
+    refused = client.post("/v1/jobs", json={"prompt": unique}, headers=headers)
+    assert refused.status_code == 429
+    error = refused.get_json()["error"]
+    assert error["code"] == "budget_exceeded" and error["reset_at"].endswith("T00:00:00Z")
+    assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_concurrent_submissions_never_overspend(make_services, idle_topic, unique):
+    budget = FLASH * 5
+    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=budget)
+    caller = f"edge-{unique}"
+    outcomes: list[str] = []
+
+    def submit_one(i: int) -> None:
+        try:
+            submission.submit(services, {"prompt": f"{unique} {i}"}, caller=caller)
+            outcomes.append("accepted")
+        except BudgetExceeded:
+            outcomes.append("budget")
+        except Unavailable:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=submit_one, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    accepted = outcomes.count("accepted")
+    assert len(outcomes) == 10 and accepted <= 5 and outcomes.count("budget") >= 5
+    now = dt.datetime.now(dt.UTC)
+    spent = services.jobs.counters(caller, now)["caller_day"]["reserved_usd"]
+    start = dt.datetime.combine(now.date(), dt.time(), tzinfo=dt.UTC)
+    jobs = services.jobs.between(start, start + dt.timedelta(days=1), caller)
+    assert len(jobs) == accepted
+    assert spent == pytest.approx(sum(j["estimated_cost_usd"] for j in jobs))
+    assert spent <= budget + 1e-9
+
+
+def test_blocked_and_cancelled_jobs_give_their_budget_back(make_services, idle_topic, unique):
+    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=1.0)
+    caller = f"refund-{unique}"
+    blocked = submission.submit(
+        services, {"prompt": f"[[block:IMAGE_SAFETY]] {unique}"}, caller=caller
+    ).job
+    cancelled = submission.submit(services, {"prompt": f"{unique} b"}, caller=caller).job
+    kept = submission.submit(services, {"prompt": f"{unique} c"}, caller=caller).job
+    assert generate(services, blocked["id"]) == "blocked"
+    services.jobs.cancel(cancelled["id"])
+    assert generate(services, kept["id"]) == "succeeded"
+    counter = services.jobs.counters(caller, dt.datetime.now(dt.UTC))["caller_day"]
+    assert counter["reserved_usd"] == pytest.approx(FLASH)
+    assert counter["refunded_usd"] == pytest.approx(2 * FLASH)
+
+
+def test_usage_report_matches_the_jobs(make_services, idle_topic, unique):
+    services = make_services(jobs_topic=idle_topic)
+    client = _client(services)
+    caller = f"usage-{unique}"
+    ids = [
+        submission.submit(services, body, caller=caller).job["id"]
+        for body in (
+            {"prompt": f"{unique} a"},
+            {
+                "prompt": f"{unique} b",
+                "model": "imagen-4.0-fast-generate-001",
+                "number_of_images": 3,
+            },
+            {
+                "prompt": f"[[partial:1]] {unique}",
+                "model": "imagen-4.0-generate-001",
+                "number_of_images": 2,
+            },
+        )
+    ]
+    for job_id in ids:
+        assert generate(services, job_id) == "succeeded"
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    report = client.get(f"/v1/usage?caller={caller}&day={today}").get_json()
+    total = report["total"]
+    assert total["jobs"] == 3 and total["images_requested"] == 6
+    assert total["images_produced"] == 5
+    assert total["estimated_usd"] == pytest.approx(FLASH + 3 * 0.02 + 2 * 0.04)
+    assert total["cost_usd"] == pytest.approx(FLASH + 3 * 0.02 + 1 * 0.04)
+    assert report["by_model"]["imagen-4.0-fast-generate-001"]["images_produced"] == 3
+    assert set(report["by_caller"]) == {caller}
+    month = client.get(f"/v1/usage?caller={caller}&month={today[:7]}").get_json()
+    assert month["total"]["jobs"] == 3
+    assert client.get("/v1/usage?day=yesterday").status_code == 400
