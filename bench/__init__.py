@@ -1,0 +1,1 @@
+"""Benchmarks of imagegen: cold start, submit, worker overhead, memory (`python -m bench`)."""

@@ -1,0 +1,186 @@
+"""The benchmarks' own local stack: emulators and the Vertex stand-in on ports around 28600
+and a private state dir, so it never meets another stack on this machine. No functions and
+no relay: each benchmark serves or calls what it measures itself.
+
+Jobs go to a topic nobody subscribes to (`bench-sink`), so nothing runs them behind the
+benchmark's back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench._common import ROOT
+
+PORT_ENV = {
+    "DEVSTACK_PUBSUB_PORT": "28685",
+    "DEVSTACK_FIRESTORE_PORT": "28686",
+    "DEVSTACK_STORAGE_PORT": "29023",
+    "DEVSTACK_VERTEX_PORT": "28690",
+    "DEVSTACK_SUBMIT_PORT": "28681",
+    "DEVSTACK_GENERATE_PORT": "28682",
+    "DEVSTACK_ON_UPLOAD_PORT": "28683",
+    "DEVSTACK_DEAD_LETTER_PORT": "28684",
+}
+# ports of the functions-framework servers the submit benchmark starts itself
+SUBMIT_PORT = 28691
+BASELINE_PORT = 28692
+SINK_TOPIC = "bench-sink"
+COMPONENTS = "pubsub,firestore,storage,vertex"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class BenchStack:
+    env: dict[str, str]  # what a function process needs (emulator hosts, buckets, topic)
+    state_dir: Path
+    pgids: dict[str, int] = field(default_factory=dict)  # component -> process group
+
+    def apply(self) -> None:
+        """Point this process's clients at the stack (in-process benchmarks)."""
+        os.environ.update(self.env)
+
+
+def _create_topic(host: str, project: str, topic: str) -> None:
+    req = urllib.request.Request(
+        f"http://{host}/v1/projects/{project}/topics/{topic}",
+        method="PUT",
+        data=b"{}",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10):  # noqa: S310
+            pass
+    except urllib.error.HTTPError as err:
+        if err.code != 409:
+            raise
+
+
+@contextlib.contextmanager
+def local_stack() -> Iterator[BenchStack]:
+    """Start the stack, yield its environment, always stop it (also on error/SIGTERM)."""
+    from devstack.stack import Stack, StackConfig
+
+    state_dir = Path(tempfile.mkdtemp(prefix="imagegen-bench-"))
+    environ = dict(os.environ)
+    environ.update(PORT_ENV)
+    environ["DEVSTACK_STATE_DIR"] = str(state_dir)
+    environ["DEVSTACK_COMPONENTS"] = COMPONENTS
+    stack = Stack(StackConfig.from_env(root=ROOT, environ=environ))
+
+    def on_term(signum, frame):  # make `finally` run on SIGTERM too
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    started = time.monotonic()
+    try:
+        stack.up()
+        env = stack.env()
+        env["IMAGEGEN_JOBS_TOPIC"] = SINK_TOPIC
+        env["LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", "INFO")
+        _create_topic(env["PUBSUB_EMULATOR_HOST"], env["GOOGLE_CLOUD_PROJECT"], SINK_TOPIC)
+        print(f"[bench] stack up in {time.monotonic() - started:.1f} s ({state_dir})", flush=True)
+        components = stack.load_state().get("components", {})
+        pgids = {name: int(c.get("pgid") or c["pid"]) for name, c in components.items()}
+        yield BenchStack(env, state_dir, pgids)
+    finally:
+        try:
+            stack.down(force=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if not os.environ.get("BENCH_KEEP_STATE"):
+                shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def start_function(
+    source: Path,
+    target: str,
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    signature: str = "http",
+) -> subprocess.Popen:
+    """`python -m functions_framework` (gunicorn, as deployed) in its own process group."""
+    import sys
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--source",
+                str(source),
+                "--target",
+                target,
+                "--signature-type",
+                signature,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=source.parent,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc
+
+
+def stop_function(proc: subprocess.Popen) -> None:
+    """Stop a server this module started (its own process group, by pid)."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """user+system CPU of every live process in a process group (from /proc)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        rest = stat[stat.rfind(")") + 2 :].split()
+        if int(rest[2]) == pgid:
+            total += int(rest[11]) + int(rest[12])
+    return total / TICKS
+
+
+def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (loopback)
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")

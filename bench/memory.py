@@ -1,0 +1,303 @@
+"""Memory: peak RSS of `generate` running one job, each case in a fresh subprocess, against
+the size of the images and the RSS of the same process after its imports and clients.
+
+The child imports what `generate` needs, builds its clients (Firestore, Storage, Vertex),
+reads VmRSS (baseline), resets the high-water mark (/proc/self/clear_refs), runs the job,
+and reads VmHWM (peak). Cases: 4 x 4K on gemini-3-pro-image-preview and 4 x 1K on
+gemini-2.5-flash-image through the worker, with the stock stand-in (flat placeholders that
+compress to little) and with incompressible images (bench/_noisy_standin.py: encoded size ≈
+raw pixels, an upper bound for real output); and Imagen with `storageUri`, where Vertex
+writes the images to storage itself, called on the adapter directly (the worker has no
+setting for it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from bench._common import ROOT, emit, machine, table, verdict
+from bench._stack import BenchStack, local_stack, stop_function, wait_http
+
+NOISY_PORT = 28693
+TARGET_MIB = 512
+MiB = 1024 * 1024
+
+CASES = [
+    # name, request, how, stand-in
+    (
+        "4 x 4K gemini-3-pro-image-preview, placeholder images",
+        {
+            "model": "gemini-3-pro-image-preview",
+            "number_of_images": 4,
+            "image_size": "4K",
+            "aspect_ratio": "1:1",
+        },
+        "worker",
+        "stock",
+    ),
+    (
+        "4 x 1K gemini-2.5-flash-image, placeholder images",
+        {
+            "model": "gemini-2.5-flash-image",
+            "number_of_images": 4,
+            "image_size": "1K",
+            "aspect_ratio": "1:1",
+        },
+        "worker",
+        "stock",
+    ),
+    (
+        "4 x 4K gemini-3-pro-image-preview, incompressible images",
+        {
+            "model": "gemini-3-pro-image-preview",
+            "number_of_images": 4,
+            "image_size": "4K",
+            "aspect_ratio": "1:1",
+        },
+        "worker",
+        "noisy",
+    ),
+    (
+        "4 x 1K gemini-2.5-flash-image, incompressible images",
+        {
+            "model": "gemini-2.5-flash-image",
+            "number_of_images": 4,
+            "image_size": "1K",
+            "aspect_ratio": "1:1",
+        },
+        "worker",
+        "noisy",
+    ),
+    (
+        "4 x 2K imagen-4.0-generate-001 inline (bytes through the function), incompressible",
+        {
+            "model": "imagen-4.0-generate-001",
+            "number_of_images": 4,
+            "image_size": "2K",
+            "aspect_ratio": "1:1",
+            "add_watermark": True,
+        },
+        "direct",
+        "noisy",
+    ),
+    (
+        "4 x 2K imagen-4.0-generate-001 with storageUri (Vertex writes GCS), incompressible",
+        {
+            "model": "imagen-4.0-generate-001",
+            "number_of_images": 4,
+            "image_size": "2K",
+            "aspect_ratio": "1:1",
+            "add_watermark": True,
+        },
+        "storage_uri",
+        "noisy",
+    ),
+]
+PROMPT = "a harbour at night with fishing boats, oil painting"
+
+
+def _status(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def child(spec_json: str) -> None:
+    """Runs in the fresh subprocess; prints one JSON line."""
+    case = json.loads(spec_json)
+    import google.cloud.aiplatform_v1
+    import google.cloud.firestore
+    import google.cloud.storage
+    import main  # the entry point module, as deployed
+
+    from imagegen.bootstrap import Services
+    from imagegen.domain.request import JobRequest
+    from imagegen.services.worker import generate
+
+    del google, main
+    services = Services()
+    services.jobs, services.storage  # noqa: B018  (build the clients before the baseline)
+    spec = services.catalog[case["request"]["model"]]
+    services.vertex._client(spec.default_location)
+    written = []
+    write = services.storage.write
+
+    def counting_write(bucket, name, data, *args, **kwargs):
+        written.append(len(data))
+        return write(bucket, name, data, *args, **kwargs)
+
+    services.storage.write = counting_write
+    baseline = _status("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+        reset = True
+    except OSError:
+        reset = False
+    start = time.perf_counter()
+    through = 0
+    uris: list[str] = []
+    if case["how"] == "worker":
+        outcome = generate(services, case["job_id"])
+        through = sum(written)
+    else:
+        req = JobRequest.model_validate(
+            {"prompt": PROMPT, **case["request"], "region": spec.default_location}
+        )
+        storage_uri = None
+        if case["how"] == "storage_uri":
+            storage_uri = f"gs://{services.settings.outputs_bucket}/bench/{os.getpid()}/"
+        result = services.vertex.generate(spec, req, spec.default_location, storage_uri=storage_uri)
+        through = sum(len(i.data or b"") for i in result.images)
+        uris = [i.gcs_uri for i in result.images if i.gcs_uri]
+        outcome = f"{len(result.images)} images, {len(uris)} as gs:// URIs"
+    seconds = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "baseline": baseline,
+                "peak": _status("VmHWM"),
+                "reset": reset,
+                "outcome": outcome,
+                "bytes_through": through,
+                "uris": uris,
+                "seconds": seconds,
+            }
+        )
+    )
+
+
+def pixel_bytes(request: dict) -> int:
+    from imagegen.domain.catalog import load_catalog
+
+    spec = load_catalog("", "")[request["model"]]
+    width, height = spec.sizes[request["image_size"]][request["aspect_ratio"]]
+    return width * height * 3 * request["number_of_images"]
+
+
+def run_case(env: dict[str, str], case: dict) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.memory", "--child", json.dumps(case)],
+        cwd=ROOT / "functions",
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('{"baseline"')]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"memory child failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def run(stack: BenchStack | None = None) -> dict[str, object]:
+    if stack is None:
+        with local_stack() as own:
+            return run(own)
+    stack.apply()
+    from imagegen.bootstrap import Services
+    from imagegen.services.submission import submit
+
+    services = Services()
+    base_env = dict(os.environ)
+    base_env.update(stack.env)
+    base_env["LOG_LEVEL"] = "WARNING"
+    noisy_env = dict(base_env)
+    noisy_env["IMAGEGEN_VERTEX_ENDPOINT"] = f"http://127.0.0.1:{NOISY_PORT}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench._noisy_standin",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(NOISY_PORT),
+            "--storage-endpoint",
+            stack.env["STORAGE_EMULATOR_HOST"],
+        ],
+        cwd=ROOT,
+        env={**base_env, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.DEVNULL,
+        stdout=open(stack.state_dir / "noisy-standin.log", "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    rows, results = [], {}
+    try:
+        wait_http(f"http://127.0.0.1:{NOISY_PORT}/_standin/health", proc=proc)
+        for name, request, how, standin in CASES:
+            case = {"how": how, "request": request}
+            if how == "worker":
+                case["job_id"] = submit(services, {"prompt": PROMPT, **request}).job["id"]
+            env = noisy_env if standin == "noisy" else base_env
+            out = run_case(env, case)
+            results[name] = out
+            raw = pixel_bytes(request)
+            growth = out["peak"] - out["baseline"]
+            target = ""
+            if "4 x 4K" in name:
+                target = f"≤ {TARGET_MIB} MiB → {verdict(out['peak'] <= TARGET_MIB * MiB)}"
+            rows.append(
+                [
+                    name,
+                    f"{out['baseline'] / MiB:.0f}",
+                    f"{out['peak'] / MiB:.0f}",
+                    f"{growth / MiB:.0f}",
+                    f"{raw / MiB:.0f}",
+                    f"{out['bytes_through'] / MiB:.1f}",
+                    f"{growth / max(1, out['bytes_through']):.1f}x"
+                    if out["bytes_through"]
+                    else "—",
+                    f"{out['seconds']:.2f}",
+                    str(out["outcome"]),
+                    target,
+                ]
+            )
+            print(f"[bench] memory {name}: peak {out['peak'] / MiB:.0f} MiB", flush=True)
+    finally:
+        stop_function(proc)
+    body = [
+        "## Memory (peak RSS of one job, fresh subprocess per case)",
+        "",
+        f"Machine: {machine()}.",
+        "Baseline = VmRSS after importing `main`, the worker, aiplatform_v1, firestore and"
+        " storage and building the clients; peak = VmHWM during the job (reset to the baseline"
+        " via /proc/self/clear_refs first). Image bytes = encoded bytes that passed through"
+        " the function (written to storage by it); raw pixels = width x height x 3.",
+        "",
+        table(
+            [
+                "case",
+                "baseline MiB",
+                "peak MiB",
+                "peak - baseline MiB",
+                "raw pixels MiB",
+                "image bytes in function MiB",
+                "growth / image bytes",
+                "seconds",
+                "outcome",
+                "target",
+            ],
+            rows,
+        ),
+        "",
+        "The storageUri row calls `VertexClient.generate(..., storage_uri=...)` directly:"
+        " the worker never passes `storage_uri` (worker.call_with_retries), so it needs a"
+        " setting for it (the catalog already has `storage_uri: bool` per model).",
+    ]
+    emit("memory", "\n".join(body))
+    return results
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        child(sys.argv[2])
+    else:
+        run()
