@@ -42,6 +42,40 @@ resource "google_firestore_index" "jobs_state_updated_at" {
   depends_on = [google_project_service.this]
 }
 
+# Used by GET /v1/usage: one caller's jobs created in a day or month
+# (where caller == X and created_at >= A and created_at < B).
+resource "google_firestore_index" "jobs_caller_created_at" {
+  project    = var.project_id
+  database   = local.firestore_database_name
+  collection = local.jobs_collection
+
+  fields {
+    field_path = "caller"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# Rate and spend counters (domain/quota.py) carry expire_at: minute windows are
+# removed after a day, daily spend after 400 days.
+resource "google_firestore_field" "usage_expire_at_ttl" {
+  project    = var.project_id
+  database   = local.firestore_database_name
+  collection = "usage"
+  field      = "expire_at"
+
+  ttl_config {}
+  index_config {}
+
+  depends_on = [google_project_service.this]
+}
+
 # Optional cleanup: documents whose expire_at (a timestamp) has passed are
 # deleted by Firestore TTL within about a day. Documents without the field
 # are kept forever.

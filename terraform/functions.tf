@@ -78,7 +78,7 @@ resource "google_cloudfunctions2_function" "submit" {
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true
     service_account_email          = google_service_account.function["submit"].email
-    environment_variables          = local.function_env
+    environment_variables          = local.submit_env
   }
 
   depends_on = [

@@ -51,6 +51,19 @@ locals {
     IMAGEGEN_CALL_BUDGET_SECONDS  = tostring(var.generate_timeout_seconds - 60)
     IMAGEGEN_JOB_DEADLINE_SECONDS = tostring(var.job_deadline_seconds)
     IMAGEGEN_MAX_ATTEMPTS         = tostring(var.max_delivery_attempts)
-    LOG_LEVEL                     = var.log_level
+    # Spending and rate limits enforced at submit (0 = no limit).
+    IMAGEGEN_CALLER_REQUESTS_PER_MINUTE = tostring(var.limits.caller_requests_per_minute)
+    IMAGEGEN_GLOBAL_REQUESTS_PER_MINUTE = tostring(var.limits.global_requests_per_minute)
+    IMAGEGEN_CALLER_USD_PER_DAY         = tostring(var.limits.caller_usd_per_day)
+    IMAGEGEN_GLOBAL_USD_PER_DAY         = tostring(var.limits.global_usd_per_day)
+    LOG_LEVEL                           = var.log_level
   }
+
+  # functions-framework runs gunicorn with cpu_count * 4 threads unless told:
+  # one worker with as many threads as the instance takes concurrent requests
+  # (bench/RESULTS.md, submit section).
+  submit_env = merge(local.function_env, {
+    WORKERS = "1"
+    THREADS = tostring(var.concurrency.submit)
+  })
 }

@@ -157,12 +157,12 @@ variable "max_instances" {
 variable "memory" {
   type = object({
     submit      = optional(string, "512Mi")
-    generate    = optional(string, "1Gi")
+    generate    = optional(string, "2Gi")
     on_upload   = optional(string, "512Mi")
     dead_letter = optional(string, "256Mi")
     sweep       = optional(string, "256Mi")
   })
-  description = "Memory per function, in Cloud Run units (e.g. 256Mi, 512Mi, 1Gi, 2Gi). generate holds decoded images in memory: raise it for 4K output or many images per job."
+  description = "Memory per function, in Cloud Run units (e.g. 256Mi, 512Mi, 1Gi, 2Gi). generate holds replies and decoded images in memory: bench/RESULTS.md measured up to 1.2 GiB for 4 x 4K images, hence 2Gi; 1Gi suffices for 1K-only deployments."
   default     = {}
 
   validation {
@@ -292,4 +292,20 @@ variable "force_destroy_buckets" {
   type        = bool
   description = "Allow `terraform destroy` to delete buckets that still hold objects (uploads, generated images). Keep false in production."
   default     = false
+}
+
+variable "limits" {
+  type = object({
+    caller_requests_per_minute = optional(number, 0)
+    global_requests_per_minute = optional(number, 0)
+    caller_usd_per_day         = optional(number, 0)
+    global_usd_per_day         = optional(number, 0)
+  })
+  description = "Limits enforced at submit (0 = none): requests a minute and estimated dollars a day, per caller (the identity token's email) and for the whole deployment. Over a limit, POST /v1/jobs answers 429 and queues nothing."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.limits : v >= 0])
+    error_message = "limits must be 0 (no limit) or positive."
+  }
 }

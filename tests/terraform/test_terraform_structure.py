@@ -436,9 +436,20 @@ def test_function_environment(tf: TerraformConfig) -> None:
         "uploads is always a reference bucket"
     )
     for name in FUNCTIONS:
-        assert _service_config(tf, name)["environment_variables"] == "${local.function_env}", (
-            f"{name} must get local.function_env"
+        expected = "${local.submit_env}" if name == "submit" else "${local.function_env}"
+        assert _service_config(tf, name)["environment_variables"] == expected, (
+            f"{name} must get {expected}"
         )
+    # submit: one gunicorn worker with a thread per concurrent request it accepts
+    submit_env = str(tf.locals["submit_env"])
+    assert "local.function_env" in submit_env and "var.concurrency.submit" in submit_env
+    for limit in (
+        "CALLER_REQUESTS_PER_MINUTE",
+        "GLOBAL_REQUESTS_PER_MINUTE",
+        "CALLER_USD_PER_DAY",
+        "GLOBAL_USD_PER_DAY",
+    ):
+        assert f"IMAGEGEN_{limit}" in env
 
 
 def test_scheduler_calls_sweep_with_oidc(tf: TerraformConfig) -> None:
@@ -465,6 +476,11 @@ def test_firestore_database_and_sweeper_index(tf: TerraformConfig) -> None:
     assert index["collection"] == "${local.jobs_collection}"
     fields = [(f["field_path"], f["order"]) for f in blocks(index, "fields")]
     assert fields == [("state", "ASCENDING"), ("updated_at", "ASCENDING")]
+    usage = tf.get("google_firestore_index", "jobs_caller_created_at").body
+    fields = [(f["field_path"], f["order"]) for f in blocks(usage, "fields")]
+    assert fields == [("caller", "ASCENDING"), ("created_at", "ASCENDING")], (
+        "GET /v1/usage queries caller == X and a created_at range"
+    )
 
 
 # --- APIs, variables, outputs, versions -------------------------------------------
