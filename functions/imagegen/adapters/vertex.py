@@ -26,6 +26,7 @@ from imagegen.domain.catalog import Family, ModelSpec
 from imagegen.domain.request import JobRequest
 from imagegen.errors import FinalUpstream, RetryableUpstream
 
+MAX_PARALLEL_4K = 2
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -77,18 +78,18 @@ class VertexClient:
         if labels:
             body["labels"] = labels
         if req.number_of_images == 1:
-            return read_gemini(self._generate_content(spec, location, body, timeout))
-        # Gemini image models answer one image a call: make the calls side by side.
+            return self._generate_content(spec, location, body, timeout)
+        # Gemini image models answer one image a call: make the calls side by side, each
+        # reply read in its own thread so only decoded images outlive it. 4K replies are
+        # tens of MB each, so fewer run at once (bench/RESULTS.md, memory).
+        parallel = MAX_PARALLEL_4K if req.image_size == "4K" else req.number_of_images
         result = Generation()
-        with ThreadPoolExecutor(max_workers=req.number_of_images) as pool:
-            replies = list(
-                pool.map(
-                    lambda _: self._generate_content(spec, location, body, timeout),
-                    range(req.number_of_images),
-                )
-            )
-        for reply in replies:
-            result.merge(read_gemini(reply))
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            for generation in pool.map(
+                lambda _: self._generate_content(spec, location, body, timeout),
+                range(req.number_of_images),
+            ):
+                result.merge(generation)
         return result
 
     def _predict(self, spec, location, body, labels, timeout) -> dict:
@@ -104,7 +105,7 @@ class VertexClient:
         response = self._call(self._client(location).predict, request, spec, location, timeout)
         return json_format.MessageToDict(response._pb)
 
-    def _generate_content(self, spec, location, body, timeout) -> dict:
+    def _generate_content(self, spec, location, body, timeout) -> Generation:
         from google.cloud.aiplatform_v1.types import GenerateContentRequest
         from google.protobuf import json_format
 
@@ -112,7 +113,16 @@ class VertexClient:
         request = GenerateContentRequest.from_json(json.dumps(payload))
         client = self._client(location)
         response = self._call(client.generate_content, request, spec, location, timeout)
-        return json_format.MessageToDict(response._pb)
+        # Take the image bytes out of the reply before it becomes JSON (see read_gemini).
+        inline: list[bytes] = []
+        for candidate in response._pb.candidates:
+            for part in candidate.content.parts:
+                if part.HasField("inline_data"):
+                    inline.append(part.inline_data.data)
+                    part.inline_data.data = b""
+        reply = json_format.MessageToDict(response._pb)
+        del response
+        return read_gemini(reply, inline)
 
     def _call(self, method, request, spec: ModelSpec, location: str, timeout: float):
         from google.api_core import exceptions as gexc

@@ -194,8 +194,13 @@ def read_imagen(reply: dict, requested: int, default_mime: str) -> Generation:
     return result
 
 
-def read_gemini(reply: dict) -> Generation:
-    """Images from `inlineData` parts; safety finish reasons and prompt blocks as reasons."""
+def read_gemini(reply: dict, inline_bytes: list[bytes] | None = None) -> Generation:
+    """Images from `inlineData` parts; safety finish reasons and prompt blocks as reasons.
+
+    `inline_bytes`: the raw bytes of every `inlineData` part, in order, when the caller took
+    them out of the reply before turning it into JSON (a 4K image is tens of MB: encoding
+    it to base64 and back would hold three copies at once)."""
+    blobs = iter(inline_bytes) if inline_bytes is not None else None
     result = Generation()
     usage = reply.get("usageMetadata") or {}
     result.usage = {
@@ -208,6 +213,7 @@ def read_gemini(reply: dict) -> Generation:
         return result
     for candidate in reply.get("candidates", []):
         for part in (candidate.get("content") or {}).get("parts", []):
+            raw = next(blobs) if blobs is not None and "inlineData" in part else None
             signature = (
                 {"thoughtSignature": part["thoughtSignature"]}
                 if part.get("thoughtSignature")
@@ -224,11 +230,8 @@ def read_gemini(reply: dict) -> Generation:
             elif "inlineData" in part:
                 inline = part["inlineData"]
                 result.model_parts.append({"image": len(result.images), **signature})
-                result.images.append(
-                    GeneratedImage(
-                        inline.get("mimeType", "image/png"), base64.b64decode(inline["data"])
-                    )
-                )
+                data = raw if raw is not None else base64.b64decode(inline["data"])
+                result.images.append(GeneratedImage(inline.get("mimeType", "image/png"), data))
             elif part.get("text"):
                 result.text.append(part["text"])
                 result.model_parts.append({"text": part["text"], **signature})

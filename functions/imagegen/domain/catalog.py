@@ -101,7 +101,9 @@ FLASH_IMAGE_LOCATIONS = [
     "europe-west8",
 ]
 IMAGEN_DEPRECATION = (
-    "Google marks every Imagen endpoint deprecated; migrate to gemini-2.5-flash-image."
+    "Google marks every Imagen endpoint deprecated (shutdown announced for as early as "
+    "June 2026); migrate to gemini-2.5-flash-image. Set retirement_date through the catalog "
+    "override once the date is confirmed for your project."
 )
 
 
