@@ -157,17 +157,9 @@ def stop_function(proc: subprocess.Popen) -> None:
 
 def group_cpu_seconds(pgid: int) -> float:
     """user+system CPU of every live process in a process group (from /proc)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        rest = stat[stat.rfind(")") + 2 :].split()
-        if int(rest[2]) == pgid:
-            total += int(rest[11]) + int(rest[12])
+    from devstack.stack import proc_stats
+
+    total = sum(int(rest[11]) + int(rest[12]) for _, rest in proc_stats() if int(rest[2]) == pgid)
     return total / TICKS
 
 

@@ -199,9 +199,9 @@ def port_free(host: str, port: int) -> bool:
 # -- process groups -------------------------------------------------------------------------
 
 
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) pids in process group pgid, read from /proc."""
-    members = []
+def proc_stats():
+    """(pid, the fields of /proc/<pid>/stat after the command name) for every process:
+    state, ppid, pgrp, ... (the name may hold spaces and parentheses, so split after it)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -209,11 +209,16 @@ def _group_members(pgid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        # pid (comm) state ppid pgrp ...; comm may contain spaces/parens
-        rest = stat[stat.rfind(")") + 2 :].split()
-        if len(rest) >= 3 and rest[0] != "Z" and int(rest[2]) == pgid:
-            members.append(int(entry.name))
-    return members
+        yield int(entry.name), stat[stat.rfind(")") + 2 :].split()
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) pids in process group pgid."""
+    return [
+        pid
+        for pid, rest in proc_stats()
+        if len(rest) >= 3 and rest[0] != "Z" and int(rest[2]) == pgid
+    ]
 
 
 def _proc_start_time(pid: int) -> int | None:

@@ -89,20 +89,6 @@ MIME_FORMATS = {
     "image/webp": ("WEBP", "webp"),
 }
 
-GEMINI_FINISH_BLOCKS = (
-    "SAFETY",
-    "IMAGE_SAFETY",
-    "PROHIBITED_CONTENT",
-    "IMAGE_PROHIBITED_CONTENT",
-    "BLOCKLIST",
-    "SPII",
-    "RECITATION",
-    "IMAGE_RECITATION",
-    "MODEL_ARMOR",
-    "OTHER",
-    "IMAGE_OTHER",
-)
-
 RAI_REASON = (
     "Your current safety filter threshold filtered out {n} generated images. You will not be "
     "charged for blocked images. Try rephrasing the prompt. (stand-in) blocked by request. "

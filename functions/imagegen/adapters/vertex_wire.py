@@ -38,6 +38,7 @@ GEMINI_BLOCK_REASONS = frozenset(
         "RECITATION",
         "IMAGE_RECITATION",
         "MODEL_ARMOR",
+        "IMAGE_OTHER",
     }
 )
 
