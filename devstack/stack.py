@@ -539,6 +539,14 @@ class Stack:
             spec = self.spec(name)
             if extra_env:
                 spec.env.update(extra_env)
+            # a process killed a moment ago may still hold its port briefly
+            deadline = time.monotonic() + 10
+            while (
+                spec.port is not None
+                and not port_free(self.config.host, spec.port)
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.2)
             if spec.port is not None and not port_free(self.config.host, spec.port):
                 var = PORTS[name][0]
                 raise StackError(

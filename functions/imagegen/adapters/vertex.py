@@ -24,9 +24,10 @@ from imagegen.adapters.vertex_wire import (
 )
 from imagegen.domain.catalog import Family, ModelSpec
 from imagegen.domain.request import JobRequest
-from imagegen.errors import FinalUpstream, RetryableUpstream
+from imagegen.errors import Blocked, FinalUpstream, RetryableUpstream
 
 MAX_PARALLEL_4K = 2
+PROMPT_REFUSAL = "Responsible AI"
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -167,4 +168,8 @@ def classify(exc, model: str, location: str) -> Exception:
         return RetryableUpstream(message, status=status, retry_after=_retry_after(exc))
     if isinstance(exc, gexc.ServerError):
         return RetryableUpstream(message, status=status)
+    if status == 400 and PROMPT_REFUSAL in str(exc.message):
+        # Imagen refuses an unsafe prompt with a 400 that cites Google's Responsible AI
+        # practices: a safety block, not a broken request.
+        return Blocked(f"prompt blocked: {exc.message}")
     return FinalUpstream(message, status=status, not_served=status == 404)

@@ -212,7 +212,22 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
         services.jobs.requeue(job_id, attempt, _error(exc, attempt=attempt))
         log.warning("out of time for this attempt; handing back for redelivery", extra=ctx)
         raise RetryLater(exc.message) from exc
-    except (FinalUpstream, Blocked) as exc:
+    except Blocked as exc:
+        services.jobs.finish(
+            job_id,
+            attempt,
+            State.BLOCKED,
+            {
+                "outputs": [],
+                "blocked_images": [{"reason": exc.message}],
+                "images_produced": 0,
+                "cost_usd": 0.0,
+                "error": _error(exc),
+            },
+        )
+        log.warning("job blocked", extra={**ctx, "error": exc.message})
+        return State.BLOCKED.value
+    except FinalUpstream as exc:
         services.jobs.finish(job_id, attempt, State.FAILED, {"error": _error(exc)})
         log.error("job failed", extra={**ctx, "error": exc.message})
         return State.FAILED.value
@@ -224,6 +239,8 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
         raise RetryLater(str(exc)) from exc
 
     state = State.SUCCEEDED if fields["outputs"] else State.BLOCKED
+    # a success clears what an earlier attempt recorded (the attempts count stays)
+    fields["error"] = None
     if state is State.BLOCKED:
         fields["error"] = {"code": "blocked", "message": "; ".join(result.blocked)}
     if not services.jobs.finish(job_id, attempt, state, fields):

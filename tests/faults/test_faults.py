@@ -1,0 +1,494 @@
+"""Fault injection against the whole local stack: HTTP API, Pub/Sub emulator + relay,
+generate/dead_letter functions, Vertex stand-in, Firestore and Storage emulators.
+
+Each scenario submits a batch whose prompts carry this test's `unique` tag (so the
+stand-in's per-prompt fault counters and request records are the test's own), waits
+(bounded) for every job, and checks: every job terminal, none lost, none stuck, exactly
+the expected objects under jobs/<id>/ in the outputs bucket, and the attempts and errors
+each job recorded. The figures go into the table printed at the end (tests/faults/
+conftest.py) and into docs/reliability.md.
+
+The session stack runs with IMAGEGEN_LEASE_SECONDS=12, IMAGEGEN_CALL_BUDGET_SECONDS=8,
+IMAGEGEN_REQUEUE_AFTER_SECONDS=5 and DEVSTACK_MAX_DELIVERY_ATTEMPTS=5 (tests/conftest.py).
+Scenarios that restart a component put it back as it was in a `finally`.
+"""
+
+from __future__ import annotations
+
+import collections
+import signal
+import threading
+import time
+import uuid
+
+GEMINI = "gemini-2.5-flash-image"
+IMAGEN = "imagen-4.0-fast-generate-001"
+TERMINAL = {"succeeded", "blocked", "failed", "cancelled"}
+
+
+def tag(unique: str, index: int) -> str:
+    """A per-job marker inside the prompt: `<unique>j03 ` (the space ends it)."""
+    return f"{unique}j{index:02d} "
+
+
+def calls_per_job(faults, unique: str, count: int) -> list[int]:
+    records = faults.calls(unique)
+    return [sum(1 for r in records if tag(unique, i) in str(r["body"])) for i in range(count)]
+
+
+def locations_per_job(faults, unique: str, count: int) -> list[list[str]]:
+    records = faults.calls(unique)
+    return [
+        [r["location"] for r in records if tag(unique, i) in str(r["body"])] for i in range(count)
+    ]
+
+
+def body(unique: str, index: int, text: str, model: str = GEMINI, images: int = 1) -> dict:
+    return {"prompt": f"{tag(unique, index)}{text}", "model": model, "number_of_images": images}
+
+
+# -- 1. quota bursts ---------------------------------------------------------------------------
+
+
+def test_429_bursts_are_retried_and_every_job_succeeds(faults, unique, expected_pngs):
+    started = time.monotonic()
+    n = 8
+    bodies = []
+    for i in range(n):
+        directive = " [[fail:429x3]]" if i % 2 == 0 else ""
+        model, images = (GEMINI, 1) if i % 4 < 2 else (IMAGEN, 2)
+        bodies.append(body(unique, i, f"a paper boat{directive}", model, images))
+    ids = faults.submit_batch(bodies)
+    outcome = faults.wait_all(ids, timeout=60)
+    expected = {
+        job_id: expected_pngs(job_id, b["number_of_images"])
+        for job_id, b in zip(ids, bodies, strict=True)
+    }
+    calls = calls_per_job(faults, unique, n)
+    faults.record(
+        "1. 429 bursts",
+        n,
+        f"429x3 on {n // 2}/{n}",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    faults.check(outcome, expected)
+    for i, job_id in enumerate(ids):
+        job = outcome.jobs[job_id]
+        assert job["state"] == "succeeded", job
+        if i % 2 == 0:
+            # three refusals, one success: the backoff (full jitter, 0.5-1, 1-2, 2-4 s)
+            # fits the 8 s budget or hands the job back once for a second attempt
+            assert calls[i] == 4, f"job {i}: {calls[i]} calls to Vertex, expected 4"
+            assert job["attempts"] in (1, 2), job
+        else:
+            assert calls[i] == 1, f"job {i}: {calls[i]} calls to Vertex, expected 1"
+            assert job["attempts"] == 1, job
+
+
+def test_a_job_that_succeeds_after_a_hand_back_shows_no_stale_error(faults, unique, expected_pngs):
+    """429x5 cannot fit the 8 s budget (4 backoffs alone take >= 7.5 s), so attempt 1
+    always hands the job back and attempt 2 succeeds: 6 calls, 2 attempts."""
+    started = time.monotonic()
+    n = 2
+    bodies = [body(unique, i, "a lighthouse [[fail:429x5]]") for i in range(n)]
+    ids = faults.submit_batch(bodies)
+    outcome = faults.wait_all(ids, timeout=45)
+    expected = {job_id: expected_pngs(job_id, 1) for job_id in ids}
+    calls = calls_per_job(faults, unique, n)
+    faults.record(
+        "1b. 429x5: hand-back, then success",
+        n,
+        f"429x5 on {n}/{n}",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    faults.check(outcome, expected)
+    for i, job_id in enumerate(ids):
+        job = outcome.jobs[job_id]
+        assert job["state"] == "succeeded", job
+        assert job["attempts"] == 2, job
+        assert calls[i] == 6, f"job {i}: {calls[i]} calls to Vertex, expected 6"
+        assert "error" not in job, (
+            "server bug (functions/imagegen/services/worker.py, generate(): the success path "
+            "never clears `error`): a job that SUCCEEDED on attempt 2 still reports attempt "
+            f"1's hand-back error to GET /v1/jobs/{{id}}: {job.get('error')}"
+        )
+
+
+# -- 2. server errors --------------------------------------------------------------------------
+
+
+def test_500_and_503_are_retried_with_backoff(faults, unique, expected_pngs):
+    started = time.monotonic()
+    directives = ["[[fail:503x2]]", "[[fail:500x2]]", "[[fail:503x1]]", ""]
+    n = 8
+    bodies = [
+        body(unique, i, f"a tin robot {directives[i % 4]}", GEMINI if i < 4 else IMAGEN)
+        for i in range(n)
+    ]
+    ids = faults.submit_batch(bodies)
+    outcome = faults.wait_all(ids, timeout=45)
+    expected = {job_id: expected_pngs(job_id, 1) for job_id in ids}
+    calls = calls_per_job(faults, unique, n)
+    faults.record(
+        "2. 500/503",
+        n,
+        "503x2, 500x2, 503x1 on 6/8",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    faults.check(outcome, expected)
+    want = {0: 3, 1: 3, 2: 2, 3: 1}
+    for i, job_id in enumerate(ids):
+        job = outcome.jobs[job_id]
+        assert job["state"] == "succeeded", job
+        assert calls[i] == want[i % 4], f"job {i}: {calls[i]} calls, expected {want[i % 4]}"
+        assert job["attempts"] == 1, job  # 1 + 2 s of backoff fits the 8 s budget
+
+
+# -- 3. latency past the call budget -> redelivery -> dead letter ------------------------------
+
+
+def test_latency_past_the_budget_ends_in_the_dead_letter_path(faults, unique):
+    started = time.monotonic()
+    n = 3
+    bodies = [body(unique, i, "a slow glacier [[latency:12000]]") for i in range(n)]
+    ids = faults.submit_batch(bodies)
+    # first the hand-back: the worker gives the job back, queued, with the error recorded
+    handed_back = None
+    end = time.monotonic() + 30
+    while handed_back is None and time.monotonic() < end:
+        for job_id in ids:
+            job = faults.job(job_id)
+            if job and job["state"] == "queued" and job.get("error"):
+                handed_back = job
+                break
+        time.sleep(0.3)
+    outcome = faults.wait_all(ids, timeout=110)
+    calls = calls_per_job(faults, unique, n)
+    faults.record(
+        "3. latency > budget, dead letter",
+        n,
+        "12 s latency vs 8 s budget, every call",
+        outcome,
+        faults.duplicates(outcome, {i: set() for i in ids}),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    assert handed_back is not None, "no job was seen handed back (queued with an error)"
+    assert handed_back["error"]["code"] == "upstream_retryable", handed_back
+    assert handed_back["attempts"] >= 1
+    faults.check(outcome, {i: set() for i in ids})
+    for i, job_id in enumerate(ids):
+        job = outcome.jobs[job_id]
+        assert job["state"] == "failed", job
+        error = job["error"]
+        assert error["code"] in ("delivery_exhausted", "attempts_exhausted"), error
+        # the last error the worker saw is kept
+        assert error["last_error"]["code"] == "upstream_retryable", error
+        assert job["attempts"] == 5, job  # DEVSTACK_MAX_DELIVERY_ATTEMPTS
+        assert calls[i] == job["attempts"], f"job {i}: {calls[i]} calls for {job['attempts']}"
+
+
+# -- 4. safety blocks --------------------------------------------------------------------------
+
+
+def test_safety_blocks_end_blocked_with_reasons_and_no_objects(faults, unique, expected_pngs):
+    started = time.monotonic()
+    cases = [
+        ("a storm [[block:IMAGE_SAFETY]]", GEMINI, 1),
+        ("a storm [[block:IMAGE_SAFETY]]", GEMINI, 1),
+        ("a storm [[block:prompt]]", GEMINI, 1),
+        ("a storm [[block:prompt:PROHIBITED_CONTENT]]", GEMINI, 1),
+        ("a storm [[partial:1]]", IMAGEN, 3),
+        ("a storm [[partial:2]]", IMAGEN, 3),
+        ("a storm [[block:rai]]", IMAGEN, 2),
+    ]
+    bodies = [body(unique, i, text, model, k) for i, (text, model, k) in enumerate(cases)]
+    ids = faults.submit_batch(bodies)
+    outcome = faults.wait_all(ids, timeout=30)
+    produced = {4: 2, 5: 1}
+    expected = {job_id: expected_pngs(job_id, produced.get(i, 0)) for i, job_id in enumerate(ids)}
+    calls = calls_per_job(faults, unique, len(ids))
+    faults.record(
+        "4. safety blocks",
+        len(ids),
+        "IMAGE_SAFETY x2, prompt x2, rai x1, partial x2",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    faults.check(outcome, expected)
+    jobs = [outcome.jobs[i] for i in ids]
+    assert calls == [1] * len(ids), calls  # a block is final: never retried
+    for job in jobs[:4]:
+        assert job["state"] == "blocked", job
+        assert job["error"]["code"] == "blocked", job
+        assert job["attempts"] == 1
+    assert "IMAGE_SAFETY" in jobs[0]["error"]["message"], jobs[0]
+    assert "prompt blocked: SAFETY" in jobs[2]["error"]["message"], jobs[2]
+    assert "prompt blocked: PROHIBITED_CONTENT" in jobs[3]["error"]["message"], jobs[3]
+    for job, (ok, blocked) in ((jobs[4], (2, 1)), (jobs[5], (1, 2))):
+        assert job["state"] == "succeeded", job
+        assert len(job["outputs"]) == ok and len(job["blocked_images"]) == blocked, job
+        assert all("filtered out" in b["reason"] for b in job["blocked_images"]), job
+    assert jobs[6]["state"] == "blocked" and len(jobs[6]["blocked_images"]) == 2, jobs[6]
+
+
+def test_an_imagen_prompt_refusal_ends_blocked(faults, unique):
+    """Imagen refuses an unsafe prompt with HTTP 400 ("sensitive words ... Responsible AI",
+    support codes); the design says safety blocks end a job `blocked`, never retried."""
+    started = time.monotonic()
+    n = 2
+    bodies = [body(unique, i, "a storm [[block:prompt]]", IMAGEN) for i in range(n)]
+    ids = faults.submit_batch(bodies)
+    outcome = faults.wait_all(ids, timeout=30)
+    expected = {job_id: set() for job_id in ids}
+    calls = calls_per_job(faults, unique, n)
+    faults.record(
+        "4b. Imagen prompt refusal (400)",
+        n,
+        f"prompt block on {n}/{n}",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    faults.check(outcome, expected)
+    assert calls == [1] * n, calls  # final: never retried
+    for job_id in ids:
+        job = outcome.jobs[job_id]
+        assert "sensitive words" in job["error"]["message"], job  # Vertex's reason is kept
+        assert job["state"] == "blocked" and job["error"]["code"] == "blocked", (
+            "server bug (functions/imagegen/adapters/vertex.py classify() + services/worker.py "
+            "generate()): an Imagen prompt refusal (HTTP 400, 'sensitive words ... Responsible "
+            "AI') ends the job failed/upstream_final instead of blocked/blocked; worker.py "
+            "also finishes a raised Blocked as FAILED. Got "
+            f"{job['state']}/{job['error']['code']}"
+        )
+
+
+# -- 5. model not served in the region ---------------------------------------------------------
+
+
+def test_regional_404_fails_without_fallbacks_and_fails_over_with_them(
+    faults, stack, unique, expected_pngs
+):
+    started = time.monotonic()
+    # a) the session stack has no IMAGEGEN_FALLBACK_LOCATIONS: a final failure, one call
+    plain = [body(unique, i, "a harbour [[notserved:us-central1]]", IMAGEN) for i in range(2)]
+    plain_ids = faults.submit_batch(plain)
+    first = faults.wait_all(plain_ids, timeout=30)
+    # b) generate restarted with fallback locations: the same fault fails over
+    n = 6
+    failover = [
+        body(unique, i, "a harbour [[notserved:us-central1]]", IMAGEN, 2) for i in range(2, 2 + n)
+    ]
+    everywhere = body(unique, 2 + n, "a harbour [[notserved]]", IMAGEN)
+    try:
+        faults.restart(
+            "generate", extra_env={"IMAGEGEN_FALLBACK_LOCATIONS": "europe-west4,asia-northeast1"}
+        )
+        ids = faults.submit_batch([*failover, everywhere])
+        second = faults.wait_all(ids, timeout=30)
+    finally:
+        faults.restart("generate")
+    all_ids = plain_ids + ids
+    expected = {i: set() for i in plain_ids} | {i: expected_pngs(i, 2) for i in ids[:n]}
+    expected[ids[n]] = set()
+    outcome = first
+    outcome.jobs.update(second.jobs)
+    outcome.objects.update(second.objects)
+    outcome.lost += second.lost
+    outcome.stuck += second.stuck
+    locations = locations_per_job(faults, unique, len(all_ids))
+    faults.record(
+        "5. regional 404 + failover",
+        len(all_ids),
+        "404 in us-central1 (8), everywhere (1)",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(len(x) for x in locations),
+        time.monotonic() - started,
+    )
+    faults.check(outcome, expected)
+    for index, job_id in enumerate(plain_ids):
+        job = outcome.jobs[job_id]
+        assert job["state"] == "failed" and job["error"]["code"] == "upstream_final", job
+        assert "no location serves the job" in job["error"]["message"], job
+        assert "served_by" not in job and job["attempts"] == 1, job
+        assert locations[index] == ["us-central1"], locations[index]
+    for index, job_id in enumerate(ids[:n], start=2):
+        job = outcome.jobs[job_id]
+        assert job["state"] == "succeeded", job
+        assert job["served_by"] == {"model": IMAGEN, "location": "europe-west4"}, job
+        assert job["attempts"] == 1, job
+        assert locations[index] == ["us-central1", "europe-west4"], locations[index]
+    job = outcome.jobs[ids[n]]
+    assert job["state"] == "failed" and job["error"]["code"] == "upstream_final", job
+    assert locations[2 + n] == ["us-central1", "europe-west4", "asia-northeast1"]
+
+
+# -- 6. duplicate and out-of-order delivery ----------------------------------------------------
+
+
+def test_duplicated_shuffled_delivery_runs_each_job_once(faults, stack, unique, expected_pngs):
+    started = time.monotonic()
+    n = 10
+    bodies = [
+        body(unique, i, "a kite [[latency:300]]", GEMINI if i % 2 else IMAGEN, 1 + i % 2)
+        for i in range(n)
+    ]
+    try:
+        faults.restart(
+            "relay", extra_env={"DEVSTACK_RELAY_DUPLICATES": "3", "DEVSTACK_RELAY_SHUFFLE": "1"}
+        )
+        ids = faults.submit_batch(bodies)
+        outcome = faults.wait_all(ids, timeout=40)
+        time.sleep(0.5)  # let the relay log the last copies
+        deliveries = faults.relay_deliveries(set(ids))
+    finally:
+        faults.restart("relay")
+    expected = {
+        job_id: expected_pngs(job_id, b["number_of_images"])
+        for job_id, b in zip(ids, bodies, strict=True)
+    }
+    calls = calls_per_job(faults, unique, n)
+    messages = {d["message_id"] for d in deliveries}
+    extra = len(deliveries) - len(messages)
+    faults.record(
+        "6. duplicates x3 + shuffle",
+        n,
+        f"{extra} extra deliveries",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    assert extra >= 2 * n, f"the relay did not duplicate: {len(deliveries)} deliveries"
+    faults.check(outcome, expected)
+    for i, job_id in enumerate(ids):
+        job = outcome.jobs[job_id]
+        assert job["state"] == "succeeded", job
+        assert job["attempts"] == 1, job  # the copies met the lease or a finished job
+        # Imagen answers every sample in one call, Gemini one image a call
+        want = bodies[i]["number_of_images"] if bodies[i]["model"] == GEMINI else 1
+        assert calls[i] == want, f"job {i} ran {calls[i]} calls at Vertex, expected {want}"
+
+
+# -- 7. the worker dies mid-job ----------------------------------------------------------------
+
+
+def test_sigkill_mid_job_is_recovered_by_the_sweeper(faults, stack, unique, expected_pngs):
+    started = time.monotonic()
+    n = 6
+    bodies = [body(unique, i, "a lantern [[latency:3000]]") for i in range(n)]
+    ids = faults.submit_batch(bodies)
+    end = time.monotonic() + 15
+    while time.monotonic() < end:
+        if all((faults.job(i) or {}).get("state") == "running" for i in ids):
+            break
+        time.sleep(0.1)
+    running = sum((faults.job(i) or {}).get("state") == "running" for i in ids)
+    stack.kill("generate", signal.SIGKILL)
+    faults.start("generate")
+    # redeliveries meet a fresh lease and are acknowledged; the sweeper re-publishes once
+    # the 12 s lease has run out
+    sweeps = faults.sweep_until_terminal(ids, timeout=45, every=1.5)
+    outcome = faults.wait_all(ids, timeout=15)
+    expected = {job_id: expected_pngs(job_id, 1) for job_id in ids}
+    calls = calls_per_job(faults, unique, n)
+    faults.record(
+        "7. SIGKILL generate mid-job",
+        n,
+        f"SIGKILL with {running} running; {sweeps['republished']} re-published",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    assert running == n, f"only {running}/{n} jobs were running when generate was killed"
+    faults.check(outcome, expected)
+    for i, job_id in enumerate(ids):
+        job = outcome.jobs[job_id]
+        assert job["state"] == "succeeded", job
+        assert job["attempts"] >= 2, job
+        assert calls[i] >= 2, f"job {i}: {calls[i]} calls"
+
+
+# -- 8. the Pub/Sub emulator restarts ----------------------------------------------------------
+
+
+def test_pubsub_restart_loses_messages_and_the_sweeper_recovers_them(
+    faults, stack, unique, expected_pngs
+):
+    """The relay is stopped first, so the first batch's messages sit in the emulator and
+    are certainly lost with it; more jobs are submitted while it restarts. Recovery is the
+    sweeper's: it re-publishes jobs queued and idle longer than IMAGEGEN_REQUEUE_AFTER."""
+    started = time.monotonic()
+    n_before, n_during = 8, 3
+    bodies = [body(unique, i, "a beacon") for i in range(n_before)]
+    restart_error: list[BaseException] = []
+    answers: collections.Counter = collections.Counter()
+
+    def restart() -> None:
+        try:
+            stack.restart("pubsub")
+        except BaseException as exc:
+            restart_error.append(exc)
+
+    stack.kill("relay")
+    try:
+        ids = faults.submit_batch(bodies)
+        restarter = threading.Thread(target=restart)
+        restarter.start()
+        # submissions while the emulator is away: a 503 means "not accepted"; the client
+        # retries with the same Idempotency-Key until it is
+        for j in range(n_during):
+            i = n_before + j
+            key = f"{unique}-{uuid.uuid4().hex[:6]}"
+            payload: dict = {}
+            end = time.monotonic() + 45
+            while time.monotonic() < end:
+                status, payload = faults.submit(body(unique, i, "a beacon"), key=key, timeout=30)
+                answers[status] += 1
+                if status in (200, 202):
+                    break
+                assert status == 503, f"submit during the restart answered {status}: {payload}"
+                time.sleep(0.5)
+            assert "id" in payload, f"never accepted: {payload}"
+            ids.append(payload["id"])
+        restarter.join(60)
+    finally:
+        faults.start("relay")
+    assert not restarter.is_alive() and not restart_error, restart_error
+    time.sleep(1.5)  # let the relay deliver what the new emulator holds
+    queued_after = sum((faults.job(i) or {}).get("state") == "queued" for i in ids)
+    sweeps = faults.sweep_until_terminal(ids, timeout=60, every=2.0)
+    outcome = faults.wait_all(ids, timeout=20)
+    expected = {job_id: expected_pngs(job_id, 1) for job_id in ids}
+    calls = calls_per_job(faults, unique, len(ids))
+    faults.record(
+        "8. Pub/Sub emulator restart",
+        len(ids),
+        f"{queued_after} messages lost, {answers[503]} submit 503s; "
+        f"{sweeps['republished']} re-published",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    assert queued_after >= n_before, f"only {queued_after} jobs lost their message"
+    faults.check(outcome, expected)
+    for i, job_id in enumerate(ids):
+        job = outcome.jobs[job_id]
+        assert job["state"] == "succeeded", job
+        assert calls[i] == 1, f"job {i} ran {calls[i]} times at Vertex"
