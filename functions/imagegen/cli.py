@@ -759,6 +759,37 @@ def _locations(locations: list[str], shown: int = 4) -> str:
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
+@click.option("--caller", help="Only this caller (an identity's email) [default: everyone].")
+@click.option("--day", help="UTC day, YYYY-MM-DD [default: today].")
+@click.option("--month", help="UTC month, YYYY-MM (instead of --day).")
+@click.pass_context
+def usage(ctx: click.Context, caller: str | None, day: str | None, month: str | None) -> None:
+    """Images, jobs and dollars per caller and model (GET /v1/usage)."""
+    app = _app(ctx)
+    body = app.client.usage(caller=caller, day=day, month=month)
+    if app.as_json:
+        app.emit_json(body)
+        return
+    period = body.get("month") or body.get("day")
+    table = Table(title=f"imagegen usage {period}" + (f" for {caller}" if caller else ""))
+    for column in ("", "jobs", "images requested", "images produced", "estimated $", "cost $"):
+        table.add_column(column, justify="left" if not column else "right")
+    rows = [("total", body.get("total") or {})]
+    rows += [(f"caller {k}", v) for k, v in sorted((body.get("by_caller") or {}).items())]
+    rows += [(f"model {k}", v) for k, v in sorted((body.get("by_model") or {}).items())]
+    for name, row in rows:
+        table.add_row(
+            escape(name),
+            str(row.get("jobs", 0)),
+            str(row.get("images_requested", 0)),
+            str(row.get("images_produced", 0)),
+            f"{row.get('estimated_usd', 0.0):.4f}",
+            f"{row.get('cost_usd', 0.0):.4f}",
+        )
+    app.out.print(table)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
 @click.pass_context
 def models(ctx: click.Context) -> None:
     """List the models the deployment offers (GET /v1/models)."""

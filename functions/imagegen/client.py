@@ -260,6 +260,17 @@ class Client:
         _, body = self._request("GET", "/v1/models")
         return body
 
+    def usage(
+        self, caller: str | None = None, day: str | None = None, month: str | None = None
+    ) -> dict[str, Any]:
+        """`GET /v1/usage`: jobs, images and dollars for a UTC day (default today) or month,
+        in total and per caller and model."""
+        from urllib.parse import urlencode
+
+        query = {k: v for k, v in (("caller", caller), ("day", day), ("month", month)) if v}
+        _, body = self._request("GET", "/v1/usage" + (f"?{urlencode(query)}" if query else ""))
+        return body
+
     def refine(
         self,
         parent_job_id: str,

@@ -253,3 +253,35 @@ def test_sheet_has_the_expected_pixel_size(run, client, tmp_path, unique):
     body = json.loads(result.stdout)
     assert body["images"] == 3
     assert (body["width"], body["height"]) == (816, 940)
+
+
+def test_usage_reports_the_callers_jobs(api_url, unique):
+    import datetime as dt
+
+    caller = f"usage-cli-{unique}"
+    with Client(api_url, caller=caller) as c:
+        job = c.submit(
+            {
+                "prompt": f"usage {unique}",
+                "model": "imagen-4.0-fast-generate-001",
+                "number_of_images": 2,
+            }
+        )
+        assert c.wait(job["id"], timeout=120)["state"] == "succeeded"
+    runner = CliRunner()
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    result = runner.invoke(
+        cli,
+        ["--url", api_url, "--json", "usage", "--caller", caller, "--day", today],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == EXIT_OK
+    body = json.loads(result.stdout)
+    assert body["total"]["jobs"] == 1 and body["total"]["images_produced"] == 2
+    assert body["total"]["cost_usd"] == pytest.approx(0.04)
+    table = runner.invoke(
+        cli, ["--url", api_url, "usage", "--caller", caller], catch_exceptions=False
+    )
+    assert table.exit_code == EXIT_OK and "imagen-4.0-fast-generate-001" in table.stdout
+    bad = runner.invoke(cli, ["--url", api_url, "usage", "--day", "nope"])
+    assert bad.exit_code == EXIT_USAGE
