@@ -194,7 +194,11 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
 
     req = JobRequest.model_validate(job["request"])
     spec = services.catalog[req.model or job["model"]]
-    budget_end = started + s.call_budget_seconds
+    # The budget for Vertex starts once the job is ours: a claim that waited on contention
+    # (duplicate deliveries of one message) must not leave the call no time at all, or
+    # every copy would hand the job back without trying (the 60 s between the budget and
+    # the function's timeout absorb the wait).
+    budget_end = time.monotonic() + s.call_budget_seconds
     # The turns before this job's own (set at submit when it continues another job).
     history = list(job.get("conversation") or [])
     try:
