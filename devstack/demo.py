@@ -2,7 +2,8 @@
 
 Starts the local stack (or reuses one already running from the same state dir), submits
 three jobs with the `imagegen` CLI — Imagen 4 at 16:9, Gemini 2.5 Flash Image at 1:1 and
-Gemini 3 Pro Image at 4K — waits for them, downloads the images into ./out/<job id>/,
+Gemini 3 Pro Image at 4K — and a fourth by dropping a request file in the uploads bucket,
+waits for them, downloads the images into ./out/<job id>/,
 prints a summary table, writes ./out/sheet.png (a contact sheet) and stops the stack again,
 also on an error or Ctrl-C. The images come from the local Vertex stand-in: placeholders.
 
@@ -105,6 +106,36 @@ class Demo:
             raise DemoError(f"status {job_id} failed (exit {proc.returncode}): {proc.stderr}")
         return json.loads(proc.stdout)
 
+    def upload(self, prompt: str) -> str:
+        """The third entry point: drop a request file in the uploads bucket and read the
+        answer the on_upload function writes under results/ in the outputs bucket."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        client = storage.Client(
+            project=self.env["GOOGLE_CLOUD_PROJECT"],
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": self.env["STORAGE_EMULATOR_HOST"]},
+        )
+        name = f"requests/demo-{int(time.time())}.json"
+        body = {"prompt": prompt, "model": "gemini-2.5-flash-image", "aspect_ratio": "16:9"}
+        uploads = self.env["IMAGEGEN_UPLOADS_BUCKET"]
+        client.bucket(uploads).blob(name).upload_from_string(
+            json.dumps(body), content_type="application/json"
+        )
+        print(f"$ upload gs://{uploads}/{name}", flush=True)
+        answer = client.bucket(self.env["IMAGEGEN_OUTPUTS_BUCKET"]).blob(f"results/{name}.json")
+        deadline = time.monotonic() + 60
+        while not answer.exists():
+            if time.monotonic() > deadline:
+                raise DemoError(f"no answer for the upload {name} after 60 s")
+            time.sleep(0.3)
+        reply = json.loads(answer.download_as_bytes())
+        if "job_id" not in reply:
+            raise DemoError(f"the upload was refused: {reply}")
+        print(f"  answered {reply['job_id']}  (results/{name}.json)", flush=True)
+        return str(reply["job_id"])
+
     def sheet(self, job_ids: list[str]) -> int:
         return self.imagegen("sheet", *job_ids, "--out", str(self.out / "sheet.png")).returncode
 
@@ -184,6 +215,7 @@ def run(out: Path) -> int:
         demo = Demo(env, out)
         out.mkdir(parents=True, exist_ok=True)
         ids = [demo.submit(job) for job in JOBS]
+        ids.append(demo.upload("a paper boat on a rain puddle, seen from above (from an upload)"))
         codes = {job_id: demo.fetch(job_id) for job_id in ids}
         jobs = [demo.status(job_id) for job_id in ids]
         print_summary(summary_rows(jobs, out))
