@@ -49,7 +49,8 @@ from typing import Any
 
 import flask
 
-STANDIN_NOTE = "imagegen local stand-in - not a Vertex AI image"  # ASCII: the default font has no em dash
+# ASCII only: the default font has no em dash
+STANDIN_NOTE = "imagegen local stand-in - not a Vertex AI image"
 LOG_NOTE = "development stand-in for Vertex AI; images are placeholders"
 
 MAX_RECORDS = 1000
