@@ -234,3 +234,8 @@ def test_shape_and_model_problems_are_reported_together():
 def test_bad_prompt_still_lets_other_fields_be_checked():
     found = errors({"prompt": "", "model": "gemini-2.5-flash-image", "image_size": "4K"})
     assert set(found) == {"prompt", "image_size"}
+
+
+def test_thoughts_only_from_thinking_models():
+    assert "include_thoughts" in errors({"prompt": "x", "include_thoughts": True})
+    ok({"prompt": "x", "model": "gemini-3-pro-image-preview", "include_thoughts": True})

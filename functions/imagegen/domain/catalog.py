@@ -130,6 +130,7 @@ class ModelSpec(BaseModel):
     negative_prompt: bool = False
     enhance_prompt: bool = False
     multi_turn: bool = False
+    thinking: bool = False  # reasons before drawing; can return thought summaries
     storage_uri: bool = False  # Vertex can write outputs to GCS itself
     price_usd_per_image: dict[str, float]  # by size name
     retirement_date: dt.date | None = None
@@ -233,6 +234,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         # 1120 tokens (1K/2K) or 2000 tokens (4K) at $120 / 1M output image tokens
         price_usd_per_image={"1K": 0.134, "2K": 0.134, "4K": 0.24},
         replacement="gemini-3-pro-image",
+        thinking=True,
         notes="Preview; SynthID is always embedded; thinking model.",
     ),
     ModelSpec(
@@ -248,6 +250,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         multi_turn=True,
         seed=True,  # generationConfig.seed; SynthID stays on
         price_usd_per_image={"1K": 0.134, "2K": 0.134, "4K": 0.24},
+        thinking=True,
         notes="SynthID is always embedded; thinking model.",
     ),
 )

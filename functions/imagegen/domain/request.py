@@ -306,8 +306,8 @@ def validate_request(
 
     if req.parent_job_id is not None and not spec.multi_turn:
         bad("parent_job_id", f"{spec.id} does not continue a conversation; use a Gemini model")
-    if req.include_thoughts and spec.family is not Family.GENERATE_CONTENT:
-        bad("include_thoughts", f"{spec.id} returns no thoughts; only Gemini models do")
+    if req.include_thoughts and not spec.thinking:
+        bad("include_thoughts", f"{spec.id} has no thinking mode to return thoughts from")
 
     _check_references(req, spec, policy, bad)
     _check_region(req, spec, policy, updates, bad)
