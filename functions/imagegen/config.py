@@ -60,7 +60,6 @@ class Settings:
     # request limits
     max_body_bytes: int = 32 * 1024 * 1024
     max_inline_image_bytes: int = 7 * 1024 * 1024
-    max_upload_bytes: int = 20 * 1024 * 1024
 
     def require(self, name: str) -> str:
         """The value of a setting that this code path cannot do without."""

@@ -59,11 +59,3 @@ class Storage:
         bucket, name = split_uri(uri)
         blob = self._client.bucket(bucket).get_blob(name)
         return str(blob.generation) if blob is not None else None
-
-    def metadata(self, uri: str) -> dict[str, str]:
-        bucket, name = split_uri(uri)
-        blob = self._client.bucket(bucket).get_blob(name)
-        return dict(blob.metadata or {}) if blob else {}
-
-    def list(self, bucket: str, prefix: str) -> list[str]:
-        return [b.name for b in self._client.list_blobs(bucket, prefix=prefix)]
