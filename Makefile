@@ -8,6 +8,11 @@ PY     := $(VENV)/bin/python
 TOOLS  := .venv-tools
 CHECKOV_VERSION := 3.3.30
 export CHECKOV := $(abspath $(TOOLS))/bin/checkov
+# Google's own SDK, the wire reference for Vertex requests (tests/unit/test_genai_parity.py).
+# Dev only, in its own venv: google-cloud-aiplatform 2.7.0 pins google-genai<3.
+GENAI  := .venv-genai
+GENAI_VERSION := 3.6.1
+export IMAGEGEN_GENAI_PYTHON := $(abspath $(GENAI))/bin/python
 
 .PHONY: help install tools demo test lint unit integration e2e faults terraform-check validate bench up down clean
 
@@ -31,14 +36,20 @@ $(TOOLS)/.installed:
 	$(TOOLS)/bin/pip install -q checkov==$(CHECKOV_VERSION)
 	@touch $@
 
+$(GENAI)/.installed:
+	$(PYTHON) -m venv $(GENAI)
+	$(GENAI)/bin/pip install -q --upgrade pip
+	$(GENAI)/bin/pip install -q google-genai==$(GENAI_VERSION)
+	@touch $@
+
 install: $(VENV)/.installed
-tools: $(TOOLS)/.installed
+tools: $(TOOLS)/.installed $(GENAI)/.installed
 
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-unit: install
+unit: install tools
 	$(PY) -m pytest tests/unit
 
 integration: install
@@ -71,4 +82,4 @@ validate:
 
 clean:
 	-$(PY) -m devstack down
-	rm -rf $(VENV) $(TOOLS) .devstack out .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(GENAI) .devstack out .pytest_cache .ruff_cache

@@ -1,14 +1,17 @@
 """A local stand-in for Vertex AI image generation (development and tests only).
 
 It speaks the REST wire format that `google.cloud.aiplatform_v1.PredictionServiceClient`
-(transport="rest") sends, for both model families:
+(transport="rest") and google-genai send to today's Vertex AI:
 
-- `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:predict` (Imagen)
-- `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent` (Gemini)
+- `POST /{v1,v1beta1}/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent`
 
 and answers with placeholder images rendered by Pillow at exactly the pixel size the model
-catalog lists for the requested aspect ratio and size. Nothing it returns is a Vertex AI
-image; every image says so on its face and every request logs so.
+catalog lists for the requested aspect ratio and size (with no aspectRatio, the first input
+image's shape, as an edit keeps it). A retired model (every Imagen id, gemini-2.5-flash-image,
+the `-preview` ids) gets the 404 NOT_FOUND Vertex sends for a model that is gone, and an
+option a model does not take (4K on Lite, a thinking level it lacks, Google Search on Lite)
+gets Vertex's 400 INVALID_ARGUMENT. Nothing it returns is a Vertex AI image; every image says
+so on its face and every request logs so.
 
 Control endpoints (JSON):
 
@@ -19,8 +22,9 @@ Control endpoints (JSON):
 Faults can also be asked for inside the prompt (so concurrent tests do not interfere):
 `[[fail:429x2]]`, `[[fail:500x1]]`, `[[fail:503]]` (every time), `[[retry_after:1]]`,
 `[[latency:2000]]`, `[[block:IMAGE_SAFETY]]`, `[[block:SAFETY]]`, `[[block:prompt]]`,
-`[[block:prompt:PROHIBITED_CONTENT]]`, `[[block:rai]]`, `[[partial:1]]`, `[[notserved]]`,
-`[[notserved:us-central1]]`. Counted directives (`xN`) count per (directive, prompt).
+`[[block:prompt:PROHIBITED_CONTENT]]`, `[[notserved]]`, `[[notserved:us-central1]]`,
+`[[size:1K]]` (deliver that size whatever imageSize asks: the "imageSize silently ignored"
+reports). Counted directives (`xN`) count per (directive, prompt).
 
 Run: `python -m devstack.vertex_standin --port 8090 --storage-endpoint http://127.0.0.1:9023`
 (env fallbacks: DEVSTACK_VERTEX_PORT, DEVSTACK_VERTEX_HOST, STORAGE_EMULATOR_HOST).
@@ -90,19 +94,16 @@ MIME_FORMATS = {
     "image/webp": ("WEBP", "webp"),
 }
 
-RAI_REASON = (
-    "Your current safety filter threshold filtered out {n} generated images. You will not be "
-    "charged for blocked images. Try rephrasing the prompt. (stand-in) blocked by request. "
-    "Support codes: 58061214"
-)
-IMAGEN_PROMPT_BLOCK = (
-    "The prompt could not be submitted. This prompt contains sensitive words that violate "
-    "Google's Responsible AI practices. Try rephrasing the prompt. (stand-in) "
-    "Support codes: 42876398"
-)
-
 DIRECTIVE_RE = re.compile(
-    r"\[\[(fail|latency|block|partial|notserved|retry_after)(?::([^\]]*))?\]\]"
+    r"\[\[(fail|latency|block|partial|notserved|retry_after|size)(?::([^\]]*))?\]\]"
+)
+THINKING_LEVEL = {0: "THINKING_LEVEL_UNSPECIFIED", 1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "MINIMAL"}
+# The body Vertex AI answers for a publisher model that does not exist (or no longer does).
+NOT_FOUND = (
+    "Publisher Model `projects/{project}/locations/{location}/publishers/google/models/"
+    "{model}` was not found or your project does not have access to it. Please ensure you "
+    "are using a valid model version. For more information, see: "
+    "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions"
 )
 ROUTE = "/<version>/projects/<project>/locations/<location>/publishers/google/models/<target>"
 
@@ -327,7 +328,6 @@ class StandIn:
     cache: ImageCache = field(default_factory=ImageCache)
     lock: threading.Lock = field(default_factory=threading.Lock)
     log_lock: threading.Lock = field(default_factory=threading.Lock)
-    _storage_client: Any = None
 
     # -- recording
     def record(self, entry: dict[str, Any], size: int) -> None:
@@ -386,26 +386,6 @@ class StandIn:
                     fx.partial = int(arg or 1)
         return fx
 
-    # -- storage
-    def storage_client(self):
-        if not self.storage_endpoint:
-            raise VertexError(
-                400,
-                "storageUri given but the stand-in has no storage endpoint "
-                "(--storage-endpoint / STORAGE_EMULATOR_HOST)",
-            )
-        with self.lock:
-            if self._storage_client is None:
-                from google.auth.credentials import AnonymousCredentials
-                from google.cloud import storage
-
-                self._storage_client = storage.Client(
-                    project="local",
-                    credentials=AnonymousCredentials(),
-                    client_options={"api_endpoint": self.storage_endpoint},
-                )
-            return self._storage_client
-
     def log(self, **fields: Any) -> None:
         line = json.dumps({"standin": "vertex", "note": LOG_NOTE, **fields})
         with self.log_lock:
@@ -420,12 +400,10 @@ def _catalog():
     )
 
 
-def _find_spec(model: str, location: str, prompt: str):
+def _find_spec(project: str, model: str, location: str, prompt: str):
     spec = _catalog().get(model)
-    if spec is None:
-        raise VertexError(
-            404, f"Publisher Model `publishers/google/models/{model}` not found. (stand-in)"
-        )
+    if spec is None:  # never existed, or shut down (Imagen, gemini-2.5-flash-image, previews)
+        raise VertexError(404, NOT_FOUND.format(project=project, location=location, model=model))
     served = location in spec.locations
     for _, name, arg in parse_directives(prompt):
         if name == "notserved" and arg in ("", location):
@@ -484,15 +462,6 @@ def _int(value: Any, name: str, default: int) -> int:
     return int(number)
 
 
-def _imagen_prompt(body: dict[str, Any]) -> str:
-    instances = body.get("instances")
-    if isinstance(instances, list) and instances and isinstance(instances[0], dict):
-        prompt = instances[0].get("prompt")
-        if isinstance(prompt, str):
-            return prompt
-    return ""
-
-
 def _gemini_prompt(body: dict[str, Any]) -> str:
     contents = body.get("contents")
     if not isinstance(contents, list):
@@ -506,88 +475,6 @@ def _gemini_prompt(body: dict[str, Any]) -> str:
     return ""
 
 
-def _enhanced(prompt: str) -> str:
-    return (
-        f"{prompt}. A detailed, well-lit composition with balanced colours and a clear "
-        "focal point. (stand-in enhanced prompt)"
-    )
-
-
-def _write_gcs(state: StandIn, uri: str, index: int, data: bytes, mime: str) -> str:
-    match = re.fullmatch(r"gs://([a-z0-9][a-z0-9._-]{1,220})/?(.*)", uri)
-    if not match:
-        raise VertexError(400, f"storageUri {uri!r} is not a gs:// URI. (stand-in)")
-    bucket_name, prefix = match.group(1), match.group(2).strip("/")
-    name = (
-        f"{prefix}/{index}.{MIME_FORMATS[mime][1]}"
-        if prefix
-        else f"{index}.{MIME_FORMATS[mime][1]}"
-    )
-    client = state.storage_client()
-    try:
-        client.bucket(bucket_name).blob(name).upload_from_string(data, content_type=mime)
-    except Exception as exc:  # NotFound bucket, connection refused: the caller's setup
-        raise VertexError(
-            400, f"Cannot write to storageUri {uri!r}: {type(exc).__name__}: {exc} (stand-in)"
-        ) from exc
-    return f"gs://{bucket_name}/{name}"
-
-
-def _predict(
-    state: StandIn, spec, model: str, body: dict[str, Any], prompt: str, fx: Effects
-) -> dict[str, Any]:
-    from imagegen.domain.catalog import Family
-
-    if spec.family is not Family.PREDICT:
-        raise VertexError(400, f"{model} is served by generateContent, not predict. (stand-in)")
-    if not prompt:
-        raise VertexError(400, "instances[0].prompt is required. (stand-in)")
-    if fx.block and fx.block.startswith("prompt"):
-        raise VertexError(400, IMAGEN_PROMPT_BLOCK)
-    params = body.get("parameters") or {}
-    if not isinstance(params, dict):
-        raise VertexError(400, "parameters must be an object. (stand-in)")
-    count = _int(params.get("sampleCount"), "sampleCount", 1)
-    if not 1 <= count <= spec.max_images:
-        raise VertexError(400, f"sampleCount must be 1..{spec.max_images} for {model}. (stand-in)")
-    ratio = params.get("aspectRatio") or "1:1"
-    size = params.get("sampleImageSize") or spec.default_size
-    width, height = _pixel_size(spec, str(ratio), str(size))
-    mime, quality = _mime(params.get("outputOptions"))
-    seed = params.get("seed")
-    if seed is not None:
-        seed = _int(seed, "seed", 0)
-        if params.get("addWatermark", True) is not False:
-            raise VertexError(400, "Seed is not supported when watermark is enabled. (stand-in)")
-    storage_uri = params.get("storageUri")
-    include_reason = bool(params.get("includeRaiReason", False))
-    blocked = count if fx.block else min(count, fx.partial)
-    predictions: list[dict[str, Any]] = []
-    for index in range(count):
-        if index >= count - blocked:
-            if include_reason:
-                predictions.append({"raiFilteredReason": RAI_REASON.format(n=blocked)})
-            continue
-        caption = f"{model} {size} {ratio} {width}x{height} sample {index + 1}/{count}"
-        if seed is not None:
-            caption += f" seed {seed}"
-        data = state.cache.get(prompt, width, height, mime, quality, caption)
-        if storage_uri:
-            prediction = {
-                "gcsUri": _write_gcs(state, str(storage_uri), index, data, mime),
-                "mimeType": mime,
-            }
-        else:
-            prediction = {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": mime}
-        if params.get("enhancePrompt") is True:
-            prediction["prompt"] = _enhanced(prompt)
-        predictions.append(prediction)
-    reply: dict[str, Any] = {"predictions": predictions} if predictions else {}
-    reply["deployedModelId"] = ""
-    reply["model"] = f"publishers/google/models/{model}"
-    return reply
-
-
 def _modalities(config: dict[str, Any]) -> list[str]:
     raw = config.get("responseModalities") or []
     return [MODALITY.get(m, str(m)) if isinstance(m, int) else str(m).upper() for m in raw]
@@ -596,24 +483,18 @@ def _modalities(config: dict[str, Any]) -> list[str]:
 def _generate_content(
     state: StandIn, spec, model: str, body: dict[str, Any], prompt: str, fx: Effects
 ) -> dict[str, Any]:
-    from imagegen.domain.catalog import Family
-
-    if spec.family is not Family.GENERATE_CONTENT:
-        raise VertexError(400, f"{model} is served by predict, not generateContent. (stand-in)")
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
         raise VertexError(400, "contents is required. (stand-in)")
     images_in = 0
+    first_shape: tuple[int, int] | None = None
     for turn in contents:
         for part in (turn or {}).get("parts") or []:
             if "inlineData" in part:
                 images_in += 1
-                try:
-                    base64.b64decode(part["inlineData"].get("data", ""), validate=True)
-                except (binascii.Error, ValueError):
-                    raise VertexError(
-                        400, "inlineData.data is not valid base64. (stand-in)"
-                    ) from None
+                raw = _b64(part["inlineData"].get("data", ""))
+                if first_shape is None and (turn or {}).get("role", "user") == "user":
+                    first_shape = _shape(raw)
             elif "fileData" in part:
                 images_in += 1
                 uri = (part["fileData"] or {}).get("fileUri", "")
@@ -626,10 +507,21 @@ def _generate_content(
     config = body.get("generationConfig") or {}
     if _int(config.get("candidateCount"), "candidateCount", 1) != 1:
         raise VertexError(400, "Multiple candidates is not enabled for this model. (stand-in)")
+    _check_options(spec, body, config)
     image_config = config.get("imageConfig") or {}
-    ratio = image_config.get("aspectRatio") or spec.default_aspect_ratio
-    size = image_config.get("imageSize") or spec.default_size
-    width, height = _pixel_size(spec, str(ratio), str(size))
+    size = str(image_config.get("imageSize") or spec.default_size)
+    if size not in spec.sizes:
+        raise VertexError(
+            400,
+            f"Unsupported image size {size!r} for {spec.id}; supported: "
+            f"{', '.join(spec.sizes)}. (stand-in)",
+        )
+    for _, name, arg in parse_directives(prompt):
+        if name == "size" and arg in spec.sizes:
+            size = arg  # the fault: imageSize ignored, another size delivered
+    # No aspectRatio: the output keeps the (first) input image's shape, else square.
+    ratio = image_config.get("aspectRatio") or _nearest_ratio(spec.sizes[size], first_shape)
+    width, height = _pixel_size(spec, str(ratio), size)
     mime, quality = _mime(image_config.get("imageOutputOptions"))
     prompt_tokens = max(1, len(prompt) // 4) + 258 * images_in
     usage = {
@@ -670,13 +562,14 @@ def _generate_content(
     # Thinking models (Gemini 3 Pro Image) sign the first part after their thoughts and
     # every image part; a thought summary comes first when includeThoughts is set.
     thinking = model.startswith("gemini-3")
+    modalities = _modalities(config)
     parts: list[dict[str, Any]] = []
     if thinking and (config.get("thinkingConfig") or {}).get("includeThoughts"):
         parts.append({"text": f"(stand-in thought) Planning: {prompt[:120]}", "thought": True})
-    parts.append({"text": f"(stand-in) Here is a placeholder for: {prompt[:200]}"})
-    if thinking:
-        parts[-1]["thoughtSignature"] = thought_signature(model, prompt, 0)
-    modalities = _modalities(config)
+    if not modalities or "TEXT" in modalities:
+        parts.append({"text": f"(stand-in) Here is a placeholder for: {prompt[:200]}"})
+        if thinking:
+            parts[-1]["thoughtSignature"] = thought_signature(model, prompt, 0)
     if not modalities or "IMAGE" in modalities:
         caption = f"{model} {size} {ratio} {width}x{height}"
         if config.get("seed") is not None:
@@ -689,6 +582,54 @@ def _generate_content(
         {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
     ]
     return reply
+
+
+def _check_options(spec, body: dict[str, Any], config: dict[str, Any]) -> None:
+    """Vertex's 400 for an option the model does not take."""
+    thinking = config.get("thinkingConfig") or {}
+    level = thinking.get("thinkingLevel")
+    if level is not None:
+        name = THINKING_LEVEL.get(level, str(level)) if isinstance(level, int) else str(level)
+        if name.lower() not in spec.thinking_levels:
+            raise VertexError(
+                400, f"Thinking level {name} is not supported for {spec.id}. (stand-in)"
+            )
+    if thinking.get("includeThoughts") and not spec.thinking:
+        raise VertexError(400, f"includeThoughts is not supported for {spec.id}. (stand-in)")
+    searches = [t for t in body.get("tools") or [] if isinstance(t, dict) and "googleSearch" in t]
+    if searches and not spec.google_search:
+        raise VertexError(
+            400, f"Grounding with Google Search is not supported for {spec.id}. (stand-in)"
+        )
+
+
+def _b64(data: Any) -> bytes:
+    """Inline bytes as JSON carries them: standard base64 (the REST client) or URL-safe
+    (google-genai)."""
+    text = str(data or "")
+    try:
+        if "-" in text or "_" in text:
+            return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise VertexError(400, "inlineData.data is not valid base64. (stand-in)") from None
+
+
+def _shape(raw: bytes) -> tuple[int, int] | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def _nearest_ratio(table: dict[str, tuple[int, int]], shape: tuple[int, int] | None) -> str:
+    if not shape or not shape[1]:
+        return "1:1" if "1:1" in table else next(iter(table))
+    want = shape[0] / shape[1]
+    return min(table, key=lambda r: abs(table[r][0] / table[r][1] - want))
 
 
 def thought_signature(model: str, prompt: str, part: int) -> str:
@@ -714,6 +655,10 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
         try:
             if version not in ("v1", "v1beta1") or method not in ("predict", "generateContent"):
                 raise VertexError(404, f"Method {target!r} not found. (stand-in)")
+            if method == "predict":  # Imagen's method: every model it served is shut down
+                raise VertexError(
+                    404, NOT_FOUND.format(project=project, location=location, model=model)
+                )
             try:
                 body = json.loads(raw or b"{}")
             except ValueError:
@@ -739,15 +684,14 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
                 },
                 len(raw),
             )
-            prompt = _imagen_prompt(body) if method == "predict" else _gemini_prompt(body)
-            spec = _find_spec(model, location, prompt)
+            prompt = _gemini_prompt(body)
+            spec = _find_spec(project, model, location, prompt)
             fx = state.effects(method, model, location, prompt)
             if fx.latency_ms:
                 time.sleep(fx.latency_ms / 1000)
             if fx.status is not None:
                 raise VertexError(fx.status, fx.message, fx.retry_after)
-            handler = _predict if method == "predict" else _generate_content
-            reply = handler(state, spec, model, body, prompt, fx)
+            reply = _generate_content(state, spec, model, body, prompt, fx)
             return flask.Response(json.dumps(reply), mimetype="application/json")
         except VertexError as exc:
             status = exc.status

@@ -41,7 +41,7 @@ class Settings:
     default_location: str = ""  # empty: the model's own default
     fallback_locations: list[str] = field(default_factory=list)
     reference_buckets: list[str] = field(default_factory=list)
-    retired_models: str = "refuse"  # or "route" to the replacement
+    retired_models: str = "route"  # or "refuse" (HTTP 400 naming the replacement)
     catalog_json: str = ""
     catalog_file: str = ""
     # worker timing
@@ -89,7 +89,7 @@ def _float(name: str, default: float) -> float:
 
 def load_settings() -> Settings:
     """Read the environment (uncached: tests and the devstack call this directly)."""
-    retired = _env("IMAGEGEN_RETIRED_MODELS", "refuse")
+    retired = _env("IMAGEGEN_RETIRED_MODELS", "route")
     if retired not in ("refuse", "route"):
         raise ConfigError(f"IMAGEGEN_RETIRED_MODELS must be refuse or route, got {retired!r}")
     return Settings(

@@ -29,3 +29,17 @@ def embed_text_metadata(data: bytes, mime_type: str, fields: dict[str, str]) -> 
         segment = b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment
         return data[:2] + segment + data[2:]
     return data
+
+
+def pixel_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from the image header (Pillow reads no pixels for this); None when
+    the bytes are not an image Pillow knows."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None

@@ -276,6 +276,17 @@ class JobStore:
 
         return self._transact(job_id, change)
 
+    def progress(self, job_id: str, attempt: int, fields: dict[str, Any]) -> bool:
+        """Record what a running attempt has so far (images already stored), fenced by the
+        attempt number like `finish`; False if the worker lost the job meanwhile."""
+
+        def change(job, now):
+            if job is None or job["state"] != State.RUNNING or job.get("attempts") != attempt:
+                return None, False
+            return dict(fields), True
+
+        return self._transact(job_id, change)
+
     def requeue(self, job_id: str, attempt: int, error: dict[str, Any]) -> bool:
         """Hand a running job back for redelivery after a retryable fault."""
 

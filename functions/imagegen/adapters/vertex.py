@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from imagegen.adapters.vertex_wire import (
     Generation,
     api_host,
     gemini_body,
-    imagen_body,
     model_path,
     read_gemini,
-    read_imagen,
 )
-from imagegen.domain.catalog import Family, ModelSpec
+from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.request import JobRequest
 from imagegen.errors import Blocked, FinalUpstream, RetryableUpstream
 
@@ -62,49 +61,48 @@ class VertexClient:
         spec: ModelSpec,
         req: JobRequest,
         location: str,
-        storage_uri: str | None = None,
         labels: dict[str, str] | None = None,
         timeout: float | None = None,
         history: list[dict] | None = None,
+        on_reply: Callable[[Generation], None] | None = None,
     ) -> Generation:
-        """One attempt at the whole job in one location; raises Retryable/FinalUpstream.
+        """`req.number_of_images` images in one location; raises Retryable/FinalUpstream.
+        Gemini image models answer one image a call: the calls run side by side and each
+        reply goes to `on_reply` as soon as it arrives (the worker stores it), so when one
+        call fails the others' images are kept and a retry asks only for the missing ones.
         `timeout` bounds each HTTP call (the worker passes the time it has left).
         `history`: the conversation turns a Gemini job continues (sent before its own)."""
         timeout = min(timeout or self._timeout, self._timeout)
-        if spec.family is Family.PREDICT:
-            body = imagen_body(req, spec, storage_uri)
-            reply = self._predict(spec, location, body, labels, timeout)
-            return read_imagen(reply, req.number_of_images, req.output.mime_type)
         body = gemini_body(req, spec, history)
         if labels:
             body["labels"] = labels
-        if req.number_of_images == 1:
-            return self._generate_content(spec, location, body, timeout)
-        # Gemini image models answer one image a call: make the calls side by side, each
-        # reply read in its own thread so only decoded images outlive it. 4K replies are
-        # tens of MB each, so fewer run at once (bench/RESULTS.md, memory).
-        parallel = MAX_PARALLEL_4K if req.image_size == "4K" else req.number_of_images
+        count = req.number_of_images
+        # Each reply is read in its own thread so only decoded images outlive it. 4K replies
+        # are tens of MB each, so fewer run at once (bench/RESULTS.md, memory).
+        parallel = min(count, MAX_PARALLEL_4K if req.image_size == "4K" else count)
         result = Generation()
+        failure: Exception | None = None
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            for generation in pool.map(
-                lambda _: self._generate_content(spec, location, body, timeout),
-                range(req.number_of_images),
-            ):
-                result.merge(generation)
+            calls = [
+                pool.submit(self._generate_content, spec, location, body, timeout)
+                for _ in range(count)
+            ]
+            for call in as_completed(calls):
+                try:
+                    reply = call.result()
+                except Exception as exc:
+                    # keep the first error; a final one (400) outranks a retryable one
+                    if failure is None or (
+                        isinstance(exc, FinalUpstream) and not isinstance(failure, FinalUpstream)
+                    ):
+                        failure = exc
+                    continue
+                if on_reply is not None:
+                    on_reply(reply)
+                result.merge(reply)
+        if failure is not None:
+            raise failure
         return result
-
-    def _predict(self, spec, location, body, labels, timeout) -> dict:
-        from google.cloud.aiplatform_v1.types import PredictRequest
-        from google.protobuf import json_format
-
-        # Built from JSON: proto-plus cannot assign a list of struct Values to `instances`
-        # with protobuf's upb runtime (proto-plus-python#488).
-        payload = {"endpoint": model_path(self._project, location, spec.id), **body}
-        if labels:
-            payload["labels"] = labels
-        request = PredictRequest.from_json(json.dumps(payload))
-        response = self._call(self._client(location).predict, request, spec, location, timeout)
-        return json_format.MessageToDict(response._pb)
 
     def _generate_content(self, spec, location, body, timeout) -> Generation:
         from google.cloud.aiplatform_v1.types import GenerateContentRequest
@@ -169,7 +167,7 @@ def classify(exc, model: str, location: str) -> Exception:
     if isinstance(exc, gexc.ServerError):
         return RetryableUpstream(message, status=status)
     if status == 400 and PROMPT_REFUSAL in str(exc.message):
-        # Imagen refuses an unsafe prompt with a 400 that cites Google's Responsible AI
-        # practices: a safety block, not a broken request.
+        # A refusal citing Google's Responsible AI practices is a safety block, not a
+        # broken request.
         return Blocked(f"prompt blocked: {exc.message}")
     return FinalUpstream(message, status=status, not_served=status == 404)

@@ -1,6 +1,8 @@
-"""The Vertex AI wire format of each model family, as plain JSON (camelCase, as REST sends
-it). Pure functions: the request a job makes is built and unit-tested here; vertex.py only
-sends it. Reading responses is here too, on the JSON form of the reply."""
+"""The Vertex AI `:generateContent` wire format of the Gemini image models, as plain JSON
+(camelCase, as REST sends it). Pure functions: the request a job makes is built and
+unit-tested here; vertex.py only sends it. Reading responses is here too, on the JSON form of
+the reply. Google's own SDK (google-genai) is the reference: tests/unit/test_genai_parity.py
+compares what both put on the wire, field by field."""
 
 from __future__ import annotations
 
@@ -54,36 +56,6 @@ def api_host(location: str) -> str:
     return f"{location}-aiplatform.googleapis.com"
 
 
-def imagen_body(req: JobRequest, spec: ModelSpec, storage_uri: str | None = None) -> dict:
-    """The JSON body of `:predict` for an Imagen model."""
-    params: dict[str, Any] = {
-        "sampleCount": req.number_of_images,
-        "aspectRatio": req.aspect_ratio,
-        "addWatermark": req.add_watermark,
-        "includeRaiReason": True,
-        "outputOptions": {"mimeType": req.output.mime_type},
-    }
-    if req.output.compression_quality is not None:
-        params["outputOptions"]["compressionQuality"] = req.output.compression_quality
-    if len(spec.sizes) > 1:
-        params["sampleImageSize"] = req.image_size
-    if req.seed is not None:
-        params["seed"] = req.seed
-    if req.negative_prompt:
-        params["negativePrompt"] = req.negative_prompt
-    if req.person_generation is not None:
-        params["personGeneration"] = req.person_generation.value
-    if req.safety_filter_level is not None:
-        params["safetySetting"] = req.safety_filter_level.value
-    if req.enhance_prompt is not None:
-        params["enhancePrompt"] = req.enhance_prompt
-    if req.language is not None:
-        params["language"] = req.language
-    if storage_uri:
-        params["storageUri"] = storage_uri
-    return {"instances": [{"prompt": req.prompt}], "parameters": params}
-
-
 def _reference_part(ref) -> dict:
     if ref.gcs_uri:
         mime = ref.mime_type or mimetypes.guess_type(ref.gcs_uri)[0] or "image/png"
@@ -95,33 +67,50 @@ def _reference_part(ref) -> dict:
 
 
 def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = None) -> dict:
-    """The JSON body of `:generateContent` for a Gemini image model (one image a call).
+    """The JSON body of `:generateContent` for a Gemini image model (one image a call), with
+    only what the caller set, as google-genai sends it: no aspectRatio unless asked (an edit
+    keeps its input's shape), responseModalities [IMAGE] unless text is asked for.
     `history`: the turns of the conversation this job continues (domain/conversation.py),
     sent before the job's own user turn."""
     parts = [_reference_part(ref) for ref in req.reference_images]
-    parts.append({"text": req.prompt})
-    image_config: dict[str, Any] = {"aspectRatio": req.aspect_ratio}
-    if len(spec.sizes) > 1:
+    prompt = req.prompt
+    if req.negative_prompt:  # a request routed from Imagen: Gemini has no negative prompt
+        prompt = f"{prompt}\n\nAvoid: {req.negative_prompt}"
+    parts.append({"text": prompt})
+    image_config: dict[str, Any] = {}
+    if req.aspect_ratio:
+        image_config["aspectRatio"] = req.aspect_ratio
+    if req.image_size and len(spec.sizes) > 1:
         image_config["imageSize"] = req.image_size
     if req.person_generation is not None:
         image_config["personGeneration"] = GEMINI_PERSON[req.person_generation]
-    output: dict[str, Any] = {"mimeType": req.output.mime_type}
+    output: dict[str, Any] = {}
+    if req.output.mime_type != "image/png" or req.output.compression_quality is not None:
+        output["mimeType"] = req.output.mime_type
     if req.output.compression_quality is not None:
         output["compressionQuality"] = req.output.compression_quality
-    image_config["imageOutputOptions"] = output
+    if output:
+        image_config["imageOutputOptions"] = output
     generation: dict[str, Any] = {
-        "responseModalities": ["TEXT", "IMAGE"],
-        "candidateCount": 1,
-        "imageConfig": image_config,
+        "responseModalities": ["TEXT", "IMAGE"] if req.response_text else ["IMAGE"],
     }
+    if image_config:
+        generation["imageConfig"] = image_config
     if req.seed is not None:
         generation["seed"] = req.seed
+    thinking: dict[str, Any] = {}
     if req.include_thoughts:
-        generation["thinkingConfig"] = {"includeThoughts": True}
+        thinking["includeThoughts"] = True
+    if req.thinking_level:
+        thinking["thinkingLevel"] = req.thinking_level.upper()
+    if thinking:
+        generation["thinkingConfig"] = thinking
     body: dict[str, Any] = {
         "contents": [*(history or []), {"role": "user", "parts": parts}],
         "generationConfig": generation,
     }
+    if req.google_search:
+        body["tools"] = [{"googleSearch": {}}]
     if req.safety_filter_level is not None:
         threshold = _gemini_threshold(req.safety_filter_level)
         body["safetySettings"] = [
@@ -137,8 +126,7 @@ def _gemini_threshold(level: SafetyLevel) -> str:
 @dataclass
 class GeneratedImage:
     mime_type: str
-    data: bytes | None = None
-    gcs_uri: str | None = None  # Imagen wrote it to storage itself (storageUri)
+    data: bytes
 
 
 @dataclass
@@ -173,26 +161,6 @@ class Generation:
         self.text.extend(other.text)
         for key, value in other.usage.items():
             self.usage[key] = self.usage.get(key, 0) + value
-
-
-def read_imagen(reply: dict, requested: int, default_mime: str) -> Generation:
-    """Images from `predictions[]`; filtered samples come back with `raiFilteredReason`
-    instead of bytes, or are missing altogether."""
-    result = Generation()
-    for prediction in reply.get("predictions", []):
-        if prediction.get("bytesBase64Encoded"):
-            data = base64.b64decode(prediction["bytesBase64Encoded"])
-            result.images.append(GeneratedImage(prediction.get("mimeType", default_mime), data))
-        elif prediction.get("gcsUri"):
-            mime = prediction.get("mimeType", default_mime)
-            result.images.append(GeneratedImage(mime, gcs_uri=prediction["gcsUri"]))
-        elif prediction.get("raiFilteredReason"):
-            result.blocked.append(prediction["raiFilteredReason"])
-        if prediction.get("prompt") and not result.enhanced_prompt:
-            result.enhanced_prompt = prediction["prompt"]
-    missing = requested - len(result.images) - len(result.blocked)
-    result.blocked.extend(["filtered by responsible AI (no reason given)"] * max(0, missing))
-    return result
 
 
 def read_gemini(reply: dict, inline_bytes: list[bytes] | None = None) -> Generation:

@@ -17,9 +17,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from imagegen.domain.catalog import Catalog, Family, ModelSpec
+from imagegen.domain.catalog import Catalog, ModelSpec, RetiredModel
 from imagegen.errors import InvalidRequest
 
 MAX_PROMPT_CHARS = 10_000
@@ -52,7 +59,12 @@ _SAFETY_ALIASES = {
     "block_fewest": "block_none",
 }
 
-IMAGEN_LANGUAGES = ("auto", "en", "es", "hi", "ja", "ko", "pt", "zh", "zh-TW")
+# `image_size` as the guide's `image_resolution` spells it ("4096"), mapped to a size name.
+_SIZE_ALIASES = {"0.5K": "512", "1024": "1K", "2048": "2K", "4096": "4K", "1k": "1K"}
+_SIZE_ALIASES.update({"2k": "2K", "4k": "4K"})
+# Fields only the retired Imagen models took: translated or dropped when such a request is
+# routed to its Gemini replacement, refused otherwise.
+IMAGEN_ONLY = ("negative_prompt", "enhance_prompt", "language")
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -107,9 +119,13 @@ class JobRequest(BaseModel):
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     model: str | None = Field(default=None, min_length=1, max_length=128)
+    # Set by validation when a retired name was routed: the name the caller asked for.
+    model_requested: str | None = Field(default=None, max_length=128)
     number_of_images: int = Field(default=1, ge=1, le=8)
     aspect_ratio: str | None = Field(default=None, pattern=r"^\d{1,2}:\d{1,2}$")
-    image_size: Literal["1K", "2K", "4K"] | None = None
+    image_size: Literal["512", "1K", "2K", "4K"] | None = None
+    # The guide's spelling of image_size ("4096"); folded into image_size when parsed.
+    image_resolution: str | None = Field(default=None, exclude=True)
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     safety_filter_level: SafetyLevel | None = None
     person_generation: PersonGeneration | None = None
@@ -126,6 +142,48 @@ class JobRequest(BaseModel):
     parent_job_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,128}$")
     # Keep the model's thought summaries on the job (`thoughts`); thinking models only.
     include_thoughts: bool = False
+    # generationConfig.thinkingConfig.thinkingLevel, where the model takes one.
+    thinking_level: Literal["minimal", "low", "medium", "high"] | None = None
+    # tools: [{googleSearch: {}}] (grounding with Google Search), where the model has it.
+    google_search: bool = False
+    # Whether the reply may carry text: responseModalities [TEXT, IMAGE] instead of [IMAGE].
+    response_text: bool = False
+    # The guide's spelling of the same (["IMAGE"] or ["TEXT", "IMAGE"]); folded in when parsed.
+    response_modalities: list[Literal["TEXT", "IMAGE"]] | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _guide_spellings(cls, body: Any) -> Any:
+        """The guide's spellings become ours: image_resolution "4096" -> image_size "4K",
+        thinking_level and response_modalities in any case."""
+        if not isinstance(body, dict):
+            return body
+        body = dict(body)
+        for key in ("image_size", "image_resolution"):
+            value = body.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if isinstance(value, str):
+                body[key] = _SIZE_ALIASES.get(value.strip(), value.strip())
+        if body.get("image_resolution") is not None and body.get("image_size") is None:
+            body["image_size"] = body["image_resolution"]
+        if isinstance(body.get("thinking_level"), str):
+            body["thinking_level"] = body["thinking_level"].strip().lower()
+        modalities = body.get("response_modalities")
+        if isinstance(modalities, list):
+            body["response_modalities"] = [
+                m.strip().upper() if isinstance(m, str) else m for m in modalities
+            ]
+        return body
+
+    @model_validator(mode="after")
+    def _modalities(self) -> JobRequest:
+        if self.response_modalities is not None:
+            if "IMAGE" not in self.response_modalities:
+                raise ValueError("response_modalities must include IMAGE")
+            if "TEXT" in self.response_modalities:
+                self.response_text = True
+        return self
 
     @field_validator("safety_filter_level", mode="before")
     @classmethod
@@ -184,7 +242,7 @@ class Policy:
     allowed_locations: tuple[str, ...] = ()
     default_location: str = ""
     reference_buckets: tuple[str, ...] = ()
-    retired_models: str = "refuse"
+    retired_models: str = "route"
     max_inline_image_bytes: int = 7 * 1024 * 1024
 
 
@@ -227,28 +285,74 @@ def parse_request(body: Any) -> tuple[JobRequest, list[dict[str, str]]]:
         ) from None
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """The model that will serve a request, and what the name the caller used implies."""
+
+    spec: ModelSpec
+    warnings: list[str]
+    retired: RetiredModel | None = None  # the retired name the caller asked for, if routed
+
+
 def resolve_model(
     model_id: str, catalog: Catalog, policy: Policy, today: dt.date
-) -> tuple[ModelSpec | None, list[str], str | None]:
-    """The spec to run (after retirement routing), warnings, and an error message."""
+) -> tuple[Resolved | None, str | None]:
+    """The model to run (after routing a retired name to its replacement), or an error."""
+    old = catalog.retired_model(model_id)
+    if old is not None:
+        shut = f"model {model_id} was shut down by Google on {old.shutdown_date.isoformat()}"
+        replacement = catalog.get(old.replacement)
+        if replacement is None:
+            return None, f"{shut}; its replacement {old.replacement} is not offered here"
+        if policy.retired_models != "route":
+            return None, f"{shut}; use {replacement.id}"
+        level = f" at thinking level {old.thinking_level.upper()}" if old.thinking_level else ""
+        warning = f"{shut}; served by its replacement {replacement.id}{level}"
+        return Resolved(replacement, [warning], old), None
     spec = catalog.get(model_id)
     if spec is None:
-        return None, [], f"unknown model {model_id!r}; available: {', '.join(catalog.ids())}"
+        known = ", ".join(catalog.ids())
+        return None, f"unknown model {model_id!r}; available: {known}"
     warnings: list[str] = []
     if spec.retired(today):
-        assert spec.retirement_date is not None
-        retired = f"model {model_id} was retired on {spec.retirement_date.isoformat()}"
+        assert spec.shutdown_date is not None
+        retired = f"model {model_id} was retired on {spec.shutdown_date.isoformat()}"
         replacement = catalog.get(spec.replacement) if spec.replacement else None
         if replacement is None:
-            return None, [], retired
+            return None, retired
         if policy.retired_models != "route":
-            return None, [], f"{retired}; use {replacement.id}"
+            return None, f"{retired}; use {replacement.id}"
         warnings.append(f"{retired}; routed to {replacement.id}")
         spec = replacement
     warning = spec.deprecation_warning(today)
     if warning:
         warnings.append(warning)
-    return spec, warnings, None
+    return Resolved(spec, warnings), None
+
+
+def _translate_legacy(
+    req: JobRequest, old: RetiredModel, spec: ModelSpec, updates: dict, warnings: list[str]
+) -> None:
+    """What a request written for a retired model means on its replacement. Imagen's own
+    fields are translated where Gemini has an equivalent and dropped (with a warning) where
+    it decides itself; the region falls back to one the replacement serves."""
+    if req.thinking_level is None and old.thinking_level in spec.thinking_levels:
+        updates["thinking_level"] = old.thinking_level
+    if not old.takes_imagen_parameters:
+        return
+    if req.negative_prompt:
+        warnings.append("negative_prompt is sent as part of the prompt ('Avoid: ...')")
+    if req.enhance_prompt is not None:
+        updates["enhance_prompt"] = None
+        warnings.append("enhance_prompt dropped: Gemini image models rewrite no prompts")
+    if req.language is not None:
+        updates["language"] = None
+        warnings.append("language dropped: Gemini image models detect the prompt's language")
+    if req.region is not None and req.region not in spec.locations:
+        warnings.append(
+            f"region {req.region} does not serve {spec.id}; using {spec.default_location}"
+        )
+        updates["region"] = None
 
 
 def validate_request(
@@ -263,16 +367,29 @@ def validate_request(
         if field.split(".")[0] not in malformed:  # one message a field is enough
             problems.append({"field": field, "message": message})
 
-    spec, warnings, model_error = resolve_model(
-        req.model or catalog.default_model, catalog, policy, today
-    )
-    if spec is None:
+    if req.model_requested is not None:
+        bad("model_requested", "set by the service when it routes a retired model; omit it")
+    asked = req.model or catalog.default_model
+    resolved, model_error = resolve_model(asked, catalog, policy, today)
+    if resolved is None:
         bad("model", model_error or "unknown model")
         raise InvalidRequest(
             f"{len(problems)} invalid field(s) in the job request", details=problems
         )
+    spec, warnings = resolved.spec, list(resolved.warnings)
 
     updates: dict[str, Any] = {"model": spec.id}
+    if resolved.retired is not None:
+        updates["model_requested"] = asked
+        _translate_legacy(req, resolved.retired, spec, updates, warnings)
+        req = req.model_copy(update={k: v for k, v in updates.items() if k != "model"})
+    elif any(getattr(req, name) for name in ("negative_prompt", "language")) or (
+        req.enhance_prompt is not None
+    ):
+        for name in IMAGEN_ONLY:
+            if getattr(req, name) not in (None, ""):
+                bad(name, f"{spec.id} does not take {name} (an Imagen parameter)")
+
     if len(req.prompt) > spec.max_prompt_chars:
         bad("prompt", f"at most {spec.max_prompt_chars} characters for {spec.id}")
     if req.number_of_images > spec.max_images:
@@ -282,30 +399,32 @@ def validate_request(
     updates["image_size"] = size
     if size not in spec.sizes:
         bad("image_size", f"{spec.id} offers {', '.join(spec.sizes)}; not {size}")
-    ratio = req.aspect_ratio or spec.default_aspect_ratio
-    updates["aspect_ratio"] = ratio
-    if ratio not in spec.aspect_ratios:
+    elif size in spec.preview_sizes:
+        warnings.append(f"image_size {size} is a Preview feature of {spec.id}")
+    # No ratio asked: none is sent, so an edit keeps its input's shape.
+    ratio = req.aspect_ratio
+    if ratio is not None and ratio not in spec.aspect_ratios:
         bad("aspect_ratio", f"{spec.id} offers {', '.join(spec.aspect_ratios)}; not {ratio}")
+    elif ratio is not None and size in spec.sizes and ratio not in spec.sizes[size]:
+        bad("aspect_ratio", f"{spec.id} offers {ratio} at {', '.join(_sizes_with(spec, ratio))}")
+    if req.output.mime_type not in spec.output_mime_types:
+        bad("output.mime_type", f"{spec.id} returns {', '.join(spec.output_mime_types)}")
 
-    if req.negative_prompt and not spec.negative_prompt:
-        bad("negative_prompt", f"{spec.id} does not take a negative prompt")
-    if req.enhance_prompt is not None and not spec.enhance_prompt:
-        bad("enhance_prompt", f"{spec.id} has no prompt enhancement setting")
-    if req.language is not None:
-        if spec.family is not Family.PREDICT:
-            bad("language", f"{spec.id} detects the prompt language itself; omit language")
-        elif req.language not in IMAGEN_LANGUAGES:
-            bad("language", f"one of {', '.join(IMAGEN_LANGUAGES)}")
-    if not req.add_watermark and not spec.watermark_control:
-        bad("add_watermark", f"{spec.id} always embeds a SynthID watermark; it cannot be off")
-    if req.seed is not None:
-        if not spec.seed:
-            bad("seed", f"{spec.id} does not take a seed")
-        elif spec.watermark_control and req.add_watermark:
-            bad("seed", "a seed is honoured only with add_watermark: false (SynthID on)")
-
+    if not req.add_watermark:
+        bad(
+            "add_watermark",
+            f"{spec.id} always embeds a SynthID watermark (Gemini image models cannot turn it "
+            "off); send add_watermark: true or leave it out",
+        )
+    if req.seed is not None and not spec.seed:
+        bad("seed", f"{spec.id} does not take a seed")
+    if req.thinking_level is not None and req.thinking_level not in spec.thinking_levels:
+        offered = ", ".join(spec.thinking_levels) or "no thinking level"
+        bad("thinking_level", f"{spec.id} takes {offered}; not {req.thinking_level}")
+    if req.google_search and not spec.google_search:
+        bad("google_search", f"{spec.id} has no grounding with Google Search")
     if req.parent_job_id is not None and not spec.multi_turn:
-        bad("parent_job_id", f"{spec.id} does not continue a conversation; use a Gemini model")
+        bad("parent_job_id", f"{spec.id} does not continue a conversation")
     if req.include_thoughts and not spec.thinking:
         bad("include_thoughts", f"{spec.id} has no thinking mode to return thoughts from")
 
@@ -315,16 +434,19 @@ def validate_request(
         other = catalog.get(fallback)
         if other is None:
             bad(f"fallback_models.{i}", f"unknown model {fallback!r}")
-        elif other.family is not spec.family:
-            bad(f"fallback_models.{i}", f"{fallback} speaks another API than {spec.id}")
 
     if problems:
         raise InvalidRequest(
             f"{len(problems)} invalid field(s) in the job request", details=problems
         )
-    resolved = req.model_copy(update=updates)
-    cost = round(spec.price(size) * req.number_of_images, 6)
-    return ValidatedRequest(resolved, spec, warnings, cost)
+    resolved_req = req.model_copy(update=updates)
+    images = spec.price(size) * req.number_of_images
+    inputs = spec.price_usd_per_input_image * len(req.reference_images) * req.number_of_images
+    return ValidatedRequest(resolved_req, spec, warnings, round(images + inputs, 6))
+
+
+def _sizes_with(spec: ModelSpec, ratio: str) -> list[str]:
+    return [size for size, table in spec.sizes.items() if ratio in table]
 
 
 def _check_references(req: JobRequest, spec: ModelSpec, policy: Policy, bad) -> None:

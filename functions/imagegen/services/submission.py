@@ -159,6 +159,11 @@ def models(services: Services) -> list[dict[str, Any]]:
         entry["retired"] = spec.retired(today)
         entry["default"] = spec.id == services.catalog.default_model
         out.append(entry)
+    # Names Google shut down, with what serves them now (routed or refused by setting).
+    for old in services.catalog.retired_models():
+        entry = old.model_dump(mode="json")
+        entry.update(retired=True, default=False, routing=services.settings.retired_models)
+        out.append(entry)
     return out
 
 

@@ -13,16 +13,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from imagegen.adapters.vertex_wire import Generation
+from imagegen.adapters.vertex_wire import GeneratedImage, Generation
 from imagegen.bootstrap import Services
 from imagegen.domain import conversation
-from imagegen.domain.catalog import Family, ModelSpec
+from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.jobs import ClaimOutcome, State, utcnow
 from imagegen.domain.request import JobRequest
 from imagegen.domain.retry import Backoff, fits
 from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
 from imagegen.logs import get_logger
-from imagegen.media import embed_text_metadata
+from imagegen.media import embed_text_metadata, pixel_size
 
 log = get_logger("imagegen.generate")
 
@@ -68,9 +68,104 @@ def routes(services: Services, spec: ModelSpec, req: JobRequest) -> list[Route]:
 def _fits(spec: ModelSpec, req: JobRequest) -> bool:
     return (
         req.image_size in spec.sizes
-        and req.aspect_ratio in spec.aspect_ratios
+        and (req.aspect_ratio is None or req.aspect_ratio in spec.sizes[req.image_size])
         and req.number_of_images <= spec.max_images
         and len(req.reference_images) <= spec.max_reference_images
+        and (req.thinking_level is None or req.thinking_level in spec.thinking_levels)
+        and (not req.google_search or spec.google_search)
+    )
+
+
+class Keeper:
+    """The images a job has, stored the moment each reply arrives and recorded on the job,
+    so a failed call, a retry or a redelivery asks Vertex only for the missing ones and no
+    image is generated (and billed) twice. Outputs carry their pixel size and bytes; one
+    whose size differs from what was asked gets a warning and is priced as delivered."""
+
+    def __init__(self, services: Services, job_id: str, attempt: int, req: JobRequest, job):
+        self.services, self.job_id, self.attempt, self.req = services, job_id, attempt, req
+        self.outputs: list[dict[str, Any]] = list(job.get("partial_outputs") or [])
+        self.blocked: list[str] = list(job.get("partial_blocked") or [])
+        self.size_warnings: list[str] = []
+        # the replies' text, thoughts and model turn; image bytes are dropped once stored
+        self.generation = Generation(
+            images=[GeneratedImage(o["mime_type"], b"") for o in self.outputs]
+        )
+
+    @property
+    def missing(self) -> int:
+        return self.req.number_of_images - len(self.outputs) - len(self.blocked)
+
+    def keep(self, reply: Generation, route: Route) -> None:
+        for image in reply.images:
+            self.outputs.append(self._store(image, route, len(self.outputs)))
+            image.data = b""
+        self.blocked.extend(reply.blocked)
+        self.generation.merge(reply)
+        self.services.jobs.progress(
+            self.job_id,
+            self.attempt,
+            {"partial_outputs": self.outputs, "partial_blocked": self.blocked},
+        )
+
+    def _store(self, image: GeneratedImage, route: Route, index: int) -> dict[str, Any]:
+        s = self.services.settings
+        req = self.req
+        metadata = {
+            "imagegen-job-id": self.job_id,
+            "imagegen-model": route.spec.id,
+            "imagegen-region": route.location,
+            "imagegen-prompt-sha256": hashlib.sha256(req.prompt.encode()).hexdigest(),
+            "imagegen-watermark": "synthid",
+        }
+        if req.seed is not None:
+            metadata["imagegen-seed"] = str(req.seed)
+        ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(image.mime_type, "png")
+        data = embed_text_metadata(image.data, image.mime_type, metadata)
+        uri = self.services.storage.write(
+            s.require("outputs_bucket"),
+            f"jobs/{self.job_id}/{index}.{ext}",
+            data,
+            image.mime_type,
+            metadata,
+        )
+        width, height = pixel_size(image.data) or (0, 0)
+        priced, warning = delivered_size(route.spec, req, width, height, index)
+        if warning:
+            self.size_warnings.append(warning)
+        return {
+            "uri": uri,
+            "mime_type": image.mime_type,
+            "index": index,
+            "width": width,
+            "height": height,
+            "bytes": len(data),
+            "priced_size": priced,
+            "model": route.spec.id,
+            "cost_usd": route.spec.price(priced),
+        }
+
+
+def delivered_size(
+    spec: ModelSpec, req: JobRequest, width: int, height: int, index: int
+) -> tuple[str, str | None]:
+    """The size an image is priced at, and a warning when it is not what was asked (users
+    of the Gemini APIs report imageSize being silently ignored)."""
+    size = req.image_size or spec.default_size
+    table = spec.sizes.get(size, {})
+    if req.aspect_ratio:
+        want = table.get(req.aspect_ratio)
+        fits = want == (width, height)
+        asked = f"{size} {req.aspect_ratio}" + (f" ({want[0]}x{want[1]})" if want else "")
+    else:
+        fits = (width, height) in table.values()
+        asked = f"{size} (the input's shape)"
+    if fits:
+        return size, None
+    priced = spec.size_of(width, height) or spec.nearest_size(width, height)
+    return priced, (
+        f"image {index} was delivered at {width}x{height}, not the {asked} asked for; "
+        f"priced as {priced}"
     )
 
 
@@ -82,11 +177,13 @@ def call_with_retries(
     job_id: str,
     backoff: Backoff = DEFAULT_BACKOFF,
     history: list[dict[str, Any]] | None = None,
+    keeper: Keeper | None = None,
 ) -> tuple[Generation, Route, int]:
     """Try the routes until one answers. Quota errors and "not served here" move on to the
     next route at once; other transient errors back off on the same route. Raises the last
     RetryableUpstream when the time runs out, FinalUpstream when nothing can work.
-    `history`: the conversation a Gemini job continues (see domain/conversation.py)."""
+    `history`: the conversation a Gemini job continues (see domain/conversation.py).
+    `keeper`: stores each image as it arrives; every call asks only for the missing ones."""
     candidates = routes(services, spec, req)
     index, calls, retries = 0, 0, 0
     last: ImagegenError | None = None
@@ -102,11 +199,17 @@ def call_with_retries(
         calls += 1
         try:
             labels = {**req.labels, "imagegen-job": job_id}
-            more = {"history": history} if history else {}
+            more: dict[str, Any] = {"history": history} if history else {}
+            ask = req
+            if keeper is not None:
+                if keeper.missing <= 0:
+                    return keeper.generation, route, calls - 1
+                ask = req.model_copy(update={"number_of_images": keeper.missing})
+                more["on_reply"] = lambda reply, route=route: keeper.keep(reply, route)
             result = services.vertex.generate(
-                route.spec, req, route.location, labels=labels, timeout=remaining, **more
+                route.spec, ask, route.location, labels=labels, timeout=remaining, **more
             )
-            return result, route, calls
+            return (keeper.generation if keeper is not None else result), route, calls
         except FinalUpstream as exc:
             last = exc
             if not exc.not_served:
@@ -201,12 +304,18 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
     budget_end = time.monotonic() + s.call_budget_seconds
     # The turns before this job's own (set at submit when it continues another job).
     history = list(job.get("conversation") or [])
+    keeper = Keeper(services, job_id, attempt, req, job)
+    if keeper.outputs:
+        log.info(
+            "continuing with the images an earlier attempt stored",
+            extra={**ctx, "kept": len(keeper.outputs), "missing": keeper.missing},
+        )
     try:
         result, route, calls = call_with_retries(
-            services, spec, req, budget_end, job_id, history=history
+            services, spec, req, budget_end, job_id, history=history, keeper=keeper
         )
-        fields = _store_outputs(services, job_id, req, result, route)
-        if fields["outputs"] and route.spec.family is Family.GENERATE_CONTENT:
+        fields = _outputs_fields(keeper, result, route, job)
+        if fields["outputs"]:
             fields["conversation"] = _conversation(
                 services, job_id, req, result, history, fields["outputs"]
             )
@@ -220,19 +329,22 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
         services.jobs.finish(
             job_id,
             attempt,
-            State.BLOCKED,
+            State.BLOCKED if not keeper.outputs else State.SUCCEEDED,
             {
-                "outputs": [],
-                "blocked_images": [{"reason": exc.message}],
-                "images_produced": 0,
-                "cost_usd": 0.0,
-                "error": _error(exc),
+                "outputs": keeper.outputs,
+                "blocked_images": [{"reason": r} for r in [*keeper.blocked, exc.message]],
+                "images_produced": len(keeper.outputs),
+                "cost_usd": round(sum(o["cost_usd"] for o in keeper.outputs), 6),
+                "error": None if keeper.outputs else _error(exc),
             },
         )
         log.warning("job blocked", extra={**ctx, "error": exc.message})
         return State.BLOCKED.value
     except FinalUpstream as exc:
-        services.jobs.finish(job_id, attempt, State.FAILED, {"error": _error(exc)})
+        # images already stored stay on the job (and are billed); the job still failed
+        kept = {"outputs": keeper.outputs, "images_produced": len(keeper.outputs)}
+        kept["cost_usd"] = round(sum(o["cost_usd"] for o in keeper.outputs), 6)
+        services.jobs.finish(job_id, attempt, State.FAILED, {"error": _error(exc), **kept})
         log.error("job failed", extra={**ctx, "error": exc.message})
         return State.FAILED.value
     except Exception as exc:
@@ -246,7 +358,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
     # a success clears what an earlier attempt recorded (the attempts count stays)
     fields["error"] = None
     if state is State.BLOCKED:
-        fields["error"] = {"code": "blocked", "message": "; ".join(result.blocked)}
+        fields["error"] = {"code": "blocked", "message": "; ".join(keeper.blocked)}
     if not services.jobs.finish(job_id, attempt, state, fields):
         log.warning("lost the lease before finishing; the newer attempt owns the job", extra=ctx)
         return "superseded"
@@ -304,40 +416,22 @@ def _conversation(
     ]
 
 
-def _store_outputs(
-    services: Services, job_id: str, req: JobRequest, result: Generation, route: Route
+def _outputs_fields(
+    keeper: Keeper, result: Generation, route: Route, job: dict[str, Any]
 ) -> dict[str, Any]:
-    s = services.settings
-    bucket = s.require("outputs_bucket")
-    prompt_sha = hashlib.sha256(req.prompt.encode()).hexdigest()
-    metadata = {
-        "imagegen-job-id": job_id,
-        "imagegen-model": route.spec.id,
-        "imagegen-region": route.location,
-        "imagegen-prompt-sha256": prompt_sha,
-        "imagegen-watermark": "synthid" if req.add_watermark else "none",
-    }
-    if req.seed is not None:
-        metadata["imagegen-seed"] = str(req.seed)
-    outputs = []
-    for index, image in enumerate(result.images):
-        ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(image.mime_type, "png")
-        name = f"jobs/{job_id}/{index}.{ext}"
-        if image.gcs_uri:
-            uri = image.gcs_uri
-        else:
-            assert image.data is not None
-            data = embed_text_metadata(image.data, image.mime_type, metadata)
-            uri = services.storage.write(bucket, name, data, image.mime_type, metadata)
-        outputs.append({"uri": uri, "mime_type": image.mime_type, "index": index})
-    images = len(outputs)
-    return {
+    outputs = keeper.outputs
+    fields: dict[str, Any] = {
         "outputs": outputs,
-        "blocked_images": [{"reason": reason} for reason in result.blocked],
+        "blocked_images": [{"reason": reason} for reason in keeper.blocked],
         "text": result.text,
         "enhanced_prompt": result.enhanced_prompt,
         "usage": result.usage or None,
         "served_by": {"model": route.spec.id, "location": route.location},
-        "cost_usd": round(route.spec.price(req.image_size or "1K") * images, 6),
-        "images_produced": images,
+        "cost_usd": round(sum(o["cost_usd"] for o in outputs), 6),
+        "images_produced": len(outputs),
+        "partial_outputs": None,  # now in `outputs`
+        "partial_blocked": None,
     }
+    if keeper.size_warnings:
+        fields["warnings"] = [*(job.get("warnings") or []), *keeper.size_warnings]
+    return fields
