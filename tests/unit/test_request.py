@@ -35,19 +35,18 @@ def png_b64(size=(8, 8), fmt="PNG") -> str:
 
 def test_defaults_come_from_the_catalog():
     v = ok({"prompt": "a cat"})
-    assert v.request.model == "gemini-2.5-flash-image"
+    assert v.request.model == "gemini-3.1-flash-image"
     assert v.request.region == "global"
-    assert (v.request.aspect_ratio, v.request.image_size) == ("1:1", "1K")
+    # no ratio is chosen for the caller: none is sent, an edit keeps its input's shape
+    assert (v.request.aspect_ratio, v.request.image_size) == (None, "1K")
     assert v.request.add_watermark is True
     assert v.warnings == []
-    assert v.estimated_cost_usd == pytest.approx(0.039)
+    assert v.estimated_cost_usd == pytest.approx(0.0672)
 
 
-def test_imagen_defaults_to_a_region_and_warns_deprecated():
-    v = ok({"prompt": "a cat", "model": "imagen-4.0-generate-001", "number_of_images": 4})
-    assert v.request.region == "us-central1"
-    assert any("deprecated" in w for w in v.warnings)
-    assert v.estimated_cost_usd == pytest.approx(0.16)
+def test_estimate_counts_input_images():
+    v = ok({"prompt": "x", "number_of_images": 2, "reference_images": [{"data": png_b64()}]})
+    assert v.estimated_cost_usd == pytest.approx(2 * (0.0672 + 0.00056))
 
 
 def test_every_bad_field_is_listed_at_once():
@@ -61,27 +60,34 @@ def test_body_must_be_an_object(body):
 
 
 def test_unknown_model_names_the_alternatives():
-    assert "gemini-2.5-flash-image" in errors({"prompt": "x", "model": "dall-e"})["model"]
+    assert "gemini-3.1-flash-image" in errors({"prompt": "x", "model": "dall-e"})["model"]
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"model": "imagen-3.0-generate-001", "number_of_images": 5}, "number_of_images"),
-        ({"model": "imagen-4.0-ultra-generate-001", "number_of_images": 2}, "number_of_images"),
-        ({"model": "gemini-2.5-flash-image", "image_size": "4K"}, "image_size"),
-        ({"model": "imagen-3.0-generate-001", "image_size": "2K"}, "image_size"),
-        ({"model": "imagen-4.0-generate-001", "aspect_ratio": "21:9"}, "aspect_ratio"),
-        ({"model": "imagen-4.0-generate-001", "negative_prompt": "dogs"}, "negative_prompt"),
-        ({"model": "gemini-2.5-flash-image", "enhance_prompt": True}, "enhance_prompt"),
-        ({"model": "gemini-2.5-flash-image", "language": "en"}, "language"),
-        ({"model": "imagen-4.0-generate-001", "language": "tlh"}, "language"),
-        ({"model": "gemini-2.5-flash-image", "add_watermark": False}, "add_watermark"),
-        ({"model": "imagen-4.0-generate-001", "seed": 7}, "seed"),
-        ({"model": "gemini-3-pro-image-preview", "region": "us-central1"}, "region"),
-        ({"model": "imagen-4.0-generate-001", "region": "global"}, "region"),
+        ({"number_of_images": 5}, "number_of_images"),
+        ({"model": "gemini-3.1-flash-lite-image", "image_size": "4K"}, "image_size"),
+        ({"model": "gemini-3-pro-image", "image_size": "512"}, "image_size"),
+        ({"model": "gemini-3-pro-image", "aspect_ratio": "1:8"}, "aspect_ratio"),
+        ({"image_size": "512", "aspect_ratio": "21:9"}, "aspect_ratio"),
+        ({"aspect_ratio": "9:21"}, "aspect_ratio"),
+        ({"negative_prompt": "dogs"}, "negative_prompt"),
+        ({"enhance_prompt": True}, "enhance_prompt"),
+        ({"language": "en"}, "language"),
+        ({"add_watermark": False}, "add_watermark"),
+        ({"model": "imagen-4.0-generate-001", "add_watermark": False}, "add_watermark"),
+        ({"thinking_level": "low"}, "thinking_level"),
+        ({"model": "gemini-3-pro-image", "thinking_level": "high"}, "thinking_level"),
+        ({"model": "gemini-3.1-flash-lite-image", "google_search": True}, "google_search"),
+        ({"model": "gemini-3.1-flash-lite-image", "include_thoughts": True}, "include_thoughts"),
+        ({"model": "gemini-3-pro-image", "region": "europe-west4"}, "region"),
+        ({"region": "us-central1"}, "region"),
+        ({"output": {"mime_type": "image/webp"}}, "output.mime_type"),
         ({"safety_filter_level": "block_everything"}, "safety_filter_level"),
         ({"person_generation": "kids_only"}, "person_generation"),
+        ({"response_modalities": ["TEXT"]}, "body"),
+        ({"model_requested": "imagen-3.0-generate-001"}, "model_requested"),
         ({"labels": {"Team": "x"}}, "labels"),
         ({"fallback_models": ["imagen-4.0-generate-001"]}, "fallback_models.0"),
         ({"fallback_models": ["nope"]}, "fallback_models.0"),
@@ -96,20 +102,102 @@ def test_rules_per_model(body, field):
     assert field in found, found
 
 
-def test_seed_is_refused_with_the_watermark_reason():
-    message = errors({"prompt": "x", "model": "imagen-4.0-generate-001", "seed": 1})["seed"]
-    assert "add_watermark: false" in message
+def test_watermark_off_is_refused_with_the_reason():
+    message = errors({"prompt": "x", "model": "imagen-4.0-generate-001", "add_watermark": False})
+    assert (
+        "SynthID" in message["add_watermark"] and "cannot turn it off" in message["add_watermark"]
+    )
 
 
-def test_seed_with_watermark_off_is_fine_on_imagen():
-    v = ok({"prompt": "x", "model": "imagen-4.0-generate-001", "seed": 1, "add_watermark": False})
-    assert v.request.seed == 1 and v.request.add_watermark is False
+def test_new_options_are_accepted_where_the_model_has_them():
+    v = ok(
+        {
+            "prompt": "x",
+            "image_size": "512",
+            "aspect_ratio": "1:8",
+            "thinking_level": "MINIMAL",
+            "google_search": True,
+            "response_text": True,
+            "include_thoughts": True,
+        }
+    )
+    assert (v.request.image_size, v.request.thinking_level) == ("512", "minimal")
+    assert v.estimated_cost_usd == pytest.approx(0.04482)
+    v = ok({"prompt": "x", "model": "gemini-3-pro-image", "image_size": "4K", "seed": 3})
+    assert any("Preview" in w for w in v.warnings)
 
 
-def test_imagen_prompt_limit_is_tighter_than_gemini():
-    long = "x" * 3000
-    assert "prompt" in errors({"prompt": long, "model": "imagen-4.0-generate-001"})
-    ok({"prompt": long})
+@pytest.mark.parametrize(
+    ("old", "served", "level"),
+    [
+        ("imagen-4.0-fast-generate-001", "gemini-3.1-flash-image", "minimal"),
+        ("imagen-4.0-generate-001", "gemini-3.1-flash-image", "high"),
+        ("imagen-3.0-generate-002", "gemini-3.1-flash-image", "high"),
+        ("imagen-4.0-ultra-generate-001", "gemini-3-pro-image", None),
+        ("gemini-2.5-flash-image", "gemini-3.1-flash-image", None),
+        ("gemini-3-pro-image-preview", "gemini-3-pro-image", None),
+        ("gemini-3.1-flash-image-preview", "gemini-3.1-flash-image", None),
+    ],
+)
+def test_retired_names_are_routed_to_googles_replacement(old, served, level):
+    v = ok({"prompt": "x", "model": old})
+    assert v.request.model == served and v.request.model_requested == old
+    assert v.request.thinking_level == level
+    assert any(old in w and served in w and "shut down" in w for w in v.warnings)
+
+
+def test_retired_names_are_refused_when_the_deployment_says_so():
+    message = errors(
+        {"prompt": "x", "model": "imagen-4.0-generate-001"}, Policy(retired_models="refuse")
+    )
+    assert "shut down" in message["model"] and "gemini-3.1-flash-image" in message["model"]
+
+
+def test_the_guides_imagen_3_vertex_example_translates():
+    v = ok(
+        {
+            "prompt": "A professional product photograph of a luxury watch",
+            "model": "imagen-3.0-generate-001",
+            "number_of_images": 4,
+            "aspect_ratio": "1:1",
+            "safety_filter_level": "block_some",
+            "person_generation": "allow_adult",
+            "add_watermark": True,
+            "region": "us-central1",
+            "negative_prompt": "blur",
+            "enhance_prompt": True,
+            "language": "en",
+        }
+    )
+    r = v.request
+    assert (r.model, r.number_of_images, r.aspect_ratio, r.region) == (
+        "gemini-3.1-flash-image",
+        4,
+        "1:1",
+        "global",
+    )
+    assert r.safety_filter_level.value == "block_medium_and_above"
+    assert r.enhance_prompt is None and r.language is None and r.negative_prompt == "blur"
+    joined = " | ".join(v.warnings)
+    assert "enhance_prompt dropped" in joined and "language dropped" in joined
+    assert "region us-central1" in joined and "negative_prompt" in joined
+
+
+def test_the_guides_pro_4k_example_translates():
+    v = ok(
+        {
+            "prompt": "Ultra-detailed macro photograph of a butterfly wing",
+            "model": "gemini-3-pro-image-preview",
+            "response_modalities": ["IMAGE"],
+            "image_resolution": "4096",
+        }
+    )
+    assert (v.request.model, v.request.image_size, v.request.response_text) == (
+        "gemini-3-pro-image",
+        "4K",
+        False,
+    )
+    assert v.estimated_cost_usd == pytest.approx(0.24)
 
 
 def test_guide_vocabulary_is_accepted():
@@ -134,11 +222,9 @@ def test_guide_vocabulary_is_accepted():
 
 def test_reference_images_are_capped_per_model():
     ref = {"gcs_uri": "gs://refs/a.png"}
-    ok({"prompt": "x", "reference_images": [ref] * 3})
-    assert "reference_images" in errors({"prompt": "x", "reference_images": [ref] * 4})
-    ok({"prompt": "x", "model": "gemini-3-pro-image-preview", "reference_images": [ref] * 14})
-    found = errors({"prompt": "x", "model": "imagen-4.0-generate-001", "reference_images": [ref]})
-    assert "takes no reference images" in found["reference_images"]
+    ok({"prompt": "x", "reference_images": [ref] * 14})
+    ok({"prompt": "x", "model": "gemini-3-pro-image", "reference_images": [ref] * 14})
+    assert "reference_images" in errors({"prompt": "x", "reference_images": [ref] * 15})
 
 
 def test_reference_bucket_must_be_allowed():
@@ -183,34 +269,27 @@ def test_reference_needs_exactly_one_source():
 
 
 def test_deployment_locations_restrict_regions():
-    policy = Policy(allowed_locations=("europe-west4",), default_location="europe-west4")
-    assert ok({"prompt": "x"}, policy).request.region == "europe-west4"
-    assert (
-        ok({"prompt": "x", "model": "imagen-4.0-generate-001"}, policy).request.region
-        == "europe-west4"
+    policy = Policy(allowed_locations=("us-central1",), default_location="us-central1")
+    v = ok({"prompt": "x", "model": "gemini-3-pro-image"}, policy)
+    assert v.request.region == "us-central1"
+    assert "model" in errors({"prompt": "x"}, policy)  # Nano Banana 2 is global only
+    assert "region" in errors(
+        {"prompt": "x", "model": "gemini-3-pro-image", "region": "us-east1"}, policy
     )
-    assert "region" in errors({"prompt": "x", "region": "us-central1"}, policy)
-    assert "model" in errors({"prompt": "x", "model": "gemini-3-pro-image-preview"}, policy)
 
 
-def _retired_catalog():
-    spec = CATALOG["imagen-3.0-generate-001"].model_dump(mode="json")
-    spec["retirement_date"] = "2026-01-01"
-    return load_catalog(override_json=json.dumps([spec]))
-
-
-def test_retired_model_is_refused_with_its_replacement():
-    message = errors(
-        {"prompt": "x", "model": "imagen-3.0-generate-001"}, catalog=_retired_catalog()
-    )["model"]
-    assert "retired" in message and "gemini-2.5-flash-image" in message
-
-
-def test_retired_model_is_routed_when_the_deployment_says_so():
-    policy = Policy(retired_models="route")
-    v = ok({"prompt": "x", "model": "imagen-3.0-generate-001"}, policy, _retired_catalog())
-    assert v.request.model == "gemini-2.5-flash-image"
-    assert any("routed" in w for w in v.warnings)
+def test_a_deployment_marked_shutdown_routes_to_its_replacement():
+    spec = CATALOG["gemini-3-pro-image"].model_dump(mode="json")
+    spec.update(shutdown_date="2026-01-01", replacement="gemini-3.1-flash-image")
+    catalog = load_catalog(override_json=json.dumps([spec]))
+    assert (
+        "retired"
+        in errors(
+            {"prompt": "x", "model": "gemini-3-pro-image"}, Policy(retired_models="refuse"), catalog
+        )["model"]
+    )
+    v = ok({"prompt": "x", "model": "gemini-3-pro-image"}, POLICY, catalog)
+    assert v.request.model == "gemini-3.1-flash-image" and any("routed" in w for w in v.warnings)
 
 
 def test_fingerprint_ignores_key_order():
@@ -222,7 +301,7 @@ def test_shape_and_model_problems_are_reported_together():
     found = errors(
         {
             "prompt": "x",
-            "model": "imagen-4.0-generate-001",
+            "model": "gemini-3.1-flash-lite-image",
             "number_of_images": 99,
             "aspect_ratio": "2:1",
             "add_watermark": "sometimes",
@@ -232,10 +311,12 @@ def test_shape_and_model_problems_are_reported_together():
 
 
 def test_bad_prompt_still_lets_other_fields_be_checked():
-    found = errors({"prompt": "", "model": "gemini-2.5-flash-image", "image_size": "4K"})
+    found = errors({"prompt": "", "model": "gemini-3.1-flash-lite-image", "image_size": "4K"})
     assert set(found) == {"prompt", "image_size"}
 
 
 def test_thoughts_only_from_thinking_models():
-    assert "include_thoughts" in errors({"prompt": "x", "include_thoughts": True})
-    ok({"prompt": "x", "model": "gemini-3-pro-image-preview", "include_thoughts": True})
+    assert "include_thoughts" in errors(
+        {"prompt": "x", "model": "gemini-3.1-flash-lite-image", "include_thoughts": True}
+    )
+    ok({"prompt": "x", "model": "gemini-3-pro-image", "include_thoughts": True})

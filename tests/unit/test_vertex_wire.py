@@ -1,16 +1,12 @@
-"""The exact JSON each model family is sent, and how replies are read."""
+"""The exact JSON a Gemini image model is sent (what only the caller set, as google-genai
+sends it), and how replies are read."""
 
 import base64
 import datetime as dt
 
-from imagegen.adapters.vertex_wire import (
-    api_host,
-    gemini_body,
-    imagen_body,
-    model_path,
-    read_gemini,
-    read_imagen,
-)
+import pytest
+
+from imagegen.adapters.vertex_wire import api_host, gemini_body, model_path, read_gemini
 from imagegen.domain.catalog import load_catalog
 from imagegen.domain.request import Policy, validate_request
 
@@ -35,71 +31,50 @@ def test_endpoints():
     )
 
 
-def test_imagen_defaults():
-    req, spec = validated(model="imagen-3.0-generate-002", aspect_ratio="16:9")
-    assert imagen_body(req, spec) == {
-        "instances": [{"prompt": "a lighthouse"}],
-        "parameters": {
-            "sampleCount": 1,
-            "aspectRatio": "16:9",
-            "addWatermark": True,
-            "includeRaiReason": True,
-            "outputOptions": {"mimeType": "image/png"},
-        },
-    }
-
-
-def test_imagen_every_option():
-    req, spec = validated(
-        model="imagen-4.0-generate-001",
-        number_of_images=3,
-        image_size="2K",
-        add_watermark=False,
-        seed=42,
-        person_generation="allow_adult",
-        safety_filter_level="block_only_high",
-        enhance_prompt=False,
-        language="ja",
-        output={"mime_type": "image/jpeg", "compression_quality": 80},
-    )
-    params = imagen_body(req, spec, storage_uri="gs://out/jobs/j/")["parameters"]
-    assert params == {
-        "sampleCount": 3,
-        "aspectRatio": "1:1",
-        "addWatermark": False,
-        "includeRaiReason": True,
-        "outputOptions": {"mimeType": "image/jpeg", "compressionQuality": 80},
-        "sampleImageSize": "2K",
-        "seed": 42,
-        "personGeneration": "allow_adult",
-        "safetySetting": "block_only_high",
-        "enhancePrompt": False,
-        "language": "ja",
-        "storageUri": "gs://out/jobs/j/",
-    }
-
-
-def test_imagen_negative_prompt():
-    req, spec = validated(model="imagen-3.0-generate-001", negative_prompt="fog")
-    assert imagen_body(req, spec)["parameters"]["negativePrompt"] == "fog"
-
-
-def test_gemini_flash_defaults():
+def test_defaults_send_only_what_was_asked():
+    """No aspectRatio (an edit keeps its input's shape), image only, default size."""
     req, spec = validated()
     assert gemini_body(req, spec) == {
         "contents": [{"role": "user", "parts": [{"text": "a lighthouse"}]}],
-        "generationConfig": {
-            "responseModalities": ["TEXT", "IMAGE"],
-            "candidateCount": 1,
-            "imageConfig": {"aspectRatio": "1:1", "imageOutputOptions": {"mimeType": "image/png"}},
-        },
+        "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": {"imageSize": "1K"}},
     }
 
 
-def test_gemini_pro_4k_person_safety_references():
+def test_lite_sends_no_image_size_it_has_only_one():
+    req, spec = validated(model="gemini-3.1-flash-lite-image", aspect_ratio="4:5")
+    assert gemini_body(req, spec)["generationConfig"] == {
+        "responseModalities": ["IMAGE"],
+        "imageConfig": {"aspectRatio": "4:5"},
+    }
+
+
+def test_new_options_nano_banana_2():
+    req, spec = validated(
+        image_size="512",
+        aspect_ratio="1:8",
+        thinking_level="MINIMAL",
+        include_thoughts=True,
+        google_search=True,
+        response_text=True,
+        output={"mime_type": "image/jpeg", "compression_quality": 80},
+    )
+    body = gemini_body(req, spec)
+    assert body["generationConfig"] == {
+        "responseModalities": ["TEXT", "IMAGE"],
+        "imageConfig": {
+            "aspectRatio": "1:8",
+            "imageSize": "512",
+            "imageOutputOptions": {"mimeType": "image/jpeg", "compressionQuality": 80},
+        },
+        "thinkingConfig": {"includeThoughts": True, "thinkingLevel": "MINIMAL"},
+    }
+    assert body["tools"] == [{"googleSearch": {}}]
+
+
+def test_pro_4k_person_safety_references():
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode()
     req, spec = validated(
-        model="gemini-3-pro-image-preview",
+        model="gemini-3-pro-image",
         image_size="4K",
         aspect_ratio="16:9",
         person_generation="allow_adult",
@@ -128,38 +103,28 @@ def test_gemini_pro_4k_person_safety_references():
         "aspectRatio": "16:9",
         "imageSize": "4K",
         "personGeneration": "ALLOW_ADULT",
-        "imageOutputOptions": {"mimeType": "image/png"},
     }
     assert {s["threshold"] for s in body["safetySettings"]} == {"BLOCK_LOW_AND_ABOVE"}
     assert len(body["safetySettings"]) == 4
 
 
-def test_person_generation_maps_per_family():
-    for ours, gemini in [("dont_allow", "ALLOW_NONE"), ("allow_all", "ALLOW_ALL")]:
-        req, spec = validated(person_generation=ours)
-        assert (
-            gemini_body(req, spec)["generationConfig"]["imageConfig"]["personGeneration"] == gemini
-        )
-        req, spec = validated(model="imagen-4.0-generate-001", person_generation=ours)
-        assert imagen_body(req, spec)["parameters"]["personGeneration"] == ours
+@pytest.mark.parametrize(
+    ("ours", "gemini"), [("dont_allow", "ALLOW_NONE"), ("allow_all", "ALLOW_ALL")]
+)
+def test_person_generation_vocabulary(ours, gemini):
+    req, spec = validated(person_generation=ours)
+    assert gemini_body(req, spec)["generationConfig"]["imageConfig"]["personGeneration"] == gemini
+
+
+def test_a_routed_imagen_request_carries_its_negative_prompt_in_the_text():
+    req, spec = validated(model="imagen-3.0-generate-001", negative_prompt="fog")
+    body = gemini_body(req, spec)
+    assert body["contents"][0]["parts"] == [{"text": "a lighthouse\n\nAvoid: fog"}]
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "HIGH"}
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def test_read_imagen_with_filtered_and_missing_samples():
-    reply = {
-        "predictions": [
-            {"bytesBase64Encoded": _b64(b"one"), "mimeType": "image/png", "prompt": "better"},
-            {"raiFilteredReason": "Filtered: people"},
-        ]
-    }
-    result = read_imagen(reply, requested=3, default_mime="image/png")
-    assert [i.data for i in result.images] == [b"one"]
-    assert result.blocked[0] == "Filtered: people"
-    assert len(result.blocked) == 2  # one reasoned, one silently missing
-    assert result.enhanced_prompt == "better"
 
 
 def test_read_gemini_image_text_and_usage():
