@@ -92,8 +92,8 @@ def test_continue_from_counts_the_new_references_and_warns():
     turns = _turns(1, 3)
     prefix, warnings = conversation.continue_from(
         turns,
-        parent_model="gemini-2.5-flash-image",
-        model="gemini-2.5-flash-image",
+        parent_model="gemini-3.1-flash-image",
+        model="gemini-3.1-flash-image",
         max_images=3,
         new_images=2,
     )
@@ -151,7 +151,7 @@ def test_reconstruct_an_older_job():
 
 
 def test_gemini_body_prepends_history_and_asks_for_thoughts():
-    v = validated(model="gemini-3-pro-image-preview", include_thoughts=True, parent_job_id="p1")
+    v = validated(model="gemini-3-pro-image", include_thoughts=True, parent_job_id="p1")
     history = _turns(1, 1)
     body = gemini_body(v.request, v.spec, history)
     assert body["contents"][:2] == history
@@ -161,11 +161,11 @@ def test_gemini_body_prepends_history_and_asks_for_thoughts():
     assert "thinkingConfig" not in plain["generationConfig"] and len(plain["contents"]) == 1
 
 
-def test_parent_and_thoughts_only_on_gemini_models():
+def test_thoughts_only_on_thinking_models():
     with pytest.raises(InvalidRequest) as err:
-        validated(model="imagen-4.0-generate-001", parent_job_id="p1", include_thoughts=True)
+        validated(model="gemini-3.1-flash-lite-image", parent_job_id="p1", include_thoughts=True)
     fields = {d["field"] for d in err.value.details}
-    assert fields == {"parent_job_id", "include_thoughts"}
+    assert fields == {"include_thoughts"}
     with pytest.raises(InvalidRequest) as err:
         validated(parent_job_id="not an id!")
     assert err.value.details[0]["field"] == "parent_job_id"
