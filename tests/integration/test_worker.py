@@ -37,19 +37,21 @@ def test_gemini_job_succeeds_with_outputs_and_metadata(
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
     assert job["state"] == "succeeded" and job["attempts"] == 1
-    assert job["served_by"] == {"model": "gemini-2.5-flash-image", "location": "global"}
+    assert job["served_by"] == {"model": "gemini-3.1-flash-image", "location": "global"}
     [output] = job["outputs"]
     assert output["uri"] == f"gs://{services.settings.outputs_bucket}/jobs/{job_id}/0.png"
     image = _image(services, output["uri"])
-    assert image.size == (1344, 768)
+    assert image.size == (1376, 768)
+    assert (output["width"], output["height"]) == (1376, 768) and output["bytes"] > 0
     assert image.text["imagegen-job-id"] == job_id
-    assert job["cost_usd"] == pytest.approx(0.039)
+    assert job["cost_usd"] == pytest.approx(0.0672)
+    assert "partial_outputs" not in {k for k, v in job.items() if v is not None}
     [sent] = _requests_for(vertex_url, unique)
     assert sent["location"] == "global" and sent["method"] == "generateContent"
     assert sent["body"]["labels"] == {"team": "art", "imagegen-job": job_id}
 
 
-def test_imagen_job_sends_watermark_and_stores_every_sample(
+def test_a_routed_imagen_job_records_what_was_asked_and_what_served(
     make_services, idle_topic, unique, vertex_url
 ):
     services = make_services(jobs_topic=idle_topic)
@@ -63,13 +65,74 @@ def test_imagen_job_sends_watermark_and_stores_every_sample(
     )
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
+    assert job["request"]["model_requested"] == "imagen-4.0-fast-generate-001"
+    assert job["served_by"]["model"] == "gemini-3.1-flash-image"
+    assert any("imagen-4.0-fast-generate-001" in w for w in job["warnings"])
     assert [o["index"] for o in job["outputs"]] == [0, 1, 2]
-    assert _image(services, job["outputs"][2]["uri"]).size == (768, 1408)
-    [sent] = _requests_for(vertex_url, unique)
-    assert sent["location"] == "us-central1" and sent["method"] == "predict"
-    params = sent["body"]["parameters"]
-    assert params["addWatermark"] is True and params["personGeneration"] == "dont_allow"
-    assert params["sampleCount"] == 3
+    assert _image(services, job["outputs"][2]["uri"]).size == (768, 1376)
+    sent = _requests_for(vertex_url, unique)
+    assert len(sent) == 3 and {r["model"] for r in sent} == {"gemini-3.1-flash-image"}
+    config = sent[0]["body"]["generationConfig"]
+    assert config["thinkingConfig"] == {"thinkingLevel": 4}  # MINIMAL
+    assert config["imageConfig"]["personGeneration"] == 3  # ALLOW_NONE
+
+
+def test_a_failed_call_keeps_the_other_images_and_asks_only_for_the_missing(
+    make_services, idle_topic, unique, vertex_url
+):
+    """Three images, one call fails with 503 once: the two that came back are stored at
+    once and the retry asks for one image, not three (none generated or billed twice)."""
+    services = make_services(jobs_topic=idle_topic)
+    rule = {"match": {"prompt_contains": unique}, "status": 503, "times": 1}
+    requests.post(f"{vertex_url}/_standin/faults", json={"rules": [rule]}, timeout=5)
+    try:
+        job_id = _submit(services, unique, number_of_images=3)
+        assert generate(services, job_id) == "succeeded"
+    finally:
+        requests.delete(f"{vertex_url}/_standin/faults", timeout=5)
+    job = services.jobs.get(job_id)
+    assert [o["index"] for o in job["outputs"]] == [0, 1, 2]
+    assert job["images_produced"] == 3
+    assert job["cost_usd"] == pytest.approx(3 * 0.0672)
+    assert len(_requests_for(vertex_url, unique)) == 4  # 3 calls, then 1 for the missing
+
+
+def test_a_redelivery_continues_from_the_images_stored(
+    make_services, idle_topic, unique, vertex_url
+):
+    """The attempt runs out of time after two of three images: they are recorded on the job
+    and the redelivered attempt asks Vertex for the third only."""
+    services = make_services(jobs_topic=idle_topic, call_budget_seconds=1.5)
+    rule = {"match": {"prompt_contains": unique}, "status": 503, "times": 1, "latency_ms": 1200}
+    requests.post(f"{vertex_url}/_standin/faults", json={"rules": [rule]}, timeout=5)
+    try:
+        job_id = _submit(services, unique, number_of_images=3)
+        with pytest.raises(RetryLater):
+            generate(services, job_id)
+        job = services.jobs.get(job_id)
+        assert job["state"] == "queued" and len(job["partial_outputs"]) == 2
+        first = len(_requests_for(vertex_url, unique))
+        assert generate(services, job_id) == "succeeded"
+    finally:
+        requests.delete(f"{vertex_url}/_standin/faults", timeout=5)
+    job = services.jobs.get(job_id)
+    assert [o["index"] for o in job["outputs"]] == [0, 1, 2] and job["attempts"] == 2
+    assert len(_requests_for(vertex_url, unique)) - first == 1
+    assert job["cost_usd"] == pytest.approx(3 * 0.0672)
+
+
+def test_a_delivered_size_that_differs_is_a_warning_and_priced_as_delivered(
+    make_services, idle_topic, unique
+):
+    services = make_services(jobs_topic=idle_topic)
+    job_id = _submit(services, f"[[size:1K]] {unique}", image_size="4K", aspect_ratio="1:1")
+    assert generate(services, job_id) == "succeeded"
+    job = services.jobs.get(job_id)
+    [output] = job["outputs"]
+    assert (output["width"], output["height"], output["priced_size"]) == (1024, 1024, "1K")
+    assert job["cost_usd"] == pytest.approx(0.0672)  # not the 4K price
+    [warning] = [w for w in job["warnings"] if "delivered" in w]
+    assert "1024x1024" in warning and "4096x4096" in warning
 
 
 def test_redelivery_of_a_finished_job_does_nothing(make_services, idle_topic, unique, vertex_url):
@@ -88,16 +151,6 @@ def test_gemini_safety_block_ends_blocked(make_services, idle_topic, unique):
     assert job["outputs"] == [] and "IMAGE_SAFETY" in job["error"]["message"]
 
 
-def test_imagen_partial_block_keeps_the_rest(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic)
-    job_id = _submit(
-        services, f"[[partial:1]] {unique}", model="imagen-4.0-generate-001", number_of_images=3
-    )
-    assert generate(services, job_id) == "succeeded"
-    job = services.jobs.get(job_id)
-    assert len(job["outputs"]) == 2 and len(job["blocked_images"]) == 1
-
-
 def test_quota_errors_are_retried_within_the_call(make_services, idle_topic, unique, vertex_url):
     services = make_services(jobs_topic=idle_topic)
     job_id = _submit(services, f"[[fail:429x2]] {unique}")
@@ -105,20 +158,13 @@ def test_quota_errors_are_retried_within_the_call(make_services, idle_topic, uni
     assert len(_requests_for(vertex_url, unique)) == 3
 
 
-def test_quota_fails_over_to_the_next_location(make_services, idle_topic, unique, vertex_url):
-    services = make_services(
-        jobs_topic=idle_topic, fallback_locations=["europe-west4", "asia-northeast1"]
-    )
-    job_id = _submit(
-        services, f"[[notserved:us-central1]] {unique}", model="imagen-4.0-generate-001"
-    )
+def test_not_served_fails_over_to_the_next_location(make_services, idle_topic, unique, vertex_url):
+    services = make_services(jobs_topic=idle_topic, fallback_locations=["us-central1", "us-east1"])
+    job_id = _submit(services, f"[[notserved:global]] {unique}", model="gemini-3-pro-image")
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
-    assert job["served_by"] == {"model": "imagen-4.0-generate-001", "location": "europe-west4"}
-    assert [r["location"] for r in _requests_for(vertex_url, unique)] == [
-        "us-central1",
-        "europe-west4",
-    ]
+    assert job["served_by"] == {"model": "gemini-3-pro-image", "location": "us-central1"}
+    assert [r["location"] for r in _requests_for(vertex_url, unique)] == ["global", "us-central1"]
 
 
 def test_out_of_time_hands_the_job_back_for_redelivery(make_services, idle_topic, unique):
@@ -169,49 +215,11 @@ def _sent(vertex_url, unique):
     return record["body"]
 
 
-def test_imagen_wire_carries_every_option(make_services, idle_topic, unique, vertex_url):
-    """What the real REST client puts on the wire for Imagen (parameters travel as a
-    protobuf Struct, so numbers arrive as doubles)."""
-    services = make_services(jobs_topic=idle_topic)
-    job_id = _submit(
-        services,
-        unique,
-        model="imagen-3.0-generate-001",
-        number_of_images=2,
-        aspect_ratio="4:3",
-        add_watermark=False,
-        seed=1234,
-        negative_prompt="fog",
-        person_generation="allow_all",
-        safety_filter_level="block_few",
-        language="en",
-        output={"mime_type": "image/jpeg", "compression_quality": 70},
-    )
-    assert generate(services, job_id) == "succeeded"
-    body = _sent(vertex_url, unique)
-    assert body["instances"] == [{"prompt": f"{unique} a red fox"}]
-    assert body["parameters"] == {
-        "sampleCount": 2.0,
-        "aspectRatio": "4:3",
-        "addWatermark": False,
-        "includeRaiReason": True,
-        "seed": 1234.0,
-        "negativePrompt": "fog",
-        "personGeneration": "allow_all",
-        "safetySetting": "block_only_high",
-        "language": "en",
-        "outputOptions": {"mimeType": "image/jpeg", "compressionQuality": 70.0},
-    }
-    job = services.jobs.get(job_id)
-    assert job["outputs"][0]["uri"].endswith("/0.jpg")
-    assert _image(services, job["outputs"][1]["uri"]).size == (1280, 896)
-
-
 def test_gemini_wire_with_references_sizes_and_mapping(
     make_services, idle_topic, unique, vertex_url, stack_env
 ):
-    """gemini-3-pro-image-preview at 2K with a gs:// and an inline reference; enums arrive
-    as integers (the client sends `$alt=json;enum-encoding=int`)."""
+    """gemini-3-pro-image at 2K with a gs:// and an inline reference; enums arrive as
+    integers (the client sends `$alt=json;enum-encoding=int`)."""
     import base64
 
     services = make_services(jobs_topic=idle_topic)
@@ -225,7 +233,7 @@ def test_gemini_wire_with_references_sizes_and_mapping(
     job_id = _submit(
         services,
         unique,
-        model="gemini-3-pro-image-preview",
+        model="gemini-3-pro-image",
         image_size="2K",
         aspect_ratio="3:2",
         person_generation="allow_adult",
@@ -246,13 +254,12 @@ def test_gemini_wire_with_references_sizes_and_mapping(
         }
     ]
     config = body["generationConfig"]
-    assert config["responseModalities"] == [1, 2]  # TEXT, IMAGE
-    assert config["seed"] == 7 and config["candidateCount"] == 1
+    assert config["responseModalities"] == [2]  # IMAGE only: no text was asked for
+    assert config["seed"] == 7 and "candidateCount" not in config
     assert config["imageConfig"] == {
         "aspectRatio": "3:2",
         "imageSize": "2K",
         "personGeneration": 2,  # ALLOW_ADULT
-        "imageOutputOptions": {"mimeType": "image/png"},
     }
     assert {(s["category"], s["threshold"]) for s in body["safetySettings"]} == {
         (category, 1) for category in (1, 2, 3, 4)
