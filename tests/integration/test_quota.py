@@ -16,7 +16,7 @@ from imagegen.http_api import Api
 from imagegen.services import submission
 from imagegen.services.worker import generate
 
-FLASH = 0.039
+FLASH = 0.0672  # gemini-3.1-flash-image at 1K (catalog)
 
 
 def _client(services):
@@ -58,7 +58,7 @@ def test_rate_limit_refuses_with_retry_after_and_queues_nothing(make_services, i
 
 
 def test_budget_refusal_names_the_reset_time(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=0.05)
+    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=0.1)
     client = _client(services)
     headers = {"X-Imagegen-Caller": f"budget-{unique}"}
     assert client.post("/v1/jobs", json={"prompt": unique}, headers=headers).status_code == 202
@@ -126,12 +126,13 @@ def test_usage_report_matches_the_jobs(make_services, idle_topic, unique):
             {"prompt": f"{unique} a"},
             {
                 "prompt": f"{unique} b",
-                "model": "imagen-4.0-fast-generate-001",
+                "model": "gemini-3.1-flash-lite-image",
                 "number_of_images": 3,
             },
             {
-                "prompt": f"[[partial:1]] {unique}",
-                "model": "imagen-4.0-generate-001",
+                "prompt": f"[[size:1K]] {unique}",
+                "model": "gemini-3-pro-image",
+                "image_size": "4K",
                 "number_of_images": 2,
             },
         )
@@ -142,10 +143,12 @@ def test_usage_report_matches_the_jobs(make_services, idle_topic, unique):
     report = client.get(f"/v1/usage?caller={caller}&day={today}").get_json()
     total = report["total"]
     assert total["jobs"] == 3 and total["images_requested"] == 6
-    assert total["images_produced"] == 5
-    assert total["estimated_usd"] == pytest.approx(FLASH + 3 * 0.02 + 2 * 0.04)
-    assert total["cost_usd"] == pytest.approx(FLASH + 3 * 0.02 + 1 * 0.04)
-    assert report["by_model"]["imagen-4.0-fast-generate-001"]["images_produced"] == 3
+    assert total["images_produced"] == 6
+    lite, pro_1k, pro_4k = 0.0336, 0.1344, 0.24
+    assert total["estimated_usd"] == pytest.approx(FLASH + 3 * lite + 2 * pro_4k)
+    # Pro delivered 1K where 4K was asked: priced as delivered
+    assert total["cost_usd"] == pytest.approx(FLASH + 3 * lite + 2 * pro_1k)
+    assert report["by_model"]["gemini-3.1-flash-lite-image"]["images_produced"] == 3
     assert set(report["by_caller"]) == {caller}
     month = client.get(f"/v1/usage?caller={caller}&month={today[:7]}").get_json()
     assert month["total"]["jobs"] == 3

@@ -16,8 +16,8 @@ from imagegen.errors import InvalidRequest, NotFound
 from imagegen.services import submission
 from imagegen.services.worker import generate
 
-PRO = "gemini-3-pro-image-preview"
-FLASH = "gemini-2.5-flash-image"
+PRO = "gemini-3-pro-image"
+FLASH = "gemini-3.1-flash-image"
 
 
 def _submit(services, prompt, caller="anonymous", **body):
@@ -44,16 +44,11 @@ def _file(uri, mime="image/png", signature=None):
 
 
 def _pro_model_turn(job, prompt):
-    """What the stand-in's Pro model answered to `prompt`, as it must be sent back."""
+    """What the stand-in's Pro model answered to `prompt` (an image only: no text was asked
+    for), as it must be sent back."""
     return {
         "role": "model",
-        "parts": [
-            {
-                "text": f"(stand-in) Here is a placeholder for: {prompt}",
-                "thoughtSignature": thought_signature(PRO, prompt, 0),
-            },
-            _file(job["outputs"][0]["uri"], signature=thought_signature(PRO, prompt, 1)),
-        ],
+        "parts": [_file(job["outputs"][0]["uri"], signature=thought_signature(PRO, prompt, 1))],
     }
 
 
@@ -81,7 +76,7 @@ def test_three_turn_chain_sends_five_turns_in_order(make_services, idle_topic, u
     ]
     assert contents == expected
     assert [t["role"] for t in contents] == ["user", "model", "user", "model", "user"]
-    assert contents[1]["parts"][1]["fileData"]["fileUri"] == (
+    assert contents[1]["parts"][0]["fileData"]["fileUri"] == (
         f"gs://{services.settings.outputs_bucket}/jobs/{first['id']}/0.png"
     )
     # every job stores its whole conversation, so any of them can be continued
@@ -103,20 +98,13 @@ def test_a_branch_from_the_first_job(make_services, idle_topic, unique, vertex_u
     assert services.jobs.get(first["id"])["conversation"] == base  # the parent is unchanged
 
 
-def test_refine_of_an_imagen_job_is_refused(make_services, idle_topic, unique):
+def test_a_job_routed_from_imagen_can_be_continued(make_services, idle_topic, unique):
+    """An Imagen name is served by Gemini today, so its job has a conversation to continue."""
     services = make_services(jobs_topic=idle_topic)
-    imagen = _run(services, f"{unique} a fox", model="imagen-4.0-fast-generate-001")
-    with pytest.raises(InvalidRequest) as err:
-        _submit(services, f"{unique} redder", parent_job_id=imagen["id"])
-    assert err.value.http_status == 400
-    assert err.value.details[0]["field"] == "parent_job_id"
-    assert "multi-turn" in err.value.details[0]["message"]
-    # and an Imagen model cannot continue anything
-    with pytest.raises(InvalidRequest) as err:
-        _submit(
-            services, f"{unique} x", model="imagen-4.0-generate-001", parent_job_id=imagen["id"]
-        )
-    assert err.value.details[0]["field"] == "parent_job_id"
+    old = _run(services, f"{unique} a fox", model="imagen-4.0-fast-generate-001")
+    assert old["served_by"]["model"] == FLASH
+    more = _run(services, f"{unique} redder", parent_job_id=old["id"])
+    assert more["parent_job_id"] == old["id"]
 
 
 def test_refine_of_a_failed_job_is_refused(make_services, idle_topic, unique):
@@ -160,9 +148,15 @@ def test_refine_of_another_callers_job_is_not_found(make_services, idle_topic, u
 def test_a_chain_over_the_image_limit_drops_the_oldest(
     make_services, idle_topic, unique, vertex_url, stack_env
 ):
-    """gemini-2.5-flash-image takes 3 input images: turn 1 has a gs:// and an inline
-    reference and makes one image (3); turn 2 adds one reference (4), so the oldest goes."""
-    services = make_services(jobs_topic=idle_topic)
+    """A model taking 3 input images (a catalog override of Nano Banana 2): turn 1 has a
+    gs:// and an inline reference and makes one image (3); turn 2 adds one reference (4),
+    so the oldest goes."""
+    import json
+
+    from imagegen.domain.catalog import load_catalog
+
+    three = load_catalog()[FLASH].model_dump(mode="json") | {"max_reference_images": 3}
+    services = make_services(jobs_topic=idle_topic, catalog_json=json.dumps([three]))
     uploads = stack_env["IMAGEGEN_UPLOADS_BUCKET"]
     outputs = services.settings.outputs_bucket
     refs = []
@@ -192,10 +186,7 @@ def test_a_chain_over_the_image_limit_drops_the_oldest(
         _user(p1, _file(stored_inline)),  # the gs:// reference of turn 1 was dropped
         {
             "role": "model",
-            "parts": [
-                {"text": f"(stand-in) Here is a placeholder for: {p1}"},
-                _file(first_output),
-            ],
+            "parts": [_file(first_output, signature=thought_signature(FLASH, p1, 1))],
         },
         _user(p2, _file(refs[1][0])),
     ]
@@ -230,13 +221,7 @@ def test_continuing_with_another_model_leaves_signatures_out(
     assert any(PRO in w for w in job["warnings"])
     assert generate(services, job["id"]) == "succeeded"
     contents = _sent(vertex_url, job["id"])["contents"]
-    assert contents[1] == {
-        "role": "model",
-        "parts": [
-            {"text": f"(stand-in) Here is a placeholder for: {p1}"},
-            _file(first["outputs"][0]["uri"]),
-        ],
-    }
+    assert contents[1] == {"role": "model", "parts": [_file(first["outputs"][0]["uri"])]}
 
 
 # ---------------------------------------------------------------------- the CLI, over HTTP

@@ -58,7 +58,7 @@ def test_submit_records_and_publishes(client, idle_services, stack_env, unique):
     assert job["state"] == "queued" and job["status_url"].endswith(f"/v1/jobs/{job['id']}")
     assert response.headers["Location"] == job["status_url"]
     stored = idle_services.jobs.get(job["id"])
-    assert stored["request"]["model"] == "gemini-2.5-flash-image"
+    assert stored["request"]["model"] == "gemini-3.1-flash-image"
     assert job["id"] in _pull(stack_env, "idle-jobs")
 
 
@@ -99,7 +99,7 @@ def test_invalid_request_writes_nothing(client, idle_services, stack_env, unique
         "/v1/jobs",
         json={
             "prompt": unique,
-            "model": "imagen-4.0-generate-001",
+            "model": "gemini-3-pro-image",
             "aspect_ratio": "2:1",
             "number_of_images": 9,
         },
