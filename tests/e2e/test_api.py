@@ -37,29 +37,22 @@ def read_image(stack_env, uri: str) -> Image.Image:
 
 
 @pytest.mark.parametrize(
-    ("body", "size", "method", "location"),
+    ("body", "size", "location"),
     [
         (
-            {"model": "imagen-4.0-generate-001", "aspect_ratio": "16:9"},
-            (1408, 768),
-            "predict",
-            "us-central1",
-        ),
-        (
-            {"model": "gemini-2.5-flash-image", "aspect_ratio": "1:1"},
-            (1024, 1024),
-            "generateContent",
+            {"model": "gemini-3.1-flash-image", "image_size": "512", "aspect_ratio": "1:8"},
+            (192, 1536),
             "global",
         ),
+        ({"model": "gemini-3.1-flash-lite-image", "aspect_ratio": "1:1"}, (1024, 1024), "global"),
         (
-            {"model": "gemini-3-pro-image-preview", "image_size": "4K", "aspect_ratio": "16:9"},
+            {"model": "gemini-3-pro-image", "image_size": "4K", "aspect_ratio": "16:9"},
             (5504, 3072),
-            "generateContent",
             "global",
         ),
     ],
 )
-def test_job_end_to_end(http, api_url, vertex_url, stack_env, unique, body, size, method, location):
+def test_job_end_to_end(http, api_url, vertex_url, stack_env, unique, body, size, location):
     prompt = f"{unique} a lighthouse at dusk"
     response = http.post(f"{api_url}/v1/jobs", json={"prompt": prompt, **body}, timeout=10)
     assert response.status_code == 202, response.text
@@ -81,13 +74,61 @@ def test_job_end_to_end(http, api_url, vertex_url, stack_env, unique, body, size
         if unique in str(r["body"])
     ]
     assert [(r["method"], r["location"], r["model"]) for r in sent] == [
-        (method, location, body["model"])
+        ("generateContent", location, body["model"])
     ]
-    if method == "predict":
-        assert sent[0]["body"]["parameters"]["addWatermark"] is True
-        assert sent[0]["body"]["instances"] == [{"prompt": prompt}]
-    else:
-        assert sent[0]["body"]["contents"][-1]["parts"][-1] == {"text": prompt}
+    assert sent[0]["body"]["contents"][-1]["parts"][-1] == {"text": prompt}
+    assert (output["width"], output["height"]) == size and output["bytes"] > 0
+
+
+# The guide's two Vertex AI examples (../shared/guide/), sent as imagegen requests with the
+# model names the guide teaches; both models are shut down, so their replacements serve them.
+GUIDE_IMAGEN_3 = {
+    "prompt": "A professional product photograph of a luxury watch on a marble surface, "
+    "studio lighting, 8K quality",
+    "model": "imagen-3.0-generate-001",
+    "number_of_images": 4,
+    "aspect_ratio": "1:1",
+    "safety_filter_level": "block_some",
+    "person_generation": "allow_adult",
+    "add_watermark": True,
+}
+GUIDE_PRO_4K = {
+    "prompt": "Ultra-detailed macro photograph of a butterfly wing, showing individual scales, "
+    "iridescent colors, 4K resolution",
+    "model": "gemini-3-pro-image-preview",
+    "response_modalities": ["IMAGE"],
+    "image_resolution": "4096",
+}
+
+
+@pytest.mark.parametrize(
+    ("guide", "served", "count", "size"),
+    [
+        (GUIDE_IMAGEN_3, "gemini-3.1-flash-image", 4, (1024, 1024)),
+        (GUIDE_PRO_4K, "gemini-3-pro-image", 1, (4096, 4096)),
+    ],
+    ids=["imagen-3-vertex-example", "pro-4k-example"],
+)
+def test_the_guides_vertex_examples_succeed(
+    http, api_url, vertex_url, stack_env, unique, guide, served, count, size
+):
+    body = {**guide, "prompt": f"{unique} {guide['prompt']}"}
+    response = http.post(f"{api_url}/v1/jobs", json=body, timeout=10)
+    assert response.status_code == 202, response.text
+    assert any(guide["model"] in w and served in w for w in response.json()["warnings"])
+    job = wait(http, response.json()["status_url"], timeout=120)
+    assert job["state"] == "succeeded", job
+    assert job["request"]["model_requested"] == guide["model"]
+    assert job["served_by"]["model"] == served
+    assert len(job["outputs"]) == count
+    for output in job["outputs"]:
+        assert read_image(stack_env, output["uri"]).size == size
+    sent = [
+        r
+        for r in http.get(f"{vertex_url}/_standin/requests", timeout=5).json()
+        if unique in str(r["body"])
+    ]
+    assert len(sent) == count and {r["model"] for r in sent} == {served}
 
 
 def test_unknown_job_is_404(http, api_url):
@@ -126,11 +167,23 @@ def test_unknown_route_is_404(http, api_url):
     assert http.get(f"{api_url}/v2/things", timeout=5).status_code == 404
 
 
-def test_models_lists_the_catalog(http, api_url):
+def test_models_lists_the_lineup_and_the_retired_names(http, api_url):
     body = http.get(f"{api_url}/v1/models", timeout=5).json()
-    ids = {m["id"] for m in body["models"]}
-    assert body["default"] == "gemini-2.5-flash-image"
-    assert {"imagen-4.0-generate-001", "gemini-3-pro-image-preview"} <= ids
+    assert body["default"] == "gemini-3.1-flash-image"
+    current = {m["id"]: m for m in body["models"] if not m["retired"]}
+    assert set(current) == {
+        "gemini-3.1-flash-image",
+        "gemini-3.1-flash-lite-image",
+        "gemini-3-pro-image",
+    }
+    for model in current.values():
+        assert model["sources"] and all(s["read"] == "2026-11-25" for s in model["sources"])
+        assert model["release_date"] and model["image_sizes"]
+    retired = {m["id"]: m for m in body["models"] if m["retired"]}
+    assert retired["imagen-4.0-ultra-generate-001"]["replacement"] == "gemini-3-pro-image"
+    assert retired["gemini-2.5-flash-image"]["replacement"] == "gemini-3.1-flash-image"
+    assert retired["imagen-4.0-fast-generate-001"]["thinking_level"] == "minimal"
+    assert all(m["routing"] == "route" and m["shutdown_date"] for m in retired.values())
 
 
 def test_openapi_covers_every_route_and_field(http, api_url):
@@ -144,13 +197,24 @@ def test_openapi_covers_every_route_and_field(http, api_url):
     assert set(properties) == set(JobRequest.model_fields)
 
 
-def test_deprecated_model_warns(http, api_url, unique):
+def test_a_retired_model_warns_that_its_replacement_serves_it(http, api_url, unique):
     response = http.post(
         f"{api_url}/v1/jobs",
         json={"prompt": unique, "model": "imagen-3.0-generate-002"},
         timeout=10,
     )
-    assert any("deprecated" in w for w in response.json()["warnings"])
+    assert any("shut down" in w for w in response.json()["warnings"])
+
+
+def test_watermark_off_cannot_be_translated(http, api_url, unique):
+    response = http.post(
+        f"{api_url}/v1/jobs",
+        json={"prompt": unique, "model": "imagen-4.0-generate-001", "add_watermark": False},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    [detail] = response.json()["error"]["details"]
+    assert detail["field"] == "add_watermark" and "SynthID" in detail["message"]
 
 
 def test_blocked_prompt_ends_blocked(http, api_url, unique):
