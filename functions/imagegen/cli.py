@@ -367,7 +367,7 @@ _REQUEST_OPTIONS = (
     click.option(
         "--size",
         "image_size",
-        type=click.Choice(["1K", "2K", "4K"], case_sensitive=False),
+        type=click.Choice(["512", "1K", "2K", "4K"], case_sensitive=False),
         help="Image size where the model offers several.",
     ),
     click.option(
@@ -378,7 +378,7 @@ _REQUEST_OPTIONS = (
         help="Reference image: a local file (sent inline) or a gs:// URI. Repeatable.",
     ),
     click.option("--region", help="Vertex AI location, e.g. us-central1 or global."),
-    click.option("--seed", type=int, help="Seed (Imagen: needs --no-watermark)."),
+    click.option("--seed", type=int, help="Seed (generationConfig.seed)."),
     click.option(
         "--no-watermark", is_flag=True, help="Ask for no SynthID watermark (Imagen only)."
     ),
@@ -792,7 +792,7 @@ def usage(ctx: click.Context, caller: str | None, day: str | None, month: str | 
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.pass_context
 def models(ctx: click.Context) -> None:
-    """List the models the deployment offers (GET /v1/models)."""
+    """List the models the deployment offers, and the retired names it routes (GET /v1/models)."""
     app = _app(ctx)
     body = app.client.models()
     if app.as_json:
@@ -801,37 +801,57 @@ def models(ctx: click.Context) -> None:
     table = Table(title="imagegen models", show_lines=False)
     for column in (
         "id",
-        "family",
         "lifecycle",
         "locations",
         "sizes",
-        "max images",
+        "thinking",
+        "search",
         "max refs",
         "price / image",
     ):
         table.add_column(column, overflow="fold", no_wrap=column in ("id", "price / image"))
     default = body.get("default")
-    for model in body.get("models") or []:
+    every = body.get("models") or []
+    for model in (m for m in every if not m.get("retired") or m.get("locations")):
         lifecycle = str(model.get("lifecycle", ""))
         if model.get("retired"):
             lifecycle = "retired"
-        elif model.get("retirement_date"):
-            lifecycle += f" (retires {model['retirement_date']})"
+        elif model.get("release_date"):
+            lifecycle += f" since {model['release_date']}"
+        if model.get("preview_sizes"):
+            lifecycle += f" ({'/'.join(model['preview_sizes'])} preview)"
         sizes = model.get("image_sizes") or {}
         model_id = str(model.get("id"))
         table.add_row(
             escape(model_id + (" *" if model_id == default else "")),
-            escape(str(model.get("family", ""))),
             escape(lifecycle),
             escape(_locations(model.get("locations") or [])),
             escape(" ".join(sizes)),
-            str(model.get("max_images", "")),
+            escape("/".join(model.get("thinking_levels") or []) or "-"),
+            "yes" if model.get("google_search") else "-",
             str(model.get("max_reference_images", "")),
             escape(_prices(model)),
         )
     app.out.print(table)
     if default:
         app.out.print(f"* default model: {escape(str(default))}")
+    retired = [m for m in every if m.get("retired") and not m.get("locations")]
+    if retired:
+        routing = retired[0].get("routing", "route")
+        verb = "served by" if routing == "route" else "refused; use"
+        routed = Table(title=f"retired names ({routing})", show_lines=False)
+        for column in ("id", "shut down", verb):
+            routed.add_column(column, overflow="fold", no_wrap=column == "id")
+        for model in retired:
+            target = str(model.get("replacement", ""))
+            if model.get("thinking_level"):
+                target += f" (thinking {str(model['thinking_level']).upper()})"
+            routed.add_row(
+                escape(str(model.get("id"))),
+                escape(str(model.get("shutdown_date", ""))),
+                escape(target),
+            )
+        app.out.print(routed)
 
 
 # ------------------------------------------------------------------------------ sheet

@@ -56,9 +56,9 @@ def _sizes(paths: list[Path]) -> list[tuple[int, int]]:
 @pytest.mark.parametrize(
     ("model", "ratio", "size", "n", "pixels"),
     [
-        ("imagen-4.0-generate-001", "16:9", None, 1, (1408, 768)),
-        ("gemini-2.5-flash-image", "3:2", None, 2, (1248, 832)),
-        ("gemini-3-pro-image-preview", "1:1", "2K", 1, (2048, 2048)),
+        ("gemini-3.1-flash-image", "16:9", None, 1, (1376, 768)),
+        ("gemini-3.1-flash-lite-image", "3:2", None, 2, (1264, 848)),
+        ("gemini-3-pro-image", "1:1", "2K", 1, (2048, 2048)),
     ],
 )
 def test_generate_waits_and_downloads_images(run, tmp_path, unique, model, ratio, size, n, pixels):
@@ -129,7 +129,7 @@ def test_get_downloads_a_finished_job(run, client, tmp_path, unique):
     assert result.exit_code == EXIT_OK, result.output + result.stderr
     files = sorted((tmp_path / "x").iterdir())
     assert [p.name for p in files] == ["0.png", "1.png"]
-    assert _sizes(files) == [(768, 1344)] * 2
+    assert _sizes(files) == [(768, 1376)] * 2
 
 
 def test_bad_request_is_shown_field_by_field_with_exit_2(run, unique):
@@ -137,7 +137,7 @@ def test_bad_request_is_shown_field_by_field_with_exit_2(run, unique):
         "generate",
         f"bad {unique}",
         "--model",
-        "gemini-2.5-flash-image",
+        "gemini-3.1-flash-lite-image",
         "--aspect-ratio",
         "7:3",
         "--size",
@@ -171,18 +171,21 @@ def test_models_json(run):
     body = json.loads(result.stdout)
     ids = {m["id"] for m in body["models"]}
     assert {
-        "imagen-4.0-generate-001",
-        "gemini-2.5-flash-image",
-        "gemini-3-pro-image-preview",
+        "gemini-3.1-flash-image",
+        "gemini-3.1-flash-lite-image",
+        "gemini-3-pro-image",
+        "imagen-4.0-generate-001",  # retired, listed with its replacement
     } <= ids
-    assert body["default"] in ids
+    assert body["default"] == "gemini-3.1-flash-image"
 
 
 def test_models_table(run):
     result = run("models")
     assert result.exit_code == EXIT_OK
-    assert "gemini-3-pro-image-preview" in result.stdout
+    assert "gemini-3-pro-image" in result.stdout
     assert "1K/2K $0.134, 4K $0.240" in result.stdout
+    assert "retired names (route)" in result.stdout
+    assert "imagen-4.0-fast-generate-001" in result.stdout and "MINIMAL" in result.stdout
 
 
 def test_cancel_of_a_finished_job_is_409_exit_2(run, client, unique):
@@ -232,13 +235,13 @@ def test_sheet_has_the_expected_pixel_size(run, client, tmp_path, unique):
     a = client.submit(
         {
             "prompt": f"sheet a {unique}",
-            "model": "imagen-4.0-generate-001",
+            "model": "gemini-3.1-flash-image",
             "aspect_ratio": "16:9",
             "number_of_images": 2,
         }
     )
     b = client.submit(
-        {"prompt": f"sheet b {unique}", "model": "gemini-2.5-flash-image", "aspect_ratio": "9:16"}
+        {"prompt": f"sheet b {unique}", "model": "gemini-3.1-flash-image", "aspect_ratio": "9:16"}
     )
     for job in (a, b):
         assert client.wait(job["id"], timeout=120)["state"] == "succeeded"
@@ -263,7 +266,7 @@ def test_usage_reports_the_callers_jobs(api_url, unique):
         job = c.submit(
             {
                 "prompt": f"usage {unique}",
-                "model": "imagen-4.0-fast-generate-001",
+                "model": "gemini-3.1-flash-lite-image",
                 "number_of_images": 2,
             }
         )
@@ -278,10 +281,10 @@ def test_usage_reports_the_callers_jobs(api_url, unique):
     assert result.exit_code == EXIT_OK
     body = json.loads(result.stdout)
     assert body["total"]["jobs"] == 1 and body["total"]["images_produced"] == 2
-    assert body["total"]["cost_usd"] == pytest.approx(0.04)
+    assert body["total"]["cost_usd"] == pytest.approx(2 * 0.0336)
     table = runner.invoke(
         cli, ["--url", api_url, "usage", "--caller", caller], catch_exceptions=False
     )
-    assert table.exit_code == EXIT_OK and "imagen-4.0-fast-generate-001" in table.stdout
+    assert table.exit_code == EXIT_OK and "gemini-3.1-flash-lite-image" in table.stdout
     bad = runner.invoke(cli, ["--url", api_url, "usage", "--day", "nope"])
     assert bad.exit_code == EXIT_USAGE

@@ -56,7 +56,7 @@ def test_json_request_upload_becomes_a_job(gcs, stack_env, http, api_url, unique
     name = f"requests/{unique}.json"
     body = {
         "prompt": f"{unique} a kite",
-        "model": "imagen-4.0-fast-generate-001",
+        "model": "gemini-3.1-flash-lite-image",
         "aspect_ratio": "4:3",
     }
     gcs.bucket(stack_env["IMAGEGEN_UPLOADS_BUCKET"]).blob(name).upload_from_string(
@@ -110,7 +110,7 @@ def test_malformed_upload_gets_an_error_answer_and_no_job(gcs, stack_env, unique
 def test_invalid_request_upload_lists_the_fields(gcs, stack_env, unique):
     name = f"requests/{unique}.json"
     gcs.bucket(stack_env["IMAGEGEN_UPLOADS_BUCKET"]).blob(name).upload_from_string(
-        json.dumps({"prompt": "x", "model": "gemini-2.5-flash-image", "image_size": "4K"}),
+        json.dumps({"prompt": "x", "model": "gemini-3.1-flash-lite-image", "image_size": "4K"}),
         content_type="application/json",
     )
     answer = _answer(gcs, stack_env, name)

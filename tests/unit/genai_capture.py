@@ -16,8 +16,8 @@ import sys
 
 def main() -> None:
     from google import genai
-    from google.oauth2.credentials import Credentials
     from google.genai import types
+    from google.oauth2.credentials import Credentials
 
     spec = json.load(sys.stdin)
     for call in spec["calls"]:

@@ -61,7 +61,7 @@ PNG = _png()
 class _Capture(BaseHTTPRequestHandler):
     records: list[dict]
 
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.records.append({"path": self.path, "body": json.loads(body or b"{}")})
         reply = {
@@ -265,7 +265,8 @@ def test_our_requests_match_google_genai(model, capture):
 
     problems = []
     for (name, req, spec), mine, sdk in zip(jobs, ours, theirs, strict=True):
-        tail = f"projects/{PROJECT}/locations/{req.region}/publishers/google/models/{spec.id}:generateContent"
+        model_path = f"projects/{PROJECT}/locations/{req.region}/publishers/google/models"
+        tail = f"{model_path}/{spec.id}:generateContent"
         their_version, our_version = KNOWN_DIFFERENCES["path_version"]
         assert sdk["path"].split("?")[0] == f"/{their_version}/{tail}", sdk["path"]
         assert mine["path"].split("?")[0] == f"/{our_version}/{tail}", mine["path"]
