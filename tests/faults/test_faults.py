@@ -21,8 +21,9 @@ import threading
 import time
 import uuid
 
-GEMINI = "gemini-2.5-flash-image"
-IMAGEN = "imagen-4.0-fast-generate-001"
+GEMINI = "gemini-3.1-flash-image"
+LITE = "gemini-3.1-flash-lite-image"
+PRO = "gemini-3-pro-image"  # served in global and in us-central1, us-east1
 TERMINAL = {"succeeded", "blocked", "failed", "cancelled"}
 
 
@@ -56,7 +57,7 @@ def test_429_bursts_are_retried_and_every_job_succeeds(faults, unique, expected_
     bodies = []
     for i in range(n):
         directive = " [[fail:429x3]]" if i % 2 == 0 else ""
-        model, images = (GEMINI, 1) if i % 4 < 2 else (IMAGEN, 2)
+        model, images = (GEMINI, 1) if i % 4 < 2 else (LITE, 2)
         bodies.append(body(unique, i, f"a paper boat{directive}", model, images))
     ids = faults.submit_batch(bodies)
     outcome = faults.wait_all(ids, timeout=60)
@@ -78,13 +79,17 @@ def test_429_bursts_are_retried_and_every_job_succeeds(faults, unique, expected_
     for i, job_id in enumerate(ids):
         job = outcome.jobs[job_id]
         assert job["state"] == "succeeded", job
+        images = bodies[i]["number_of_images"]
         if i % 2 == 0:
-            # three refusals, one success: the backoff (full jitter, 0.5-1, 1-2, 2-4 s)
-            # fits the 8 s budget or hands the job back once for a second attempt
-            assert calls[i] == 4, f"job {i}: {calls[i]} calls to Vertex, expected 4"
+            # three refusals, then successes: the backoff (full jitter, 0.5-1, 1-2, 2-4 s)
+            # fits the 8 s budget or hands the job back once for a second attempt. A
+            # two-image job (one call an image, the 429 counter shared): 429 429 | 429 ok |
+            # ok, 5 calls: the image that came back is kept, only the missing one is asked.
+            want = 4 if images == 1 else 5
+            assert calls[i] == want, f"job {i}: {calls[i]} calls to Vertex, expected {want}"
             assert job["attempts"] in (1, 2), job
         else:
-            assert calls[i] == 1, f"job {i}: {calls[i]} calls to Vertex, expected 1"
+            assert calls[i] == images, f"job {i}: {calls[i]} calls, expected {images}"
             assert job["attempts"] == 1, job
 
 
@@ -128,7 +133,7 @@ def test_500_and_503_are_retried_with_backoff(faults, unique, expected_pngs):
     directives = ["[[fail:503x2]]", "[[fail:500x2]]", "[[fail:503x1]]", ""]
     n = 8
     bodies = [
-        body(unique, i, f"a tin robot {directives[i % 4]}", GEMINI if i < 4 else IMAGEN)
+        body(unique, i, f"a tin robot {directives[i % 4]}", GEMINI if i < 4 else LITE)
         for i in range(n)
     ]
     ids = faults.submit_batch(bodies)
@@ -207,20 +212,17 @@ def test_safety_blocks_end_blocked_with_reasons_and_no_objects(faults, unique, e
         ("a storm [[block:IMAGE_SAFETY]]", GEMINI, 1),
         ("a storm [[block:prompt]]", GEMINI, 1),
         ("a storm [[block:prompt:PROHIBITED_CONTENT]]", GEMINI, 1),
-        ("a storm [[partial:1]]", IMAGEN, 3),
-        ("a storm [[partial:2]]", IMAGEN, 3),
-        ("a storm [[block:rai]]", IMAGEN, 2),
+        ("a storm [[block:IMAGE_SAFETY]]", LITE, 2),
     ]
     bodies = [body(unique, i, text, model, k) for i, (text, model, k) in enumerate(cases)]
     ids = faults.submit_batch(bodies)
     outcome = faults.wait_all(ids, timeout=30)
-    produced = {4: 2, 5: 1}
-    expected = {job_id: expected_pngs(job_id, produced.get(i, 0)) for i, job_id in enumerate(ids)}
+    expected = {job_id: expected_pngs(job_id, 0) for job_id in ids}
     calls = calls_per_job(faults, unique, len(ids))
     faults.record(
         "4. safety blocks",
         len(ids),
-        "IMAGE_SAFETY x2, prompt x2, rai x1, partial x2",
+        "IMAGE_SAFETY x3 (one a 2-image job), prompt x2",
         outcome,
         faults.duplicates(outcome, expected),
         sum(calls),
@@ -228,52 +230,15 @@ def test_safety_blocks_end_blocked_with_reasons_and_no_objects(faults, unique, e
     )
     faults.check(outcome, expected)
     jobs = [outcome.jobs[i] for i in ids]
-    assert calls == [1] * len(ids), calls  # a block is final: never retried
-    for job in jobs[:4]:
+    assert calls == [1, 1, 1, 1, 2], calls  # a block is final: never retried
+    for job in jobs:
         assert job["state"] == "blocked", job
         assert job["error"]["code"] == "blocked", job
         assert job["attempts"] == 1
     assert "IMAGE_SAFETY" in jobs[0]["error"]["message"], jobs[0]
     assert "prompt blocked: SAFETY" in jobs[2]["error"]["message"], jobs[2]
     assert "prompt blocked: PROHIBITED_CONTENT" in jobs[3]["error"]["message"], jobs[3]
-    for job, (ok, blocked) in ((jobs[4], (2, 1)), (jobs[5], (1, 2))):
-        assert job["state"] == "succeeded", job
-        assert len(job["outputs"]) == ok and len(job["blocked_images"]) == blocked, job
-        assert all("filtered out" in b["reason"] for b in job["blocked_images"]), job
-    assert jobs[6]["state"] == "blocked" and len(jobs[6]["blocked_images"]) == 2, jobs[6]
-
-
-def test_an_imagen_prompt_refusal_ends_blocked(faults, unique):
-    """Imagen refuses an unsafe prompt with HTTP 400 ("sensitive words ... Responsible AI",
-    support codes); the design says safety blocks end a job `blocked`, never retried."""
-    started = time.monotonic()
-    n = 2
-    bodies = [body(unique, i, "a storm [[block:prompt]]", IMAGEN) for i in range(n)]
-    ids = faults.submit_batch(bodies)
-    outcome = faults.wait_all(ids, timeout=30)
-    expected = {job_id: set() for job_id in ids}
-    calls = calls_per_job(faults, unique, n)
-    faults.record(
-        "4b. Imagen prompt refusal (400)",
-        n,
-        f"prompt block on {n}/{n}",
-        outcome,
-        faults.duplicates(outcome, expected),
-        sum(calls),
-        time.monotonic() - started,
-    )
-    faults.check(outcome, expected)
-    assert calls == [1] * n, calls  # final: never retried
-    for job_id in ids:
-        job = outcome.jobs[job_id]
-        assert "sensitive words" in job["error"]["message"], job  # Vertex's reason is kept
-        assert job["state"] == "blocked" and job["error"]["code"] == "blocked", (
-            "server bug (functions/imagegen/adapters/vertex.py classify() + services/worker.py "
-            "generate()): an Imagen prompt refusal (HTTP 400, 'sensitive words ... Responsible "
-            "AI') ends the job failed/upstream_final instead of blocked/blocked; worker.py "
-            "also finishes a raised Blocked as FAILED. Got "
-            f"{job['state']}/{job['error']['code']}"
-        )
+    assert len(jobs[4]["blocked_images"]) == 2, jobs[4]
 
 
 # -- 5. model not served in the region ---------------------------------------------------------
@@ -284,18 +249,16 @@ def test_regional_404_fails_without_fallbacks_and_fails_over_with_them(
 ):
     started = time.monotonic()
     # a) the session stack has no IMAGEGEN_FALLBACK_LOCATIONS: a final failure, one call
-    plain = [body(unique, i, "a harbour [[notserved:us-central1]]", IMAGEN) for i in range(2)]
+    plain = [body(unique, i, "a harbour [[notserved:global]]", PRO) for i in range(2)]
     plain_ids = faults.submit_batch(plain)
     first = faults.wait_all(plain_ids, timeout=30)
     # b) generate restarted with fallback locations: the same fault fails over
     n = 6
-    failover = [
-        body(unique, i, "a harbour [[notserved:us-central1]]", IMAGEN, 2) for i in range(2, 2 + n)
-    ]
-    everywhere = body(unique, 2 + n, "a harbour [[notserved]]", IMAGEN)
+    failover = [body(unique, i, "a harbour [[notserved:global]]", PRO, 2) for i in range(2, 2 + n)]
+    everywhere = body(unique, 2 + n, "a harbour [[notserved]]", PRO)
     try:
         faults.restart(
-            "generate", extra_env={"IMAGEGEN_FALLBACK_LOCATIONS": "europe-west4,asia-northeast1"}
+            "generate", extra_env={"IMAGEGEN_FALLBACK_LOCATIONS": "us-central1,us-east1"}
         )
         ids = faults.submit_batch([*failover, everywhere])
         second = faults.wait_all(ids, timeout=30)
@@ -313,7 +276,7 @@ def test_regional_404_fails_without_fallbacks_and_fails_over_with_them(
     faults.record(
         "5. regional 404 + failover",
         len(all_ids),
-        "404 in us-central1 (8), everywhere (1)",
+        "404 in global (8), everywhere (1)",
         outcome,
         faults.duplicates(outcome, expected),
         sum(len(x) for x in locations),
@@ -325,16 +288,17 @@ def test_regional_404_fails_without_fallbacks_and_fails_over_with_them(
         assert job["state"] == "failed" and job["error"]["code"] == "upstream_final", job
         assert "no location serves the job" in job["error"]["message"], job
         assert "served_by" not in job and job["attempts"] == 1, job
-        assert locations[index] == ["us-central1"], locations[index]
+        assert locations[index] == ["global"], locations[index]
     for index, job_id in enumerate(ids[:n], start=2):
         job = outcome.jobs[job_id]
         assert job["state"] == "succeeded", job
-        assert job["served_by"] == {"model": IMAGEN, "location": "europe-west4"}, job
+        assert job["served_by"] == {"model": PRO, "location": "us-central1"}, job
         assert job["attempts"] == 1, job
-        assert locations[index] == ["us-central1", "europe-west4"], locations[index]
+        # two images: both calls meet the 404 in global, then both go to us-central1
+        assert sorted(locations[index]) == ["global", "global", "us-central1", "us-central1"]
     job = outcome.jobs[ids[n]]
     assert job["state"] == "failed" and job["error"]["code"] == "upstream_final", job
-    assert locations[2 + n] == ["us-central1", "europe-west4", "asia-northeast1"]
+    assert locations[2 + n] == ["global", "us-central1", "us-east1"]
 
 
 # -- 6. duplicate and out-of-order delivery ----------------------------------------------------
@@ -344,7 +308,7 @@ def test_duplicated_shuffled_delivery_runs_each_job_once(faults, stack, unique, 
     started = time.monotonic()
     n = 10
     bodies = [
-        body(unique, i, "a kite [[latency:300]]", GEMINI if i % 2 else IMAGEN, 1 + i % 2)
+        body(unique, i, "a kite [[latency:300]]", GEMINI if i % 2 else LITE, 1 + i % 2)
         for i in range(n)
     ]
     try:
@@ -379,8 +343,7 @@ def test_duplicated_shuffled_delivery_runs_each_job_once(faults, stack, unique, 
         job = outcome.jobs[job_id]
         assert job["state"] == "succeeded", job
         assert job["attempts"] == 1, job  # the copies met the lease or a finished job
-        # Imagen answers every sample in one call, Gemini one image a call
-        want = bodies[i]["number_of_images"] if bodies[i]["model"] == GEMINI else 1
+        want = bodies[i]["number_of_images"]  # one image a call, each made once
         assert calls[i] == want, f"job {i} ran {calls[i]} calls at Vertex, expected {want}"
 
 
@@ -492,3 +455,57 @@ def test_pubsub_restart_loses_messages_and_the_sweeper_recovers_them(
         job = outcome.jobs[job_id]
         assert job["state"] == "succeeded", job
         assert calls[i] == 1, f"job {i} ran {calls[i]} times at Vertex"
+
+
+# -- 9. one call of a multi-image job fails ----------------------------------------------------
+
+
+def test_a_failed_call_of_a_multi_image_job_reruns_only_the_missing_images(
+    faults, unique, expected_pngs
+):
+    """Gemini makes one image a call. With 3 images and one call failing (503 once, or 12 s
+    of latency past the 8 s budget so the attempt is handed back), the images that came
+    back are stored at once and recorded on the job; the retry or the redelivered attempt
+    asks only for the missing one. Each image is generated once and billed once."""
+    started = time.monotonic()
+    cases = [
+        ("a comet [[fail:503x1]]", 3),
+        ("a comet [[fail:503x1]]", 3),
+        ("a comet [[fail:429x1]]", 2),
+    ]
+    bodies = [body(unique, i, text, GEMINI, k) for i, (text, k) in enumerate(cases)]
+    slow = len(bodies)
+    bodies.append(body(unique, slow, "a slow comet", GEMINI, 3))
+    rule = {"match": {"prompt_contains": tag(unique, slow)}, "latency_ms": 12000, "times": 1}
+    rules_url = f"{faults.vertex_url}/_standin/faults"
+    assert faults.http.post(rules_url, json={"rules": [rule]}, timeout=10).status_code == 200
+    try:
+        ids = faults.submit_batch(bodies)
+        outcome = faults.wait_all(ids, timeout=90)
+    finally:
+        faults.http.delete(rules_url, timeout=10)
+    expected = {
+        job_id: expected_pngs(job_id, b["number_of_images"])
+        for job_id, b in zip(ids, bodies, strict=True)
+    }
+    calls = calls_per_job(faults, unique, len(ids))
+    faults.record(
+        "9. one call of a multi-image job fails",
+        len(ids),
+        "503x1, 503x1, 429x1, 12 s latency on one call",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    faults.check(outcome, expected)
+    for i, job_id in enumerate(ids):
+        job = outcome.jobs[job_id]
+        images = bodies[i]["number_of_images"]
+        assert job["state"] == "succeeded", job
+        assert [o["index"] for o in job["outputs"]] == list(range(images)), job
+        assert job["images_produced"] == images
+        assert job["cost_usd"] == round(images * 0.0672, 6), job  # billed once each
+        # images + the one failed call (a re-run of the whole set would cost images more)
+        assert calls[i] == images + 1, f"job {i}: {calls[i]} calls, expected {images + 1}"
+    assert outcome.jobs[ids[slow]]["attempts"] == 2, outcome.jobs[ids[slow]]
