@@ -1,11 +1,14 @@
 """`python -m devstack.demo` (what `make demo` runs): the whole path, driven by the CLI.
 
 Starts the local stack (or reuses one already running from the same state dir), submits
-three jobs with the `imagegen` CLI — Imagen 4 at 16:9, Gemini 2.5 Flash Image at 1:1 and
-Gemini 3 Pro Image at 4K — and a fourth by dropping a request file in the uploads bucket,
-waits for them, downloads the images into ./out/<job id>/,
-prints a summary table, writes ./out/sheet.png (a contact sheet) and stops the stack again,
-also on an error or Ctrl-C. The images come from the local Vertex stand-in: placeholders.
+jobs with the `imagegen` CLI on today's models — Nano Banana 2 (gemini-3.1-flash-image) at
+512 and 1:8, Nano Banana Pro (gemini-3-pro-image) at 4K, an edit of a 16:9 photo with no
+ratio asked (the output keeps the input's shape) — plus the user guide's Imagen 3 request,
+copied with its retired model name (Nano Banana 2 serves it), and one more by dropping a
+request file in the uploads bucket. It waits for them, downloads the images into
+./out/<job id>/, prints a summary table with the model asked for and the model that served
+each job, writes ./out/sheet.png (a contact sheet) and stops the stack again, also on an
+error or Ctrl-C. The images come from the local Vertex stand-in: placeholders.
 
 Ports and the state dir follow the stack's variables (DEVSTACK_SUBMIT_PORT, ...,
 DEVSTACK_STATE_DIR); `--out DIR` changes the output directory.
@@ -25,22 +28,35 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
+EDIT_INPUT = "edit-input-16x9.png"  # written into --out: a 16:9 "photo" to edit
 JOBS: list[dict[str, str]] = [
     {
-        "model": "imagen-4.0-generate-001",
-        "aspect_ratio": "16:9",
-        "prompt": "a lighthouse on a basalt cliff at dusk, long exposure, waves in motion",
+        "model": "gemini-3.1-flash-image",
+        "aspect_ratio": "1:8",
+        "size": "512",
+        "prompt": "a lighthouse on a basalt cliff at dusk, a tall narrow banner",
     },
     {
-        "model": "gemini-2.5-flash-image",
-        "aspect_ratio": "1:1",
-        "prompt": "a ceramic teapot shaped like a snail, studio product shot, soft light",
-    },
-    {
-        "model": "gemini-3-pro-image-preview",
+        "model": "gemini-3-pro-image",
         "aspect_ratio": "1:1",
         "size": "4K",
         "prompt": "an isometric map of a small harbour town, hand-drawn, labelled streets",
+    },
+    {
+        "model": "gemini-3.1-flash-image",
+        "ref": EDIT_INPUT,
+        "prompt": "make it dusk, with warm street lights (no ratio asked: keeps the 16:9 shape)",
+    },
+    # The user guide's Vertex AI example, model name and all (Imagen 3 was shut down on
+    # 2026-06-24; its published replacement serves it):
+    {
+        "model": "imagen-3.0-generate-001",
+        "aspect_ratio": "1:1",
+        "n": "4",
+        "safety": "block_some",
+        "person_generation": "allow_adult",
+        "prompt": "A professional product photograph of a luxury watch on a marble surface, "
+        "studio lighting, 8K quality",
     },
 ]
 
@@ -73,18 +89,19 @@ class Demo:
         )
 
     def submit(self, job: dict[str, str]) -> str:
-        args = [
-            "--json",
-            "generate",
-            job["prompt"],
-            "--model",
-            job["model"],
-            "--aspect-ratio",
-            job["aspect_ratio"],
-            "--no-wait",
-        ]
-        if job.get("size"):
-            args += ["--size", job["size"]]
+        args = ["--json", "generate", job["prompt"], "--model", job["model"], "--no-wait"]
+        options = {
+            "aspect_ratio": "--aspect-ratio",
+            "size": "--size",
+            "n": "-n",
+            "safety": "--safety",
+            "person_generation": "--person-generation",
+        }
+        for key, flag in options.items():
+            if job.get(key):
+                args += [flag, job[key]]
+        if job.get("ref"):
+            args += ["--ref", str(self.out / job["ref"])]
         proc = self.imagegen(*args, capture=True)
         if proc.returncode != 0:
             raise DemoError(
@@ -92,6 +109,8 @@ class Demo:
             )
         body = json.loads(proc.stdout)
         print(f"  submitted {body['id']}  {body['model']} @ {body['region']}", flush=True)
+        for warning in body.get("warnings") or []:
+            print(f"  warning: {warning}", flush=True)
         return str(body["id"])
 
     def fetch(self, job_id: str) -> int:
@@ -118,7 +137,7 @@ class Demo:
             client_options={"api_endpoint": self.env["STORAGE_EMULATOR_HOST"]},
         )
         name = f"requests/demo-{int(time.time())}.json"
-        body = {"prompt": prompt, "model": "gemini-2.5-flash-image", "aspect_ratio": "16:9"}
+        body = {"prompt": prompt, "model": "gemini-3.1-flash-lite-image", "aspect_ratio": "16:9"}
         uploads = self.env["IMAGEGEN_UPLOADS_BUCKET"]
         client.bucket(uploads).blob(name).upload_from_string(
             json.dumps(body), content_type="application/json"
@@ -138,6 +157,14 @@ class Demo:
 
     def sheet(self, job_ids: list[str]) -> int:
         return self.imagegen("sheet", *job_ids, "--out", str(self.out / "sheet.png")).returncode
+
+
+def _edit_input(path: Path) -> None:
+    """A small 16:9 picture to edit (a gradient): with no ratio asked, the edit keeps it."""
+    from PIL import Image
+
+    image = Image.linear_gradient("L").resize((320, 180)).convert("RGB")
+    image.save(path, "PNG")
 
 
 def _seconds(job: dict[str, Any]) -> str:
@@ -162,10 +189,12 @@ def summary_rows(jobs: list[dict[str, Any]], out: Path) -> list[list[str]]:
             with Image.open(path) as image:
                 sizes.append(f"{image.width}x{image.height}")
         served = job.get("served_by") or {}
+        request = job.get("request") or {}
         rows.append(
             [
                 job["id"],
-                str(job.get("model", "")),
+                str(request.get("model_requested") or request.get("model", "")),
+                str(served.get("model") or job.get("model", "")),
                 str(served.get("location") or job.get("region", "")),
                 str(job.get("state", "")),
                 "\n".join(str(p) for p in files) or "-",
@@ -181,7 +210,8 @@ def print_summary(rows: list[list[str]]) -> None:
     from rich.table import Table
 
     table = Table(title="imagegen demo (local stand-in images)")
-    for column in ("job", "model", "region", "state", "files", "pixel size", "seconds"):
+    columns = ("job", "asked for", "served by", "region", "state", "files", "pixel size", "seconds")
+    for column in columns:
         table.add_column(
             column, justify="right" if column == "seconds" else "left", no_wrap=column != "files"
         )
@@ -214,6 +244,7 @@ def run(out: Path) -> int:
         )
         demo = Demo(env, out)
         out.mkdir(parents=True, exist_ok=True)
+        _edit_input(out / EDIT_INPUT)
         ids = [demo.submit(job) for job in JOBS]
         ids.append(demo.upload("a paper boat on a rain puddle, seen from above (from an upload)"))
         codes = {job_id: demo.fetch(job_id) for job_id in ids}
