@@ -3,12 +3,10 @@ the size of the images and the RSS of the same process after its imports and cli
 
 The child imports what `generate` needs, builds its clients (Firestore, Storage, Vertex),
 reads VmRSS (baseline), resets the high-water mark (/proc/self/clear_refs), runs the job,
-and reads VmHWM (peak). Cases: 4 x 4K on gemini-3-pro-image-preview and 4 x 1K on
-gemini-2.5-flash-image through the worker, with the stock stand-in (flat placeholders that
+and reads VmHWM (peak). Cases: 4 x 4K on gemini-3-pro-image and 4 x 1K on
+gemini-3.1-flash-image through the worker, with the stock stand-in (flat placeholders that
 compress to little) and with incompressible images (bench/_noisy_standin.py: encoded size ≈
-raw pixels, an upper bound for real output); and Imagen with `storageUri`, where Vertex
-writes the images to storage itself, called on the adapter directly (the worker has no
-setting for it).
+raw pixels, an upper bound for real output).
 """
 
 from __future__ import annotations
@@ -29,9 +27,9 @@ MiB = 1024 * 1024
 CASES = [
     # name, request, how, stand-in
     (
-        "4 x 4K gemini-3-pro-image-preview, placeholder images",
+        "4 x 4K gemini-3-pro-image, placeholder images",
         {
-            "model": "gemini-3-pro-image-preview",
+            "model": "gemini-3-pro-image",
             "number_of_images": 4,
             "image_size": "4K",
             "aspect_ratio": "1:1",
@@ -40,9 +38,9 @@ CASES = [
         "stock",
     ),
     (
-        "4 x 1K gemini-2.5-flash-image, placeholder images",
+        "4 x 1K gemini-3.1-flash-image, placeholder images",
         {
-            "model": "gemini-2.5-flash-image",
+            "model": "gemini-3.1-flash-image",
             "number_of_images": 4,
             "image_size": "1K",
             "aspect_ratio": "1:1",
@@ -51,9 +49,9 @@ CASES = [
         "stock",
     ),
     (
-        "4 x 4K gemini-3-pro-image-preview, incompressible images",
+        "4 x 4K gemini-3-pro-image, incompressible images",
         {
-            "model": "gemini-3-pro-image-preview",
+            "model": "gemini-3-pro-image",
             "number_of_images": 4,
             "image_size": "4K",
             "aspect_ratio": "1:1",
@@ -62,38 +60,14 @@ CASES = [
         "noisy",
     ),
     (
-        "4 x 1K gemini-2.5-flash-image, incompressible images",
+        "4 x 1K gemini-3.1-flash-image, incompressible images",
         {
-            "model": "gemini-2.5-flash-image",
+            "model": "gemini-3.1-flash-image",
             "number_of_images": 4,
             "image_size": "1K",
             "aspect_ratio": "1:1",
         },
         "worker",
-        "noisy",
-    ),
-    (
-        "4 x 2K imagen-4.0-generate-001 inline (bytes through the function), incompressible",
-        {
-            "model": "imagen-4.0-generate-001",
-            "number_of_images": 4,
-            "image_size": "2K",
-            "aspect_ratio": "1:1",
-            "add_watermark": True,
-        },
-        "direct",
-        "noisy",
-    ),
-    (
-        "4 x 2K imagen-4.0-generate-001 with storageUri (Vertex writes GCS), incompressible",
-        {
-            "model": "imagen-4.0-generate-001",
-            "number_of_images": 4,
-            "image_size": "2K",
-            "aspect_ratio": "1:1",
-            "add_watermark": True,
-        },
-        "storage_uri",
         "noisy",
     ),
 ]
@@ -117,7 +91,6 @@ def child(spec_json: str) -> None:
     import main  # the entry point module, as deployed
 
     from imagegen.bootstrap import Services
-    from imagegen.domain.request import JobRequest
     from imagegen.services.worker import generate
 
     del google, main
@@ -143,20 +116,8 @@ def child(spec_json: str) -> None:
     start = time.perf_counter()
     through = 0
     uris: list[str] = []
-    if case["how"] == "worker":
-        outcome = generate(services, case["job_id"])
-        through = sum(written)
-    else:
-        req = JobRequest.model_validate(
-            {"prompt": PROMPT, **case["request"], "region": spec.default_location}
-        )
-        storage_uri = None
-        if case["how"] == "storage_uri":
-            storage_uri = f"gs://{services.settings.outputs_bucket}/bench/{os.getpid()}/"
-        result = services.vertex.generate(spec, req, spec.default_location, storage_uri=storage_uri)
-        through = sum(len(i.data or b"") for i in result.images)
-        uris = [i.gcs_uri for i in result.images if i.gcs_uri]
-        outcome = f"{len(result.images)} images, {len(uris)} as gs:// URIs"
+    outcome = generate(services, case["job_id"])
+    through = sum(written)
     seconds = time.perf_counter() - start
     print(
         json.dumps(
@@ -287,10 +248,6 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
             ],
             rows,
         ),
-        "",
-        "The storageUri row calls `VertexClient.generate(..., storage_uri=...)` directly:"
-        " the worker never passes `storage_uri` (worker.call_with_retries), so it needs a"
-        " setting for it (the catalog already has `storage_uri: bool` per model).",
     ]
     emit("memory", "\n".join(body))
     return results

@@ -39,7 +39,7 @@ TARGET_RPS = 200.0
 
 BODY = {
     "prompt": "a lighthouse on a cliff at dusk, watercolour",
-    "model": "gemini-2.5-flash-image",
+    "model": "gemini-3.1-flash-image",
     "aspect_ratio": "16:9",
     "labels": {"team": "bench"},
 }

@@ -3,8 +3,8 @@ emulators and the Vertex stand-in (answering at once), split into its phases.
 
 Phases are timed by wrapping a `Services` instance's adapter methods (no source edits):
 claim = `jobs.claim`, Vertex call = `vertex.generate` minus decode, decode = the REST
-reply turned into a dict (`json_format.MessageToDict`), images out of it (`read_gemini` /
-`read_imagen`, base64) and the provenance text spliced in (`embed_text_metadata`),
+reply turned into a dict (`json_format.MessageToDict`), images out of it (`read_gemini`)
+and the provenance text spliced in (`embed_text_metadata`),
 upload = `storage.write`, finalize = `jobs.finish`; other = the rest of `generate`.
 Jobs are created with `services.submission.submit` on a topic nobody consumes; the same
 prompt every time, so the stand-in serves its cached placeholder and costs ~nothing.
@@ -26,7 +26,7 @@ CONCURRENT = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
 TARGET_P50_S = 0.050
 BODY = {
     "prompt": "a paper boat on a pond, flat illustration",
-    "model": "gemini-2.5-flash-image",
+    "model": "gemini-3.1-flash-image",
     "number_of_images": 1,
     "image_size": "1K",
     "aspect_ratio": "1:1",
@@ -72,7 +72,6 @@ def instrument(services, timer: Timer) -> None:
     services.vertex.generate = timer.wrap("vertex total", services.vertex.generate)
     # decode happens inside vertex.generate (and just before upload): module-level names
     vertex_mod.read_gemini = timer.wrap("decode", vertex_mod.read_gemini)
-    vertex_mod.read_imagen = timer.wrap("decode", vertex_mod.read_imagen)
     json_format.MessageToDict = timer.wrap("decode", json_format.MessageToDict)
     worker_mod.embed_text_metadata = timer.wrap("decode", worker_mod.embed_text_metadata)
 
@@ -159,7 +158,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         "## Worker overhead (`services.worker.generate`, in-process)",
         "",
         f"Machine: {machine()}.",
-        f"{JOBS} one-image 1K jobs of gemini-2.5-flash-image run one after another in-process"
+        f"{JOBS} one-image 1K jobs of gemini-3.1-flash-image run one after another in-process"
         " against the Firestore and Storage emulators and the Vertex stand-in (no injected"
         " latency, cached placeholder), after 3 warm-up jobs.",
         "",
