@@ -42,7 +42,25 @@ _JOB = {
         "request": {"$ref": "#/components/schemas/JobRequest"},
         "model": {"type": "string"},
         "region": {"type": "string"},
-        "outputs": {"type": "array", "items": {"type": "object"}},
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "uri": {"type": "string"},
+                    "mime_type": {"type": "string"},
+                    "index": {"type": "integer"},
+                    "width": {"type": "integer", "description": "delivered pixels"},
+                    "height": {"type": "integer", "description": "delivered pixels"},
+                    "bytes": {"type": "integer"},
+                    "priced_size": {
+                        "type": "string",
+                        "description": "the size billed: the delivered one, if it differs",
+                    },
+                    "cost_usd": {"type": "number"},
+                },
+            },
+        },
         "blocked_images": {"type": "array", "items": {"type": "object"}},
         "error": {"type": "object"},
         "warnings": {"type": "array", "items": {"type": "string"}},
@@ -89,7 +107,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "imagegen",
             "version": __version__,
-            "description": "Image generation jobs on Vertex AI (Imagen, Gemini image).",
+            "description": "Image generation jobs on Vertex AI Gemini image models.",
         },
         "paths": {
             "/v1/jobs": {
