@@ -94,9 +94,7 @@ MIME_FORMATS = {
     "image/webp": ("WEBP", "webp"),
 }
 
-DIRECTIVE_RE = re.compile(
-    r"\[\[(fail|latency|block|partial|notserved|retry_after|size)(?::([^\]]*))?\]\]"
-)
+DIRECTIVE_RE = re.compile(r"\[\[(fail|latency|block|notserved|retry_after|size)(?::([^\]]*))?\]\]")
 THINKING_LEVEL = {0: "THINKING_LEVEL_UNSPECIFIED", 1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "MINIMAL"}
 # The body Vertex AI answers for a publisher model that does not exist (or no longer does).
 NOT_FOUND = (
@@ -149,7 +147,6 @@ class Effects:
     retry_after: float | None = None
     latency_ms: int = 0
     block: str | None = None  # "SAFETY", "IMAGE_SAFETY", ..., "prompt:SAFETY", "rai"
-    partial: int = 0
 
 
 @dataclass
@@ -160,7 +157,6 @@ class Rule:
     latency_ms: int = 0
     retry_after: float | None = None
     block: str | None = None
-    partial: int = 0
     message: str | None = None
     hits: int = 0
 
@@ -175,7 +171,6 @@ class Rule:
             "latency_ms",
             "retry_after",
             "block",
-            "partial",
             "message",
         }
         if unknown:
@@ -201,7 +196,6 @@ class Rule:
             latency_ms=int(raw.get("latency_ms") or 0),
             retry_after=raw.get("retry_after"),
             block=raw.get("block"),
-            partial=int(raw.get("partial") or 0),
             message=raw.get("message"),
         )
 
@@ -225,7 +219,6 @@ class Rule:
             "latency_ms": self.latency_ms,
             "retry_after": self.retry_after,
             "block": self.block,
-            "partial": self.partial,
             "message": self.message,
         }
 
@@ -366,7 +359,7 @@ class StandIn:
                 rule.hits += 1
                 fx.status, fx.message = rule.status, rule.message
                 fx.retry_after, fx.latency_ms = rule.retry_after, rule.latency_ms
-                fx.block, fx.partial = rule.block, rule.partial
+                fx.block = rule.block
                 break
             for text, name, arg in parse_directives(prompt):
                 if name == "fail" and fx.status is None:
@@ -382,8 +375,6 @@ class StandIn:
                     fx.retry_after = float(arg or 1)
                 elif name == "block" and fx.block is None:
                     fx.block = arg or "SAFETY"
-                elif name == "partial" and not fx.partial:
-                    fx.partial = int(arg or 1)
         return fx
 
     def log(self, **fields: Any) -> None:
