@@ -86,7 +86,7 @@ class Keeper:
         self.services, self.job_id, self.attempt, self.req = services, job_id, attempt, req
         self.outputs: list[dict[str, Any]] = list(job.get("partial_outputs") or [])
         self.blocked: list[str] = list(job.get("partial_blocked") or [])
-        self.size_warnings: list[str] = []
+        self.size_warnings: list[str] = list(job.get("partial_warnings") or [])
         # the replies' text, thoughts and model turn; image bytes are dropped once stored
         self.generation = Generation(
             images=[GeneratedImage(o["mime_type"], b"") for o in self.outputs]
@@ -105,7 +105,11 @@ class Keeper:
         self.services.jobs.progress(
             self.job_id,
             self.attempt,
-            {"partial_outputs": self.outputs, "partial_blocked": self.blocked},
+            {
+                "partial_outputs": self.outputs,
+                "partial_blocked": self.blocked,
+                "partial_warnings": self.size_warnings,
+            },
         )
 
     def _store(self, image: GeneratedImage, route: Route, index: int) -> dict[str, Any]:
@@ -431,6 +435,7 @@ def _outputs_fields(
         "images_produced": len(outputs),
         "partial_outputs": None,  # now in `outputs`
         "partial_blocked": None,
+        "partial_warnings": None,
     }
     if keeper.size_warnings:
         fields["warnings"] = [*(job.get("warnings") or []), *keeper.size_warnings]
