@@ -28,6 +28,7 @@ GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 TOKEN_HEADERS = ("X-Serverless-Authorization", "Authorization")
 MAX_TOKEN_CHARS = 8192
+UPLOAD_OWNER_PREFIX = "upload:"
 
 
 class Unauthenticated(ImagegenError):
@@ -44,8 +45,15 @@ class Caller:
     id: str
     admin: bool = False
 
-    def may_see(self, owner: str | None) -> bool:
-        return self.admin or (owner or "anonymous") == self.id
+    def may_see(self, owner: str | None, *, change: bool = False) -> bool:
+        """Whether this caller may read (or, with `change`, cancel) a job of `owner`.
+        Jobs made from uploads (`upload:<bucket>`) have no caller of their own: whoever
+        dropped the file reads its status through the API, so every verified caller may
+        read them, and only admins may cancel them."""
+        owner = owner or "anonymous"
+        if self.admin or owner == self.id:
+            return True
+        return not change and owner.startswith(UPLOAD_OWNER_PREFIX)
 
 
 class _CachedCerts:

@@ -226,17 +226,19 @@ def view(job: dict[str, Any], base_url: str) -> dict[str, Any]:
     return body
 
 
-def get_job(services: Services, job_id: str, caller: Caller) -> dict[str, Any]:
-    """The caller's own job (any job for an admin). Another caller's job is a 404 with the
-    same answer as a missing one, so nobody learns that it exists."""
+def get_job(
+    services: Services, job_id: str, caller: Caller, *, change: bool = False
+) -> dict[str, Any]:
+    """The caller's own job (any job for an admin; see Caller.may_see). Another caller's
+    job is a 404 with the same answer as a missing one, so nobody learns that it exists."""
     job = services.jobs.get(job_id)
-    if job is None or not caller.may_see(job.get("caller")):
+    if job is None or not caller.may_see(job.get("caller"), change=change):
         raise NotFound(f"no job {job_id}")
     return job
 
 
 def cancel_job(services: Services, job_id: str, caller: Caller) -> dict[str, Any]:
-    get_job(services, job_id, caller)  # the owner never changes: checking first is enough
+    get_job(services, job_id, caller, change=True)  # the owner never changes
     job = services.jobs.cancel(job_id)
     log.info("job cancelled", extra={"job_id": job_id, "caller": caller.id})
     return job
