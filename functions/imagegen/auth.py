@@ -4,9 +4,10 @@ Deployed, Cloud Run checks the token of `X-Serverless-Authorization` when that h
 present and then passes `Authorization` through untouched, so the payload of
 `Authorization` alone proves nothing. The code therefore never trusts a token it did not
 verify itself: the signature against Google's published keys (google-auth's
-`id_token.verify_token`), the issuer, the expiry, and the audience (this service's own URL,
-or the audiences the deployment names). Verified headers, in order: `X-Serverless-Authorization`
-(the invoker Cloud Run admitted), then `Authorization`.
+`id_token.verify_token`), the issuer, the expiry, and the audience (this service's own URL
+and gcloud's, as Cloud Run accepts, or only the audiences the deployment names). Verified
+headers, in order: `X-Serverless-Authorization` (the invoker Cloud Run admitted), then
+`Authorization`.
 
 The local stack has no Cloud Run in front: there a plain `X-Imagegen-Caller` header names the
 caller, and only where the deployment says so (IMAGEGEN_TRUST_CALLER_HEADER=1, set by the
@@ -21,12 +22,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from imagegen.errors import ImagegenError
+from imagegen.errors import ImagegenError, Unavailable
 
 CALLER_HEADER = "X-Imagegen-Caller"
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 TOKEN_HEADERS = ("X-Serverless-Authorization", "Authorization")
+# The audience of `gcloud auth print-identity-token` without --audiences (the Google Cloud
+# CLI's OAuth client). Cloud Run accepts such tokens for developers
+# (https://cloud.google.com/run/docs/authenticating/developers, read 2026-11-25), and the
+# deploy guide's curl examples use them; a deployment that names its audiences
+# (IMAGEGEN_TOKEN_AUDIENCES) accepts only those.
+GCLOUD_AUDIENCE = "32555940559.apps.googleusercontent.com"
+CLOCK_SKEW_SECONDS = 10
 MAX_TOKEN_CHARS = 8192
 UPLOAD_OWNER_PREFIX = "upload:"
 
@@ -113,13 +121,18 @@ class Authenticator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("expected Authorization: Bearer <identity token>")
-        audience = list(self.audiences) or [base_url.rstrip("/")]
+        audience = list(self.audiences) or [base_url.rstrip("/"), GCLOUD_AUDIENCE]
         try:
             claims = id_token.verify_token(
-                token, self._transport, audience=audience, certs_url=self.certs_url
+                token,
+                self._transport,
+                audience=audience,
+                certs_url=self.certs_url,
+                clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
             )
         except exceptions.TransportError:
-            raise Unauthenticated("the token's signing keys could not be fetched") from None
+            # our dependency failed, not the caller: the same request may be sent again
+            raise Unavailable("the token's signing keys could not be fetched; retry") from None
         except (ValueError, exceptions.GoogleAuthError) as exc:
             # google-auth says why (expired, wrong audience, bad signature, malformed)
             raise Unauthenticated(f"the identity token is not valid: {_first_line(exc)}") from None

@@ -11,7 +11,7 @@ from typing import Any
 import flask
 
 from imagegen import logs
-from imagegen.auth import Caller
+from imagegen.auth import Caller, Unauthenticated
 from imagegen.bootstrap import Services
 from imagegen.domain import bounded_json
 from imagegen.errors import (
@@ -86,6 +86,9 @@ class Api:
         except (RateLimited, BudgetExceeded) as exc:
             log.warning("request refused", extra={"error": exc.message, "path": request.path})
             return _error(exc, {"Retry-After": str(exc.retry_after)})
+        except Unauthenticated as exc:
+            log.warning("unauthenticated", extra={"error": exc.message, "path": request.path})
+            return _error(exc, {"WWW-Authenticate": 'Bearer realm="imagegen"'})
         except Unavailable as exc:
             log.error("request failed", extra={"error": exc.message, "path": request.path})
             return _error(exc, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})

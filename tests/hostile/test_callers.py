@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from imagegen.auth import GCLOUD_AUDIENCE
 from tests.hostile.support import AUDIENCE, Issuer, bearer, flask_client, record
 
 BODY = {"prompt": "a lighthouse at dusk"}  # the default model (Gemini)
@@ -53,9 +54,12 @@ def test_audience_defaults_to_the_url_the_request_was_sent_to(make_services, iss
     client = flask_client(Api(services))
     me = f"carol-{unique}@example.com"
     mine = client.get("/v1/usage", headers=bearer(issuer.token(me, audience="http://localhost")))
+    gcloud = client.get("/v1/usage", headers=bearer(issuer.token(me, audience=GCLOUD_AUDIENCE)))
     theirs = client.get("/v1/usage", headers=bearer(issuer.token(me, audience=AUDIENCE)))
-    assert (mine.status_code, theirs.status_code) == (200, 401)
-    record("audience = this service's URL", [mine.status_code, theirs.status_code])
+    statuses = [mine.status_code, gcloud.status_code, theirs.status_code]
+    assert statuses == [200, 200, 401]
+    assert theirs.headers["WWW-Authenticate"].startswith("Bearer")
+    record("audience = this service's URL (or gcloud's, as Cloud Run)", statuses)
 
 
 def test_local_stack_header_does_not_make_a_forged_token_valid(make_services, idle_topic, unique):
