@@ -7,7 +7,14 @@ import datetime as dt
 import hashlib
 
 from imagegen.auth import GCLOUD_AUDIENCE
-from tests.hostile.support import AUDIENCE, Issuer, bearer, flask_client, record
+from tests.hostile.support import (
+    AUDIENCE,
+    Issuer,
+    bearer,
+    flask_client,
+    record,
+    succeeded_job,
+)
 
 BODY = {"prompt": "a lighthouse at dusk"}  # the default model (Gemini)
 
@@ -158,37 +165,10 @@ def test_keyed_job_ids_are_not_computable_and_keys_are_per_caller(deployed, issu
 def test_refine_of_another_callers_job_is_404(deployed, issuer, unique):
     services, client = deployed
     alice_id = f"alice-{unique}@example.com"
-    parent = _succeeded_job(services, alice_id, unique)
+    parent = succeeded_job(services, alice_id, unique)
     bob = bearer(issuer.token(f"bob-{unique}@example.com"))
     body = {"prompt": "mine now", "parent_job_id": parent}
     theirs = client.post("/v1/jobs", json=body, headers=bob)
     own = client.post("/v1/jobs", json=body, headers=bearer(issuer.token(alice_id)))
     assert (theirs.status_code, own.status_code) == (404, 202)
     record("refine another caller's job", [theirs.status_code, own.status_code])
-
-
-def _succeeded_job(services, caller: str, unique: str, **extra) -> str:
-    """A finished Gemini job of `caller`, written as the worker leaves one."""
-    from imagegen.domain.jobs import new_job_id, utcnow
-
-    now = utcnow()
-    job_id = new_job_id()
-    services.jobs.create(
-        {
-            "id": job_id,
-            "state": "succeeded",
-            "caller": caller,
-            "model": "gemini-3-pro-image",
-            "served_by": {"model": "gemini-3-pro-image", "location": "global"},
-            "request": {"prompt": f"{unique} parent", "model": "gemini-3-pro-image"},
-            "conversation": [
-                {"role": "user", "parts": [{"text": f"{unique} parent"}]},
-                {"role": "model", "parts": [{"text": "here it is"}]},
-            ],
-            "outputs": [],
-            "created_at": now,
-            "updated_at": now,
-            **extra,
-        }
-    )
-    return job_id

@@ -162,8 +162,7 @@ def test_a_refine_chain_over_the_document_budget_is_400_before_any_charge(
     import datetime as dt
 
     from imagegen.http_api import Api
-    from tests.hostile.support import AUDIENCE, flask_client
-    from tests.hostile.test_callers import _succeeded_job
+    from tests.hostile.support import AUDIENCE, flask_client, succeeded_job
 
     services = make_services(
         jobs_topic=idle_topic,
@@ -178,7 +177,7 @@ def test_a_refine_chain_over_the_document_budget_is_400_before_any_charge(
         {"role": "user", "parts": [{"text": "u" * 300_000}]},
         {"role": "model", "parts": [{"text": "m" * 300_000}]},
     ]
-    parent = _succeeded_job(services, me, unique, conversation=long_turns)
+    parent = succeeded_job(services, me, unique, conversation=long_turns)
     response = client.post(
         "/v1/jobs",
         json={"prompt": "and again", "parent_job_id": parent},
