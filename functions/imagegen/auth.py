@@ -114,13 +114,19 @@ class Authenticator:
 
     def verify(self, header: str, base_url: str) -> str:
         """The identity a `Bearer <token>` header proves (email, else subject)."""
-        from google.auth import exceptions
+        from google.auth import exceptions, jwt
         from google.oauth2 import id_token
 
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("expected Authorization: Bearer <identity token>")
+        try:  # Google signs ID tokens with RS256; anything else (`none`!) is refused unread
+            algorithm = jwt.decode_header(token).get("alg")
+        except (ValueError, TypeError, AttributeError):
+            raise Unauthenticated("the identity token is not a JWT") from None
+        if algorithm != "RS256":
+            raise Unauthenticated(f"the identity token is not signed by Google ({algorithm})")
         audience = list(self.audiences) or [base_url.rstrip("/"), GCLOUD_AUDIENCE]
         try:
             claims = id_token.verify_token(

@@ -77,3 +77,14 @@ def test_who_may_see_which_job():
     assert alice.may_see("upload:imagegen-uploads")
     assert not alice.may_see("upload:imagegen-uploads", change=True)
     assert not Caller("anonymous").may_see("alice@example.com")
+
+
+@pytest.mark.parametrize(
+    "token", ["abc.def", "eyJhbGciOiJub25lIn0.e30.", "eyJhbGciOiJIUzI1NiJ9.e30.x"]
+)
+def test_tokens_not_signed_rs256_are_refused_before_any_key_is_fetched(token):
+    from imagegen.auth import Authenticator, Unauthenticated
+
+    keyless = Authenticator(certs_url="http://127.0.0.1:9/unreachable")
+    with pytest.raises(Unauthenticated):
+        keyless.verify(f"Bearer {token}", "https://imagegen.test")
