@@ -1,7 +1,7 @@
 """Local stand-in for the Eventarc Cloud Storage trigger of `on_upload`.
 
 The storage emulator sends no notifications, so this process lists the uploads bucket,
-and for every new object (name + generation not seen before) POSTs a binary-mode CloudEvent
+and for every new object (name + generation not seen before) POSTs a structured CloudEvent
 `google.cloud.storage.object.v1.finalized` to the on_upload function, with the object
 resource as data, as Eventarc does. A non-2xx answer is retried with backoff (Eventarc's
 retry policy), up to DEVSTACK_UPLOAD_MAX_ATTEMPTS, then given up with a log line.
@@ -53,19 +53,29 @@ def object_resource(blob) -> dict[str, Any]:
     }
 
 
-def deliver(url: str, data: dict[str, Any], timeout: float = 60.0) -> int | None:
-    headers = {
-        "Content-Type": "application/json",
-        "ce-specversion": "1.0",
-        "ce-id": uuid.uuid4().hex,
-        "ce-type": FINALIZED,
-        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{data['bucket']}",
-        "ce-subject": f"objects/{data['name']}",
+def cloud_event(data: dict[str, Any]) -> dict[str, Any]:
+    """The storage event in the CloudEvents JSON (structured) format. Attributes travel in
+    the body, not in HTTP headers: an object name may hold any Unicode character, and HTTP
+    header values are Latin-1 (http.client refused such names, and the event was lost)."""
+    event = {
+        "specversion": "1.0",
+        "id": uuid.uuid4().hex,
+        "type": FINALIZED,
+        "source": f"//storage.googleapis.com/projects/_/buckets/{data['bucket']}",
+        "subject": f"objects/{data['name']}",
+        "datacontenttype": "application/json",
+        "data": data,
     }
     if data.get("updated"):
-        headers["ce-time"] = data["updated"]
+        event["time"] = data["updated"]
+    return event
+
+
+def deliver(url: str, data: dict[str, Any], timeout: float = 60.0) -> int | None:
+    body = json.dumps(cloud_event(data), ensure_ascii=False).encode("utf-8")
+    headers = {"Content-Type": "application/cloudevents+json; charset=utf-8"}
     request = urllib.request.Request(  # noqa: S310 (a local http URL)
-        url, data=json.dumps(data).encode(), headers=headers, method="POST"
+        url, data=body, headers=headers, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
@@ -103,6 +113,12 @@ class Watcher:
         return list(self.client.list_blobs(self.bucket))
 
     def _send(self, data: dict[str, Any]) -> None:
+        try:
+            self._deliver(data)
+        except Exception as exc:  # never silently: a lost event is a lost upload
+            log(event="delivery_error", object=data.get("name"), error=repr(exc))
+
+    def _deliver(self, data: dict[str, Any]) -> None:
         for attempt in range(1, self.max_attempts + 1):
             status = deliver(self.url, data)
             log(

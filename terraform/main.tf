@@ -65,5 +65,7 @@ locals {
   submit_env = merge(local.function_env, {
     WORKERS = "1"
     THREADS = tostring(var.concurrency.submit)
+    # Callers who may read and cancel every caller's jobs and usage (emails, no prefix).
+    IMAGEGEN_ADMIN_MEMBERS = join(",", [for m in var.admin_members : split(":", m)[1]])
   })
 }

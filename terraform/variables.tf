@@ -81,6 +81,20 @@ variable "invoker_members" {
   }
 }
 
+variable "admin_members" {
+  type        = list(string)
+  description = "Callers who may read and cancel every caller's jobs and read every caller's usage; everyone else sees only their own jobs (another caller's job is a 404). IAM-style user:EMAIL or serviceAccount:EMAIL, matched against the verified identity token's email. They still need to be invokers (invoker_members)."
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for m in var.admin_members :
+      can(regex("^(user|serviceAccount):[^,:[:space:]]+@[^,:[:space:]]+$", m))
+    ])
+    error_message = "Each admin member must be user:EMAIL or serviceAccount:EMAIL (groups and domains cannot be matched against a token's email)."
+  }
+}
+
 variable "vertex_locations" {
   type        = list(string)
   description = "Vertex AI locations jobs may run in (request `region` is checked against this list). `global` uses the aiplatform.googleapis.com endpoint."

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from imagegen.adapters.queue_pubsub import JobQueue
     from imagegen.adapters.storage_gcs import Storage
     from imagegen.adapters.vertex import VertexClient
+    from imagegen.auth import Authenticator
 
 
 @dataclass
@@ -54,19 +55,36 @@ class Services:
         )
 
     @cached_property
+    def auth(self) -> Authenticator:
+        from imagegen.auth import Authenticator
+
+        s = self.settings
+        return Authenticator(
+            certs_url=s.auth_certs_url,
+            audiences=tuple(s.token_audiences),
+            admins=frozenset(s.admin_members),
+            trust_caller_header=s.trust_caller_header,
+        )
+
+    @cached_property
     def jobs(self) -> JobStore:
         from imagegen.adapters.jobs_firestore import JobStore
 
         s = self.settings
         return JobStore.connect(
-            s.require("project"), s.firestore_database, s.jobs_collection, s.usage_collection
+            s.require("project"),
+            s.firestore_database,
+            s.jobs_collection,
+            s.usage_collection,
+            s.idempotency_collection,
         )
 
     @cached_property
     def queue(self) -> JobQueue:
         from imagegen.adapters.queue_pubsub import JobQueue
 
-        return JobQueue.connect(self.settings.require("project"), self.settings.jobs_topic)
+        s = self.settings
+        return JobQueue.connect(s.require("project"), s.jobs_topic, s.publish_timeout_seconds)
 
     @cached_property
     def storage(self) -> Storage:

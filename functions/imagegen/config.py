@@ -59,7 +59,17 @@ class Settings:
     global_usd_per_day: float = 0.0
     # request limits
     max_body_bytes: int = 32 * 1024 * 1024
+    # Vertex's own per-file limit for inline images (7 MB; docs/architecture.md, Facts)
     max_inline_image_bytes: int = 7 * 1024 * 1024
+    max_json_depth: int = 32
+    # callers (auth.py)
+    trust_caller_header: bool = False  # local stack only: X-Imagegen-Caller names the caller
+    admin_members: list[str] = field(default_factory=list)  # emails that see every job
+    auth_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    token_audiences: list[str] = field(default_factory=list)  # empty: the request's own URL
+    idempotency_collection: str = "idempotency"
+    # seconds submit waits for Pub/Sub before answering 503 (the sweeper uses its own)
+    publish_timeout_seconds: float = 3.0
 
     def require(self, name: str) -> str:
         """The value of a setting that this code path cannot do without."""
@@ -120,6 +130,14 @@ def load_settings() -> Settings:
         caller_usd_per_day=_float("IMAGEGEN_CALLER_USD_PER_DAY", 0.0),
         global_usd_per_day=_float("IMAGEGEN_GLOBAL_USD_PER_DAY", 0.0),
         max_body_bytes=int(_float("IMAGEGEN_MAX_BODY_BYTES", 32 * 1024 * 1024)),
+        trust_caller_header=_env("IMAGEGEN_TRUST_CALLER_HEADER") == "1",
+        admin_members=[m.split(":", 1)[-1] for m in _list(_env("IMAGEGEN_ADMIN_MEMBERS"))],
+        auth_certs_url=_env(
+            "IMAGEGEN_AUTH_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs"
+        ),
+        token_audiences=_list(_env("IMAGEGEN_TOKEN_AUDIENCES")),
+        idempotency_collection=_env("IMAGEGEN_IDEMPOTENCY_COLLECTION", "idempotency"),
+        publish_timeout_seconds=_float("IMAGEGEN_PUBLISH_TIMEOUT_SECONDS", 3.0),
     )
 
 

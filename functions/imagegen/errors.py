@@ -29,6 +29,11 @@ class InvalidRequest(ImagegenError):
     http_status = 400
 
 
+class Forbidden(ImagegenError):
+    code = "forbidden"
+    http_status = 403
+
+
 class NotFound(ImagegenError):
     code = "not_found"
     http_status = 404

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 PUBSUB_EVENT = "google.cloud.pubsub.topic.v1.messagePublished"
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
+# The ids submit makes (and the HTTP API routes); anything else cannot name a job, and a
+# `/` would even make a Firestore path of it.
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 class BadEvent(ValueError):
@@ -31,14 +35,18 @@ def job_message(event_type: str, data: Any) -> JobMessage:
         raise BadEvent("the event has no Pub/Sub message")
     message = data["message"]
     attributes = message.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise BadEvent("the message's attributes are not a map")
     job_id = attributes.get("job_id")
     if not job_id and message.get("data"):
         try:
             job_id = json.loads(base64.b64decode(message["data"])).get("job_id")
-        except (ValueError, AttributeError) as exc:
+        except (ValueError, AttributeError, TypeError) as exc:
             raise BadEvent(f"message data is not a job message: {exc}") from None
     if not job_id or not isinstance(job_id, str):
         raise BadEvent("the message names no job_id")
+    if not JOB_ID.fullmatch(job_id):
+        raise BadEvent(f"the message names no valid job id: {job_id[:140]!r}")
     # Push bodies converted by functions-framework keep only data and attributes; a
     # dead-lettered message carries its source's delivery count as an attribute.
     attempt = (
@@ -47,4 +55,13 @@ def job_message(event_type: str, data: Any) -> JobMessage:
         or attributes.get("CloudPubSubDeadLetterSourceDeliveryCount")
     )
     message_id = message.get("messageId") or message.get("message_id")
-    return JobMessage(job_id, message_id, int(attempt) if attempt else None)
+    return JobMessage(job_id, message_id, _count(attempt))
+
+
+def _count(value: Any) -> int | None:
+    """A delivery count as sent, or None when it is missing or not a number (only logs
+    and error messages use it)."""
+    try:
+        return int(value) if value else None
+    except (TypeError, ValueError):
+        return None

@@ -3,7 +3,6 @@ that maps errors to status codes. Everything else is delegated to services.submi
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Callable
@@ -12,7 +11,9 @@ from typing import Any
 import flask
 
 from imagegen import logs
+from imagegen.auth import Caller, Unauthenticated
 from imagegen.bootstrap import Services
+from imagegen.domain import bounded_json
 from imagegen.errors import (
     BudgetExceeded,
     ImagegenError,
@@ -21,6 +22,7 @@ from imagegen.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    Unavailable,
     UnsupportedMediaType,
 )
 from imagegen.services import submission
@@ -28,7 +30,9 @@ from imagegen.services import submission
 log = logs.get_logger("imagegen.http")
 
 JOB_PATH = re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9_-]{1,128})$")
-CALLER_HEADER = "X-Imagegen-Caller"
+# Seconds a caller should wait after a 503 (Pub/Sub or Firestore unavailable): nothing
+# was accepted, so the same request (same Idempotency-Key) can simply be sent again.
+RETRY_AFTER_UNAVAILABLE = 5
 
 
 def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> flask.Response:
@@ -44,31 +48,12 @@ def _error(exc: ImagegenError, headers: dict[str, str] | None = None) -> flask.R
     return _json(exc.to_json(), exc.http_status, headers)
 
 
-def caller_of(request: flask.Request, trust_header: bool) -> str:
-    """Who is calling. Deployed, Cloud Run has already verified the identity token (the
-    function only accepts authenticated invokers), so its `email` claim is trusted as is.
-    The plain header is honoured only where the deployment says so (the local stack)."""
-    auth = request.headers.get("Authorization", "")
-    if auth.startswith("Bearer "):
-        parts = auth[7:].split(".")
-        if len(parts) == 3:
-            try:
-                padded = parts[1] + "=" * (-len(parts[1]) % 4)
-                claims = json.loads(base64.urlsafe_b64decode(padded))
-                return str(claims.get("email") or claims.get("sub") or "anonymous")
-            except (ValueError, json.JSONDecodeError):
-                pass
-    if trust_header and request.headers.get(CALLER_HEADER):
-        return request.headers[CALLER_HEADER][:256]
-    return "anonymous"
-
-
 def _base_url(request: flask.Request) -> str:
     scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
     return f"{scheme}://{request.host}"
 
 
-def _read_json(request: flask.Request, limit: int) -> Any:
+def _read_json(request: flask.Request, limit: int, max_depth: int) -> Any:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is over {limit} bytes")
     mimetype = request.mimetype or ""
@@ -77,19 +62,22 @@ def _read_json(request: flask.Request, limit: int) -> Any:
     raw = request.get_data(cache=False)
     if len(raw) > limit:
         raise PayloadTooLarge(f"the body is over {limit} bytes")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(
-            "the body is not valid JSON",
-            details=[{"field": "body", "message": f"not valid JSON: {exc}"}],
-        ) from None
+    return bounded_json.loads(raw, max_depth)
 
 
 class Api:
-    def __init__(self, services: Services, trust_caller_header: bool = False) -> None:
+    def __init__(self, services: Services, trust_caller_header: bool | None = None) -> None:
+        """`trust_caller_header` overrides the setting (tests of the local stack's mode)."""
         self.services = services
-        self.trust_caller_header = trust_caller_header
+        self.auth = services.auth
+        if trust_caller_header is not None:
+            import dataclasses
+
+            self.auth = dataclasses.replace(self.auth, trust_caller_header=trust_caller_header)
+
+    def caller(self, request: flask.Request) -> Caller:
+        """The verified caller (401 without one); see imagegen.auth."""
+        return self.auth.caller(request.headers, _base_url(request))
 
     def handle(self, request: flask.Request) -> flask.Response:
         logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), self.services.settings.project)
@@ -98,6 +86,12 @@ class Api:
         except (RateLimited, BudgetExceeded) as exc:
             log.warning("request refused", extra={"error": exc.message, "path": request.path})
             return _error(exc, {"Retry-After": str(exc.retry_after)})
+        except Unauthenticated as exc:
+            log.warning("unauthenticated", extra={"error": exc.message, "path": request.path})
+            return _error(exc, {"WWW-Authenticate": 'Bearer realm="imagegen"'})
+        except Unavailable as exc:
+            log.error("request failed", extra={"error": exc.message, "path": request.path})
+            return _error(exc, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
         except ImagegenError as exc:
             if exc.http_status >= 500:
                 log.error("request failed", extra={"error": exc.message, "path": request.path})
@@ -128,6 +122,7 @@ class Api:
                         caller=request.args.get("caller") or None,
                         day=request.args.get("day"),
                         month=request.args.get("month"),
+                        asker=self.caller(request),
                     ),
                     200,
                 )
@@ -138,12 +133,16 @@ class Api:
             job_id = match["job_id"]
             methods = {
                 "GET": lambda: _json(
-                    submission.view(submission.get_job(self.services, job_id), _base_url(request)),
+                    submission.view(
+                        submission.get_job(self.services, job_id, self.caller(request)),
+                        _base_url(request),
+                    ),
                     200,
                 ),
                 "DELETE": lambda: _json(
                     submission.view(
-                        submission.cancel_job(self.services, job_id), _base_url(request)
+                        submission.cancel_job(self.services, job_id, self.caller(request)),
+                        _base_url(request),
                     ),
                     200,
                 ),
@@ -161,7 +160,9 @@ class Api:
         return methods[request.method]()
 
     def _submit(self, request: flask.Request) -> flask.Response:
-        body = _read_json(request, self.services.settings.max_body_bytes)
+        caller = self.caller(request)  # before the body is read: no identity, no work
+        settings = self.services.settings
+        body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= 256):
             raise InvalidRequest(
@@ -171,7 +172,7 @@ class Api:
         result = submission.submit(
             self.services,
             body,
-            caller=caller_of(request, self.trust_caller_header),
+            caller=caller.id,
             idempotency_key=key,
         )
         view = submission.view(result.job, _base_url(request))

@@ -273,9 +273,11 @@ def test_usage_reports_the_callers_jobs(api_url, unique):
         assert c.wait(job["id"], timeout=120)["state"] == "succeeded"
     runner = CliRunner()
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    day = ["--day", today]
     result = runner.invoke(
         cli,
-        ["--url", api_url, "--json", "usage", "--caller", caller, "--day", today],
+        # usage is the caller's own: ask as that caller (the global --caller)
+        ["--url", api_url, "--caller", caller, "--json", "usage", "--caller", caller, *day],
         catch_exceptions=False,
     )
     assert result.exit_code == EXIT_OK
@@ -283,7 +285,9 @@ def test_usage_reports_the_callers_jobs(api_url, unique):
     assert body["total"]["jobs"] == 1 and body["total"]["images_produced"] == 2
     assert body["total"]["cost_usd"] == pytest.approx(2 * 0.0336)
     table = runner.invoke(
-        cli, ["--url", api_url, "usage", "--caller", caller], catch_exceptions=False
+        cli,
+        ["--url", api_url, "--caller", caller, "usage", "--caller", caller],
+        catch_exceptions=False,
     )
     assert table.exit_code == EXIT_OK and "gemini-3.1-flash-lite-image" in table.stdout
     bad = runner.invoke(cli, ["--url", api_url, "usage", "--day", "nope"])

@@ -48,7 +48,7 @@ def test_rate_limit_refuses_with_retry_after_and_queues_nothing(make_services, i
     assert refused.get_json()["error"]["code"] == "rate_limited"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-    report = client.get(f"/v1/usage?caller=rate-{unique}&day={today}").get_json()
+    report = client.get(f"/v1/usage?caller=rate-{unique}&day={today}", headers=headers).get_json()
     assert report["total"]["jobs"] == 2  # the refused request left no job behind
     # another caller is not limited by this one
     other = client.post(
@@ -140,7 +140,8 @@ def test_usage_report_matches_the_jobs(make_services, idle_topic, unique):
     for job_id in ids:
         assert generate(services, job_id) == "succeeded"
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-    report = client.get(f"/v1/usage?caller={caller}&day={today}").get_json()
+    mine = {"X-Imagegen-Caller": caller}  # usage is the caller's own
+    report = client.get(f"/v1/usage?caller={caller}&day={today}", headers=mine).get_json()
     total = report["total"]
     assert total["jobs"] == 3 and total["images_requested"] == 6
     assert total["images_produced"] == 6
@@ -150,6 +151,6 @@ def test_usage_report_matches_the_jobs(make_services, idle_topic, unique):
     assert total["cost_usd"] == pytest.approx(FLASH + 3 * lite + 2 * pro_1k)
     assert report["by_model"]["gemini-3.1-flash-lite-image"]["images_produced"] == 3
     assert set(report["by_caller"]) == {caller}
-    month = client.get(f"/v1/usage?caller={caller}&month={today[:7]}").get_json()
+    month = client.get(f"/v1/usage?caller={caller}&month={today[:7]}", headers=mine).get_json()
     assert month["total"]["jobs"] == 3
     assert client.get("/v1/usage?day=yesterday").status_code == 400

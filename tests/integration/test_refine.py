@@ -264,7 +264,9 @@ def test_cli_refine_and_history_through_the_stack(api_url, unique, tmp_path):
         f"{unique} in the rain",
         f"{unique} at night",
     ]
-    plain = CliRunner().invoke(cli, ["--url", api_url, "history", third["id"]])
+    plain = CliRunner().invoke(
+        cli, ["--url", api_url, "--caller", "cli-refine", "history", third["id"]]
+    )
     assert plain.exit_code == 0 and first["id"] in plain.output
 
     result = run("refine", first["id"], f"{unique} not yours", caller="someone-else")

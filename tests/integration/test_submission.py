@@ -110,13 +110,15 @@ def test_invalid_request_writes_nothing(client, idle_services, stack_env, unique
     assert _pull(stack_env, "idle-jobs") == []
 
 
-def test_publish_failure_is_503_and_leaves_no_job(make_services, unique):
+def test_publish_failure_is_503_and_leaves_no_job(make_services, idle_topic, unique):
     services = make_services(jobs_topic="no-such-topic")
     with pytest.raises(Exception) as info:
         submission.submit(services, {"prompt": unique}, idempotency_key=unique)
     assert getattr(info.value, "http_status", None) == 503
-    job_id = submission.job_id_for_key("anonymous", unique)
-    assert services.jobs.get(job_id) is None
+    # nothing was kept: the same key on a working queue makes a new job, not a replay
+    working = make_services(jobs_topic=idle_topic)
+    again = submission.submit(working, {"prompt": unique}, idempotency_key=unique)
+    assert again.created
 
 
 def test_sweep_republishes_idle_jobs_and_expires_overdue_ones(idle_services, stack_env, unique):

@@ -242,13 +242,16 @@ def test_gemini_wire_with_references_sizes_and_mapping(
         reference_images=[{"gcs_uri": ref}, {"data": inline}],
     )
     assert generate(services, job_id) == "succeeded"
+    stored_inline = f"gs://{stack_env['IMAGEGEN_OUTPUTS_BUCKET']}/jobs/{job_id}/inputs/1.png"
+    assert services.storage.read(stored_inline, 10_000) == png.getvalue()
     body = _sent(vertex_url, unique)
     assert body["contents"] == [
         {
             "role": "user",
             "parts": [
                 {"fileData": {"fileUri": ref, "mimeType": "image/png"}},
-                {"inlineData": {"mimeType": "image/png", "data": inline}},
+                # inline references are stored at submit and sent by reference
+                {"fileData": {"fileUri": stored_inline, "mimeType": "image/png"}},
                 {"text": f"{unique} a red fox"},
             ],
         }

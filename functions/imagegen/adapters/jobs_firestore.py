@@ -35,19 +35,51 @@ class Claim:
 
 
 class JobStore:
-    def __init__(self, client: firestore.Client, collection: str, usage: str = "usage") -> None:
+    def __init__(
+        self,
+        client: firestore.Client,
+        collection: str,
+        usage: str = "usage",
+        idempotency: str = "idempotency",
+    ) -> None:
         self._client = client
         self._collection = client.collection(collection)
         self._usage = client.collection(usage)
+        self._keys = client.collection(idempotency)
 
     @classmethod
-    def connect(cls, project: str, database: str, collection: str, usage: str) -> JobStore:
+    def connect(
+        cls, project: str, database: str, collection: str, usage: str, idempotency: str
+    ) -> JobStore:
         from google.cloud import firestore
 
-        return cls(firestore.Client(project=project, database=database), collection, usage)
+        return cls(
+            firestore.Client(project=project, database=database), collection, usage, idempotency
+        )
 
     def _ref(self, job_id: str):
         return self._collection.document(job_id)
+
+    def _key_ref(self, job: dict[str, Any]):
+        """The idempotency record of a keyed job (None without a key). Its id is derived
+        from (caller, key); the job's own id stays random, so nobody can compute it."""
+        key = job.get("idempotency_id")
+        return self._keys.document(key) if key else None
+
+    def _existing(self, key_snap) -> dict[str, Any]:
+        """The job an idempotency record points at (the replay's answer)."""
+        job = self.get(key_snap.to_dict()["job_id"])
+        if job is None:  # withdrawn between the two reads: the same as a busy store
+            raise Unavailable("the earlier request with this key is being withdrawn; retry")
+        return job
+
+    def _key_record(self, job: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "job_id": job["id"],
+            "caller": job.get("caller"),
+            "created_at": job["created_at"],
+            "expire_at": job.get("deadline_at") or job["created_at"],
+        }
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -80,12 +112,19 @@ class JobStore:
         """Create the job unless its id exists; (created, the stored job)."""
         from google.api_core.exceptions import AlreadyExists
 
+        key_ref = self._key_ref(job)
+        batch = self._client.batch()
+        batch.create(self._ref(job["id"]), job)
+        if key_ref is not None:
+            batch.create(key_ref, self._key_record(job))
         try:
-            self._ref(job["id"]).create(job)
+            batch.commit()
         except AlreadyExists:
-            existing = self.get(job["id"])
-            assert existing is not None
-            return False, existing
+            if key_ref is None:
+                existing = self.get(job["id"])
+                assert existing is not None
+                return False, existing
+            return False, self._existing(key_ref.get())
         return True, job
 
     def create_within_limits(self, job: dict[str, Any], limits: Limits) -> tuple[bool, dict]:
@@ -109,6 +148,7 @@ class JobStore:
         ids = counter_ids(job["caller"], now)
         refs = {key: self._usage.document(doc_id) for key, doc_id in ids.items()}
         job_ref = self._ref(job["id"])
+        key_ref = self._key_ref(job)
         cost = float(job.get("estimated_cost_usd", 0.0))
         expiry = {"minute": dt.timedelta(days=1), "day": dt.timedelta(days=400)}
         stored = {
@@ -117,12 +157,14 @@ class JobStore:
         }
         deadline = time.monotonic() + 20.0
         for attempt in range(1, 1000):
+            first = key_ref if key_ref is not None else job_ref
             snaps = {
-                snap.reference.path: snap
-                for snap in self._client.get_all([job_ref, *refs.values()])
+                snap.reference.path: snap for snap in self._client.get_all([first, *refs.values()])
             }
-            if snaps[job_ref.path].exists:
-                return False, snaps[job_ref.path].to_dict()
+            if snaps[first.path].exists:
+                if key_ref is not None:
+                    return False, self._existing(snaps[first.path])
+                return False, snaps[first.path].to_dict()
             counters = {
                 key: snaps[ref.path].to_dict() if snaps[ref.path].exists else {}
                 for key, ref in refs.items()
@@ -130,6 +172,8 @@ class JobStore:
             check(limits, counters, cost, now)
             batch = self._client.batch()
             batch.create(job_ref, stored)
+            if key_ref is not None:
+                batch.create(key_ref, self._key_record(job))
             for key, doc in charged(counters, cost, job["caller"], now).items():
                 period = "minute" if key.endswith("minute") else "day"
                 data = {**doc, "expire_at": now + expiry[period]}
@@ -175,7 +219,14 @@ class JobStore:
         return [snap.to_dict() for snap in query.stream()]
 
     def delete(self, job_id: str) -> None:
-        self._ref(job_id).delete()
+        """Remove a job that was never queued, with its idempotency record."""
+        job = self.get(job_id)
+        batch = self._client.batch()
+        batch.delete(self._ref(job_id))
+        key_ref = self._key_ref(job or {})
+        if key_ref is not None:
+            batch.delete(key_ref)
+        batch.commit()
 
     def _transact(self, job_id: str, change) -> Any:
         """Run `change(job_or_None, now) -> (updates|None, result)` in a transaction."""
@@ -297,11 +348,16 @@ class JobStore:
 
         return self._transact(job_id, change)
 
-    def fail(self, job_id: str, error: dict[str, Any]) -> bool:
-        """Fail a job in any non-terminal state (dead letters, deadlines); idempotent."""
+    def fail(self, job_id: str, error: dict[str, Any], *, respect_lease: bool = False) -> bool:
+        """Fail a job in any non-terminal state (dead letters, deadlines); idempotent.
+        `respect_lease`: leave a running job alone while its lease is fresh (a live worker
+        holds it and will end it; if it dies, the sweeper re-queues it once the lease
+        lapses and the attempt count ends it)."""
 
         def change(job, now):
             if job is None or is_terminal(job["state"]):
+                return None, False
+            if respect_lease and decide_claim(job, now) is ClaimOutcome.LEASED:
                 return None, False
             last = job.get("error") or {}
             merged = {**error, **({"last_error": last} if last else {})}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,3 +60,11 @@ class Storage:
         bucket, name = split_uri(uri)
         blob = self._client.bucket(bucket).get_blob(name)
         return str(blob.generation) if blob is not None else None
+
+    def delete(self, uri: str) -> None:
+        """Remove an object; one that is already gone is not an error."""
+        from google.api_core.exceptions import NotFound
+
+        bucket, name = split_uri(uri)
+        with contextlib.suppress(NotFound):
+            self._client.bucket(bucket).blob(name).delete()

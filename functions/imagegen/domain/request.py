@@ -257,6 +257,13 @@ def _shape_errors(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+def _strict(body: dict[str, Any]) -> JobRequest:
+    """Validate with JSON's own types: `"2"`, `true` or `2.0` is not a number of images,
+    `1` is not a boolean. Pydantic's lax mode would coerce them; strict mode over JSON
+    input refuses them and still reads enum values from their strings."""
+    return JobRequest.model_validate_json(json.dumps(body), strict=True)
+
+
 def parse_request(body: Any) -> tuple[JobRequest, list[dict[str, str]]]:
     """Shape checks: the request, and the shape problems found on the way.
 
@@ -270,7 +277,7 @@ def parse_request(body: Any) -> tuple[JobRequest, list[dict[str, str]]]:
             details=[{"field": "body", "message": "expected a JSON object"}],
         )
     try:
-        return JobRequest.model_validate(body), []
+        return _strict(body), []
     except ValidationError as exc:
         problems = _shape_errors(exc)
         malformed = {err["loc"][0] for err in exc.errors() if err["loc"]}
@@ -278,7 +285,7 @@ def parse_request(body: Any) -> tuple[JobRequest, list[dict[str, str]]]:
     if "prompt" in malformed:
         rest["prompt"] = "-"
     try:
-        return JobRequest.model_validate(rest), problems
+        return _strict(rest), problems
     except ValidationError:
         raise InvalidRequest(
             f"{len(problems)} invalid field(s) in the job request", details=problems
@@ -475,24 +482,42 @@ def _check_references(req: JobRequest, spec: ModelSpec, policy: Policy, bad) -> 
             bad(f"{where}.data", f"over {policy.max_inline_image_bytes} bytes once decoded")
             continue
         kind = sniff_image_type(raw)
-        if kind is None or not _decodes(raw):
-            bad(f"{where}.data", "not a PNG, JPEG or WebP image")
+        problem = "not a PNG, JPEG or WebP image" if kind is None else _decode_problem(raw)
+        if problem:
+            bad(f"{where}.data", problem)
         elif ref.mime_type and ref.mime_type != kind:
             bad(f"{where}.mime_type", f"the bytes are {kind}, not {ref.mime_type}")
 
 
-def _decodes(raw: bytes) -> bool:
-    """Whether Pillow can parse the image; imported here so submit's cold start skips it."""
+# A 7 MB file can declare any size: a 109 KB PNG of 30000 x 30000 pixels would take 2.7 GB
+# to decode. 50 megapixels holds every phone and camera photo in common use.
+MAX_REFERENCE_PIXELS = 50_000_000
+
+
+def _decode_problem(raw: bytes) -> str | None:
+    """Why the image cannot be used (None: it decodes). The size is checked from the header
+    before any pixel is decoded; then the whole image is decoded (JPEG at 1/8 scale), so a
+    truncated or corrupt file is a 400 here rather than a failed job. Pillow is imported
+    here so submit's cold start skips it."""
     import io
 
     from PIL import Image, UnidentifiedImageError
 
+    errors = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
     try:
         with Image.open(io.BytesIO(raw)) as image:
+            width, height = image.size
+            if width * height > MAX_REFERENCE_PIXELS:
+                return f"{width}x{height} is over {MAX_REFERENCE_PIXELS:,} pixels"
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        return False
-    return True
+        with Image.open(io.BytesIO(raw)) as image:
+            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            image.load()
+    except Image.DecompressionBombError:
+        return f"over {MAX_REFERENCE_PIXELS:,} pixels"
+    except errors:
+        return "not a PNG, JPEG or WebP image that decodes"
+    return None
 
 
 def _check_region(req: JobRequest, spec: ModelSpec, policy: Policy, updates, bad) -> None:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagegen.bootstrap import Services
-from imagegen.domain.jobs import State, new_job_id, public_view, utcnow
+from imagegen.domain.jobs import (
+    MAX_SUBMIT_DOCUMENT_BYTES,
+    State,
+    document_bytes,
+    new_job_id,
+    public_view,
+    utcnow,
+)
 from imagegen.domain.request import ValidatedRequest, request_fingerprint, validate_request
-from imagegen.errors import Conflict, Unavailable
+from imagegen.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
+
+if TYPE_CHECKING:
+    from imagegen.auth import Caller
 from imagegen.logs import get_logger
 
 log = get_logger("imagegen.submit")
@@ -22,9 +33,11 @@ class Submitted:
     created: bool  # False: an earlier request with the same idempotency key made it
 
 
-def job_id_for_key(scope: str, key: str) -> str:
-    """A job id derived from an idempotency key, so retries of one request meet one job."""
-    return hashlib.sha256(f"{scope}\x00{key}".encode()).hexdigest()[:24]
+def idempotency_id(scope: str, key: str) -> str:
+    """The id of the record that maps (caller, Idempotency-Key) to its job, so retries of
+    one request meet one job. Only the record's id is derived; the job id itself is random
+    (a job id computed from a caller's email and key would be guessable)."""
+    return hashlib.sha256(f"{scope}\x00{key}".encode()).hexdigest()
 
 
 def new_job(
@@ -78,7 +91,8 @@ def submit(
         )
         validated.warnings.extend(more_warnings)
     fingerprint = request_fingerprint(body)
-    job_id = job_id_for_key(caller, idempotency_key) if idempotency_key else new_job_id()
+    job_id = new_job_id()
+    validated, written = store_inline_references(services, validated, job_id)
     job = new_job(
         job_id,
         validated,
@@ -91,10 +105,18 @@ def submit(
     if conversation_prefix is not None:
         job["conversation"] = conversation_prefix
         job["parent_job_id"] = validated.request.parent_job_id
-    if services.limits.enabled:
-        created, stored = services.jobs.create_within_limits(job, services.limits)
-    else:
-        created, stored = services.jobs.create(job)
+    if idempotency_key:
+        job["idempotency_id"] = idempotency_id(caller, idempotency_key)
+    created = False
+    try:
+        check_document_size(job)
+        if services.limits.enabled:
+            created, stored = services.jobs.create_within_limits(job, services.limits)
+        else:
+            created, stored = services.jobs.create(job)
+    finally:
+        if not created:  # refused, over a limit, or a replay: its copies are not needed
+            _remove(services, written, job_id)
     if not created:
         if stored.get("fingerprint") != fingerprint:
             raise Conflict(
@@ -129,19 +151,96 @@ def submit(
     return Submitted(job, created=True)
 
 
+def store_inline_references(
+    services: Services, validated: ValidatedRequest, job_id: str
+) -> tuple[ValidatedRequest, list[str]]:
+    """Write each inline reference image to `jobs/<id>/inputs/<n>.<ext>` of the outputs
+    bucket and refer to it by gs:// URI instead: the job document holds references, never
+    image bytes (a Firestore document is at most 1 MiB; Vertex takes 7 MB per inline
+    image). Returns the request to store and the URIs written."""
+    import base64
+
+    from imagegen.domain.request import sniff_image_type
+
+    refs = validated.request.reference_images
+    if not any(ref.data is not None for ref in refs):
+        return validated, []
+    bucket = services.settings.require("outputs_bucket")
+    written: list[str] = []
+    stored = []
+    try:
+        for index, ref in enumerate(refs):
+            if ref.data is None:
+                stored.append(ref)
+                continue
+            raw = base64.b64decode(ref.data)
+            mime = ref.mime_type or sniff_image_type(raw) or "image/png"
+            ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
+            uri = services.storage.write(
+                bucket,
+                f"jobs/{job_id}/inputs/{index}.{ext}",
+                raw,
+                mime,
+                {"imagegen-job-id": job_id},
+            )
+            written.append(uri)
+            stored.append(ref.model_copy(update={"data": None, "gcs_uri": uri, "mime_type": mime}))
+    except Exception as exc:
+        _remove(services, written, job_id)
+        raise Unavailable(f"could not store the reference images: {exc}") from exc
+    request = validated.request.model_copy(update={"reference_images": stored})
+    return dataclasses.replace(validated, request=request), written
+
+
+def _remove(services: Services, uris: list[str], job_id: str) -> None:
+    for uri in uris:
+        try:
+            services.storage.delete(uri)
+        except Exception:  # the bucket's lifecycle rule removes it later
+            log.warning("could not delete an unused input", extra={"job_id": job_id, "uri": uri})
+
+
+def check_document_size(job: dict[str, Any]) -> None:
+    """Refuse (400, nothing charged) a job whose document would leave too little room for
+    its results: a refine chain grows every turn, and Firestore stores at most 1 MiB."""
+    size = document_bytes(job)
+    if size <= MAX_SUBMIT_DOCUMENT_BYTES:
+        return
+    if job.get("conversation"):
+        field = "parent_job_id"
+        message = (
+            f"the conversation is too long to continue ({size:,} bytes stored; at most "
+            f"{MAX_SUBMIT_DOCUMENT_BYTES:,}): start a new job with its last image as a reference"
+        )
+    else:
+        field = "body"
+        message = (
+            f"the request takes {size:,} bytes to store; at most {MAX_SUBMIT_DOCUMENT_BYTES:,}"
+        )
+    raise InvalidRequest(message, details=[{"field": field, "message": message}])
+
+
 def view(job: dict[str, Any], base_url: str) -> dict[str, Any]:
     body = public_view(job)
     body["status_url"] = f"{base_url.rstrip('/')}/v1/jobs/{job['id']}"
     return body
 
 
-def get_job(services: Services, job_id: str) -> dict[str, Any]:
-    return services.jobs.require(job_id)
+def get_job(
+    services: Services, job_id: str, caller: Caller, *, change: bool = False
+) -> dict[str, Any]:
+    """The caller's own job (any job for an admin; see Caller.may_see). Another caller's
+    job is a 404 with the same answer as a missing one, so nobody learns that it exists."""
+    job = services.jobs.get(job_id)
+    if job is None or not caller.may_see(job.get("caller"), change=change):
+        raise NotFound(f"no job {job_id}")
+    return job
 
 
-def cancel_job(services: Services, job_id: str) -> dict[str, Any]:
+def cancel_job(services: Services, job_id: str, caller: Caller) -> dict[str, Any]:
+    get_job(services, job_id, caller, change=True)  # the owner never changes
     job = services.jobs.cancel(job_id)
-    log.info("job cancelled", extra={"job_id": job_id})
+    log.info("job cancelled", extra={"job_id": job_id, "caller": caller.id})
     return job
 
 
@@ -167,12 +266,23 @@ def models(services: Services) -> list[dict[str, Any]]:
     return out
 
 
-def usage(services: Services, *, caller: str | None, day: str | None, month: str | None):
-    """Images, jobs and dollars for a day or a month (UTC), overall, per caller and model."""
-    import datetime as dt
-
+def usage(
+    services: Services,
+    *,
+    caller: str | None,
+    day: str | None,
+    month: str | None,
+    asker: Caller | None = None,
+):
+    """Images, jobs and dollars for a day or a month (UTC), overall, per caller and model.
+    `asker` (the HTTP API's verified caller) sees only their own usage unless an admin;
+    None is an in-process call (tests, tools) that may see all."""
     from imagegen.domain.quota import usage_report
-    from imagegen.errors import InvalidRequest
+
+    if asker is not None and not asker.admin:
+        if caller not in (None, asker.id):
+            raise Forbidden("only admins may read another caller's usage")
+        caller = asker.id
 
     try:
         if month:

@@ -24,11 +24,14 @@ def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) 
         "code": "delivery_exhausted",
         "message": f"gave up{tries}: {last.get('message', 'no error recorded')}",
     }
-    changed = services.jobs.fail(job_id, error)
-    log.error(
-        "dead-lettered job failed" if changed else "dead letter for a finished job",
-        extra={"job_id": job_id, "delivery_attempts": delivery_attempts},
-    )
+    changed = services.jobs.fail(job_id, error, respect_lease=True)
+    if changed:
+        message = "dead-lettered job failed"
+    elif job is not None and job.get("state") == State.RUNNING:
+        message = "dead letter for a job a live worker holds; left to its lease"
+    else:
+        message = "dead letter for a finished job"
+    log.error(message, extra={"job_id": job_id, "delivery_attempts": delivery_attempts})
     return changed
 
 
@@ -71,3 +74,40 @@ def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
             log.exception("sweep could not re-publish", extra={"job_id": job_id})
     log.info("sweep done", extra=counts)
     return counts
+
+
+def finish_oversized(
+    services: Services, job_id: str, attempt: int, job: dict[str, Any], fields: dict[str, Any]
+) -> str:
+    """End a job whose finished document cannot be stored (over Firestore's 1 MiB): failed,
+    once, with the reason. Handing it back would re-run it (each run a billable Vertex
+    call) only to fail the same way. Its output objects are deleted and named in the
+    error, and the Vertex spend stays on the job (cost_usd), so budgets stay true."""
+    from imagegen.domain.jobs import MAX_DOCUMENT_BYTES, document_bytes
+
+    size = document_bytes({**job, **fields})
+    uris = [o["uri"] for o in fields.get("outputs") or []]
+    for uri in uris:
+        try:
+            services.storage.delete(uri)
+        except Exception:  # the bucket's lifecycle rule removes it later
+            log.warning("could not delete an output", extra={"job_id": job_id, "uri": uri})
+    error = {
+        "code": "result_too_large",
+        "message": (
+            f"the finished job takes {size:,} bytes to store, over the job store's "
+            f"{MAX_DOCUMENT_BYTES:,}-byte document limit (long model text or conversation); "
+            f"its {len(uris)} image(s) were deleted"
+        ),
+        "deleted_outputs": uris,
+    }
+    kept = {
+        key: fields[key]
+        for key in ("served_by", "cost_usd", "images_produced", "usage")
+        if key in fields
+    }
+    finished = services.jobs.finish(
+        job_id, attempt, State.FAILED, {**kept, "outputs": [], "error": error}
+    )
+    log.error("job result too large to store; failed", extra={"job_id": job_id, "bytes": size})
+    return State.FAILED.value if finished else "superseded"

@@ -13,16 +13,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from google.api_core.exceptions import InvalidArgument
+
 from imagegen.adapters.vertex_wire import GeneratedImage, Generation
 from imagegen.bootstrap import Services
 from imagegen.domain import conversation
 from imagegen.domain.catalog import ModelSpec
-from imagegen.domain.jobs import ClaimOutcome, State, utcnow
+from imagegen.domain.jobs import ClaimOutcome, State, fits_in_document, utcnow
 from imagegen.domain.request import JobRequest
 from imagegen.domain.retry import Backoff, fits
 from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
 from imagegen.logs import get_logger
 from imagegen.media import embed_text_metadata, pixel_size
+from imagegen.services.upkeep import finish_oversized
 
 log = get_logger("imagegen.generate")
 
@@ -363,7 +366,13 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
     fields["error"] = None
     if state is State.BLOCKED:
         fields["error"] = {"code": "blocked", "message": "; ".join(keeper.blocked)}
-    if not services.jobs.finish(job_id, attempt, state, fields):
+    if not fits_in_document({**job, **fields}):
+        return finish_oversized(services, job_id, attempt, job, fields)
+    try:
+        finished = services.jobs.finish(job_id, attempt, state, fields)
+    except InvalidArgument:  # the store refused the write itself (its size rules)
+        return finish_oversized(services, job_id, attempt, job, fields)
+    if not finished:
         log.warning("lost the lease before finishing; the newer attempt owns the job", extra=ctx)
         return "superseded"
     log.info(
