@@ -68,6 +68,7 @@ def submit(
     written; over a rate or budget limit raises RateLimited / BudgetExceeded (429) and
     writes nothing; a queue failure removes the record again and raises Unavailable (503),
     so a job is either queued or was never accepted."""
+    _note_retired_model(services, body)
     validated = validate_request(body, services.catalog, services.policy)
     conversation_prefix = None
     if validated.request.parent_job_id:
@@ -124,9 +125,27 @@ def submit(
             "region": job["region"],
             "source": source,
             "caller": caller,
+            "state": State.QUEUED.value,
         },
     )
     return Submitted(job, created=True)
+
+
+def _note_retired_model(services: Services, body: Any) -> None:
+    """Log `model_retired` when a request names a retired model, refused or routed alike:
+    operators get an alert (terraform/monitoring.tf) and can tell the callers."""
+    model = body.get("model") if isinstance(body, dict) else None
+    spec = services.catalog.get(model) if isinstance(model, str) else None
+    if spec is not None and spec.retired(dt.datetime.now(dt.UTC).date()):
+        log.warning(
+            "model_retired",
+            extra={
+                "code": "model_retired",
+                "model": model,
+                "retirement_date": str(spec.retirement_date),
+                "policy": services.settings.retired_models,
+            },
+        )
 
 
 def view(job: dict[str, Any], base_url: str) -> dict[str, Any]:
@@ -141,7 +160,7 @@ def get_job(services: Services, job_id: str) -> dict[str, Any]:
 
 def cancel_job(services: Services, job_id: str) -> dict[str, Any]:
     job = services.jobs.cancel(job_id)
-    log.info("job cancelled", extra={"job_id": job_id})
+    log.info("job cancelled", extra={"job_id": job_id, "state": "cancelled"})
     return job
 
 

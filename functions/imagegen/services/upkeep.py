@@ -27,7 +27,8 @@ def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) 
     changed = services.jobs.fail(job_id, error)
     log.error(
         "dead-lettered job failed" if changed else "dead letter for a finished job",
-        extra={"job_id": job_id, "delivery_attempts": delivery_attempts},
+        extra={"job_id": job_id, "delivery_attempts": delivery_attempts}
+        | ({"state": "failed"} if changed else {}),
     )
     return changed
 
@@ -54,7 +55,7 @@ def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
                 },
             ):
                 counts["expired"] += 1
-                log.error("job expired", extra={"job_id": job_id})
+                log.error("job expired", extra={"job_id": job_id, "state": "failed"})
             continue
         if (
             job["state"] == State.RUNNING

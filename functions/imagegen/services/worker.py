@@ -106,8 +106,10 @@ def call_with_retries(
             result = services.vertex.generate(
                 route.spec, req, route.location, labels=labels, timeout=remaining, **more
             )
+            _log_call(job_id, route, 200)
             return result, route, calls
         except FinalUpstream as exc:
+            _log_call(job_id, route, exc.status)
             last = exc
             if not exc.not_served:
                 raise
@@ -118,6 +120,7 @@ def call_with_retries(
             candidates.remove(route)
             continue
         except RetryableUpstream as exc:
+            _log_call(job_id, route, 429 if exc.quota else exc.status)
             last = exc
             log.warning(
                 "retryable upstream error",
@@ -134,6 +137,26 @@ def call_with_retries(
             time.sleep(delay)
     assert isinstance(last, FinalUpstream)
     raise FinalUpstream(f"no location serves the job: {last.message}", status=last.status)
+
+
+def _log_call(job_id: str, route: Route, status: int | None) -> None:
+    """One line per Vertex AI call: the vertex_calls metric (terraform/monitoring.tf) counts
+    them by model, location and status (429 = quota)."""
+    log.info(
+        "vertex call",
+        extra={
+            "job_id": job_id,
+            "model": route.spec.id,
+            "location": route.location,
+            "vertex_status": str(status or "error"),
+        },
+    )
+
+
+def _since_submit(job: dict[str, Any]) -> float | None:
+    """Seconds from submit to now, on terminal log lines (the job_seconds metric)."""
+    created = job.get("created_at")
+    return round((utcnow() - created).total_seconds(), 3) if created else None
 
 
 def _error(exc: ImagegenError | Exception, **extra: Any) -> dict[str, Any]:
@@ -174,7 +197,10 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
                 }
             },
         )
-        log.error("job past its deadline", extra=ctx)
+        log.error(
+            "job past its deadline",
+            extra={**ctx, "state": "failed", "job_seconds": _since_submit(job)},
+        )
         return State.FAILED.value
     if attempt > s.max_attempts:
         services.jobs.finish(
@@ -189,7 +215,10 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
                 }
             },
         )
-        log.error("attempts exhausted", extra=ctx)
+        log.error(
+            "attempts exhausted",
+            extra={**ctx, "state": "failed", "job_seconds": _since_submit(job)},
+        )
         return State.FAILED.value
 
     req = JobRequest.model_validate(job["request"])
@@ -229,11 +258,29 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
                 "error": _error(exc),
             },
         )
-        log.warning("job blocked", extra={**ctx, "error": exc.message})
+        log.warning(
+            "job blocked",
+            extra={
+                **ctx,
+                "error": exc.message,
+                "state": "blocked",
+                "model": spec.id,
+                "job_seconds": _since_submit(job),
+            },
+        )
         return State.BLOCKED.value
     except FinalUpstream as exc:
         services.jobs.finish(job_id, attempt, State.FAILED, {"error": _error(exc)})
-        log.error("job failed", extra={**ctx, "error": exc.message})
+        log.error(
+            "job failed",
+            extra={
+                **ctx,
+                "error": exc.message,
+                "state": "failed",
+                "model": spec.id,
+                "job_seconds": _since_submit(job),
+            },
+        )
         return State.FAILED.value
     except Exception as exc:
         # Storage or an unexpected fault: hand back, let redelivery (bounded by the
@@ -259,6 +306,9 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
             "model": route.spec.id,
             "location": route.location,
             "seconds": round(time.monotonic() - started, 3),
+            "state": state.value,
+            "job_seconds": _since_submit(job),
+            "cost_usd": fields.get("cost_usd"),
         },
     )
     return state.value
