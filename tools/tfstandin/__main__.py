@@ -136,6 +136,8 @@ def validate(tf_dir: Path, use_newest: bool) -> int:
         proc.stdout + proc.stderr,
     )
     print(out.strip())
+    if proc.returncode == 0 and "Warning:" not in out:
+        print("tfstandin: (the warning Terraform mentions is its notice that dev_overrides are on)")
     return proc.returncode
 
 
