@@ -5,9 +5,10 @@
 # roles/billing.costsManager on the billing account.
 #
 # The amount is in the billing account's own currency: currency_code is left
-# out unless var.budget.currency_code is set, because the API rejects a code
-# that differs from the billing account's currency (a fixed "USD" failed for
-# accounts billed in EUR, JPY, ...).
+# out unless var.budget.currency_code is set, because "if specified when
+# creating a budget, it must match the currency of the billing account"
+# (https://cloud.google.com/php/docs/reference/cloud-billing-budgets/1.4.4/V1.BudgetAmount,
+# read 2026-11-25): a fixed "USD" failed for accounts billed in EUR, JPY, ...
 
 resource "google_billing_budget" "project" {
   count    = var.budget.enabled ? 1 : 0

@@ -12,7 +12,8 @@ locals {
   prefix = var.name_prefix
 
   # service-<PROJECT_NUMBER>@gcp-sa-pubsub.iam.gserviceaccount.com is the Pub/Sub
-  # service agent of the project (https://cloud.google.com/pubsub/docs/handling-failures,
+  # service agent of the project (DeadLetterPolicy.dead_letter_topic in
+  # https://cloud.google.com/dotnet/docs/reference/Google.Cloud.PubSub.V1/latest/Google.Cloud.PubSub.V1.DeadLetterPolicy.html,
   # read 2026-11-25); known once google_project_service_identity.pubsub exists.
   project_number = regex("^service-([0-9]+)@", google_project_service_identity.pubsub.email)[0]
 
