@@ -63,7 +63,8 @@ def fetch(tf_dir: Path) -> None:
             wheel = next(Path(tmp).glob("*.whl"))
             with zipfile.ZipFile(wheel) as zf:
                 member = next(n for n in zf.namelist() if n.endswith(".jsii.tgz"))
-                jsii = Path(zf.extract(member, tmp))
+                jsii = Path(tmp) / "package.jsii.tgz"  # read, never extracted by its own path
+                jsii.write_bytes(zf.read(member))
             schema = schema_from_jsii(jsii)
         if (schema.get("source"), schema["version"]) != (source, binding.provider_version):
             sys.exit(

@@ -5,13 +5,15 @@ Terraform starts a provider binary, reads one go-plugin handshake line from its 
 ``terraform validate`` only the schema and the Validate* calls are needed: Terraform core
 checks argument names, types, required arguments, block nesting and references against the
 schema; the provider's own validators are not reproduced (their checks happen at plan).
-Every call that would reach Google (configure, plan, apply, read) fails with a clear error.
+ConfigureProvider answers with an error diagnostic and plan/apply/read are not implemented
+(gRPC UNIMPLEMENTED), so nothing can reach Google through it.
 
 The protocol messages come from the generated tfplugin6 stubs of the ``tf`` package on PyPI
 (a maintained Python implementation of the plugin protocol); this module adds only the
 servicer that answers from a pre-serialized GetProviderSchema response.
 
-Usage: python -m tfstandin.server <schema.pb>
+Usage (Terraform runs it through the wrapper `python -m tools.tfstandin validate` writes):
+    python -m tools.tfstandin.server <schema.pb>
 """
 
 from __future__ import annotations
