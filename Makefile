@@ -1,13 +1,18 @@
 # imagegen — the two commands a newcomer needs: `make demo` and `make test`.
 # Everything is installed from this repository's own files into .venv (project) and
-# .venv-tools (checkov, which pins its own fork of the hcl2 module).
+# .venv-tools (checkov, which pins its own fork of the hcl2 module; the stand-in providers
+# of `make validate` in .venv-tools/standin, with the provider schemas in .venv-tools/tfschemas).
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 TOOLS  := .venv-tools
+STANDIN := $(TOOLS)/standin
 CHECKOV_VERSION := 3.3.30
-export CHECKOV := $(abspath $(TOOLS))/bin/checkov
+# ?=: a CHECKOV given by the caller wins (and then is not installed again here).
+CHECKOV ?= $(abspath $(TOOLS))/bin/checkov
+export CHECKOV
+export TFSTANDIN_PYTHON := $(abspath $(STANDIN))/bin/python
 # Google's own SDK, the wire reference for Vertex requests (tests/unit/test_genai_parity.py).
 # Dev only, in its own venv: google-cloud-aiplatform 2.7.0 pins google-genai<3.
 GENAI  := .venv-genai
@@ -21,7 +26,7 @@ help:
 	@echo "make test     lint + unit + integration + end-to-end + terraform checks"
 	@echo "make bench    benchmarks (writes bench/RESULTS.md)"
 	@echo "make up/down  start/stop the local stack by hand"
-	@echo "make validate terraform init+validate (needs the provider registry)"
+	@echo "make validate terraform validate offline (stand-in providers serving the real schemas)"
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs Python 3.11+ as $(PYTHON)"; exit 1; }
@@ -33,7 +38,17 @@ $(VENV)/.installed: pyproject.toml
 $(TOOLS)/.installed:
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q --upgrade pip
-	$(TOOLS)/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	@if [ "$(CHECKOV)" = "$(abspath $(TOOLS))/bin/checkov" ]; then \
+	  $(TOOLS)/bin/pip install -q checkov==$(CHECKOV_VERSION); \
+	else echo "using CHECKOV=$(CHECKOV)"; fi
+	@touch $@
+
+# The stand-in providers' environment, and the provider schemas taken from the prebuilt
+# CDK-for-Terraform bindings on PyPI (the only download; validate itself is offline).
+$(STANDIN)/.installed: tools/tfstandin/requirements.txt terraform/versions.tf tools/tfstandin/catalog.py
+	$(PYTHON) -m venv $(STANDIN)
+	$(STANDIN)/bin/pip install -q -r tools/tfstandin/requirements.txt
+	$(STANDIN)/bin/python -m tools.tfstandin fetch terraform
 	@touch $@
 
 $(GENAI)/.installed:
@@ -43,7 +58,7 @@ $(GENAI)/.installed:
 	@touch $@
 
 install: $(VENV)/.installed
-tools: $(TOOLS)/.installed $(GENAI)/.installed
+tools: $(TOOLS)/.installed $(STANDIN)/.installed $(GENAI)/.installed
 
 lint: install
 	$(PY) -m ruff check .
@@ -77,7 +92,7 @@ up: install
 down: install
 	$(PY) -m devstack down
 
-validate:
+validate: tools
 	scripts/validate_terraform.sh
 
 clean:

@@ -310,6 +310,10 @@ class Stack:
                 "IMAGEGEN_MAX_ATTEMPTS": str(c.max_delivery_attempts),
                 # the local stack has no authentication: callers name themselves in a header
                 "IMAGEGEN_TRUST_CALLER_HEADER": "1",
+                # every function appends its finished spans here (functions/imagegen/tracing.py)
+                "IMAGEGEN_TRACE_EXPORTER": env.get(
+                    "IMAGEGEN_TRACE_EXPORTER", f"file:{self.state_dir / 'traces.jsonl'}"
+                ),
             }
         )
         return env

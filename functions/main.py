@@ -13,7 +13,7 @@ import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from imagegen import logs
+from imagegen import logs, tracing
 from imagegen.bootstrap import services
 from imagegen.events import BadEvent, job_message
 
@@ -45,7 +45,8 @@ def generate(event: CloudEvent) -> None:
     except BadEvent as exc:
         log.error(f"unusable event acknowledged: {exc}", extra={"event_id": event["id"]})
         return
-    run(services(), message.job_id, message.delivery_attempt)
+    with tracing.continuing(event.data, message.job_id):  # the job's trace, from submit
+        run(services(), message.job_id, message.delivery_attempt)
 
 
 @functions_framework.cloud_event

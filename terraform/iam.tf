@@ -193,6 +193,16 @@ resource "google_service_account_iam_member" "submit_sign_blob" {
   member             = google_service_account.function["submit"].member
 }
 
+# --- Traces ------------------------------------------------------------------------
+# Every function writes its job spans to Cloud Trace (cloudtrace.traces.patch).
+resource "google_project_iam_member" "function_trace_agent" {
+  for_each = var.tracing ? local.function_accounts : {}
+
+  project = var.project_id
+  role    = "roles/cloudtrace.agent"
+  member  = google_service_account.function[each.key].member
+}
+
 # --- Invocation ----------------------------------------------------------------
 # Gen2 functions are Cloud Run services with the function's name; run.invoker
 # is granted per service.
@@ -268,20 +278,23 @@ resource "google_storage_bucket_iam_member" "build_reads_source" {
   member = google_service_account.build.member
 }
 
-# ...and the copies Cloud Functions stages in its own gcf-v2-sources-* and
-# gcf-v2-uploads-* buckets (created by the service, so only a conditional
-# project-level grant can reach them).
+# ...and the copies Cloud Functions stages in buckets it creates itself
+# (gcf-v2-sources-*, gcf-v2-uploads-*), and it pushes the built image.
+#
+# Project-level Storage Object Admin, unconditioned, as Google documents for a
+# user-specified build service account ("Storage Object Admin - for retrieving
+# the function source from the Cloud Storage bucket, and to store build images
+# in Artifact Registry": https://cloud.google.com/run/docs/configuring/services/build-service-account
+# and https://cloud.google.com/functions/docs/securing/build-custom-sa, read
+# 2026-11-25). An earlier version narrowed it with an IAM condition on those
+# bucket names; the names are not a documented contract, the condition needed
+# the project number at plan time, and nothing offline can prove the narrower
+# grant lets a build finish, so the documented grant is used. What it widens:
+# this account (used only by Cloud Build for these five functions, no key, no
+# user can act as it without iam.serviceAccountUser) can also read and write
+# objects in the project's other buckets during a build.
 resource "google_project_iam_member" "build_staging_access" {
   project = var.project_id
   role    = "roles/storage.objectAdmin"
   member  = google_service_account.build.member
-
-  condition {
-    title       = "gcf-staging-buckets"
-    description = "Only the Cloud Functions source staging buckets of this project."
-    expression = join(" || ", [
-      "resource.name.startsWith(\"projects/_/buckets/gcf-v2-sources-${data.google_project.this.number}-\")",
-      "resource.name.startsWith(\"projects/_/buckets/gcf-v2-uploads-${data.google_project.this.number}-\")",
-    ])
-  }
 }

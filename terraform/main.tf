@@ -1,13 +1,21 @@
 # Shared names, labels and the environment every function reads.
 # Resources live in one file per concern: apis, iam, storage, pubsub,
-# firestore, functions, scheduler, budget.
-
-data "google_project" "this" {
-  project_id = var.project_id
-}
+# firestore, functions, scheduler, budget, monitoring.
+#
+# No data "google_project" here: a data source is read at plan time, and that
+# one goes through the Cloud Resource Manager API, which a fresh project may not
+# have enabled yet (the first plan failed with 403, and no resource can enable
+# an API before the plan that would do it). The project number is taken from the
+# Pub/Sub service agent's address instead (local.project_number).
 
 locals {
   prefix = var.name_prefix
+
+  # service-<PROJECT_NUMBER>@gcp-sa-pubsub.iam.gserviceaccount.com is the Pub/Sub
+  # service agent of the project (DeadLetterPolicy.dead_letter_topic in
+  # https://cloud.google.com/dotnet/docs/reference/Google.Cloud.PubSub.V1/latest/Google.Cloud.PubSub.V1.DeadLetterPolicy.html,
+  # read 2026-11-25); known once google_project_service_identity.pubsub exists.
+  project_number = regex("^service-([0-9]+)@", google_project_service_identity.pubsub.email)[0]
 
   labels = merge(var.labels, {
     app        = "imagegen"
@@ -57,6 +65,8 @@ locals {
     IMAGEGEN_CALLER_USD_PER_DAY         = tostring(var.limits.caller_usd_per_day)
     IMAGEGEN_GLOBAL_USD_PER_DAY         = tostring(var.limits.global_usd_per_day)
     LOG_LEVEL                           = var.log_level
+    # OpenTelemetry spans of each job go to Cloud Trace (functions/imagegen/tracing.py).
+    IMAGEGEN_TRACE_EXPORTER = var.tracing ? "gcp" : "none"
   }
 
   # functions-framework runs gunicorn with cpu_count * 4 threads unless told:

@@ -120,8 +120,8 @@ variable "vertex_fallback_locations" {
 
 variable "retired_model_policy" {
   type        = string
-  description = "What the API does with a request for a retired model: `refuse` (HTTP 400) or `route` (run it on the catalog's replacement model and say so in the job)."
-  default     = "refuse"
+  description = "What the API does with a request for a retired model: `refuse` (HTTP 400) or `route` (run it on Google's published replacement model, translating its parameters, and say so in the job). Route is the default: requests written for models Google has shut down keep working."
+  default     = "route"
 
   validation {
     condition     = contains(["refuse", "route"], var.retired_model_policy)
@@ -286,9 +286,11 @@ variable "budget" {
   type = object({
     enabled         = optional(bool, false)
     billing_account = optional(string, "")
+    amount          = optional(number)
     amount_usd      = optional(number, 100)
+    currency_code   = optional(string)
   })
-  description = "Optional monthly billing budget on this project with e-mail alerts at 50/90/100 %. billing_account is the ID (XXXXXX-XXXXXX-XXXXXX); the deployer needs roles/billing.costsManager on it."
+  description = "Optional monthly billing budget on this project with alerts at 50/80/90/100 % (e-mail to billing admins, and var.notification_channels). amount is in the billing account's currency (amount_usd is its older name, used when amount is unset); currency_code may be left unset, and if set must equal the billing account's currency. billing_account is the ID (XXXXXX-XXXXXX-XXXXXX); the deployer needs roles/billing.costsManager on it."
   default     = {}
 
   validation {
@@ -297,9 +299,50 @@ variable "budget" {
   }
 
   validation {
-    condition     = var.budget.amount_usd > 0
-    error_message = "budget.amount_usd must be positive."
+    condition     = coalesce(var.budget.amount, var.budget.amount_usd) > 0
+    error_message = "budget.amount (or amount_usd) must be positive."
   }
+
+  validation {
+    condition     = var.budget.currency_code == null || can(regex("^[A-Z]{3}$", var.budget.currency_code))
+    error_message = "budget.currency_code must be unset or a 3-letter ISO 4217 code such as EUR."
+  }
+}
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channels (projects/<project>/notificationChannels/<id>) that receive every alert of monitoring.tf and the budget's threshold notifications. Empty: alerts are still created and shown in the console, but notify nobody."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "Each notification channel must be a resource name like projects/my-project/notificationChannels/1234567890."
+  }
+}
+
+variable "alert_thresholds" {
+  type = object({
+    failure_ratio       = optional(number, 0.2)
+    submit_5xx_per_5min = optional(number, 0)
+  })
+  description = "Alert thresholds: failure_ratio is failed / finished jobs over 15 minutes (0-1); submit_5xx_per_5min is the number of 5xx answers of the submit API in 5 minutes above which to alert."
+  default     = {}
+
+  validation {
+    condition     = var.alert_thresholds.failure_ratio > 0 && var.alert_thresholds.failure_ratio < 1
+    error_message = "alert_thresholds.failure_ratio must be between 0 and 1 (exclusive)."
+  }
+
+  validation {
+    condition     = var.alert_thresholds.submit_5xx_per_5min >= 0
+    error_message = "alert_thresholds.submit_5xx_per_5min must be 0 or more."
+  }
+}
+
+variable "tracing" {
+  type        = bool
+  description = "Export OpenTelemetry traces to Cloud Trace (one trace per job: submit, then generate). Grants the functions roles/cloudtrace.agent."
+  default     = true
 }
 
 variable "force_destroy_buckets" {

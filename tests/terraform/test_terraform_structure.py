@@ -52,6 +52,8 @@ API_FOR_RESOURCE = {
     "google_project_iam_member": "cloudresourcemanager.googleapis.com",
     "google_artifact_registry_": "artifactregistry.googleapis.com",
     "google_billing_budget": "billingbudgets.googleapis.com",
+    "google_logging_metric": "logging.googleapis.com",
+    "google_monitoring_": "monitoring.googleapis.com",
 }
 
 # Every deployment needs these even though no resource type names them.

@@ -39,6 +39,8 @@ _DISTRIBUTION_OF = {
     "flask": "functions-framework",  # comes with it
     "cloudevents": "functions-framework",
     "requests": "google-cloud-storage",
+    # namespace package; tracing.py's exporter and propagator are listed beside the SDK
+    "opentelemetry": "opentelemetry-sdk",
 }
 
 

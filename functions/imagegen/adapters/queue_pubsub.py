@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from imagegen import tracing
 from imagegen.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -55,15 +56,16 @@ class JobQueue:
                 gexc.InternalServerError,
             ),
         )
-
-        message = PubsubMessage(
-            data=json.dumps({"job_id": job_id}).encode(),
-            attributes={"job_id": job_id, **attributes},
-        )
-        try:
-            response = self._publisher.api.publish(
-                topic=self._topic, messages=[message], retry=retry, timeout=timeout
+        # The job's trace starts here; its context rides in the attributes (tracing.py).
+        with tracing.publishing(job_id) as trace_attributes:
+            message = PubsubMessage(
+                data=json.dumps({"job_id": job_id}).encode(),
+                attributes={"job_id": job_id, **trace_attributes, **attributes},
             )
-            return response.message_ids[0]
-        except Exception as exc:  # any publish failure means the job was not queued
-            raise Unavailable(f"could not queue job {job_id}: {exc}") from exc
+            try:
+                response = self._publisher.api.publish(
+                    topic=self._topic, messages=[message], retry=retry, timeout=timeout
+                )
+                return response.message_ids[0]
+            except Exception as exc:  # any publish failure means the job was not queued
+                raise Unavailable(f"could not queue job {job_id}: {exc}") from exc

@@ -81,6 +81,7 @@ def submit(
     written; over a rate or budget limit raises RateLimited / BudgetExceeded (429) and
     writes nothing; a queue failure removes the record again and raises Unavailable (503),
     so a job is either queued or was never accepted."""
+    _note_retired_model(services, body)
     validated = validate_request(body, services.catalog, services.policy)
     conversation_prefix = None
     if validated.request.parent_job_id:
@@ -146,6 +147,7 @@ def submit(
             "region": job["region"],
             "source": source,
             "caller": caller,
+            "state": State.QUEUED.value,
         },
     )
     return Submitted(job, created=True)
@@ -220,6 +222,24 @@ def check_document_size(job: dict[str, Any]) -> None:
     raise InvalidRequest(message, details=[{"field": field, "message": message}])
 
 
+def _note_retired_model(services: Services, body: Any) -> None:
+    """Log `model_retired` when a request names a model Google has shut down, refused or
+    routed alike: operators get an alert (terraform/monitoring.tf) and can tell callers."""
+    model = body.get("model") if isinstance(body, dict) else None
+    retired = services.catalog.retired_model(model) if isinstance(model, str) else None
+    if retired is not None:
+        log.warning(
+            "model_retired",
+            extra={
+                "code": "model_retired",
+                "model": model,
+                "retirement_date": retired.shutdown_date.isoformat(),
+                "replacement": retired.replacement,
+                "policy": services.settings.retired_models,
+            },
+        )
+
+
 def view(job: dict[str, Any], base_url: str) -> dict[str, Any]:
     body = public_view(job)
     body["status_url"] = f"{base_url.rstrip('/')}/v1/jobs/{job['id']}"
@@ -240,7 +260,7 @@ def get_job(
 def cancel_job(services: Services, job_id: str, caller: Caller) -> dict[str, Any]:
     get_job(services, job_id, caller, change=True)  # the owner never changes
     job = services.jobs.cancel(job_id)
-    log.info("job cancelled", extra={"job_id": job_id, "caller": caller.id})
+    log.info("job cancelled", extra={"job_id": job_id, "caller": caller.id, "state": "cancelled"})
     return job
 
 

@@ -31,7 +31,11 @@ def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) 
         message = "dead letter for a job a live worker holds; left to its lease"
     else:
         message = "dead letter for a finished job"
-    log.error(message, extra={"job_id": job_id, "delivery_attempts": delivery_attempts})
+    log.error(
+        message,
+        extra={"job_id": job_id, "delivery_attempts": delivery_attempts}
+        | ({"state": "failed"} if changed else {}),
+    )
     return changed
 
 
@@ -57,7 +61,7 @@ def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
                 },
             ):
                 counts["expired"] += 1
-                log.error("job expired", extra={"job_id": job_id})
+                log.error("job expired", extra={"job_id": job_id, "state": "failed"})
             continue
         if (
             job["state"] == State.RUNNING

