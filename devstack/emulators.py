@@ -174,6 +174,106 @@ def setup_pubsub(
         publisher.transport.close()
 
 
+def setup_event_topics(
+    *,
+    host: str,
+    project: str,
+    ack_deadline: int,
+    max_delivery_attempts: int,
+    min_backoff: float,
+    max_backoff: float,
+    extra_subscriptions: tuple[str, ...] = (),
+) -> None:
+    """Issue 16: the `job-events` topic and the deliver_webhooks subscriptions, mirroring
+    terraform/events.tf and webhooks.tf (idempotent). `extra_subscriptions` are plain pull
+    subscriptions on job-events (tests read the events there)."""
+    from google.api_core import exceptions
+    from google.cloud import pubsub_v1
+    from google.protobuf import duration_pb2
+    from google.pubsub_v1.types import DeadLetterPolicy, RetryPolicy
+
+    saved = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    try:
+        publisher = pubsub_v1.PublisherClient()
+        subscriber = pubsub_v1.SubscriberClient()
+    finally:
+        if saved is None:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = saved
+    topic = {name: publisher.topic_path(project, name) for name in EVENT_TOPICS}
+    try:
+        for path in topic.values():
+            with contextlib.suppress(exceptions.AlreadyExists):
+                publisher.create_topic(name=path, timeout=10)
+        pushed = {
+            "deliver-webhooks": topic["job-events"],
+            "webhook-retries": topic["webhook-retries"],
+        }
+        requests = [
+            {
+                "name": subscriber.subscription_path(project, name),
+                "topic": source,
+                "ack_deadline_seconds": ack_deadline,
+                "dead_letter_policy": DeadLetterPolicy(
+                    dead_letter_topic=topic["webhooks-dead-letter"],
+                    max_delivery_attempts=max_delivery_attempts,
+                ),
+                "retry_policy": RetryPolicy(
+                    minimum_backoff=duration_pb2.Duration(seconds=int(min_backoff)),
+                    maximum_backoff=duration_pb2.Duration(seconds=int(max_backoff)),
+                ),
+            }
+            for name, source in pushed.items()
+        ]
+        requests.append(
+            {
+                "name": subscriber.subscription_path(project, "webhooks-dead-letter"),
+                "topic": topic["webhooks-dead-letter"],
+                "ack_deadline_seconds": ack_deadline,
+            }
+        )
+        for name in extra_subscriptions:
+            requests.append(
+                {
+                    "name": subscriber.subscription_path(project, name),
+                    "topic": topic["job-events"],
+                    "ack_deadline_seconds": ack_deadline,
+                }
+            )
+        for request in requests:
+            with contextlib.suppress(exceptions.AlreadyExists):
+                subscriber.create_subscription(request=request, timeout=10)
+    finally:
+        subscriber.close()
+        publisher.transport.close()
+
+
+EVENT_TOPICS = ("job-events", "webhook-retries", "webhooks-dead-letter")
+# relay subscription -> the topic named in the push URL path (functions-framework puts it
+# in the CloudEvent source)
+WEBHOOK_ROUTES = {"deliver-webhooks": "job-events", "webhook-retries": "webhook-retries"}
+
+
+def webhook_secret(state_dir: Path) -> str:
+    """The local stack's webhook signing secret (`whsec_` + base64 of 32 random bytes),
+    made once per state dir so every process and `python -m devstack env` agree."""
+    import base64
+    import secrets
+
+    path = state_dir / "webhook_secret"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        pass
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
 # -- Cloud Storage --------------------------------------------------------------------------
 
 

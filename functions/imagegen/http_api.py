@@ -12,6 +12,7 @@ from typing import Any
 import flask
 
 from imagegen import logs
+from imagegen.adapters.signer import with_urls
 from imagegen.bootstrap import Services
 from imagegen.errors import (
     BudgetExceeded,
@@ -28,6 +29,7 @@ from imagegen.services import submission
 log = logs.get_logger("imagegen.http")
 
 JOB_PATH = re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9_-]{1,128})$")
+OUTPUT_PATH = re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9_-]{1,128})/outputs/(?P<n>\d{1,3})$")
 CALLER_HEADER = "X-Imagegen-Caller"
 
 
@@ -138,7 +140,12 @@ class Api:
             job_id = match["job_id"]
             methods = {
                 "GET": lambda: _json(
-                    submission.view(submission.get_job(self.services, job_id), _base_url(request)),
+                    with_urls(
+                        self.services.signer,
+                        submission.view(
+                            submission.get_job(self.services, job_id), _base_url(request)
+                        ),
+                    ),
                     200,
                 ),
                 "DELETE": lambda: _json(
@@ -148,6 +155,10 @@ class Api:
                     200,
                 ),
             }
+        elif OUTPUT_PATH.match(path):
+            output = OUTPUT_PATH.match(path)
+            assert output is not None
+            methods = {"GET": lambda: self._output_redirect(output["job_id"], int(output["n"]))}
         elif path in routes:
             methods = routes[path]
         else:
@@ -177,6 +188,19 @@ class Api:
         view = submission.view(result.job, _base_url(request))
         status = 202 if result.created else 200
         return _json(view, status, {"Location": view["status_url"]})
+
+    def _output_redirect(self, job_id: str, index: int) -> flask.Response:
+        """302 to a freshly signed URL of output `index` (issue 16)."""
+        job = submission.get_job(self.services, job_id)
+        outputs = {o.get("index", n): o for n, o in enumerate(job.get("outputs") or [])}
+        if index not in outputs:
+            raise NotFound(f"job {job_id} has no output {index}")
+        signed = self.services.signer.sign(str(outputs[index].get("uri") or ""))
+        if signed is None:
+            raise NotFound("signed URLs are off in this deployment (IMAGEGEN_URL_SIGNER=off)")
+        response = flask.redirect(signed[0], code=302)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     def _openapi(self) -> dict[str, Any]:
         from imagegen.openapi import document

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from imagegen.domain.catalog import Catalog, Family, ModelSpec
+from imagegen.domain.webhooks import WebhookSpec
 from imagegen.errors import InvalidRequest
 
 MAX_PROMPT_CHARS = 10_000
@@ -126,6 +127,8 @@ class JobRequest(BaseModel):
     parent_job_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,128}$")
     # Keep the model's thought summaries on the job (`thoughts`); thinking models only.
     include_thoughts: bool = False
+    # Where to POST this job's events (signed per Standard Webhooks); see docs/events.md.
+    webhook: WebhookSpec | None = None
 
     @field_validator("safety_filter_level", mode="before")
     @classmethod
