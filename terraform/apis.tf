@@ -16,6 +16,7 @@ locals {
     "logging.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
+    "secretmanager.googleapis.com", # the webhook signing secret
     "storage.googleapis.com",
   ], var.budget.enabled ? ["billingbudgets.googleapis.com"] : []))
 }
