@@ -281,3 +281,29 @@ def test_signed_url_lifetime_is_bounded(make_services):
     services = _services(make_services, signed_url_seconds=8 * 24 * 3600)
     with pytest.raises(ConfigError, match="7 days"):
         _ = services.signer
+
+
+def test_connects_to_the_address_it_checked(receiver_factory, monkeypatch):
+    """DNS rebinding: the name is resolved once; the connection goes to that address even
+    if a later lookup would answer a private one, and the Host header keeps the name."""
+    import socket
+
+    from imagegen import netguard
+
+    receiver = receiver_factory([204])
+    port = receiver.server.server_port
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1", "10.0.0.1", "10.0.0.1"])
+
+    def rebinding(host, *args, **kwargs):
+        if host == "rebind.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    guard = netguard.Guard.from_settings(True, ["127.0.0.1/32"], [])
+    answer = netguard.post(guard, f"http://rebind.test:{port}/hook", b"{}", {}, timeout=5)
+    assert answer.status == 204
+    assert receiver.requests[0][0]["Host"] == f"rebind.test:{port}"
+    with pytest.raises(netguard.Refused):  # the next lookup answers 10.0.0.1: refused
+        guard.resolve(f"http://rebind.test:{port}/hook")

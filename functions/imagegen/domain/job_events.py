@@ -59,6 +59,7 @@ def event_data(job: dict[str, Any]) -> dict[str, Any]:
     """The public view of the job, without inline reference image bytes (an event stays
     small: Pub/Sub push bodies and webhooks carry it; the bytes are on the job)."""
     view = public_view(job)
+    view.pop("webhook_deliveries", None)  # bookkeeping of earlier events, not this one
     request = dict(view.get("request") or {})
     if request.get("reference_images"):
         request["reference_images"] = [
