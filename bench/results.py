@@ -15,30 +15,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import http.server
 import secrets
-import threading
 import time
 
 from bench._common import emit, machine, ms, percentile, table
 from bench._stack import BenchStack, _create_topic, local_stack
 
 ROUNDS = 150
-
-
-def _receiver() -> tuple[http.server.ThreadingHTTPServer, str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}/hook"
 
 
 def run(stack: BenchStack | None = None) -> dict[str, object]:
@@ -92,7 +75,10 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         with_urls(on.signer, view)
         warm.append(time.perf_counter() - start)
 
-    server, url = _receiver()
+    from devstack.webhook_receiver import Receiver
+
+    receiver = Receiver([204])
+    url = receiver.url
     deliveries = []
     try:
         for n in range(50):
@@ -104,7 +90,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
             assert webhooks.deliver(on, job["id"], event, url) == "delivered"
             deliveries.append(time.perf_counter() - start)
     finally:
-        server.shutdown()
+        receiver.close()
 
     def row(name: str, values: list[float]) -> list[object]:
         return [name, len(values), ms(percentile(values, 50)), ms(percentile(values, 95))]

@@ -108,6 +108,29 @@ def check_prerequisites(*, need_gcloud: bool = True, need_firestore: bool = True
 # -- Pub/Sub -------------------------------------------------------------------------------
 
 
+def _pubsub_clients(host: str):
+    """A publisher and a subscriber for the emulator at host (the environment restored)."""
+    from google.cloud import pubsub_v1
+
+    saved = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    try:
+        return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    finally:
+        if saved is None:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = saved
+
+
+def _create_subscriptions(subscriber, requests: list[dict]) -> None:
+    from google.api_core import exceptions
+
+    for request in requests:
+        with contextlib.suppress(exceptions.AlreadyExists):
+            subscriber.create_subscription(request=request, timeout=10)
+
+
 def setup_pubsub(
     *,
     host: str,
@@ -123,20 +146,10 @@ def setup_pubsub(
 ) -> None:
     """Create the topics and subscriptions (idempotent: existing ones are left alone)."""
     from google.api_core import exceptions
-    from google.cloud import pubsub_v1
     from google.protobuf import duration_pb2
     from google.pubsub_v1.types import DeadLetterPolicy, RetryPolicy
 
-    saved = os.environ.get("PUBSUB_EMULATOR_HOST")
-    os.environ["PUBSUB_EMULATOR_HOST"] = host
-    try:
-        publisher = pubsub_v1.PublisherClient()
-        subscriber = pubsub_v1.SubscriberClient()
-    finally:
-        if saved is None:
-            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-        else:
-            os.environ["PUBSUB_EMULATOR_HOST"] = saved
+    publisher, subscriber = _pubsub_clients(host)
     try:
         jobs = publisher.topic_path(project, jobs_topic)
         dead = publisher.topic_path(project, dead_letter_topic)
@@ -166,9 +179,7 @@ def setup_pubsub(
                 "ack_deadline_seconds": ack_deadline,
             },
         ]
-        for request in requests:
-            with contextlib.suppress(exceptions.AlreadyExists):
-                subscriber.create_subscription(request=request, timeout=10)
+        _create_subscriptions(subscriber, requests)
     finally:
         subscriber.close()
         publisher.transport.close()
@@ -188,20 +199,10 @@ def setup_event_topics(
     terraform/events.tf and webhooks.tf (idempotent). `extra_subscriptions` are plain pull
     subscriptions on job-events (tests read the events there)."""
     from google.api_core import exceptions
-    from google.cloud import pubsub_v1
     from google.protobuf import duration_pb2
     from google.pubsub_v1.types import DeadLetterPolicy, RetryPolicy
 
-    saved = os.environ.get("PUBSUB_EMULATOR_HOST")
-    os.environ["PUBSUB_EMULATOR_HOST"] = host
-    try:
-        publisher = pubsub_v1.PublisherClient()
-        subscriber = pubsub_v1.SubscriberClient()
-    finally:
-        if saved is None:
-            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-        else:
-            os.environ["PUBSUB_EMULATOR_HOST"] = saved
+    publisher, subscriber = _pubsub_clients(host)
     topic = {name: publisher.topic_path(project, name) for name in EVENT_TOPICS}
     try:
         for path in topic.values():
@@ -242,12 +243,34 @@ def setup_event_topics(
                     "ack_deadline_seconds": ack_deadline,
                 }
             )
-        for request in requests:
-            with contextlib.suppress(exceptions.AlreadyExists):
-                subscriber.create_subscription(request=request, timeout=10)
+        _create_subscriptions(subscriber, requests)
     finally:
         subscriber.close()
         publisher.transport.close()
+
+
+def pull_job_events(subscriber, subscription: str, job_id: str, quiet: float = 1.5) -> list:
+    """Every job event (CloudEvent dict) for job_id on a pull subscription, acknowledged,
+    read until nothing new has arrived for `quiet` seconds (tests and demos)."""
+    import time
+
+    found: list[dict] = []
+    last = time.monotonic()
+    while time.monotonic() - last < quiet:
+        response = subscriber.pull(
+            request={"subscription": subscription, "max_messages": 100, "return_immediately": True},
+            timeout=10,
+        )
+        if response.received_messages:
+            ack_ids = [m.ack_id for m in response.received_messages]
+            subscriber.acknowledge(request={"subscription": subscription, "ack_ids": ack_ids})
+        for message in response.received_messages:
+            event = json.loads(message.message.data)
+            if event.get("subject") == job_id:
+                found.append(event)
+                last = time.monotonic()
+        time.sleep(0.1)
+    return found
 
 
 EVENT_TOPICS = ("job-events", "webhook-retries", "webhooks-dead-letter")

@@ -671,26 +671,22 @@ class Stack:
     # -- setup --------------------------------------------------------------------------
     def _setup_pubsub(self) -> None:
         c = self.config
-        emulators.setup_pubsub(
+        common = dict(
             host=c.hostport("pubsub"),
             project=c.project,
+            ack_deadline=c.ack_deadline,
+            max_delivery_attempts=c.max_delivery_attempts,
+            min_backoff=c.retry_min_backoff,
+            max_backoff=c.retry_max_backoff,
+        )
+        emulators.setup_pubsub(
             jobs_topic=c.jobs_topic,
             dead_letter_topic=c.dead_letter_topic,
             generate_subscription=c.generate_subscription,
             dead_letter_subscription=c.dead_letter_subscription,
-            ack_deadline=c.ack_deadline,
-            max_delivery_attempts=c.max_delivery_attempts,
-            min_backoff=c.retry_min_backoff,
-            max_backoff=c.retry_max_backoff,
+            **common,
         )
-        emulators.setup_event_topics(
-            host=c.hostport("pubsub"),
-            project=c.project,
-            ack_deadline=c.ack_deadline,
-            max_delivery_attempts=c.max_delivery_attempts,
-            min_backoff=c.retry_min_backoff,
-            max_backoff=c.retry_max_backoff,
-        )
+        emulators.setup_event_topics(**common)  # issue 16: job-events and webhooks
 
     def _setup_storage(self) -> None:
         c = self.config

@@ -7,54 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import http.server
-import json
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
+from devstack.emulators import pull_job_events
+from devstack.webhook_receiver import Receiver
 from imagegen.client import verify_webhook
 from imagegen.services import job_events, webhooks
 from imagegen.services.submission import submit
 
 pytestmark = pytest.mark.stack
-
-
-class Receiver:
-    """A local webhook endpoint answering a scripted list of statuses (then the last one)."""
-
-    def __init__(self, statuses: list[int], location: str | None = None) -> None:
-        self.statuses = list(statuses)
-        self.location = location
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.requests.append((dict(self.headers), body))
-                status = (
-                    receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
-                )
-                self.send_response(status)
-                if receiver.location:
-                    self.send_header("Location", receiver.location)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/imagegen"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -104,29 +69,7 @@ def tap(stack_env):
     return subscriber, sub
 
 
-def pull_events(subscriber, subscription: str, job_id: str, quiet: float = 1.5) -> list[dict]:
-    """Every event for job_id on the subscription (acked), until it has been quiet a while."""
-    found: list[dict] = []
-    last = time.monotonic()
-    while time.monotonic() - last < quiet:
-        response = subscriber.pull(
-            request={"subscription": subscription, "max_messages": 100, "return_immediately": True},
-            timeout=10,
-        )
-        if response.received_messages:
-            subscriber.acknowledge(
-                request={
-                    "subscription": subscription,
-                    "ack_ids": [m.ack_id for m in response.received_messages],
-                }
-            )
-        for message in response.received_messages:
-            event = json.loads(message.message.data)
-            if event.get("subject") == job_id:
-                found.append(event)
-                last = time.monotonic()
-        time.sleep(0.1)
-    return found
+pull_events = pull_job_events
 
 
 def _job_with_webhook(services, url: str, events: list[str] | None = None) -> str:

@@ -7,14 +7,14 @@ rewritten with the outputs when the job ends."""
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
-import threading
 import time
 
 import pytest
 import requests
 
+from devstack.emulators import pull_job_events
+from devstack.webhook_receiver import Receiver
 from imagegen.client import Client, verify_webhook
 from imagegen.services.uploads import answer_name
 
@@ -24,22 +24,9 @@ TERMINAL = {"succeeded", "blocked", "failed", "cancelled"}
 
 @pytest.fixture
 def receiver():
-    got: list[tuple[dict[str, str], bytes]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", got
-    server.shutdown()
-    server.server_close()
+    local = Receiver([204])
+    yield local.url, local.requests
+    local.close()
 
 
 @pytest.fixture
@@ -75,28 +62,8 @@ def event_tap(stack, stack_env):
     return subscriber, subscriber.subscription_path(stack_env["GOOGLE_CLOUD_PROJECT"], name)
 
 
-def _events_for(tap, job_id: str, quiet: float = 3.0) -> list[dict]:
-    subscriber, path = tap
-    found, last = [], time.monotonic()
-    while time.monotonic() - last < quiet:
-        response = subscriber.pull(
-            request={"subscription": path, "max_messages": 100, "return_immediately": True},
-            timeout=10,
-        )
-        if response.received_messages:
-            subscriber.acknowledge(
-                request={
-                    "subscription": path,
-                    "ack_ids": [m.ack_id for m in response.received_messages],
-                }
-            )
-        for message in response.received_messages:
-            event = json.loads(message.message.data)
-            if event["subject"] == job_id:
-                found.append(event)
-                last = time.monotonic()
-        time.sleep(0.1)
-    return found
+def _events_for(tap, job_id: str) -> list[dict]:
+    return pull_job_events(*tap, job_id, quiet=3.0)
 
 
 def test_webhook_events_once_signed_and_url_downloads(
