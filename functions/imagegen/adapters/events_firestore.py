@@ -5,7 +5,6 @@ the job document, separate from the state machine in jobs_firestore."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -36,19 +35,33 @@ class EventLog:
     # --- outbox ----------------------------------------------------------------------------
 
     def mark_published(self, job_id: str, entry: dict[str, Any]) -> None:
-        """Remove a published event from the job's outbox (a deleted job: nothing to do)."""
-        from google.api_core.exceptions import NotFound
+        """Remove a published event from the job's outbox, and clear `events_pending` when
+        it was the last (one transaction: a transition committing meanwhile adds its own
+        entry and sets the flag again). A deleted job: nothing to do."""
         from google.cloud import firestore
 
-        with contextlib.suppress(NotFound):
-            self._ref(job_id).update({"pending_events": firestore.ArrayRemove([entry])})
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def run(txn):
+            snap = ref.get(transaction=txn)
+            if not snap.exists:
+                return
+            pending = [
+                e for e in snap.to_dict().get("pending_events") or [] if e.get("id") != entry["id"]
+            ]
+            txn.update(ref, {"pending_events": pending, "events_pending": bool(pending)})
+
+        run(self._client.transaction(max_attempts=5))
 
     def with_pending_events(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Jobs whose outbox is not empty (a crash between commit and publish)."""
+        """Jobs whose outbox is not empty (a crash between commit and publish). A boolean
+        flag, not `pending_events != []`: Firestore indexes array fields for array-contains
+        only, so an inequality on the array would need an extra index."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
-        query = self._collection.where(filter=FieldFilter("pending_events", "!=", [])).limit(limit)
-        return [snap.to_dict() for snap in query.stream()]
+        query = self._collection.where(filter=FieldFilter("events_pending", "==", True))
+        return [snap.to_dict() for snap in query.limit(limit).stream()]
 
     # --- webhook deliveries ----------------------------------------------------------------
 

@@ -207,6 +207,7 @@ class JobStore:
                 if event is not None:  # the outbox entry, in the same write as the state
                     updates["event_sequence"], entry = event
                     updates["pending_events"] = firestore.ArrayUnion([entry])
+                    updates["events_pending"] = True  # what the sweeper queries
                     committed.append(({**job, **updates}, entry))
                 txn.update(ref, updates)
                 if refund is not None:

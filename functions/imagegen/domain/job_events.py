@@ -46,7 +46,7 @@ def transition_entry(
 def created_fields(job: dict[str, Any]) -> dict[str, Any]:
     """The outbox fields a new (queued) job is created with."""
     entry = pending_entry(job["id"], 1, str(job["state"]), job["created_at"])
-    return {"event_sequence": 1, "pending_events": [entry]}
+    return {"event_sequence": 1, "pending_events": [entry], "events_pending": True}
 
 
 def _iso(value: Any) -> str:
