@@ -39,6 +39,9 @@ _DISTRIBUTION_OF = {
     "flask": "functions-framework",  # comes with it
     "cloudevents": "functions-framework",
     "requests": "google-cloud-storage",
+    "standardwebhooks": "standardwebhooks",
+    "urllib3": "google-cloud-storage",  # through requests
+    "cryptography": "google-cloud-storage",  # through google-auth (local URL signer only)
 }
 
 
