@@ -197,7 +197,8 @@ def test_lost_publish_is_recovered_once_by_the_sweeper(make_services, tap):
     first = job_events.republish_pending(services, later)
     again = job_events.republish_pending(services, later)
     assert first["events_republished"] >= 2 and again["events_republished"] == 0
-    assert services.jobs.require(job_id)["pending_events"] == []
+    stored = services.jobs.require(job_id)
+    assert stored["pending_events"] == [] and stored["events_pending"] is False  # settled
     events = pull_events(*tap, job_id)
     assert [e["id"] for e in events] == [f"{job_id}-1", f"{job_id}-2"]
     assert [e["type"].rsplit(".", 1)[1] for e in events] == ["queued", "cancelled"]
@@ -250,3 +251,20 @@ def test_connects_to_the_address_it_checked(receiver_factory, monkeypatch):
     assert receiver.requests[0][0]["Host"] == f"rebind.test:{port}"
     with pytest.raises(netguard.Refused):  # the next lookup answers 10.0.0.1: refused
         guard.resolve(f"http://rebind.test:{port}/hook")
+
+
+def test_flag_is_not_cleared_over_a_newer_transition(make_services):
+    """The sweeper clears `events_pending` only if nothing was written since it looked: a
+    transition committing meanwhile keeps the flag (and its own entry)."""
+    broken = _services(make_services, events_topic="no-such-topic")
+    job_id = submit(broken, {"prompt": "a jug"}).job["id"]
+    services = _services(make_services)
+    for entry in services.jobs.require(job_id)["pending_events"]:
+        services.event_log.mark_published(job_id, entry)
+    seen_at = services.event_log._ref(job_id).get().update_time  # what the sweeper read
+    broken.jobs.cancel(job_id)  # a new transition, its publish lost
+    assert services.event_log.settle(job_id, seen_at) is False
+    stored = services.jobs.require(job_id)
+    assert stored["events_pending"] is True and [e["state"] for e in stored["pending_events"]] == [
+        "cancelled"
+    ]

@@ -5,6 +5,7 @@ the job document, separate from the state machine in jobs_firestore."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -35,33 +36,35 @@ class EventLog:
     # --- outbox ----------------------------------------------------------------------------
 
     def mark_published(self, job_id: str, entry: dict[str, Any]) -> None:
-        """Remove a published event from the job's outbox, and clear `events_pending` when
-        it was the last (one transaction: a transition committing meanwhile adds its own
-        entry and sets the flag again). A deleted job: nothing to do."""
+        """Remove a published event from the job's outbox: one write, no read, so the hot
+        path pays little (the `events_pending` flag is cleared later by the sweeper, see
+        `settle`). A deleted job: nothing to do."""
+        from google.api_core.exceptions import NotFound
         from google.cloud import firestore
 
-        ref = self._ref(job_id)
+        with contextlib.suppress(NotFound):
+            self._ref(job_id).update({"pending_events": firestore.ArrayRemove([entry])})
 
-        @firestore.transactional
-        def run(txn):
-            snap = ref.get(transaction=txn)
-            if not snap.exists:
-                return
-            pending = [
-                e for e in snap.to_dict().get("pending_events") or [] if e.get("id") != entry["id"]
-            ]
-            txn.update(ref, {"pending_events": pending, "events_pending": bool(pending)})
-
-        run(self._client.transaction(max_attempts=5))
-
-    def with_pending_events(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Jobs whose outbox is not empty (a crash between commit and publish). A boolean
-        flag, not `pending_events != []`: Firestore indexes array fields for array-contains
-        only, so an inequality on the array would need an extra index."""
+    def flagged(self, limit: int = 500) -> list[tuple[dict[str, Any], Any]]:
+        """(job, update time) of jobs flagged `events_pending`: a boolean, not
+        `pending_events != []`, because Firestore indexes array fields for array-contains
+        only, so an inequality on the array would need an index of its own."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         query = self._collection.where(filter=FieldFilter("events_pending", "==", True))
-        return [snap.to_dict() for snap in query.limit(limit).stream()]
+        return [(snap.to_dict(), snap.update_time) for snap in query.limit(limit).stream()]
+
+    def settle(self, job_id: str, update_time: Any) -> bool:
+        """Clear the flag of a job whose outbox was empty at `update_time`, unless it was
+        written since (a new transition sets the flag again in its own write)."""
+        from google.api_core.exceptions import FailedPrecondition, NotFound
+
+        unchanged = self._client.write_option(last_update_time=update_time)
+        try:
+            self._ref(job_id).update({"events_pending": False}, option=unchanged)
+        except (FailedPrecondition, NotFound):
+            return False
+        return True
 
     # --- webhook deliveries ----------------------------------------------------------------
 

@@ -45,21 +45,40 @@ def announce(services: Services, job: dict[str, Any], entry: dict[str, Any]) -> 
 
 
 def republish_pending(
-    services: Services, now: dt.datetime, min_age_seconds: float = 30.0
+    services: Services,
+    now: dt.datetime,
+    min_age_seconds: float = 30.0,
+    budget_seconds: float = 20.0,
 ) -> dict[str, int]:
     """Publish outbox entries older than `min_age_seconds` (younger ones are probably being
-    published by the function that made the transition), oldest first per job."""
-    counts = {"events_republished": 0, "events_failed": 0}
+    published by the function that made the transition), oldest first per job; clear the
+    `events_pending` flag of jobs whose outbox is empty."""
+    import time
+
+    counts = {"events_republished": 0, "events_failed": 0, "events_settled": 0}
     cutoff = now - dt.timedelta(seconds=min_age_seconds)
-    for job in services.event_log.with_pending_events():
-        entries = sorted(job.get("pending_events") or [], key=_sequence)
-        for entry in entries:
-            if entry["time"] > cutoff:
+    budget_end = time.monotonic() + budget_seconds
+    done: set[str] = set()  # published this run: never twice, even if the mark failed
+    while time.monotonic() < budget_end:
+        progress = 0
+        for job, update_time in services.event_log.flagged():
+            entries = sorted(job.get("pending_events") or [], key=_sequence)
+            if not entries:
+                settled = services.event_log.settle(job["id"], update_time)
+                counts["events_settled"] += settled
+                progress += settled
                 continue
-            if announce(services, job, entry):
-                counts["events_republished"] += 1
-            else:
-                counts["events_failed"] += 1
+            for entry in entries:
+                if entry["time"] > cutoff or entry["id"] in done:
+                    continue
+                done.add(entry["id"])
+                if announce(services, job, entry):
+                    counts["events_republished"] += 1
+                    progress += 1
+                else:
+                    counts["events_failed"] += 1
+        if not progress:  # what is left is young, or failing: the next sweep retries
+            break
     return counts
 
 
