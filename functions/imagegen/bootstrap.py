@@ -46,6 +46,8 @@ class Services:
             reference_buckets=buckets,
             retired_models=s.retired_models,
             max_inline_image_bytes=s.max_inline_image_bytes,
+            webhook_http=s.webhook_allow_http,
+            webhook_hosts=tuple(h.lower() for h in s.webhook_allowed_hosts),
         )
 
     @cached_property

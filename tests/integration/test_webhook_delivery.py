@@ -157,7 +157,7 @@ def test_sweeper_queues_due_retries(make_services, receiver_factory, tap):
         "https://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token",
         "https://metadata.google.internal/computeMetadata/v1/",
         "https://[fd00::1]/hook",
-        "http://example.com/hook",
+        "https://100.64.0.9/hook",
     ],
 )
 def test_ssrf_targets_are_refused_and_recorded(make_services, url):
@@ -168,6 +168,15 @@ def test_ssrf_targets_are_refused_and_recorded(make_services, url):
     delivery = services.jobs.require(job_id)["webhook_deliveries"][event["id"]]
     assert delivery["attempts"][0]["status"] is None
     assert "refused" in delivery["attempts"][0]["error"]
+
+
+def test_plain_http_webhook_is_refused_at_submit(make_services):
+    from imagegen.errors import InvalidRequest
+
+    services = _services(make_services, webhook_allow_http=False, webhook_allowed_networks=[])
+    with pytest.raises(InvalidRequest) as refused:
+        _job_with_webhook(services, "http://example.com/hook", ["queued"])
+    assert refused.value.details == [{"field": "webhook.url", "message": "must be an https:// URL"}]
 
 
 def test_redirect_to_a_private_address_is_not_followed(make_services, receiver_factory):

@@ -177,3 +177,27 @@ def test_host_allow_list():
     guard = Guard.from_settings(False, [], ["hooks.example.com"])
     with pytest.raises(Refused, match="allow-list"):
         guard.resolve("https://other.example.com/")
+
+
+def test_webhook_urls_the_deployment_will_not_call_are_400_at_submit():
+    from imagegen.domain.catalog import load_catalog
+    from imagegen.domain.request import Policy, validate_request
+    from imagegen.errors import InvalidRequest
+
+    catalog = load_catalog()
+
+    def problems(url: str, policy: Policy) -> list[dict]:
+        try:
+            validate_request({"prompt": "p", "webhook": {"url": url}}, catalog, policy)
+        except InvalidRequest as exc:
+            return exc.details
+        return []
+
+    assert problems("http://example.com/h", Policy()) == [
+        {"field": "webhook.url", "message": "must be an https:// URL"}
+    ]
+    assert problems("http://127.0.0.1:9/h", Policy(webhook_http=True)) == []
+    assert problems("https://a.example/h", Policy(webhook_hosts=("b.example",)))[0]["field"] == (
+        "webhook.url"
+    )
+    assert problems("https://b.example/h", Policy(webhook_hosts=("b.example",))) == []

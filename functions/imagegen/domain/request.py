@@ -189,6 +189,8 @@ class Policy:
     reference_buckets: tuple[str, ...] = ()
     retired_models: str = "refuse"
     max_inline_image_bytes: int = 7 * 1024 * 1024
+    webhook_http: bool = False  # plain-http webhooks (the local stack only)
+    webhook_hosts: tuple[str, ...] = ()  # webhook host allow-list (empty: any host)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -276,6 +278,8 @@ def validate_request(
         )
 
     updates: dict[str, Any] = {"model": spec.id}
+    if req.webhook is not None:
+        _check_webhook(req.webhook.url, policy, bad)
     if len(req.prompt) > spec.max_prompt_chars:
         bad("prompt", f"at most {spec.max_prompt_chars} characters for {spec.id}")
     if req.number_of_images > spec.max_images:
@@ -328,6 +332,18 @@ def validate_request(
     resolved = req.model_copy(update=updates)
     cost = round(spec.price(size) * req.number_of_images, 6)
     return ValidatedRequest(resolved, spec, warnings, cost)
+
+
+def _check_webhook(url: str, policy: Policy, bad) -> None:
+    """Early answers for webhook URLs the deployment will never call (the address checks
+    happen at delivery, after DNS resolution: imagegen/netguard.py)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not policy.webhook_http:
+        bad("webhook.url", "must be an https:// URL")
+    elif policy.webhook_hosts and (parts.hostname or "").lower() not in policy.webhook_hosts:
+        bad("webhook.url", f"{parts.hostname} is not an allowed webhook host")
 
 
 def _check_references(req: JobRequest, spec: ModelSpec, policy: Policy, bad) -> None:
