@@ -85,71 +85,70 @@ def document() -> dict[str, Any]:
     schema = JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
     job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    return extend_with_events(
-        {
-            "openapi": "3.1.0",
-            "info": {
-                "title": "imagegen",
-                "version": __version__,
-                "description": "Image generation jobs on Vertex AI (Imagen, Gemini image).",
-            },
-            "paths": {
-                "/v1/jobs": {
-                    "post": {
-                        "operationId": "submitJob",
-                        "parameters": [
-                            {
-                                "name": "Idempotency-Key",
-                                "in": "header",
-                                "required": False,
-                                "schema": {"type": "string", "maxLength": 256},
+    doc = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "imagegen",
+            "version": __version__,
+            "description": "Image generation jobs on Vertex AI (Imagen, Gemini image).",
+        },
+        "paths": {
+            "/v1/jobs": {
+                "post": {
+                    "operationId": "submitJob",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 256},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/JobRequest"}
                             }
-                        ],
-                        "requestBody": {
-                            "required": True,
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/JobRequest"}
-                                }
+                        },
+                    },
+                    "responses": _responses(200, 202, 400, 409, 413, 415, 429, 503),
+                }
+            },
+            "/v1/jobs/{job_id}": {
+                "get": {
+                    "operationId": "getJob",
+                    "parameters": [job_id],
+                    "responses": _responses(200, 404),
+                },
+                "delete": {
+                    "operationId": "cancelJob",
+                    "parameters": [job_id],
+                    "responses": _responses(200, 404, 409),
+                },
+            },
+            "/v1/models": {
+                "get": {
+                    "operationId": "listModels",
+                    "responses": _responses(
+                        200,
+                        ok={
+                            "type": "object",
+                            "properties": {
+                                "models": {"type": "array", "items": {"type": "object"}},
+                                "default": {"type": "string"},
                             },
                         },
-                        "responses": _responses(200, 202, 400, 409, 413, 415, 429, 503),
-                    }
-                },
-                "/v1/jobs/{job_id}": {
-                    "get": {
-                        "operationId": "getJob",
-                        "parameters": [job_id],
-                        "responses": _responses(200, 404),
-                    },
-                    "delete": {
-                        "operationId": "cancelJob",
-                        "parameters": [job_id],
-                        "responses": _responses(200, 404, 409),
-                    },
-                },
-                "/v1/models": {
-                    "get": {
-                        "operationId": "listModels",
-                        "responses": _responses(
-                            200,
-                            ok={
-                                "type": "object",
-                                "properties": {
-                                    "models": {"type": "array", "items": {"type": "object"}},
-                                    "default": {"type": "string"},
-                                },
-                            },
-                        ),
-                    }
-                },
-                "/v1/openapi.json": {
-                    "get": {
-                        "operationId": "openapi",
-                        "responses": _responses(200, ok={"type": "object"}),
-                    }
-                },
+                    ),
+                }
             },
-            "components": {"schemas": {**defs, "JobRequest": schema, "Job": _JOB, "Error": _ERROR}},
-        }
-    )
+            "/v1/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "responses": _responses(200, ok={"type": "object"}),
+                }
+            },
+        },
+        "components": {"schemas": {**defs, "JobRequest": schema, "Job": _JOB, "Error": _ERROR}},
+    }
+    return extend_with_events(doc)  # issue 16: output URLs, job events, webhooks
