@@ -10,7 +10,8 @@
 #                          after >= 24 h of failures: webhooks-dead-letter
 #
 # Pub/Sub alone cannot retry for a day (at most 100 deliveries, at most 600 s
-# apart), so the retry schedule lives on the job document and the sweeper
+# apart), so the retry schedule lives in Firestore (webhook_deliveries/<event
+# id>, mirrored onto the job) and the sweeper
 # re-publishes due retries. The subscriptions' own retry and dead-letter
 # policies cover failures of the function itself.
 

@@ -117,7 +117,9 @@ class Services:
         from imagegen.adapters.events_firestore import EventLog
 
         s = self.settings
-        return EventLog.connect(s.require("project"), s.firestore_database, s.jobs_collection)
+        return EventLog.connect(
+            s.require("project"), s.firestore_database, s.jobs_collection, s.webhooks_collection
+        )
 
     @cached_property
     def signer(self) -> UrlSigner:

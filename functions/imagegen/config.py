@@ -66,6 +66,7 @@ class Settings:
     signed_url_endpoint: str = "https://storage.googleapis.com"
     signer_email: str = ""  # empty: the function's own service account
     events_topic: str = "job-events"  # empty: publish no job events
+    webhooks_collection: str = "webhook_deliveries"
     webhook_retry_topic: str = "webhook-retries"
     webhook_dead_letter_topic: str = "webhooks-dead-letter"
     webhook_secret: str = ""  # whsec_<base64>, from Secret Manager
@@ -152,6 +153,7 @@ def _result_settings() -> dict:
         "signer_email": _env("IMAGEGEN_SIGNER_EMAIL"),
         "events_topic": os.environ.get("IMAGEGEN_EVENTS_TOPIC", "job-events").strip(),
         "webhook_retry_topic": _env("IMAGEGEN_WEBHOOK_RETRY_TOPIC", "webhook-retries"),
+        "webhooks_collection": _env("IMAGEGEN_WEBHOOKS_COLLECTION", "webhook_deliveries"),
         "webhook_dead_letter_topic": _env(
             "IMAGEGEN_WEBHOOK_DEAD_LETTER_TOPIC", "webhooks-dead-letter"
         ),

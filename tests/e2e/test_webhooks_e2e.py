@@ -111,8 +111,13 @@ def test_webhook_events_once_signed_and_url_downloads(
     final = next(e for e in delivered if e["type"].endswith("succeeded"))
     assert requests.get(final["data"]["outputs"][0]["url"], timeout=10).status_code == 200
 
-    # and every attempt is on the job
-    seen = client.get(job["id"])["webhook_deliveries"]
+    # and every attempt is on the job (recorded right after the receiver's answer)
+    deadline = time.monotonic() + 30
+    seen = client.get(job["id"]).get("webhook_deliveries") or {}
+    while any(d["status"] == "pending" for d in seen.values()) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        seen = client.get(job["id"])["webhook_deliveries"]
+    assert len(seen) == len(wanted)
     assert {d["status"] for d in seen.values()} == {"delivered"}
     assert all(len(d["attempts"]) == 1 and d["attempts"][0]["status"] == 204 for d in seen.values())
 

@@ -89,19 +89,18 @@ def _attempt(delivery, now, status, policy):
 
 def test_retry_then_success_and_duplicates_after_it_do_nothing():
     policy = RetryPolicy(min_backoff=10, max_backoff=100, window=3600)
-    stored = job()
-    claimed, body, result = open_attempt(None, stored, ("j1-3", "t", "{}"), NOW, lease=60)
-    assert result == ("attempt", "{}") and body == "{}"
+    claimed, result = open_attempt(None, "j1-3", "t", NOW, lease=60)
+    assert result == "attempt" and claimed.first_attempt_at == NOW
     # a duplicate while the attempt is in flight skips
-    assert open_attempt(claimed, stored, ("j1-3", "t", "{}"), NOW, lease=60)[2] == "not_due"
+    assert open_attempt(claimed, "j1-3", "t", NOW, lease=60) == (None, "not_due")
     failed = _attempt(claimed, NOW, 503, policy)
     assert failed.status == "pending" and failed.next_attempt_at > NOW
     later = failed.next_attempt_at
-    again, _, result = open_attempt(failed, stored, ("j1-3", "t", "{}"), later, lease=60)
-    assert result[0] == "attempt"
+    again, result = open_attempt(failed, "j1-3", "t", later, lease=60)
+    assert result == "attempt"
     done = _attempt(again, later, 200, policy)
     assert done.status == "delivered" and [a["status"] for a in done.attempts] == [503, 200]
-    assert open_attempt(done, stored, ("j1-3", "t", "{}"), later, lease=60)[2] == "delivered"
+    assert open_attempt(done, "j1-3", "t", later, lease=60) == (None, "delivered")
 
 
 def test_retries_last_at_least_the_window_then_dead_letter():
@@ -109,8 +108,8 @@ def test_retries_last_at_least_the_window_then_dead_letter():
     delivery: Delivery | None = None
     now = NOW
     while True:
-        delivery, _, result = open_attempt(delivery, job(), ("j1-3", "t", "{}"), now, lease=60)
-        assert result[0] == "attempt"
+        delivery, result = open_attempt(delivery, "j1-3", "t", now, lease=60)
+        assert result == "attempt"
         delivery = _attempt(delivery, now, None, policy)  # a timeout every time
         if delivery.status != "pending":
             break
@@ -123,7 +122,7 @@ def test_retries_last_at_least_the_window_then_dead_letter():
 
 def test_client_errors_are_not_retried():
     policy = RetryPolicy()
-    claimed, _, _ = open_attempt(None, job(), ("j1-3", "t", "{}"), NOW, lease=60)
+    claimed, _ = open_attempt(None, "j1-3", "t", NOW, lease=60)
     assert _attempt(claimed, NOW, 404, policy).status == "failed"
     assert webhooks.retryable_status(429) and webhooks.retryable_status(None)
 

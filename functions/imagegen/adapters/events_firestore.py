@@ -1,7 +1,14 @@
-"""The job document's event bookkeeping: the outbox of unpublished transitions
-(`pending_events`) and the webhook delivery log (`webhook_deliveries`, with the exact
-bodies to re-send in `webhook_bodies`). Each change is a small write or a transaction on
-the job document, separate from the state machine in jobs_firestore."""
+"""Event bookkeeping in Firestore.
+
+- The outbox of unpublished transitions lives on the job (`pending_events`, written in the
+  transition's own write by jobs_firestore); this removes published entries and lets the
+  sweeper find what is left.
+- Webhook deliveries live in their own documents, `<webhooks collection>/<event id>`
+  (the record, the exact body to re-send, the job id), so claiming and recording attempts
+  never lock the job document the worker's transitions need (seen on the emulator:
+  duplicated deliveries holding the job's lock made the worker's writes time out). After
+  each attempt the record is mirrored onto the job (`webhook_deliveries.<event id>`, a
+  plain write) so GET /v1/jobs/{id} shows every attempt."""
 
 from __future__ import annotations
 
@@ -16,15 +23,18 @@ if TYPE_CHECKING:
 
 
 class EventLog:
-    def __init__(self, client: firestore.Client, collection: str) -> None:
+    def __init__(
+        self, client: firestore.Client, collection: str, webhooks: str = "webhook_deliveries"
+    ) -> None:
         self._client = client
         self._collection = client.collection(collection)
+        self._webhooks = client.collection(webhooks)
 
     @classmethod
-    def connect(cls, project: str, database: str, collection: str) -> EventLog:
+    def connect(cls, project: str, database: str, collection: str, webhooks: str) -> EventLog:
         from google.cloud import firestore
 
-        return cls(firestore.Client(project=project, database=database), collection)
+        return cls(firestore.Client(project=project, database=database), collection, webhooks)
 
     def _ref(self, job_id: str):
         return self._collection.document(job_id)
@@ -42,8 +52,9 @@ class EventLog:
         from google.api_core.exceptions import NotFound
         from google.cloud import firestore
 
+        remove = {"pending_events": firestore.ArrayRemove([entry])}
         with contextlib.suppress(NotFound):
-            self._ref(job_id).update({"pending_events": firestore.ArrayRemove([entry])})
+            _contended(lambda: self._ref(job_id).update(remove))
 
     def flagged(self, limit: int = 500) -> list[tuple[dict[str, Any], Any]]:
         """(job, update time) of jobs flagged `events_pending`: a boolean, not
@@ -69,62 +80,95 @@ class EventLog:
     # --- webhook deliveries ----------------------------------------------------------------
 
     def due_webhooks(self, now: dt.datetime, limit: int = 200) -> list[dict[str, Any]]:
-        """Jobs with a webhook delivery whose next attempt is due."""
+        """Delivery documents whose next attempt is due (pending ones only carry a time)."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         query = (
-            self._collection.where(filter=FieldFilter("webhook_retry_at", "<=", now))
-            .order_by("webhook_retry_at")
+            self._webhooks.where(filter=FieldFilter("next_attempt_at", "<=", now))
+            .order_by("next_attempt_at")
             .limit(limit)
         )
         return [snap.to_dict() for snap in query.stream()]
 
-    def update_delivery(self, job_id: str, event_id: str, change) -> Any:
-        """Run `change(delivery | None, job, now) -> (delivery | None, body | None, result)`
-        in a transaction on the job; a returned delivery is written back with the job's
-        earliest pending retry time (`webhook_retry_at`, what the sweeper queries)."""
+    def begin_attempt(
+        self, job_id: str, event: tuple[str, str, str], lease: float
+    ) -> tuple[str, str | None]:
+        """Claim the next attempt of one delivery, in a transaction on its own document:
+        ("attempt", the body to send: the one stored with the first attempt, byte for
+        byte) or (the reason to skip, None)."""
         from google.cloud import firestore
 
-        ref = self._ref(job_id)
+        event_id, event_type, body = event
+        ref = self._webhooks.document(event_id)
+
+        @firestore.transactional
+        def run(txn):
+            snap = ref.get(transaction=txn)
+            doc = snap.to_dict() if snap.exists else None
+            current = Delivery.from_json(doc) if doc else None
+            now = dt.datetime.now(dt.UTC)
+            claimed, outcome = open_attempt(current, event_id, event_type, now, lease)
+            if claimed is None:
+                return outcome, None
+            fields = {**claimed.to_json(), "job_id": job_id}
+            if doc is None:
+                txn.create(ref, {**fields, "body": body})
+                return outcome, body
+            txn.update(ref, fields)
+            return outcome, doc.get("body") or body
+
+        return _contended(lambda: run(self._client.transaction(max_attempts=3)))
+
+    def finish_attempt(self, job_id: str, event_id: str, close) -> Delivery | None:
+        """Record an attempt's outcome (`close(delivery, now) -> Delivery | None`) on the
+        delivery document, then mirror it onto the job."""
+        from google.cloud import firestore
+
+        ref = self._webhooks.document(event_id)
 
         @firestore.transactional
         def run(txn):
             snap = ref.get(transaction=txn)
             if not snap.exists:
-                return change(None, None, dt.datetime.now(dt.UTC))[2]
-            job = snap.to_dict()
-            now = dt.datetime.now(dt.UTC)
-            deliveries = dict(job.get("webhook_deliveries") or {})
-            current = deliveries.get(event_id)
-            updated, body, result = change(
-                Delivery.from_json(current) if current else None, job, now
-            )
+                return None
+            updated = close(Delivery.from_json(snap.to_dict()), dt.datetime.now(dt.UTC))
             if updated is not None:
-                deliveries[event_id] = updated.to_json()
-                fields: dict[str, Any] = {
-                    "webhook_deliveries": deliveries,
-                    "webhook_retry_at": _earliest(deliveries),
-                }
-                if body is not None:
-                    fields[f"webhook_bodies.`{event_id}`"] = body
-                txn.update(ref, fields)
-            return result
+                txn.update(ref, updated.to_json())
+            return updated
 
-        return run(self._client.transaction(max_attempts=5))
+        closed = _contended(lambda: run(self._client.transaction(max_attempts=3)))
+        if closed is not None:
+            self.mirror(job_id, closed)
+        return closed
 
-    def begin_attempt(self, job_id: str, event: tuple[str, str, str], lease: float):
-        """Claim the next attempt of one delivery (see domain.webhooks.open_attempt)."""
-        return self.update_delivery(
-            job_id,
-            event[0],
-            lambda delivery, job, now: open_attempt(delivery, job, event, now, lease),
-        )
+    def mirror(self, job_id: str, delivery: Delivery) -> None:
+        """Show the delivery on the job (one plain write; a deleted job: nothing to do)."""
+        from google.api_core.exceptions import NotFound
+        from google.cloud.firestore_v1.field_path import FieldPath
+
+        path = FieldPath("webhook_deliveries", delivery.event_id).to_api_repr()
+        with contextlib.suppress(NotFound):
+            _contended(lambda: self._ref(job_id).update({path: delivery.to_json()}))
 
 
-def _earliest(deliveries: dict[str, Any]) -> dt.datetime | None:
-    due = [
-        d.get("next_attempt_at")
-        for d in deliveries.values()
-        if d.get("status") == "pending" and d.get("next_attempt_at") is not None
-    ]
-    return min(due) if due else None
+def _contended(call):
+    """Retry a write or transaction that lost to another on the same document, with
+    jittered backoff for up to 20 s: an attempt made but not recorded would be sent again
+    later, and an event published but not marked would be published again."""
+    from google.api_core import exceptions, retry
+
+    def lost(exc: Exception) -> bool:
+        # the client raises ValueError("Failed to commit transaction in N attempts")
+        if isinstance(exc, ValueError):
+            return "transaction" in str(exc)
+        # Conflict covers Aborted (lock timeouts) and AlreadyExists (a racing create)
+        return isinstance(exc, exceptions.Conflict | exceptions.ServiceUnavailable)
+
+    policy = retry.Retry(
+        predicate=lost,
+        initial=0.02,
+        maximum=1.0,
+        multiplier=2.0,
+        timeout=20.0,
+    )
+    return policy(call)()

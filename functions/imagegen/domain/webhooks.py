@@ -1,5 +1,5 @@
 """Webhook deliveries: the request field, the per-event delivery record and its retry
-schedule. Pure; the adapters keep the record on the job document.
+schedule. Pure; adapters/events_firestore.py keeps one record document per event.
 
 Retrying for a day cannot rest on Pub/Sub alone: a subscription redelivers at most 100
 times with at most 600 s between tries (under 17 hours). So the schedule lives in the
@@ -90,36 +90,24 @@ class Delivery:
 
 
 def open_attempt(
-    delivery: Delivery | None,
-    job: dict[str, Any] | None,
-    event: tuple[str, str, str],
-    now: dt.datetime,
-    lease: float,
-) -> tuple[Delivery | None, str | None, Any]:
-    """Claim one attempt of `event` = (event id, type, body). Returns (record to write, body
-    to store, result): result is ("attempt", body to send) or the reason to skip. The claim
-    pushes `next_attempt_at` out by the lease, so a duplicate delivery arriving meanwhile
-    skips, and a crash mid-attempt is retried by the sweeper once the lease runs out.
-    Retries send the body stored with the first attempt, byte for byte."""
-    event_id, event_type, body = event
-    if job is None:
-        return None, None, "missing"
-    store_body = None
+    delivery: Delivery | None, event_id: str, event_type: str, now: dt.datetime, lease: float
+) -> tuple[Delivery | None, str]:
+    """Claim one attempt: (record to write, "attempt"), or (None, the reason to skip:
+    "delivered", "failed", "dead_lettered", "not_due"). The claim pushes
+    `next_attempt_at` out by the lease, so a duplicate delivery arriving meanwhile skips,
+    and a crash mid-attempt is retried by the sweeper once the lease runs out."""
     if delivery is None:
         delivery = Delivery(event_id=event_id, type=event_type)
-        store_body = body
     elif delivery.status != PENDING:
-        return None, None, delivery.status
+        return None, delivery.status
     elif delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
-        return None, None, "not_due"
-    else:
-        body = (job.get("webhook_bodies") or {}).get(event_id) or body
+        return None, "not_due"
     claimed = replace(
         delivery,
         first_attempt_at=delivery.first_attempt_at or now,
         next_attempt_at=now + dt.timedelta(seconds=lease),
     )
-    return claimed, store_body, ("attempt", body)
+    return claimed, "attempt"
 
 
 def close_attempt(

@@ -47,14 +47,14 @@ def deliver(services: Services, job_id: str, event: dict[str, Any], url: str) ->
     s = services.settings
     raw = json.dumps(event, separators=(",", ":"), default=str)
     policy = services.webhook_policy
-    claim = services.event_log.begin_attempt(
+    outcome, raw_sent = services.event_log.begin_attempt(
         job_id, (event["id"], event["type"], raw), policy.lease
     )
     ctx = {"job_id": job_id, "event_id": event["id"]}
-    if not (isinstance(claim, tuple) and claim[0] == "attempt"):
-        log.info(f"webhook delivery skipped: {claim}", extra=ctx)
-        return str(claim)
-    stored = json.loads(claim[1])
+    if outcome != "attempt" or raw_sent is None:
+        log.info(f"webhook delivery skipped: {outcome}", extra=ctx)
+        return outcome
+    stored = json.loads(raw_sent)
     payload = {**stored, "data": with_urls(services.signer, stored.get("data") or {})}
     body = json.dumps(payload, separators=(",", ":"), default=str)
     headers = sign(s.require("webhook_secret"), event["id"], body)
@@ -67,8 +67,8 @@ def deliver(services: Services, job_id: str, event: dict[str, Any], url: str) ->
     except netguard.Refused as exc:
         answer, retryable = netguard.Answer(None, f"refused: {exc}"), False
 
-    def record(delivery, job, now):
-        updated = close_attempt(
+    def record(delivery, now):
+        return close_attempt(
             delivery,
             now,
             status=answer.status,
@@ -76,9 +76,8 @@ def deliver(services: Services, job_id: str, event: dict[str, Any], url: str) ->
             retryable=retryable,
             policy=policy,
         )
-        return updated, None, updated
 
-    closed = services.event_log.update_delivery(job_id, event["id"], record)
+    closed = services.event_log.finish_attempt(job_id, event["id"], record)
     status = closed.status if closed is not None else "gone"
     extra = {**ctx, "status": answer.status, "delivery": status, "error": answer.error}
     if status == DEAD_LETTERED:
@@ -107,21 +106,20 @@ def republish_due(services: Services, now: dt.datetime) -> dict[str, int]:
     """Sweeper: publish each due webhook retry to `webhook-retries` (deliver_webhooks
     decides again, in its transaction, whether the attempt is really due)."""
     counts = {"webhook_retries": 0, "webhook_retry_errors": 0}
-    for job in services.event_log.due_webhooks(now):
-        bodies = job.get("webhook_bodies") or {}
-        for event_id, delivery in (job.get("webhook_deliveries") or {}).items():
-            due = delivery.get("next_attempt_at")
-            if delivery.get("status") != "pending" or due is None or due > now:
-                continue
-            try:
-                services.webhook_retries.publish(json.loads(bodies[event_id]))
-                counts["webhook_retries"] += 1
-            except Exception as exc:
-                counts["webhook_retry_errors"] += 1
-                log.warning(
-                    "could not queue a webhook retry",
-                    extra={"job_id": job.get("id"), "event_id": event_id, "error": str(exc)},
-                )
+    for delivery in services.event_log.due_webhooks(now):
+        try:
+            services.webhook_retries.publish(json.loads(delivery["body"]))
+            counts["webhook_retries"] += 1
+        except Exception as exc:
+            counts["webhook_retry_errors"] += 1
+            log.warning(
+                "could not queue a webhook retry",
+                extra={
+                    "job_id": delivery.get("job_id"),
+                    "event_id": delivery.get("event_id"),
+                    "error": str(exc),
+                },
+            )
     return counts
 
 
