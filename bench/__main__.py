@@ -7,11 +7,16 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import coldstart, memory, submit, worker
+from bench import coldstart, memory, results, submit, worker
 from bench._common import RESULTS, machine
 from bench._stack import local_stack
 
-STACK_BENCHES = {"submit": submit.run, "worker": worker.run, "memory": memory.run}
+STACK_BENCHES = {
+    "submit": submit.run,
+    "worker": worker.run,
+    "memory": memory.run,
+    "results": results.run,  # issue 16: events, signed URLs, webhooks
+}
 ALL = ["coldstart", *STACK_BENCHES]
 
 

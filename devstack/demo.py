@@ -143,7 +143,8 @@ class Demo:
             json.dumps(body), content_type="application/json"
         )
         print(f"$ upload gs://{uploads}/{name}", flush=True)
-        answer = client.bucket(self.env["IMAGEGEN_OUTPUTS_BUCKET"]).blob(f"results/{name}.json")
+        answer_name = f"results/{name}"  # requests/x.json answers at results/requests/x.json
+        answer = client.bucket(self.env["IMAGEGEN_OUTPUTS_BUCKET"]).blob(answer_name)
         deadline = time.monotonic() + 60
         while not answer.exists():
             if time.monotonic() > deadline:
@@ -152,7 +153,7 @@ class Demo:
         reply = json.loads(answer.download_as_bytes())
         if "job_id" not in reply:
             raise DemoError(f"the upload was refused: {reply}")
-        print(f"  answered {reply['job_id']}  (results/{name}.json)", flush=True)
+        print(f"  answered {reply['job_id']}  ({answer_name})", flush=True)
         return str(reply["job_id"])
 
     def sheet(self, job_ids: list[str]) -> int:

@@ -108,6 +108,29 @@ def check_prerequisites(*, need_gcloud: bool = True, need_firestore: bool = True
 # -- Pub/Sub -------------------------------------------------------------------------------
 
 
+def _pubsub_clients(host: str):
+    """A publisher and a subscriber for the emulator at host (the environment restored)."""
+    from google.cloud import pubsub_v1
+
+    saved = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ["PUBSUB_EMULATOR_HOST"] = host
+    try:
+        return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    finally:
+        if saved is None:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = saved
+
+
+def _create_subscriptions(subscriber, requests: list[dict]) -> None:
+    from google.api_core import exceptions
+
+    for request in requests:
+        with contextlib.suppress(exceptions.AlreadyExists):
+            subscriber.create_subscription(request=request, timeout=10)
+
+
 def setup_pubsub(
     *,
     host: str,
@@ -123,20 +146,10 @@ def setup_pubsub(
 ) -> None:
     """Create the topics and subscriptions (idempotent: existing ones are left alone)."""
     from google.api_core import exceptions
-    from google.cloud import pubsub_v1
     from google.protobuf import duration_pb2
     from google.pubsub_v1.types import DeadLetterPolicy, RetryPolicy
 
-    saved = os.environ.get("PUBSUB_EMULATOR_HOST")
-    os.environ["PUBSUB_EMULATOR_HOST"] = host
-    try:
-        publisher = pubsub_v1.PublisherClient()
-        subscriber = pubsub_v1.SubscriberClient()
-    finally:
-        if saved is None:
-            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-        else:
-            os.environ["PUBSUB_EMULATOR_HOST"] = saved
+    publisher, subscriber = _pubsub_clients(host)
     try:
         jobs = publisher.topic_path(project, jobs_topic)
         dead = publisher.topic_path(project, dead_letter_topic)
@@ -166,12 +179,122 @@ def setup_pubsub(
                 "ack_deadline_seconds": ack_deadline,
             },
         ]
-        for request in requests:
-            with contextlib.suppress(exceptions.AlreadyExists):
-                subscriber.create_subscription(request=request, timeout=10)
+        _create_subscriptions(subscriber, requests)
     finally:
         subscriber.close()
         publisher.transport.close()
+
+
+def setup_event_topics(
+    *,
+    host: str,
+    project: str,
+    ack_deadline: int,
+    max_delivery_attempts: int,
+    min_backoff: float,
+    max_backoff: float,
+    extra_subscriptions: tuple[str, ...] = (),
+) -> None:
+    """Issue 16: the `job-events` topic and the deliver_webhooks subscriptions, mirroring
+    terraform/events.tf and webhooks.tf (idempotent). `extra_subscriptions` are plain pull
+    subscriptions on job-events (tests read the events there)."""
+    from google.api_core import exceptions
+    from google.protobuf import duration_pb2
+    from google.pubsub_v1.types import DeadLetterPolicy, RetryPolicy
+
+    publisher, subscriber = _pubsub_clients(host)
+    topic = {name: publisher.topic_path(project, name) for name in EVENT_TOPICS}
+    try:
+        for path in topic.values():
+            with contextlib.suppress(exceptions.AlreadyExists):
+                publisher.create_topic(name=path, timeout=10)
+        pushed = {
+            "deliver-webhooks": topic["job-events"],
+            "webhook-retries": topic["webhook-retries"],
+        }
+        requests = [
+            {
+                "name": subscriber.subscription_path(project, name),
+                "topic": source,
+                "ack_deadline_seconds": ack_deadline,
+                "dead_letter_policy": DeadLetterPolicy(
+                    dead_letter_topic=topic["webhooks-dead-letter"],
+                    max_delivery_attempts=max_delivery_attempts,
+                ),
+                "retry_policy": RetryPolicy(
+                    minimum_backoff=duration_pb2.Duration(seconds=int(min_backoff)),
+                    maximum_backoff=duration_pb2.Duration(seconds=int(max_backoff)),
+                ),
+            }
+            for name, source in pushed.items()
+        ]
+        requests.append(
+            {
+                "name": subscriber.subscription_path(project, "webhooks-dead-letter"),
+                "topic": topic["webhooks-dead-letter"],
+                "ack_deadline_seconds": ack_deadline,
+            }
+        )
+        for name in extra_subscriptions:
+            requests.append(
+                {
+                    "name": subscriber.subscription_path(project, name),
+                    "topic": topic["job-events"],
+                    "ack_deadline_seconds": ack_deadline,
+                }
+            )
+        _create_subscriptions(subscriber, requests)
+    finally:
+        subscriber.close()
+        publisher.transport.close()
+
+
+def pull_job_events(subscriber, subscription: str, job_id: str, quiet: float = 1.5) -> list:
+    """Every job event (CloudEvent dict) for job_id on a pull subscription, acknowledged,
+    read until nothing new has arrived for `quiet` seconds (tests and demos)."""
+    import time
+
+    found: list[dict] = []
+    last = time.monotonic()
+    while time.monotonic() - last < quiet:
+        response = subscriber.pull(
+            request={"subscription": subscription, "max_messages": 100, "return_immediately": True},
+            timeout=10,
+        )
+        if response.received_messages:
+            ack_ids = [m.ack_id for m in response.received_messages]
+            subscriber.acknowledge(request={"subscription": subscription, "ack_ids": ack_ids})
+        for message in response.received_messages:
+            event = json.loads(message.message.data)
+            if event.get("subject") == job_id:
+                found.append(event)
+                last = time.monotonic()
+        time.sleep(0.1)
+    return found
+
+
+EVENT_TOPICS = ("job-events", "webhook-retries", "webhooks-dead-letter")
+# relay subscription -> the topic named in the push URL path (functions-framework puts it
+# in the CloudEvent source)
+WEBHOOK_ROUTES = {"deliver-webhooks": "job-events", "webhook-retries": "webhook-retries"}
+
+
+def webhook_secret(state_dir: Path) -> str:
+    """The local stack's webhook signing secret (`whsec_` + base64 of 32 random bytes),
+    made once per state dir so every process and `python -m devstack env` agree."""
+    import base64
+    import secrets
+
+    path = state_dir / "webhook_secret"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        pass
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
 
 
 # -- Cloud Storage --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from devstack import emulators
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 EMULATORS = ("pubsub", "firestore", "storage")
-FUNCTIONS = ("submit", "generate", "on_upload", "dead_letter")
+FUNCTIONS = ("submit", "generate", "on_upload", "dead_letter", "deliver_webhooks")
 # "relay" stands in for the Pub/Sub push subscriptions, "uploads" for the Eventarc storage
 # trigger of on_upload (devstack/upload_events.py)
 ALL_COMPONENTS = (*EMULATORS, "vertex", *FUNCTIONS, "relay", "uploads")
@@ -46,6 +46,7 @@ PORTS: dict[str, tuple[str, int]] = {
     "generate": ("DEVSTACK_GENERATE_PORT", 8682),
     "on_upload": ("DEVSTACK_ON_UPLOAD_PORT", 8683),
     "dead_letter": ("DEVSTACK_DEAD_LETTER_PORT", 8684),
+    "deliver_webhooks": ("DEVSTACK_DELIVER_WEBHOOKS_PORT", 8687),
     "pubsub": ("DEVSTACK_PUBSUB_PORT", 8685),
     "firestore": ("DEVSTACK_FIRESTORE_PORT", 8686),
     "vertex": ("DEVSTACK_VERTEX_PORT", 8690),
@@ -56,6 +57,7 @@ SIGNATURES = {
     "generate": "cloudevent",
     "on_upload": "cloudevent",
     "dead_letter": "cloudevent",
+    "deliver_webhooks": "cloudevent",
 }
 
 
@@ -314,9 +316,25 @@ class Stack:
                 "IMAGEGEN_TRACE_EXPORTER": env.get(
                     "IMAGEGEN_TRACE_EXPORTER", f"file:{self.state_dir / 'traces.jsonl'}"
                 ),
+                **self._results_env(),
             }
         )
         return env
+
+    def _results_env(self) -> dict[str, str]:
+        """Issue 16: signed URLs through the storage emulator (stand-in signer), the webhook
+        secret, and webhooks to 127.0.0.1 over plain http (refused when deployed)."""
+        c = self.config
+        env = {
+            "IMAGEGEN_URL_SIGNER": "local",
+            "IMAGEGEN_SIGNED_URL_ENDPOINT": c.url("storage"),
+            "IMAGEGEN_WEBHOOK_SECRET": emulators.webhook_secret(self.state_dir),
+            "IMAGEGEN_WEBHOOK_ALLOW_HTTP": "1",
+            "IMAGEGEN_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
+            "IMAGEGEN_WEBHOOK_MIN_BACKOFF_SECONDS": "1",
+            "IMAGEGEN_WEBHOOK_MAX_BACKOFF_SECONDS": "5",
+        }
+        return {k: c.environ.get(k, v) for k, v in env.items()}
 
     def env(self) -> dict[str, str]:
         """function_env() plus the URL of every component, for clients and tests."""
@@ -476,6 +494,8 @@ class Stack:
             c.dead_letter_subscription: f"{c.url('dead_letter')}/projects/{c.project}"
             f"/topics/{c.dead_letter_topic}",
         }
+        for sub, topic in emulators.WEBHOOK_ROUTES.items():
+            targets[sub] = f"{c.url('deliver_webhooks')}/projects/{c.project}/topics/{topic}"
         targets.update(c.relay_urls)
         routes = []
         for sub, url in targets.items():
@@ -655,18 +675,22 @@ class Stack:
     # -- setup --------------------------------------------------------------------------
     def _setup_pubsub(self) -> None:
         c = self.config
-        emulators.setup_pubsub(
+        common = dict(
             host=c.hostport("pubsub"),
             project=c.project,
-            jobs_topic=c.jobs_topic,
-            dead_letter_topic=c.dead_letter_topic,
-            generate_subscription=c.generate_subscription,
-            dead_letter_subscription=c.dead_letter_subscription,
             ack_deadline=c.ack_deadline,
             max_delivery_attempts=c.max_delivery_attempts,
             min_backoff=c.retry_min_backoff,
             max_backoff=c.retry_max_backoff,
         )
+        emulators.setup_pubsub(
+            jobs_topic=c.jobs_topic,
+            dead_letter_topic=c.dead_letter_topic,
+            generate_subscription=c.generate_subscription,
+            dead_letter_subscription=c.dead_letter_subscription,
+            **common,
+        )
+        emulators.setup_event_topics(**common)  # issue 16: job-events and webhooks
 
     def _setup_storage(self) -> None:
         c = self.config

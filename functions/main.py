@@ -1,6 +1,6 @@
 """Cloud Functions entry points, and nothing else: each parses its trigger and delegates.
 
-Deployed as five functions from this one source (terraform/functions.tf). Imports stay
+Deployed as six functions from this one source (terraform/functions.tf). Imports stay
 light at module level so each function's cold start pays only for what it uses: the
 Vertex client is imported on `generate`'s first job, never by `submit`.
 """
@@ -68,6 +68,20 @@ def on_upload(event: CloudEvent) -> None:
     from imagegen.services.uploads import handle_upload
 
     handle_upload(services(), event["type"], event.data)
+
+
+@functions_framework.cloud_event
+def deliver_webhooks(event: CloudEvent) -> None:
+    """`job-events` / `webhook-retries` message -> webhook delivery and upload answers."""
+    from imagegen.adapters.events_pubsub import decode_event
+    from imagegen.services.webhooks import handle_event
+
+    try:
+        job_event = decode_event(event["type"], event.data)
+    except BadEvent as exc:
+        log.error(f"unusable job event acknowledged: {exc}", extra={"event_id": event["id"]})
+        return
+    handle_event(services(), job_event)
 
 
 @functions_framework.http

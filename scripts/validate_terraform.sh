@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make validate`: the real `terraform validate`, offline. Stand-in providers serve the
-# google, google-beta and archive schemas recovered from the prebuilt CDK-for-Terraform
+# google, google-beta, random and archive schemas recovered from the prebuilt CDK-for-Terraform
 # bindings (tools/tfstandin); Terraform finds them through a CLI configuration with
 # `dev_overrides`, so nothing is fetched from the Terraform registry.
 #   1. the schemas the configuration's required_providers select (what a deploy uses);

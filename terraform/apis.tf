@@ -17,6 +17,7 @@ locals {
     "monitoring.googleapis.com", # dashboard, alert policies (monitoring.tf)
     "pubsub.googleapis.com",
     "run.googleapis.com",
+    "secretmanager.googleapis.com", # the webhook signing secret
     "storage.googleapis.com",
     ],
     var.budget.enabled ? ["billingbudgets.googleapis.com"] : [],

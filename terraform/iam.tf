@@ -10,10 +10,11 @@ locals {
     on_upload   = "Upload handler: turns job files in the uploads bucket into jobs."
     dead_letter = "Dead-letter handler: marks dead-lettered jobs failed."
     sweep       = "Sweeper: fails or requeues stale jobs on a schedule."
+    webhooks    = "Webhook deliverer: signs and POSTs job events, answers uploads."
   }
 
   # Functions that read or write job documents.
-  firestore_users = ["submit", "generate", "on_upload", "dead_letter", "sweep"]
+  firestore_users = ["submit", "generate", "on_upload", "dead_letter", "sweep", "webhooks"]
 
   # Functions that publish job IDs to the jobs topic.
   jobs_publishers = ["submit", "on_upload", "sweep"]

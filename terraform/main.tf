@@ -67,6 +67,15 @@ locals {
     LOG_LEVEL                           = var.log_level
     # OpenTelemetry spans of each job go to Cloud Trace (functions/imagegen/tracing.py).
     IMAGEGEN_TRACE_EXPORTER = var.tracing ? "gcp" : "none"
+    # Results that reach people (events.tf, webhooks.tf).
+    IMAGEGEN_EVENTS_TOPIC                 = google_pubsub_topic.job_events.name
+    IMAGEGEN_WEBHOOK_RETRY_TOPIC          = google_pubsub_topic.webhook_retries.name
+    IMAGEGEN_WEBHOOK_DEAD_LETTER_TOPIC    = google_pubsub_topic.webhooks_dead_letter.name
+    IMAGEGEN_URL_SIGNER                   = var.signed_url_access ? "iam" : "off"
+    IMAGEGEN_SIGNED_URL_SECONDS           = tostring(var.signed_url_seconds)
+    IMAGEGEN_WEBHOOK_ALLOWED_HOSTS        = join(",", var.webhooks.allowed_hosts)
+    IMAGEGEN_WEBHOOK_TIMEOUT_SECONDS      = tostring(var.webhooks.timeout_seconds)
+    IMAGEGEN_WEBHOOK_RETRY_WINDOW_SECONDS = tostring(var.webhooks.retry_window_seconds)
   }
 
   # functions-framework runs gunicorn with cpu_count * 4 threads unless told:

@@ -62,3 +62,13 @@ output "budget_name" {
   description = "Resource name of the billing budget, or null when budget.enabled is false."
   value       = one(google_billing_budget.project[*].name)
 }
+
+output "events_topic" {
+  description = "Pub/Sub topic carrying one CloudEvent per job state change (docs/events.md); subscribe with gcloud pubsub subscriptions create --topic=<this>."
+  value       = google_pubsub_topic.job_events.name
+}
+
+output "webhook_secret_id" {
+  description = "Secret Manager secret holding the webhook signing secret (whsec_...); receivers verify with it: gcloud secrets versions access latest --secret=<this>."
+  value       = google_secret_manager_secret.webhook.secret_id
+}

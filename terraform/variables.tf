@@ -158,6 +158,8 @@ variable "max_instances" {
     on_upload   = optional(number, 5)
     dead_letter = optional(number, 2)
     sweep       = optional(number, 1)
+    # deliver_webhooks: one delivery per instance, each at most the webhook timeout
+    deliver_webhooks = optional(number, 10)
   })
   description = "Maximum instance count per function. generate's maximum times its concurrency bounds parallel Vertex AI calls (and so quota use and spend)."
   default     = {}
@@ -280,6 +282,37 @@ variable "signed_url_access" {
   type        = bool
   description = "Let submit sign read URLs for outputs in GET /v1/jobs/{id}: grants its service account objectViewer on the outputs bucket and signBlob on itself."
   default     = true
+}
+
+variable "signed_url_seconds" {
+  type        = number
+  description = "Lifetime of the V4 signed URLs on job outputs (GET /v1/jobs/{id}, webhooks, upload answers): default 15 minutes, at most 7 days (604800 s, the V4 limit)."
+  default     = 900
+
+  validation {
+    condition     = var.signed_url_seconds >= 60 && var.signed_url_seconds <= 604800
+    error_message = "signed_url_seconds must be between 60 and 604800 (7 days)."
+  }
+}
+
+variable "webhooks" {
+  type = object({
+    allowed_hosts        = optional(list(string), []) # empty: any public https host
+    timeout_seconds      = optional(number, 10)
+    retry_window_seconds = optional(number, 86400) # retry at least this long, then dead-letter
+  })
+  description = "Webhook delivery: an optional allow-list of receiver host names, the per-attempt timeout, and how long failed deliveries are retried before they are dead-lettered."
+  default     = {}
+
+  validation {
+    condition     = var.webhooks.timeout_seconds >= 1 && var.webhooks.timeout_seconds <= 30
+    error_message = "webhooks.timeout_seconds must be between 1 and 30."
+  }
+
+  validation {
+    condition     = var.webhooks.retry_window_seconds >= 86400
+    error_message = "webhooks.retry_window_seconds must be at least 86400 (24 hours)."
+  }
 }
 
 variable "budget" {

@@ -14,6 +14,10 @@ terraform {
       source  = "hashicorp/google-beta"
       version = ">= 6.14.0, < 7.0.0"
     }
+    random = {
+      source  = "hashicorp/random"
+      version = ">= 3.5.0, < 4.0.0" # random_bytes (the webhook signing secret)
+    }
     archive = {
       source  = "hashicorp/archive"
       version = ">= 2.4.2, < 3.0.0" # glob patterns in archive_file.excludes

@@ -17,11 +17,16 @@ from imagegen.domain.quota import Limits
 from imagegen.domain.request import Policy
 
 if TYPE_CHECKING:
+    from imagegen.adapters.events_firestore import EventLog
+    from imagegen.adapters.events_pubsub import EventTopic
     from imagegen.adapters.jobs_firestore import JobStore
     from imagegen.adapters.queue_pubsub import JobQueue
+    from imagegen.adapters.signer import UrlSigner
     from imagegen.adapters.storage_gcs import Storage
     from imagegen.adapters.vertex import VertexClient
     from imagegen.auth import Authenticator
+    from imagegen.domain.webhooks import RetryPolicy
+    from imagegen.netguard import Guard
 
 
 @dataclass
@@ -42,6 +47,8 @@ class Services:
             reference_buckets=buckets,
             retired_models=s.retired_models,
             max_inline_image_bytes=s.max_inline_image_bytes,
+            webhook_http=s.webhook_allow_http,
+            webhook_hosts=tuple(h.lower() for h in s.webhook_allowed_hosts),
         )
 
     @cached_property
@@ -71,13 +78,18 @@ class Services:
         from imagegen.adapters.jobs_firestore import JobStore
 
         s = self.settings
-        return JobStore.connect(
+        store = JobStore.connect(
             s.require("project"),
             s.firestore_database,
             s.jobs_collection,
             s.usage_collection,
             s.idempotency_collection,
         )
+        if s.events_topic:
+            from imagegen.services.job_events import announce
+
+            store.announcer = lambda job, entry: announce(self, job, entry)
+        return store
 
     @cached_property
     def queue(self) -> JobQueue:
@@ -98,6 +110,68 @@ class Services:
 
         s = self.settings
         return VertexClient(s.require("project"), s.vertex_endpoint, s.vertex_timeout_seconds)
+
+    # --- results that reach people (issue 16) ------------------------------------------
+
+    def _topic(self, name: str) -> EventTopic:
+        from imagegen.adapters.events_pubsub import EventTopic
+
+        return EventTopic.connect(self.settings.require("project"), name)
+
+    @cached_property
+    def event_topic(self) -> EventTopic:
+        return self._topic(self.settings.events_topic)
+
+    @cached_property
+    def webhook_retries(self) -> EventTopic:
+        return self._topic(self.settings.webhook_retry_topic)
+
+    @cached_property
+    def webhook_dead_letters(self) -> EventTopic:
+        return self._topic(self.settings.webhook_dead_letter_topic)
+
+    @cached_property
+    def event_log(self) -> EventLog:
+        from imagegen.adapters.events_firestore import EventLog
+
+        s = self.settings
+        return EventLog.connect(
+            s.require("project"), s.firestore_database, s.jobs_collection, s.webhooks_collection
+        )
+
+    @cached_property
+    def signer(self) -> UrlSigner:
+        from imagegen.adapters.signer import UrlSigner
+
+        s = self.settings
+        return UrlSigner(
+            s.require("project"),
+            s.url_signer,
+            s.signed_url_seconds,
+            s.signed_url_endpoint,
+            s.signer_email,
+        )
+
+    @cached_property
+    def guard(self) -> Guard:
+        from imagegen.netguard import Guard
+
+        s = self.settings
+        return Guard.from_settings(
+            s.webhook_allow_http, s.webhook_allowed_networks, s.webhook_allowed_hosts
+        )
+
+    @cached_property
+    def webhook_policy(self) -> RetryPolicy:
+        from imagegen.domain.webhooks import RetryPolicy
+
+        s = self.settings
+        return RetryPolicy(
+            min_backoff=s.webhook_min_backoff_seconds,
+            max_backoff=s.webhook_max_backoff_seconds,
+            window=s.webhook_retry_window_seconds,
+            lease=s.webhook_timeout_seconds + 50.0,
+        )
 
 
 _services: Services | None = None

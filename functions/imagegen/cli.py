@@ -160,7 +160,8 @@ class _Group(click.Group):
 @click.option(
     "--project",
     envvar="GOOGLE_CLOUD_PROJECT",
-    help="Project for reading gs:// outputs [env GOOGLE_CLOUD_PROJECT].",
+    help="Project for reading gs:// outputs when the API gives no signed URL "
+    "[env GOOGLE_CLOUD_PROJECT].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.version_option(package_name="imagegen", prog_name="imagegen")

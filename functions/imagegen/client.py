@@ -7,6 +7,9 @@
     job = client.wait(job["id"], timeout=300)
     paths = client.download(job, "out")
 
+    # in the app that receives the job's webhook:
+    event = verify_webhook(request.get_data(), request.headers)  # IMAGEGEN_WEBHOOK_SECRET
+
 Authentication: against an `https://` URL the client sends an identity token, either the one
 given (`token=` or `IMAGEGEN_TOKEN`) or one fetched from Application Default Credentials with
 the URL as audience. Against a plain `http://` URL (the local stack) it sends none; a caller
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from standardwebhooks.webhooks import WebhookVerificationError
 
 DEFAULT_URL = "http://127.0.0.1:8681"
 CALLER_HEADER = "X-Imagegen-Caller"
@@ -113,11 +117,36 @@ def output_filename(output: dict[str, Any], position: int) -> str:
     return name
 
 
+def verify_webhook(body: bytes | str, headers: Any, secret: str | None = None) -> dict[str, Any]:
+    """Check a webhook the deployment sent (Standard Webhooks: `webhook-id`,
+    `webhook-timestamp` within 5 minutes, `webhook-signature` over id.timestamp.body) and
+    return the job event it carries (a CloudEvent; docs/events.md). Raises
+    WebhookVerificationError when it does not verify. Pass the raw body bytes, before any
+    JSON parsing. `secret`: the deployment's signing secret (`whsec_...`), default
+    IMAGEGEN_WEBHOOK_SECRET. Dedupe on the returned event's `id`: a retried delivery
+    repeats it."""
+    from standardwebhooks.webhooks import Webhook
+
+    secret = secret or os.environ.get("IMAGEGEN_WEBHOOK_SECRET") or ""
+    if not secret:
+        raise WebhookVerificationError("no webhook secret given (IMAGEGEN_WEBHOOK_SECRET)")
+    plain = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+    event = Webhook(secret).verify(body, plain)
+    if not isinstance(event, dict):
+        raise WebhookVerificationError("the webhook body is not a JSON object")
+    return event
+
+
 def _reason(exc: BaseException) -> str:
     """The innermost cause of a connection error, e.g. "Connection refused"."""
     text = str(exc)
     match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     return match.group(1).strip() if match else text[:200]
+
+
+def _strip_query(url: str) -> str:
+    """A signed URL without its signature, for messages and logs."""
+    return url.split("?", 1)[0]
 
 
 class Client:
@@ -356,33 +385,45 @@ class Client:
         return self._storage
 
     def read_output(self, output: dict[str, Any] | str) -> bytes:
-        """The bytes of one output (`gs://` read with google-cloud-storage; an `http(s)`
-        signed URL, when the API gives one, fetched directly)."""
+        """The bytes of one output: through its signed `url` when the API gave one (no
+        Google credentials needed: invoker rights are enough), else a `gs://` read with
+        google-cloud-storage (the caller's own credentials), else an http(s) URI."""
         uri = output if isinstance(output, str) else str(output.get("uri") or "")
-        signed = None if isinstance(output, str) else output.get("signed_url") or output.get("url")
+        signed = None if isinstance(output, str) else output.get("url") or output.get("signed_url")
+        if signed:
+            return self._fetch(str(signed))
         if uri.startswith("gs://"):
             try:
                 return self._storage_client().read(uri, MAX_DOWNLOAD_BYTES)
             except FileNotFoundError as exc:
                 raise ApiError(404, "not_found", f"{uri} does not exist") from exc
             except Exception as exc:
-                if signed:
-                    return self._fetch(signed)
                 raise ApiError(None, "storage", f"cannot read {uri}: {exc}") from exc
         if uri.startswith(("http://", "https://")):
             return self._fetch(uri)
-        if signed:
-            return self._fetch(str(signed))
         raise ApiError(None, "bad_output", f"cannot download output {output!r}")
 
     def _fetch(self, url: str) -> bytes:
+        """GET a signed URL with no credentials (the signature is the authorization), at
+        most MAX_DOWNLOAD_BYTES."""
         try:
-            response = self.session.get(url, timeout=self.timeout)
+            response = requests.get(url, timeout=self.timeout, stream=True)
         except requests.RequestException as exc:
-            raise ApiError(None, "unreachable", f"cannot fetch {url}: {exc}") from exc
-        if response.status_code >= 400:
-            raise ApiError(response.status_code, "http_error", f"fetching {url} failed")
-        return response.content
+            raise ApiError(None, "unreachable", f"cannot fetch {_strip_query(url)}: {exc}") from exc
+        with response:
+            if response.status_code >= 400:
+                raise ApiError(
+                    response.status_code,
+                    "expired" if response.status_code in (400, 403) else "http_error",
+                    f"fetching {_strip_query(url)} failed (HTTP {response.status_code}); "
+                    "a signed URL may have expired: get the job again for a fresh one",
+                )
+            data = response.raw.read(MAX_DOWNLOAD_BYTES + 1, decode_content=True)
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise ApiError(
+                None, "too_large", f"{_strip_query(url)} is over {MAX_DOWNLOAD_BYTES} bytes"
+            )
+        return data
 
     def download(self, job: dict[str, Any] | str, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write every output of a job (a job dict, or an id) into out_dir; return the

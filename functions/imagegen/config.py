@@ -70,6 +70,23 @@ class Settings:
     idempotency_collection: str = "idempotency"
     # seconds submit waits for Pub/Sub before answering 503 (the sweeper uses its own)
     publish_timeout_seconds: float = 3.0
+    # results that reach people (issue 16): signed URLs, job events, webhooks
+    url_signer: str = "iam"  # iam (signBlob as the function's account) | local | off
+    signed_url_seconds: float = 900.0  # at most 7 days
+    signed_url_endpoint: str = "https://storage.googleapis.com"
+    signer_email: str = ""  # empty: the function's own service account
+    events_topic: str = "job-events"  # empty: publish no job events
+    webhooks_collection: str = "webhook_deliveries"
+    webhook_retry_topic: str = "webhook-retries"
+    webhook_dead_letter_topic: str = "webhooks-dead-letter"
+    webhook_secret: str = ""  # whsec_<base64>, from Secret Manager
+    webhook_timeout_seconds: float = 10.0
+    webhook_min_backoff_seconds: float = 30.0
+    webhook_max_backoff_seconds: float = 3600.0
+    webhook_retry_window_seconds: float = 86400.0
+    webhook_allow_http: bool = False  # the local stack only
+    webhook_allowed_networks: list[str] = field(default_factory=list)  # local: 127.0.0.1/32
+    webhook_allowed_hosts: list[str] = field(default_factory=list)  # empty: any public host
 
     def require(self, name: str) -> str:
         """The value of a setting that this code path cannot do without."""
@@ -84,6 +101,7 @@ _ENV_NAMES = {
     "project": "GOOGLE_CLOUD_PROJECT",
     "outputs_bucket": "IMAGEGEN_OUTPUTS_BUCKET",
     "uploads_bucket": "IMAGEGEN_UPLOADS_BUCKET",
+    "webhook_secret": "IMAGEGEN_WEBHOOK_SECRET",
 }
 
 
@@ -138,7 +156,34 @@ def load_settings() -> Settings:
         token_audiences=_list(_env("IMAGEGEN_TOKEN_AUDIENCES")),
         idempotency_collection=_env("IMAGEGEN_IDEMPOTENCY_COLLECTION", "idempotency"),
         publish_timeout_seconds=_float("IMAGEGEN_PUBLISH_TIMEOUT_SECONDS", 3.0),
+        **_result_settings(),
     )
+
+
+def _result_settings() -> dict:
+    """Signed URLs, job events and webhooks (issue 16)."""
+    return {
+        "url_signer": _env("IMAGEGEN_URL_SIGNER", "iam"),
+        "signed_url_seconds": _float("IMAGEGEN_SIGNED_URL_SECONDS", 900.0),
+        "signed_url_endpoint": _env(
+            "IMAGEGEN_SIGNED_URL_ENDPOINT", "https://storage.googleapis.com"
+        ),
+        "signer_email": _env("IMAGEGEN_SIGNER_EMAIL"),
+        "events_topic": os.environ.get("IMAGEGEN_EVENTS_TOPIC", "job-events").strip(),
+        "webhook_retry_topic": _env("IMAGEGEN_WEBHOOK_RETRY_TOPIC", "webhook-retries"),
+        "webhooks_collection": _env("IMAGEGEN_WEBHOOKS_COLLECTION", "webhook_deliveries"),
+        "webhook_dead_letter_topic": _env(
+            "IMAGEGEN_WEBHOOK_DEAD_LETTER_TOPIC", "webhooks-dead-letter"
+        ),
+        "webhook_secret": _env("IMAGEGEN_WEBHOOK_SECRET"),
+        "webhook_timeout_seconds": _float("IMAGEGEN_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+        "webhook_min_backoff_seconds": _float("IMAGEGEN_WEBHOOK_MIN_BACKOFF_SECONDS", 30.0),
+        "webhook_max_backoff_seconds": _float("IMAGEGEN_WEBHOOK_MAX_BACKOFF_SECONDS", 3600.0),
+        "webhook_retry_window_seconds": _float("IMAGEGEN_WEBHOOK_RETRY_WINDOW_SECONDS", 86400.0),
+        "webhook_allow_http": _env("IMAGEGEN_WEBHOOK_ALLOW_HTTP") == "1",
+        "webhook_allowed_networks": _list(_env("IMAGEGEN_WEBHOOK_ALLOWED_NETWORKS")),
+        "webhook_allowed_hosts": _list(_env("IMAGEGEN_WEBHOOK_ALLOWED_HOSTS")),
+    }
 
 
 @cache

@@ -11,6 +11,7 @@ from typing import Any
 import flask
 
 from imagegen import logs
+from imagegen.adapters.signer import with_urls
 from imagegen.auth import Caller, Unauthenticated
 from imagegen.bootstrap import Services
 from imagegen.domain import bounded_json
@@ -33,6 +34,7 @@ JOB_PATH = re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9_-]{1,128})$")
 # Seconds a caller should wait after a 503 (Pub/Sub or Firestore unavailable): nothing
 # was accepted, so the same request (same Idempotency-Key) can simply be sent again.
 RETRY_AFTER_UNAVAILABLE = 5
+OUTPUT_PATH = re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9_-]{1,128})/outputs/(?P<n>\d{1,3})$")
 
 
 def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> flask.Response:
@@ -133,9 +135,12 @@ class Api:
             job_id = match["job_id"]
             methods = {
                 "GET": lambda: _json(
-                    submission.view(
-                        submission.get_job(self.services, job_id, self.caller(request)),
-                        _base_url(request),
+                    with_urls(
+                        self.services.signer,
+                        submission.view(
+                            submission.get_job(self.services, job_id, self.caller(request)),
+                            _base_url(request),
+                        ),
                     ),
                     200,
                 ),
@@ -146,6 +151,12 @@ class Api:
                     ),
                     200,
                 ),
+            }
+        elif OUTPUT_PATH.match(path):
+            output = OUTPUT_PATH.match(path)
+            assert output is not None
+            methods = {
+                "GET": lambda: self._output_redirect(request, output["job_id"], int(output["n"]))
             }
         elif path in routes:
             methods = routes[path]
@@ -178,6 +189,20 @@ class Api:
         view = submission.view(result.job, _base_url(request))
         status = 202 if result.created else 200
         return _json(view, status, {"Location": view["status_url"]})
+
+    def _output_redirect(self, request: flask.Request, job_id: str, index: int) -> flask.Response:
+        """302 to a freshly signed URL of output `index` (issue 16): the caller's own job
+        only, like every read (another caller's is the same 404 as a missing one)."""
+        job = submission.get_job(self.services, job_id, self.caller(request))
+        outputs = {o.get("index", n): o for n, o in enumerate(job.get("outputs") or [])}
+        if index not in outputs:
+            raise NotFound(f"job {job_id} has no output {index}")
+        signed = self.services.signer.sign(str(outputs[index].get("uri") or ""))
+        if signed is None:
+            raise NotFound("signed URLs are off in this deployment (IMAGEGEN_URL_SIGNER=off)")
+        response = flask.redirect(signed[0], code=302)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     def _openapi(self) -> dict[str, Any]:
         from imagegen.openapi import document

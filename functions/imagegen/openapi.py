@@ -8,6 +8,7 @@ from typing import Any
 
 from imagegen import __version__
 from imagegen.domain.request import JobRequest
+from imagegen.openapi_events import extend as extend_with_events
 
 _ERROR = {
     "type": "object",
@@ -102,7 +103,7 @@ def document() -> dict[str, Any]:
     schema = JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
     job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    return {
+    doc = {
         "openapi": "3.1.0",
         "info": {
             "title": "imagegen",
@@ -168,3 +169,4 @@ def document() -> dict[str, Any]:
         },
         "components": {"schemas": {**defs, "JobRequest": schema, "Job": _JOB, "Error": _ERROR}},
     }
+    return extend_with_events(doc)  # issue 16: output URLs, job events, webhooks

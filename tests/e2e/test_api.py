@@ -189,7 +189,14 @@ def test_models_lists_the_lineup_and_the_retired_names(http, api_url):
 def test_openapi_covers_every_route_and_field(http, api_url):
     doc = http.get(f"{api_url}/v1/openapi.json", timeout=5).json()
     assert doc["openapi"].startswith("3.1")
-    assert set(doc["paths"]) == {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/models", "/v1/openapi.json"}
+    assert set(doc["paths"]) == {
+        "/v1/jobs",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/outputs/{n}",
+        "/v1/models",
+        "/v1/openapi.json",
+    }
+    assert set(doc["webhooks"]) == {"jobEvent"}
     assert set(doc["paths"]["/v1/jobs/{job_id}"]) == {"get", "delete"}
     from imagegen.domain.request import JobRequest
 

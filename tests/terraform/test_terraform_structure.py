@@ -15,6 +15,7 @@ FUNCTIONS = {
     "on_upload": ("on_upload", "on_upload"),
     "dead_letter": ("dead_letter", "dead_letter"),
     "sweep": ("sweep", "sweep"),
+    "deliver_webhooks": ("deliver_webhooks", "webhooks"),
 }
 
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
@@ -54,6 +55,7 @@ API_FOR_RESOURCE = {
     "google_billing_budget": "billingbudgets.googleapis.com",
     "google_logging_metric": "logging.googleapis.com",
     "google_monitoring_": "monitoring.googleapis.com",
+    "google_secret_manager_": "secretmanager.googleapis.com",
 }
 
 # Every deployment needs these even though no resource type names them.
@@ -233,7 +235,7 @@ def test_pubsub_service_agent_can_dead_letter(tf: TerraformConfig) -> None:
         if block(s.body, "dead_letter_policy") is not None
     }
     subscribed = {
-        r.body["subscription"].split(".")[1]
+        r.body["subscription"].split(".")[1].split("[")[0]
         for r in tf.of_type("google_pubsub_subscription_iam_member")
         if r.body.get("role") == "roles/pubsub.subscriber" and r.body.get("member") == agent
     }
@@ -296,6 +298,7 @@ def test_invocation_grants_are_per_service(tf: TerraformConfig) -> None:
         "dead_letter": "${google_service_account.push_invoker.member}",
         "on_upload": "${google_service_account.upload_trigger.member}",
         "sweep": "${google_service_account.scheduler.member}",
+        "deliver_webhooks": "${google_service_account.push_invoker.member}",
     }
     grants = {}
     for r in tf.of_type("google_cloud_run_v2_service_iam_member"):
@@ -337,6 +340,10 @@ def test_push_subscriptions_retry_and_dead_letter(tf: TerraformConfig) -> None:
             f"{s.address} must never expire"
         )
         dlp = block(s.body, "dead_letter_policy")
+        if s.name == "webhooks":  # job events and webhook retries: their own dead letters
+            assert dlp["dead_letter_topic"] == "${google_pubsub_topic.webhooks_dead_letter.id}"
+            assert dlp["max_delivery_attempts"] == "${var.max_delivery_attempts}"
+            continue
         if s.body["topic"] == "${google_pubsub_topic.dead_letter.id}":
             # The dead-letter consumer cannot dead-letter into the topic it reads.
             assert dlp is None, f"{s.address} must not dead-letter into its own topic"
@@ -419,7 +426,7 @@ def test_event_triggers(tf: TerraformConfig) -> None:
     assert trigger["service_account_email"] == "${google_service_account.upload_trigger.email}"
     filters = blocks(trigger, "event_filters")
     assert {"attribute": "bucket", "value": "${google_storage_bucket.uploads.name}"} in filters
-    for name in ("generate", "dead_letter", "submit", "sweep"):
+    for name in ("generate", "dead_letter", "submit", "sweep", "deliver_webhooks"):
         assert block(_function(tf, name).body, "event_trigger") is None, (
             f"{name} must have no event_trigger (Pub/Sub push / HTTP, see pubsub.tf)"
         )
@@ -493,6 +500,8 @@ def test_apis_cover_every_resource(tf: TerraformConfig) -> None:
     needed = set(IMPLIED_APIS)
     for r in tf.resources:
         if r.type in {"google_project_service", "google_project_service_identity"}:
+            continue
+        if r.type.startswith("random_"):  # no API: made by Terraform itself
             continue
         matches = [api for prefix, api in API_FOR_RESOURCE.items() if r.type.startswith(prefix)]
         assert matches, f"{r.address}: add its resource type to API_FOR_RESOURCE in this test"
@@ -577,3 +586,46 @@ def test_checkov_skips_are_inline_and_explained(tf: TerraformConfig) -> None:
                 assert re.search(r"#checkov:skip=CKV2?_[A-Z]+_\d+:\S.{10,}", line), (
                     f"{fname}: checkov skip without a reason: {line.strip()}"
                 )
+
+
+# --- results that reach people (issue 16) -----------------------------------------------
+
+
+def test_job_events_topic_and_its_publishers(tf: TerraformConfig) -> None:
+    tf.get("google_pubsub_topic", "job_events")
+    grant = tf.get("google_pubsub_topic_iam_member", "job_events_publisher").body
+    assert grant["role"] == "roles/pubsub.publisher"
+    assert set(tf.locals["event_publishers"]) == {
+        "submit",
+        "generate",
+        "on_upload",
+        "dead_letter",
+        "sweep",
+    }
+    env = as_map(tf.locals["function_env"])
+    assert env["IMAGEGEN_EVENTS_TOPIC"] == "${google_pubsub_topic.job_events.name}"
+    assert "var.signed_url_seconds" in env["IMAGEGEN_SIGNED_URL_SECONDS"]
+
+
+def test_webhooks_secret_and_least_privilege(tf: TerraformConfig) -> None:
+    cfg = _service_config(tf, "deliver_webhooks")
+    [secret_env] = blocks(cfg, "secret_environment_variables")
+    assert secret_env["key"] == "IMAGEGEN_WEBHOOK_SECRET"
+    assert secret_env["secret"] == "${google_secret_manager_secret.webhook.secret_id}"
+    me = '${google_service_account.function["webhooks"].member}'
+    accessor = tf.get("google_secret_manager_secret_iam_member", "webhooks_read_secret").body
+    assert accessor["role"] == "roles/secretmanager.secretAccessor" and accessor["member"] == me
+    # signBlob on itself only, not project-wide
+    sign = tf.get("google_service_account_iam_member", "webhooks_sign_blob").body
+    assert sign["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert sign["member"] == me and 'function["webhooks"].name' in sign["service_account_id"]
+    rewrite = tf.get("google_storage_bucket_iam_member", "webhooks_rewrite_results").body
+    assert "/objects/results/" in block(rewrite, "condition")["expression"]
+    project_roles = [
+        r.body["role"]
+        for r in tf.of_type("google_project_iam_member")
+        if r.body.get("member") == me
+    ]
+    assert project_roles == ["roles/datastore.user"] or not project_roles
+    retention = tf.variables["webhooks"]
+    assert ">= 86400" in blocks(retention, "validation")[1]["condition"]

@@ -41,6 +41,9 @@ _DISTRIBUTION_OF = {
     "requests": "google-cloud-storage",
     # namespace package; tracing.py's exporter and propagator are listed beside the SDK
     "opentelemetry": "opentelemetry-sdk",
+    "standardwebhooks": "standardwebhooks",
+    "urllib3": "google-cloud-storage",  # through requests
+    "cryptography": "google-cloud-storage",  # through google-auth (local URL signer only)
 }
 
 

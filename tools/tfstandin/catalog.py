@@ -37,6 +37,10 @@ BINDINGS: dict[str, list[Binding]] = {
         Binding("cdktn-provider-google-beta", "20.3.1", "7.46.1"),
         Binding("cdktn-provider-google-beta", "21.1.0", "8.7.0"),
     ],
+    "hashicorp/random": [
+        Binding("cdktf-cdktf-provider-random", "12.0.1", "3.7.2"),
+        Binding("cdktn-provider-random", "15.0.1", "3.9.1"),
+    ],
     "hashicorp/archive": [
         Binding("cdktf-cdktf-provider-archive", "11.0.1", "2.7.1"),
         Binding("cdktn-provider-archive", "14.0.1", "2.8.1"),

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from imagegen.domain.job_events import created_fields, transition_entry
 from imagegen.domain.jobs import (
     ClaimOutcome,
     State,
@@ -35,6 +36,10 @@ class Claim:
 
 
 class JobStore:
+    # Called after a committed state change with (job after the change, outbox entry);
+    # bootstrap points it at services.job_events.announce (issue 16: job events).
+    announcer: Any = None
+
     def __init__(
         self,
         client: firestore.Client,
@@ -112,6 +117,7 @@ class JobStore:
         """Create the job unless its id exists; (created, the stored job)."""
         from google.api_core.exceptions import AlreadyExists
 
+        job = {**job, **created_fields(job)}
         key_ref = self._key_ref(job)
         batch = self._client.batch()
         batch.create(self._ref(job["id"]), job)
@@ -125,6 +131,7 @@ class JobStore:
                 assert existing is not None
                 return False, existing
             return False, self._existing(key_ref.get())
+        self._announce(job, job["pending_events"][0])
         return True, job
 
     def create_within_limits(self, job: dict[str, Any], limits: Limits) -> tuple[bool, dict]:
@@ -145,6 +152,7 @@ class JobStore:
         from google.api_core import exceptions as gexc
 
         now = job["created_at"]
+        job = {**job, **created_fields(job)}
         ids = counter_ids(job["caller"], now)
         refs = {key: self._usage.document(doc_id) for key, doc_id in ids.items()}
         job_ref = self._ref(job["id"])
@@ -185,6 +193,7 @@ class JobStore:
                     batch.create(refs[key], data)
             try:
                 batch.commit()
+                self._announce(stored, stored["pending_events"][0])
                 return True, stored
             except (
                 gexc.FailedPrecondition,
@@ -233,9 +242,11 @@ class JobStore:
         from google.cloud import firestore
 
         ref = self._ref(job_id)
+        committed: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
         @firestore.transactional
         def run(txn):
+            committed.clear()  # a retried transaction announces only what it committed
             snap = ref.get(transaction=txn)
             job = snap.to_dict() if snap.exists else None
             now = utcnow()
@@ -243,12 +254,26 @@ class JobStore:
             if updates:
                 refund = updates.pop("_refund_to_usd", None)
                 updates["updated_at"] = now
+                event = transition_entry(job, updates, now)
+                if event is not None:  # the outbox entry, in the same write as the state
+                    updates["event_sequence"], entry = event
+                    updates["pending_events"] = firestore.ArrayUnion([entry])
+                    updates["events_pending"] = True  # what the sweeper queries
+                    committed.append(({**job, **updates}, entry))
                 txn.update(ref, updates)
                 if refund is not None:
                     self._refund(txn, job, refund)
             return result
 
-        return self._contended(run)
+        result = self._contended(run)
+        for job, entry in committed:
+            self._announce(job, entry)
+        return result
+
+    def _announce(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
+        """Publish a committed transition's event; a failure leaves it to the sweeper."""
+        if self.announcer is not None:
+            self.announcer(job, entry)
 
     def _contended(self, run, budget_seconds: float = 20.0):
         """Run a transaction, retrying contention with jittered backoff.

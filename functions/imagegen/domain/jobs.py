@@ -95,6 +95,7 @@ PUBLIC_FIELDS = (
     "updated_at",
     "started_at",
     "finished_at",
+    "webhook_deliveries",  # every webhook attempt (time, status): issue 16
 )
 
 

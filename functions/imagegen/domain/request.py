@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from imagegen.domain.catalog import Catalog, ModelSpec, RetiredModel
+from imagegen.domain.webhooks import WebhookSpec
 from imagegen.errors import InvalidRequest
 
 MAX_PROMPT_CHARS = 10_000
@@ -142,6 +143,8 @@ class JobRequest(BaseModel):
     parent_job_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,128}$")
     # Keep the model's thought summaries on the job (`thoughts`); thinking models only.
     include_thoughts: bool = False
+    # Where to POST this job's events (signed per Standard Webhooks); see docs/events.md.
+    webhook: WebhookSpec | None = None
     # generationConfig.thinkingConfig.thinkingLevel, where the model takes one.
     thinking_level: Literal["minimal", "low", "medium", "high"] | None = None
     # tools: [{googleSearch: {}}] (grounding with Google Search), where the model has it.
@@ -244,6 +247,8 @@ class Policy:
     reference_buckets: tuple[str, ...] = ()
     retired_models: str = "route"
     max_inline_image_bytes: int = 7 * 1024 * 1024
+    webhook_http: bool = False  # plain-http webhooks (the local stack only)
+    webhook_hosts: tuple[str, ...] = ()  # webhook host allow-list (empty: any host)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -397,6 +402,8 @@ def validate_request(
             if getattr(req, name) not in (None, ""):
                 bad(name, f"{spec.id} does not take {name} (an Imagen parameter)")
 
+    if req.webhook is not None:
+        _check_webhook(req.webhook.url, policy, bad)
     if len(req.prompt) > spec.max_prompt_chars:
         bad("prompt", f"at most {spec.max_prompt_chars} characters for {spec.id}")
     if req.number_of_images > spec.max_images:
@@ -454,6 +461,18 @@ def validate_request(
 
 def _sizes_with(spec: ModelSpec, ratio: str) -> list[str]:
     return [size for size, table in spec.sizes.items() if ratio in table]
+
+
+def _check_webhook(url: str, policy: Policy, bad) -> None:
+    """Early answers for webhook URLs the deployment will never call (the address checks
+    happen at delivery, after DNS resolution: imagegen/netguard.py)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not policy.webhook_http:
+        bad("webhook.url", "must be an https:// URL")
+    elif policy.webhook_hosts and (parts.hostname or "").lower() not in policy.webhook_hosts:
+        bad("webhook.url", f"{parts.hostname} is not an allowed webhook host")
 
 
 def _check_references(req: JobRequest, spec: ModelSpec, policy: Policy, bad) -> None:

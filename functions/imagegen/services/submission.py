@@ -76,6 +76,7 @@ def submit(
     caller: str = "anonymous",
     idempotency_key: str | None = None,
     source: str = "http",
+    extra: dict[str, Any] | None = None,
 ) -> Submitted:
     """Validate, record, queue. Invalid input raises InvalidRequest before anything is
     written; over a rate or budget limit raises RateLimited / BudgetExceeded (429) and
@@ -103,6 +104,7 @@ def submit(
         deadline_seconds=services.settings.job_deadline_seconds,
         now=utcnow(),
     )
+    job.update(extra or {})  # e.g. the upload that made the job (its answer's name)
     if conversation_prefix is not None:
         job["conversation"] = conversation_prefix
         job["parent_job_id"] = validated.request.parent_job_id

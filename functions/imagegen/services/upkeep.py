@@ -76,6 +76,7 @@ def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
         except Unavailable:
             counts["errors"] += 1
             log.exception("sweep could not re-publish", extra={"job_id": job_id})
+    counts.update(_results_upkeep(services, now))
     log.info("sweep done", extra=counts)
     return counts
 
@@ -115,3 +116,20 @@ def finish_oversized(
     )
     log.error("job result too large to store; failed", extra={"job_id": job_id, "bytes": size})
     return State.FAILED.value if finished else "superseded"
+
+
+def _results_upkeep(services: Services, now: dt.datetime) -> dict[str, int]:
+    """Issue 16: re-publish job events a crash left in the outbox, queue due webhook
+    retries. Failures are logged and counted; the next sweep tries again."""
+    if not services.settings.events_topic:
+        return {}
+    from imagegen.services import job_events, webhooks
+
+    counts: dict[str, int] = {}
+    for step in (job_events.republish_pending, webhooks.republish_due):
+        try:
+            counts.update(step(services, now))
+        except Exception:
+            counts["results_upkeep_errors"] = counts.get("results_upkeep_errors", 0) + 1
+            log.exception(f"sweep step {step.__name__} failed")
+    return counts

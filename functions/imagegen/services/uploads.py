@@ -53,9 +53,15 @@ def _from_metadata(metadata: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+def answer_name(name: str) -> str:
+    """`requests/x.json` -> `results/requests/x.json`; `edits/a.png` and its sidecar
+    `edits/a.png.json` -> `results/edits/a.png.json` (one job, one answer)."""
+    return f"results/{name if name.endswith('.json') else name + '.json'}"
+
+
 def _answer(services: Services, name: str, body: dict[str, Any]) -> str:
     bucket = services.settings.require("outputs_bucket")
-    answer = f"results/{name}.json"
+    answer = answer_name(name)
     services.storage.write(
         bucket, answer, json.dumps(body, default=str, indent=2).encode(), "application/json"
     )
@@ -92,7 +98,12 @@ def handle_upload(services: Services, event_type: str, data: dict[str, Any]) -> 
     key = key or f"{uri}#{generation}"
     try:
         result = submission.submit(
-            services, body, caller=f"upload:{bucket}", idempotency_key=key, source="upload"
+            services,
+            body,
+            caller=f"upload:{bucket}",
+            idempotency_key=key,
+            source="upload",
+            extra={"upload": {"uri": uri, "answer": answer_name(name)}},
         )
     except Unavailable:
         raise  # transient: let the trigger retry

@@ -1,0 +1,73 @@
+"""Publishing job events (structured-mode CloudEvents) and webhook retries to Pub/Sub.
+
+One Publish RPC per event, waiting for the server's id (as `queue_pubsub` does for jobs):
+a transition's outbox entry is removed only after the event is stored by Pub/Sub.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from imagegen.domain.job_events import CONTENT_TYPE
+from imagegen.errors import Unavailable
+
+if TYPE_CHECKING:
+    from google.cloud import pubsub_v1
+
+
+class EventTopic:
+    def __init__(self, publisher: pubsub_v1.PublisherClient, topic_path: str) -> None:
+        self._publisher = publisher
+        self.topic = topic_path
+
+    @classmethod
+    def connect(cls, project: str, topic: str) -> EventTopic:
+        from google.cloud import pubsub_v1
+
+        publisher = pubsub_v1.PublisherClient()
+        return cls(publisher, publisher.topic_path(project, topic))
+
+    def publish(self, event: dict[str, Any], *, timeout: float = 10.0) -> str:
+        """Publish one CloudEvent as JSON. The attributes let subscriptions filter
+        (`attributes.state = "succeeded"`) and carry `job_id`, which the push conversion in
+        functions-framework needs."""
+        from google.pubsub_v1.types import PubsubMessage
+
+        message = PubsubMessage(
+            data=json.dumps(event, separators=(",", ":"), default=str).encode(),
+            attributes={
+                "content-type": CONTENT_TYPE,
+                "job_id": str(event["subject"]),
+                "event_id": str(event["id"]),
+                "type": str(event["type"]),
+            },
+        )
+        try:
+            response = self._publisher.api.publish(
+                topic=self.topic, messages=[message], timeout=timeout
+            )
+            return response.message_ids[0]
+        except Exception as exc:  # the caller keeps the event for a later try
+            raise Unavailable(f"could not publish event {event['id']}: {exc}") from exc
+
+
+def decode_event(event_type: str, data: Any) -> dict[str, Any]:
+    """The job CloudEvent inside a Pub/Sub push (structured mode: the message data is the
+    event's JSON); BadEvent when it is not one."""
+    import base64
+
+    from imagegen.events import PUBSUB_EVENT, BadEvent
+
+    if event_type != PUBSUB_EVENT:
+        raise BadEvent(f"expected {PUBSUB_EVENT}, got {event_type}")
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict) or not message.get("data"):
+        raise BadEvent("the event has no Pub/Sub message data")
+    try:
+        event = json.loads(base64.b64decode(message["data"]))
+    except ValueError as exc:
+        raise BadEvent(f"message data is not JSON: {exc}") from None
+    if not isinstance(event, dict) or not {"id", "type", "subject"} <= event.keys():
+        raise BadEvent("message data is not a job CloudEvent")
+    return event

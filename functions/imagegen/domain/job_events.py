@@ -1,0 +1,96 @@
+"""Job events: what a state change looks like on the `job-events` topic. Pure.
+
+Every committed state change of a job appends one *pending event* to the job document in
+the same Firestore write (a transactional outbox kept on the job itself). After the commit
+the event is published as a structured-mode CloudEvent (JSON) and its entry removed; the
+sweeper re-publishes entries a crash left behind. The event id is fixed when the
+transition commits (`<job id>-<sequence>`), so a re-publish carries the same id and
+consumers dedupe on it. See docs/events.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from imagegen.domain.jobs import State, public_view
+
+SPEC_VERSION = "1.0"
+TYPE_PREFIX = "com.imagegen.job.v1."
+CONTENT_TYPE = "application/cloudevents+json"
+TERMINAL_EVENTS = ("succeeded", "blocked", "failed", "cancelled")
+ALL_EVENTS = tuple(state.value for state in State)
+
+
+def event_type(state: str) -> str:
+    return f"{TYPE_PREFIX}{state}"
+
+
+def pending_entry(job_id: str, sequence: int, state: str, now: dt.datetime) -> dict[str, Any]:
+    """The outbox entry a transition writes next to its state change."""
+    return {"id": f"{job_id}-{sequence}", "state": state, "time": now}
+
+
+def transition_entry(
+    job: dict[str, Any] | None, updates: dict[str, Any], now: dt.datetime
+) -> tuple[int, dict[str, Any]] | None:
+    """(sequence, outbox entry) for a write of `updates` over `job`; None when the state
+    does not change (a lease renewal, a fenced-off write)."""
+    state = updates.get("state")
+    if job is None or state is None or state == job.get("state"):
+        return None
+    sequence = int(job.get("event_sequence") or 1) + 1
+    return sequence, pending_entry(job["id"], sequence, str(state), now)
+
+
+def created_fields(job: dict[str, Any]) -> dict[str, Any]:
+    """The outbox fields a new (queued) job is created with."""
+    entry = pending_entry(job["id"], 1, str(job["state"]), job["created_at"])
+    return {"event_sequence": 1, "pending_events": [entry], "events_pending": True}
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def event_data(job: dict[str, Any]) -> dict[str, Any]:
+    """The public view of the job, without inline reference image bytes (an event stays
+    small: Pub/Sub push bodies and webhooks carry it; the bytes are on the job)."""
+    view = public_view(job)
+    view.pop("webhook_deliveries", None)  # bookkeeping of earlier events, not this one
+    request = dict(view.get("request") or {})
+    if request.get("reference_images"):
+        request["reference_images"] = [
+            {k: v for k, v in ref.items() if k != "data"}
+            | ({"inline": True} if ref.get("data") else {})
+            for ref in request["reference_images"]
+        ]
+        view["request"] = request
+    return view
+
+
+def cloud_event(job: dict[str, Any], entry: dict[str, Any], source: str) -> dict[str, Any]:
+    """One structured-mode CloudEvent (spec 1.0) for one outbox entry."""
+    return {
+        "specversion": SPEC_VERSION,
+        "id": entry["id"],
+        "source": source,
+        "type": event_type(entry["state"]),
+        "subject": job["id"],
+        "time": _iso(entry["time"]),
+        "datacontenttype": "application/json",
+        "data": event_data(job),
+    }
+
+
+def wanted_events(webhook: dict[str, Any] | None) -> tuple[str, ...]:
+    """The states a job's webhook asked for (default: the terminal ones)."""
+    if not webhook:
+        return ()
+    return tuple(webhook.get("events") or TERMINAL_EVENTS)
+
+
+def state_of_type(type_: str) -> str | None:
+    return type_.removeprefix(TYPE_PREFIX) if type_.startswith(TYPE_PREFIX) else None

@@ -1,0 +1,252 @@
+# Webhooks (issue 16): deliver_webhooks POSTs job events to the URL a job
+# names, signed per Standard Webhooks with the secret below, and rewrites the
+# results/ answer of uploaded jobs when they end.
+#
+#   job-events ──push (OIDC)──▶ deliver_webhooks ◀──push── webhook-retries
+#                                     │                      ▲
+#                                     │ failed attempt:      │ sweep publishes
+#                                     │ next_attempt_at      │ due retries
+#                                     ▼ on the job ──────────┘
+#                          after >= 24 h of failures: webhooks-dead-letter
+#
+# Pub/Sub alone cannot retry for a day (at most 100 deliveries, at most 600 s
+# apart), so the retry schedule lives in Firestore (webhook_deliveries/<event
+# id>, mirrored onto the job) and the sweeper
+# re-publishes due retries. The subscriptions' own retry and dead-letter
+# policies cover failures of the function itself.
+
+resource "google_pubsub_topic" "webhook_retries" {
+  #checkov:skip=CKV_GCP_83:Messages carry the public job view (no image bytes or URLs); Google-managed encryption is used.
+  name                       = "${local.prefix}-webhook-retries"
+  project                    = var.project_id
+  message_retention_duration = "86400s"
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_pubsub_topic" "webhooks_dead_letter" {
+  #checkov:skip=CKV_GCP_83:Messages carry the public job view (no image bytes or URLs); Google-managed encryption is used.
+  name                       = "${local.prefix}-webhooks-dead-letter"
+  project                    = var.project_id
+  message_retention_duration = "604800s"
+
+  depends_on = [google_project_service.this]
+}
+
+# Undeliverable webhook events stay 7 days for operators to inspect or replay.
+resource "google_pubsub_subscription" "webhooks_dead_letter_hold" {
+  name                       = "${local.prefix}-webhooks-dead-letter-hold"
+  project                    = var.project_id
+  topic                      = google_pubsub_topic.webhooks_dead_letter.id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+  retain_acked_messages      = true
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+locals {
+  # subscription -> the topic it reads
+  webhook_feeds = {
+    deliver-webhooks = google_pubsub_topic.job_events
+    webhook-retries  = google_pubsub_topic.webhook_retries
+  }
+}
+
+resource "google_pubsub_subscription" "webhooks" {
+  for_each = local.webhook_feeds
+
+  name    = "${local.prefix}-${each.key}-push"
+  project = var.project_id
+  topic   = each.value.id
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = "86400s"
+
+  push_config {
+    # The topic in the path makes functions-framework put it in the CloudEvent
+    # source (see pubsub.tf).
+    push_endpoint = "${google_cloudfunctions2_function.deliver_webhooks.service_config[0].uri}/projects/${var.project_id}/topics/${each.value.name}"
+
+    oidc_token {
+      service_account_email = google_service_account.push_invoker.email
+      audience              = google_cloudfunctions2_function.deliver_webhooks.service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.webhooks_dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    google_pubsub_topic_iam_member.webhooks_dead_letter_publisher,
+    google_service_account_iam_member.pubsub_mints_push_tokens,
+    google_cloud_run_v2_service_iam_member.push_invokes_deliver_webhooks,
+  ]
+}
+
+# --- the signing secret ------------------------------------------------------------
+# whsec_<base64 of 32 random bytes>, the Standard Webhooks secret format.
+# The value is in the Terraform state (keep the state bucket private); rotate
+# with `gcloud secrets versions add` and redeploy deliver_webhooks.
+resource "random_bytes" "webhook_secret" {
+  length = 32
+}
+
+resource "google_secret_manager_secret" "webhook" {
+  #checkov:skip=CKV_GCP_128:Google-managed encryption; the secret signs webhooks, it grants no access to data.
+  project   = var.project_id
+  secret_id = "${local.prefix}-webhook-secret"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_secret_manager_secret_version" "webhook" {
+  secret      = google_secret_manager_secret.webhook.id
+  secret_data = "whsec_${random_bytes.webhook_secret.base64}"
+}
+
+# --- the function ------------------------------------------------------------------
+resource "google_cloudfunctions2_function" "deliver_webhooks" {
+  name        = "${local.prefix}-deliver-webhooks"
+  project     = var.project_id
+  location    = var.region
+  description = "imagegen webhooks: signed deliveries of job events, upload answers (pushed by job-events)."
+
+  build_config {
+    runtime           = local.runtime
+    entry_point       = "deliver_webhooks"
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.functions_source.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory                 = "512Mi"
+    timeout_seconds                  = 60
+    min_instance_count               = 0
+    max_instance_count               = var.max_instances.deliver_webhooks
+    max_instance_request_concurrency = 1
+    # Inbound only from Pub/Sub push; outbound to the internet (webhook URLs are
+    # checked against private ranges in code: functions/imagegen/netguard.py).
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.function["webhooks"].email
+    environment_variables          = local.function_env
+
+    secret_environment_variables {
+      key        = "IMAGEGEN_WEBHOOK_SECRET"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.webhook.secret_id
+      version    = "latest"
+    }
+  }
+
+  depends_on = [
+    google_project_iam_member.build_log_writer,
+    google_artifact_registry_repository_iam_member.build_writer,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_project_iam_member.build_staging_access,
+    google_secret_manager_secret_version.webhook,
+    google_secret_manager_secret_iam_member.webhooks_read_secret,
+  ]
+}
+
+# --- least-privilege IAM -----------------------------------------------------------
+resource "google_cloud_run_v2_service_iam_member" "push_invokes_deliver_webhooks" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.deliver_webhooks.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.push_invoker.member
+}
+
+resource "google_secret_manager_secret_iam_member" "webhooks_read_secret" {
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.webhook.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.function["webhooks"].member
+}
+
+# Dead letters: the function (after >= 24 h of failed attempts) and the
+# Pub/Sub service agent (the subscriptions' dead-letter policy) publish there;
+# the agent also acknowledges on the source subscriptions.
+resource "google_pubsub_topic_iam_member" "webhooks_dead_letter_publisher" {
+  for_each = {
+    agent    = local.pubsub_service_agent
+    function = google_service_account.function["webhooks"].member
+  }
+
+  project = var.project_id
+  topic   = google_pubsub_topic.webhooks_dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = each.value
+}
+
+resource "google_pubsub_subscription_iam_member" "webhooks_dead_letter_source" {
+  for_each = local.webhook_feeds
+
+  project      = var.project_id
+  subscription = google_pubsub_subscription.webhooks[each.key].name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
+
+# The sweeper queues due retries.
+resource "google_pubsub_topic_iam_member" "sweep_publishes_webhook_retries" {
+  project = var.project_id
+  topic   = google_pubsub_topic.webhook_retries.name
+  role    = "roles/pubsub.publisher"
+  member  = google_service_account.function["sweep"].member
+}
+
+# Signed URLs in webhook payloads and upload answers: read access to the
+# outputs (a signed URL carries the signer's access) and signBlob on itself
+# (roles/iam.serviceAccountTokenCreator holds iam.serviceAccounts.signBlob).
+resource "google_storage_bucket_iam_member" "webhooks_read_outputs" {
+  bucket = google_storage_bucket.outputs.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.function["webhooks"].member
+}
+
+resource "google_service_account_iam_member" "webhooks_sign_blob" {
+  service_account_id = google_service_account.function["webhooks"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = google_service_account.function["webhooks"].member
+}
+
+# Upload answers are rewritten when the job ends (create + overwrite), under
+# results/ only.
+resource "google_storage_bucket_iam_member" "webhooks_rewrite_results" {
+  bucket = google_storage_bucket.outputs.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.function["webhooks"].member
+
+  condition {
+    title       = "results-prefix-only"
+    description = "deliver_webhooks may write objects under results/ only."
+    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.outputs.name}/objects/results/\")"
+  }
+}
