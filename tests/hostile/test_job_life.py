@@ -17,6 +17,7 @@ from google.cloud import storage
 
 from imagegen.domain.jobs import DOCUMENT_MARGIN_BYTES, MAX_DOCUMENT_BYTES, document_bytes
 from imagegen.services import submission, upkeep
+from imagegen.services.uploads import answer_name
 from imagegen.services.worker import generate
 from tests.hostile.support import bearer, record
 
@@ -188,7 +189,7 @@ def test_upload_names_outside_latin1_reach_the_upload_path(stack_env, http, api_
         )
     statuses = []
     for name in names:
-        answer = outputs.blob(f"results/{name}.json")
+        answer = outputs.blob(answer_name(name))
         end = time.monotonic() + 30
         while not answer.exists():
             assert time.monotonic() < end, f"no answer for {name}"

@@ -39,7 +39,9 @@ def announce(services: Services, job: dict[str, Any], entry: dict[str, Any]) -> 
         )
     log.info(
         "job event published",
-        extra={"job_id": job["id"], "event_id": entry["id"], "state": entry["state"]},
+        # `event_state`, not `state`: the job_events log metric counts the transition's
+        # own line once (terraform/monitoring.tf); this line must not count it twice.
+        extra={"job_id": job["id"], "event_id": entry["id"], "event_state": entry["state"]},
     )
     return True
 
