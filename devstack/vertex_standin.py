@@ -491,6 +491,10 @@ def _generate_content(
                 uri = (part["fileData"] or {}).get("fileUri", "")
                 if not str(uri).startswith(("gs://", "http://", "https://")):
                     raise VertexError(400, f"fileData.fileUri {uri!r} is not a URI. (stand-in)")
+                if first_shape is None and (turn or {}).get("role", "user") == "user":
+                    # Vertex reads a gs:// input itself; so does the stand-in, from the
+                    # storage emulator, so an edit of a stored image keeps its shape too.
+                    first_shape = _stored_shape(state.storage_endpoint, str(uri))
     if images_in > spec.max_reference_images + (1 if spec.max_reference_images else 0):
         raise VertexError(
             400, f"{model} takes at most {spec.max_reference_images} input images. (stand-in)"
@@ -604,6 +608,25 @@ def _b64(data: Any) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise VertexError(400, "inlineData.data is not valid base64. (stand-in)") from None
+
+
+def _stored_shape(endpoint: str | None, uri: str) -> tuple[int, int] | None:
+    """The pixel size of a gs:// object in the storage emulator; None if unreadable."""
+    if not endpoint or not uri.startswith("gs://"):
+        return None
+    import urllib.parse
+    import urllib.request
+
+    bucket, _, name = uri[len("gs://") :].partition("/")
+    url = (
+        f"{endpoint}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}"
+        f"/o/{urllib.parse.quote(name, safe='')}?alt=media"
+    )
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (local emulator)
+            return _shape(response.read())
+    except OSError:
+        return None
 
 
 def _shape(raw: bytes) -> tuple[int, int] | None:

@@ -238,3 +238,26 @@ def test_transient_faults_still_succeed(http, api_url, unique):
     )
     job = wait(http, response.json()["status_url"])
     assert job["state"] == "succeeded"
+
+
+def test_an_edit_with_no_ratio_keeps_its_inputs_shape(http, api_url, stack_env, unique):
+    """An inline reference is stored in Cloud Storage at submit and sent as fileData; with
+    no aspect_ratio asked none is sent, and the output keeps the 16:9 input's shape (the
+    stand-in, like Vertex, reads the stored input itself)."""
+    import base64
+
+    photo = io.BytesIO()
+    Image.new("RGB", (1600, 900), (40, 90, 160)).save(photo, "PNG")
+    body = {
+        "prompt": f"{unique} make it night",
+        "model": "gemini-3.1-flash-image",
+        "reference_images": [{"data": base64.b64encode(photo.getvalue()).decode()}],
+    }
+    response = http.post(f"{api_url}/v1/jobs", json=body, timeout=10)
+    assert response.status_code == 202, response.text
+    job = wait(http, response.json()["status_url"])
+    assert job["state"] == "succeeded", job
+    [output] = job["outputs"]
+    assert (output["width"], output["height"]) == (1376, 768)
+    assert read_image(stack_env, output["uri"]).size == (1376, 768)
+    assert "aspect_ratio" not in job["request"]
