@@ -1,33 +1,20 @@
-"""Headless Chromium (Debian's `chromium` package) driven by Playwright for Python.
-
-Never `playwright install`: the browser is /usr/bin/chromium (the Makefile installs it with
-apt-get when missing). Each page gets a fresh profile directory, so local users (kept in
-localStorage by the page) never leak between tests. Screenshots go to
-$STUDIO_SCREENSHOTS (docs/studio when refreshing the committed ones) or out/studio.
-"""
+"""Headless Chromium (Debian's `chromium` package) driven by Playwright for Python, through
+devstack/browser.py (never `playwright install`). Each page gets a fresh profile directory,
+so local users (kept in localStorage by the page) never leak between tests. Screenshots go
+to $STUDIO_SCREENSHOTS (`make screenshots`: docs/studio) or out/studio."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from devstack import browser
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("STUDIO_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
@@ -46,15 +33,12 @@ def shots() -> Path:
 
 @pytest.fixture(scope="session")
 def playwright_session() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"browser tests need Debian's chromium at {CHROMIUM}: "
-            "apt-get install -y chromium chromium-driver (make test does it as root)"
-        )
     try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("browser tests need playwright (pip install -e '.[dev]')")
+        browser.check()
+    except browser.BrowserMissing as exc:
+        pytest.fail(f"browser tests {exc}")
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         yield p
 
@@ -62,28 +46,10 @@ def playwright_session() -> Iterator[object]:
 @pytest.fixture
 def open_page(playwright_session, studio_url) -> Iterator[Callable[..., object]]:
     """open_page(user, width=1280, height=900) -> a Playwright page signed in locally."""
-    contexts, dirs = [], []
+    with contextlib.ExitStack() as contexts:
 
-    def open_as(user: str, width: int = 1280, height: int = 900):
-        profile = tempfile.mkdtemp(prefix="studio-chromium-")
-        dirs.append(profile)
-        context = playwright_session.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            args=ARGS,
-            headless=True,
-            viewport={"width": width, "height": height},
-            bypass_csp=True,  # wait_for_function evaluates strings; the CSP header is tested apart
-        )
-        contexts.append(context)
-        page = context.pages[0] if context.pages else context.new_page()
-        page.set_default_timeout(30_000)
-        page.goto(f"{studio_url}/?user={user}")
-        page.wait_for_selector("body[data-ready='1']")
-        return page
+        def open_as(user: str, width: int = 1280, height: int = 900):
+            ctx = contexts.enter_context(browser.context(playwright_session, width, height))
+            return browser.open_studio(ctx, studio_url, user)
 
-    yield open_as
-    for context in contexts:
-        context.close()
-    for profile in dirs:
-        shutil.rmtree(profile, ignore_errors=True)
+        yield open_as
