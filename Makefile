@@ -57,9 +57,10 @@ $(GENAI)/.installed:
 	$(GENAI)/bin/pip install -q google-genai==$(GENAI_VERSION)
 	@touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed browser
 # The studio's browser tests (tests/browser) drive Debian's chromium through Playwright; no
-# browser is ever downloaded by Playwright itself. Installed only when missing, as root.
+# browser is ever downloaded by Playwright itself. Installed only when missing, as root;
+# part of `install`, so `make test` (tests/browser) and `make demo` (its screenshot) have it.
 browser:
 	@if [ -x /usr/bin/chromium ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
@@ -84,14 +85,14 @@ terraform-check: install tools
 	$(PY) -m pytest tests/terraform
 
 # One pytest session, so the local stack starts once for all tiers that need it.
-test: install tools browser lint
+test: install tools lint
 	$(PY) -m pytest
 
-demo: install browser
+demo: install
 	$(PY) -m devstack.demo
 
 # Refresh the studio screenshots committed in docs/studio from a browser-test run.
-screenshots: install browser
+screenshots: install
 	STUDIO_SCREENSHOTS=docs/studio $(PY) -m pytest tests/browser -q
 
 bench: install

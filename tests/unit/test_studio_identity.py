@@ -106,3 +106,15 @@ def test_without_iap_the_studio_refuses_unless_local(keys):
 def test_no_configured_audience_accepts_nobody(keys):
     with pytest.raises(Unauthenticated, match="AUDIENCES"):
         StudioIdentity(_transport=keys).caller(_headers(keys.token()))
+
+
+def test_without_iap_google_id_tokens_are_verified_like_the_api(keys):
+    from imagegen.auth import Authenticator
+
+    api = Authenticator(trust_caller_header=False)
+    fallback = _identity(keys, id_tokens=api)
+    with pytest.raises(Unauthenticated, match="identity token"):
+        fallback.caller({"X-Imagegen-Caller": "eve"}, "https://studio.example")
+    assert fallback.caller(_headers(keys.token()), "https://studio.example").id == (
+        "ada@example.com"
+    )  # IAP's assertion still wins when present

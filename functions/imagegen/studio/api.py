@@ -92,10 +92,10 @@ class Studio(Api):
 
     def __init__(self, services: Services, identity: StudioIdentity | None = None) -> None:
         super().__init__(services)
-        self.identity = identity or StudioIdentity.from_env(services.auth.admins)
+        self.identity = identity or StudioIdentity.from_env(services.auth)
 
     def caller(self, request: flask.Request) -> Caller:
-        return self.identity.caller(request.headers)
+        return self.identity.caller(request.headers, _base_url(request))
 
     def handle(self, request: flask.Request) -> flask.Response:
         response = super().handle(request)

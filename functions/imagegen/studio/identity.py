@@ -13,6 +13,12 @@ The user's id is the token's `email`, the same id a Google identity token of tha
 gives the HTTP API (imagegen.auth), so studio jobs and API jobs of one email are one
 caller's. Locally (IMAGEGEN_STUDIO_LOCAL_IDENTITY=1, set by the devstack alone) the page
 names its user in `X-Imagegen-Caller`; an IAP header sent there is still verified.
+
+Without IAP (a project outside an organization on older IAP terms, or IAP off by choice:
+Terraform's `studio_iap = false`), Cloud Run IAM admits `studio_members` and
+`gcloud run services proxy` forwards the user's Google identity token; the studio then
+verifies that token exactly as the HTTP API does (imagegen.auth.Authenticator), enabled by
+IMAGEGEN_STUDIO_ID_TOKENS=1.
 """
 
 from __future__ import annotations
@@ -20,7 +26,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from imagegen.auth import CALLER_HEADER, Caller, Unauthenticated, _CachedCerts, _first_line
+from imagegen.auth import (
+    CALLER_HEADER,
+    Authenticator,
+    Caller,
+    Unauthenticated,
+    _CachedCerts,
+    _first_line,
+)
 from imagegen.errors import Unavailable
 
 IAP_HEADER = "x-goog-iap-jwt-assertion"
@@ -37,26 +50,30 @@ class StudioIdentity:
     admins: frozenset[str] = frozenset()
     local: bool = False
     certs_url: str = IAP_CERTS_URL
+    id_tokens: Authenticator | None = None  # the no-IAP fallback (module docstring)
     _transport: _CachedCerts = field(default_factory=_CachedCerts, repr=False)
 
     @classmethod
-    def from_env(cls, admins: frozenset[str]) -> StudioIdentity:
+    def from_env(cls, auth: Authenticator) -> StudioIdentity:
         env = os.environ
         audiences = tuple(
             a.strip() for a in env.get("IMAGEGEN_STUDIO_IAP_AUDIENCES", "").split(",") if a.strip()
         )
         return cls(
             audiences=audiences,
-            admins=admins,
+            admins=auth.admins,
+            id_tokens=auth if env.get("IMAGEGEN_STUDIO_ID_TOKENS") == "1" else None,
             local=env.get("IMAGEGEN_STUDIO_LOCAL_IDENTITY") == "1",
             certs_url=env.get("IMAGEGEN_STUDIO_IAP_CERTS_URL") or IAP_CERTS_URL,
         )
 
-    def caller(self, headers) -> Caller:
+    def caller(self, headers, base_url: str = "") -> Caller:
         """The signed-in user; Unauthenticated (401) without a verified one."""
         token = headers.get(IAP_HEADER)
         if token:
             user = self.verify(token)
+        elif self.id_tokens is not None:
+            return self.id_tokens.caller(headers, base_url)
         elif self.local:
             user = (headers.get(CALLER_HEADER) or "").strip()[:256]
             if not user:
