@@ -8,7 +8,8 @@ from .conftest import TerraformConfig, block
 
 def test_studio_runs_the_studio_entry_point_behind_iap(tf: TerraformConfig) -> None:
     service = tf.get("google_cloud_run_v2_service", "studio").body
-    assert service["provider"] in ("google-beta", "${google-beta}")  # iap_enabled is beta-only in 6.50.0
+    # iap_enabled is beta-only in google 6.50.0
+    assert service["provider"] in ("google-beta", "${google-beta}")
     assert service["iap_enabled"] == "${var.studio_iap}"
     build = block(service, "build_config")
     assert build["function_target"] == "studio"
