@@ -4,18 +4,8 @@ image, refine it, see the gallery; another user sees none of it; blocks show why
 from __future__ import annotations
 
 import pytest
-import requests
 
-TIMEOUT = 30
-
-
-def _get(url: str, **kwargs) -> requests.Response:
-    return requests.get(url, timeout=TIMEOUT, **kwargs)
-
-
-def _post(url: str, **kwargs) -> requests.Response:
-    return requests.post(url, timeout=TIMEOUT, **kwargs)
-
+from tests.browser.support import get as _get
 
 pytestmark = pytest.mark.stack
 

@@ -6,18 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
 
-TIMEOUT = 30
-
-
-def _get(url: str, **kwargs) -> requests.Response:
-    return requests.get(url, timeout=TIMEOUT, **kwargs)
-
-
-def _post(url: str, **kwargs) -> requests.Response:
-    return requests.post(url, timeout=TIMEOUT, **kwargs)
-
+from tests.browser.support import get as _get
+from tests.browser.support import post as _post
 
 pytestmark = pytest.mark.stack
 

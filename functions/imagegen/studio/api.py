@@ -33,7 +33,15 @@ from imagegen.auth import Caller
 from imagegen.bootstrap import Services
 from imagegen.domain.request import validate_request
 from imagegen.errors import InvalidRequest, NotFound
-from imagegen.http_api import JOB_PATH, OUTPUT_PATH, Api, _base_url, _json, _read_json
+from imagegen.http_api import (
+    JOB_PATH,
+    OUTPUT_PATH,
+    Api,
+    _base_url,
+    _json,
+    _read_json,
+    idempotency_key,
+)
 from imagegen.services import submission
 from imagegen.studio.identity import StudioIdentity
 
@@ -184,12 +192,7 @@ class Studio(Api):
         if isinstance(body, dict) and isinstance(body.get("reference_images"), list):
             refs = self._resolve_refs(body["reference_images"], caller)
             body = {**body, "reference_images": refs}
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not (0 < len(key) <= 256):
-            raise InvalidRequest(
-                "bad Idempotency-Key",
-                details=[{"field": "Idempotency-Key", "message": "1 to 256 characters"}],
-            )
+        key = idempotency_key(request)
         result = submission.submit(
             self.services, body, caller=caller.id, idempotency_key=key, source="studio"
         )
