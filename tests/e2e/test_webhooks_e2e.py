@@ -88,7 +88,10 @@ def test_webhook_events_once_signed_and_url_downloads(
     response = requests.get(output["url"], timeout=10)
     assert response.status_code == 200 and response.content[:8] == b"\x89PNG\r\n\x1a\n"
     redirect = requests.get(
-        f"{api_url}/v1/jobs/{job['id']}/outputs/0", allow_redirects=False, timeout=10
+        f"{api_url}/v1/jobs/{job['id']}/outputs/0",
+        allow_redirects=False,
+        timeout=10,
+        headers={"X-Imagegen-Caller": f"e2e-{unique}"},  # the job's owner (issue 15)
     )
     assert redirect.status_code == 302 and "X-Goog-Signature=" in redirect.headers["Location"]
     assert requests.get(f"{api_url}/v1/jobs/{job['id']}/outputs/7", timeout=10).status_code == 404

@@ -39,7 +39,9 @@ def announce(services: Services, job: dict[str, Any], entry: dict[str, Any]) -> 
         )
     log.info(
         "job event published",
-        extra={"job_id": job["id"], "event_id": entry["id"], "state": entry["state"]},
+        # not `state`: terraform/monitoring.tf's job_events metric counts every line with
+        # job_id and state, which would count each transition twice
+        extra={"job_id": job["id"], "event_id": entry["id"], "event_state": entry["state"]},
     )
     return True
 
