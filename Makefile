@@ -19,13 +19,13 @@ GENAI  := .venv-genai
 GENAI_VERSION := 3.6.1
 export IMAGEGEN_GENAI_PYTHON := $(abspath $(GENAI))/bin/python
 
-.PHONY: help install tools demo test lint unit integration e2e faults terraform-check validate bench up down clean
+.PHONY: help install tools browser demo test lint unit integration e2e faults terraform-check validate bench up down clean screenshots
 
 help:
 	@echo "make demo     start the local stack, run three jobs, write images to ./out, stop"
 	@echo "make test     lint + unit + integration + end-to-end + terraform checks"
 	@echo "make bench    benchmarks (writes bench/RESULTS.md)"
-	@echo "make up/down  start/stop the local stack by hand"
+	@echo "make up/down  start/stop the local stack by hand (prints the studio's URL)"
 	@echo "make validate terraform validate offline (stand-in providers serving the real schemas)"
 
 $(VENV)/.installed: pyproject.toml
@@ -57,7 +57,15 @@ $(GENAI)/.installed:
 	$(GENAI)/bin/pip install -q google-genai==$(GENAI_VERSION)
 	@touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed browser
+# The studio's browser tests (tests/browser) drive Debian's chromium through Playwright; no
+# browser is ever downloaded by Playwright itself. Installed only when missing, as root;
+# part of `install`, so `make test` (tests/browser) and `make demo` (its screenshot) have it.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "tests/browser need Debian's chromium: sudo apt-get install -y chromium chromium-driver"; fi
 tools: $(TOOLS)/.installed $(STANDIN)/.installed $(GENAI)/.installed
 
 lint: install
@@ -82,6 +90,10 @@ test: install tools lint
 
 demo: install
 	$(PY) -m devstack.demo
+
+# Refresh the studio screenshots committed in docs/studio from a browser-test run.
+screenshots: install
+	STUDIO_SCREENSHOTS=docs/studio $(PY) -m pytest tests/browser -q
 
 bench: install
 	$(PY) -m bench

@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
             note = f"started in {took:.1f}s" if took is not None else "already running (reused)"
             print(f"# imagegen local stack {note}; state in {stack.state_dir}", file=sys.stderr)
             print('# eval "$(python -m devstack env)" to use it from a shell', file=sys.stderr)
+            if env.get("DEVSTACK_STUDIO_URL") and "studio" in stack.config.components:
+                studio = env["DEVSTACK_STUDIO_URL"]
+                print(f"# studio: {studio}/?user=you@example.com (local identity)", file=sys.stderr)
             _print_env(env)
         elif args.command == "down":
             stopped = stack.down(force=True)

@@ -28,6 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
+DEMO_USER = "demo@example.com"  # the local user the demo's jobs belong to (studio gallery)
 EDIT_INPUT = "edit-input-16x9.png"  # written into --out: a 16:9 "photo" to edit
 JOBS: list[dict[str, str]] = [
     {
@@ -224,6 +225,23 @@ def print_summary(rows: list[list[str]]) -> None:
     console.print(table)
 
 
+def show_studio(env: dict[str, str], out: Path) -> None:
+    """Print the studio's URL and screenshot the demo user's gallery (docs/studio.md)."""
+    from devstack import browser
+
+    url = env.get("DEVSTACK_STUDIO_URL")
+    if not url:
+        return
+    user = env.get("IMAGEGEN_CALLER", DEMO_USER)
+    print(f"studio: {url}/?user={user}  (while the stack runs; `make up` keeps one up)", flush=True)
+    try:
+        shot = browser.gallery_screenshot(url, user, out / "studio-gallery.png")
+    except browser.BrowserMissing as exc:
+        print(f"no gallery screenshot: the browser {exc}", file=sys.stderr)
+        return
+    print(f"studio gallery screenshot: {shot}", flush=True)
+
+
 def run(out: Path) -> int:
     from devstack.emulators import PrerequisiteError
     from devstack.stack import Stack, StackConfig, StackError
@@ -243,6 +261,8 @@ def run(out: Path) -> int:
         print(
             f"stack up in {time.monotonic() - t0:.1f}s; API {env['IMAGEGEN_API_URL']}", flush=True
         )
+        # the demo's jobs belong to one local user, whose studio gallery is shown at the end
+        env.setdefault("IMAGEGEN_CALLER", DEMO_USER)
         demo = Demo(env, out)
         out.mkdir(parents=True, exist_ok=True)
         _edit_input(out / EDIT_INPUT)
@@ -261,6 +281,7 @@ def run(out: Path) -> int:
             )
             return 1
         print(f"images in {out}/<job id>/, contact sheet {out / 'sheet.png'}")
+        show_studio(env, out)
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted; stopping the stack", file=sys.stderr)

@@ -35,7 +35,7 @@ from devstack import emulators
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 EMULATORS = ("pubsub", "firestore", "storage")
-FUNCTIONS = ("submit", "generate", "on_upload", "dead_letter", "deliver_webhooks")
+FUNCTIONS = ("submit", "generate", "on_upload", "dead_letter", "deliver_webhooks", "studio")
 # "relay" stands in for the Pub/Sub push subscriptions, "uploads" for the Eventarc storage
 # trigger of on_upload (devstack/upload_events.py)
 ALL_COMPONENTS = (*EMULATORS, "vertex", *FUNCTIONS, "relay", "uploads")
@@ -47,6 +47,7 @@ PORTS: dict[str, tuple[str, int]] = {
     "on_upload": ("DEVSTACK_ON_UPLOAD_PORT", 8683),
     "dead_letter": ("DEVSTACK_DEAD_LETTER_PORT", 8684),
     "deliver_webhooks": ("DEVSTACK_DELIVER_WEBHOOKS_PORT", 8687),
+    "studio": ("DEVSTACK_STUDIO_PORT", 8688),  # issue 21: the studio page and its API
     "pubsub": ("DEVSTACK_PUBSUB_PORT", 8685),
     "firestore": ("DEVSTACK_FIRESTORE_PORT", 8686),
     "vertex": ("DEVSTACK_VERTEX_PORT", 8690),
@@ -58,6 +59,7 @@ SIGNATURES = {
     "on_upload": "cloudevent",
     "dead_letter": "cloudevent",
     "deliver_webhooks": "cloudevent",
+    "studio": "http",
 }
 
 
@@ -312,6 +314,8 @@ class Stack:
                 "IMAGEGEN_MAX_ATTEMPTS": str(c.max_delivery_attempts),
                 # the local stack has no authentication: callers name themselves in a header
                 "IMAGEGEN_TRUST_CALLER_HEADER": "1",
+                # the studio's local identity: the page names its user (no IAP here)
+                "IMAGEGEN_STUDIO_LOCAL_IDENTITY": "1",
                 # every function appends its finished spans here (functions/imagegen/tracing.py)
                 "IMAGEGEN_TRACE_EXPORTER": env.get(
                     "IMAGEGEN_TRACE_EXPORTER", f"file:{self.state_dir / 'traces.jsonl'}"
@@ -347,6 +351,7 @@ class Stack:
                 "DEVSTACK_FIRESTORE_URL": c.url("firestore"),
                 "DEVSTACK_STORAGE_URL": c.url("storage"),
                 "DEVSTACK_SUBMIT_URL": c.url("submit"),
+                "DEVSTACK_STUDIO_URL": c.url("studio"),
                 "DEVSTACK_GENERATE_URL": c.url("generate"),
                 "DEVSTACK_ON_UPLOAD_URL": c.url("on_upload"),
                 "DEVSTACK_DEAD_LETTER_URL": c.url("dead_letter"),
@@ -446,8 +451,8 @@ class Stack:
                 "--port",
                 str(port),
             ]
-            if name == "submit":
-                health = self._status_health(c.url("submit") + "/healthz", {200})
+            if name in ("submit", "studio"):
+                health = self._status_health(c.url(name) + "/healthz", {200})
             else:
                 health = self._status_health(c.url(name) + "/", None)
             return Spec(name, cmd, c.root, env, health, port)

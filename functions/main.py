@@ -1,8 +1,9 @@
 """Cloud Functions entry points, and nothing else: each parses its trigger and delegates.
 
-Deployed as six functions from this one source (terraform/functions.tf). Imports stay
-light at module level so each function's cold start pays only for what it uses: the
-Vertex client is imported on `generate`'s first job, never by `submit`.
+Deployed as six functions (terraform/functions.tf) and the studio service
+(terraform/studio.tf) from this one source. Imports stay light at module level so each
+function's cold start pays only for what it uses: the Vertex client is imported on
+`generate`'s first job, never by `submit`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from imagegen.events import BadEvent, job_message
 logs.setup()
 log = logs.get_logger("imagegen.main")
 _api = None
+_studio = None
 
 
 @functions_framework.http
@@ -90,3 +92,14 @@ def sweep(request: flask.Request) -> flask.Response:
     from imagegen.services.upkeep import sweep as run
 
     return flask.jsonify(run(services()))
+
+
+@functions_framework.http
+def studio(request: flask.Request) -> flask.Response:
+    """imagegen studio: the page, its assets and its JSON API (behind IAP; docs/studio.md)."""
+    global _studio
+    if _studio is None:
+        from imagegen.studio.api import Studio
+
+        _studio = Studio(services())
+    return _studio.handle(request)

@@ -21,7 +21,8 @@ locals {
     "storage.googleapis.com",
     ],
     var.budget.enabled ? ["billingbudgets.googleapis.com"] : [],
-  var.tracing ? ["cloudtrace.googleapis.com"] : []))
+    var.tracing ? ["cloudtrace.googleapis.com"] : [],
+  var.studio_enabled && var.studio_iap ? ["iap.googleapis.com"] : [])) # studio.tf
 }
 
 resource "google_project_service" "this" {

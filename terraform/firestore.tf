@@ -93,3 +93,23 @@ resource "google_firestore_field" "jobs_expire_at_ttl" {
 
   depends_on = [google_project_service.this]
 }
+
+# Used by the studio's gallery: one caller's jobs, newest first, paged by created_at
+# (where caller == X [and created_at < T] order by created_at desc).
+resource "google_firestore_index" "jobs_caller_created_desc" {
+  project    = var.project_id
+  database   = local.firestore_database_name
+  collection = local.jobs_collection
+
+  fields {
+    field_path = "caller"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_project_service.this]
+}

@@ -72,3 +72,8 @@ output "webhook_secret_id" {
   description = "Secret Manager secret holding the webhook signing secret (whsec_...); receivers verify with it: gcloud secrets versions access latest --secret=<this>."
   value       = google_secret_manager_secret.webhook.secret_id
 }
+
+output "studio_url" {
+  description = "The studio (playground and gallery): behind IAP, or via `gcloud run services proxy` when studio_iap is false."
+  value       = var.studio_enabled ? google_cloud_run_v2_service.studio[0].uri : null
+}

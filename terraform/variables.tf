@@ -399,3 +399,36 @@ variable "limits" {
     error_message = "limits must be 0 (no limit) or positive."
   }
 }
+
+# --- Studio (issue 21; terraform/studio.tf, docs/studio.md) ------------------------------
+variable "studio_enabled" {
+  type        = bool
+  description = "Deploy the studio (playground and gallery page) as its own Cloud Run service."
+  default     = true
+}
+
+variable "studio_iap" {
+  type        = bool
+  description = "Protect the studio with Identity-Aware Proxy enabled on the service. false: Cloud Run IAM only, opened with `gcloud run services proxy` (for projects where IAP on Cloud Run is not available, e.g. outside an organization)."
+  default     = true
+}
+
+variable "studio_members" {
+  type        = list(string)
+  description = "Who may open the studio: roles/iap.httpsResourceAccessor (studio_iap) or roles/run.invoker (fallback), e.g. [\"group:designers@example.com\"]. Each sees only their own jobs."
+  default     = []
+
+  validation {
+    condition = alltrue([
+      for m in var.studio_members :
+      can(regex("^(user|group|domain|serviceAccount):.+$", m))
+    ])
+    error_message = "studio_members are IAM members such as user:EMAIL, group:EMAIL or domain:DOMAIN (never allUsers)."
+  }
+}
+
+variable "studio_max_instances" {
+  type        = number
+  description = "Maximum instances of the studio service."
+  default     = 3
+}

@@ -67,6 +67,17 @@ def _read_json(request: flask.Request, limit: int, max_depth: int) -> Any:
     return bounded_json.loads(raw, max_depth)
 
 
+def idempotency_key(request: flask.Request) -> str | None:
+    """The request's Idempotency-Key header (1 to 256 characters), or None."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 256):
+        raise InvalidRequest(
+            "bad Idempotency-Key",
+            details=[{"field": "Idempotency-Key", "message": "1 to 256 characters"}],
+        )
+    return key
+
+
 class Api:
     def __init__(self, services: Services, trust_caller_header: bool | None = None) -> None:
         """`trust_caller_header` overrides the setting (tests of the local stack's mode)."""
@@ -174,12 +185,7 @@ class Api:
         caller = self.caller(request)  # before the body is read: no identity, no work
         settings = self.services.settings
         body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not (0 < len(key) <= 256):
-            raise InvalidRequest(
-                "bad Idempotency-Key",
-                details=[{"field": "Idempotency-Key", "message": "1 to 256 characters"}],
-            )
+        key = idempotency_key(request)
         result = submission.submit(
             self.services,
             body,

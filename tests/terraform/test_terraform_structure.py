@@ -45,6 +45,8 @@ REQUIRED_ENV = {
 API_FOR_RESOURCE = {
     "google_cloudfunctions2_function": "cloudfunctions.googleapis.com",
     "google_cloud_run_v2_service_iam": "run.googleapis.com",
+    "google_cloud_run_v2_service": "run.googleapis.com",  # the studio (studio.tf)
+    "google_iap_": "iap.googleapis.com",
     "google_pubsub_": "pubsub.googleapis.com",
     "google_storage_": "storage.googleapis.com",
     "google_firestore_": "firestore.googleapis.com",

@@ -227,6 +227,21 @@ class JobStore:
         )
         return [snap.to_dict() for snap in query.stream()]
 
+    def of_caller(
+        self, caller: str, limit: int, before: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """One caller's jobs, newest first, `limit` of them created before `before` (the
+        studio's gallery pages by the last job's created_at; index jobs_caller_created_desc
+        in terraform/firestore.tf)."""
+        from google.cloud.firestore_v1 import Query
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._collection.where(filter=FieldFilter("caller", "==", caller))
+        if before is not None:
+            query = query.where(filter=FieldFilter("created_at", "<", before))
+        query = query.order_by("created_at", direction=Query.DESCENDING).limit(limit)
+        return [snap.to_dict() for snap in query.stream()]
+
     def delete(self, job_id: str) -> None:
         """Remove a job that was never queued, with its idempotency record."""
         job = self.get(job_id)

@@ -1,0 +1,241 @@
+"""The studio's page, assets and JSON API: the HTTP API's error handling (http_api.Api)
+with studio routes, the studio's identity (IAP) and the same services.submission calls.
+
+Routes (all JSON under /api, the caller's own jobs only, exactly as the HTTP API):
+  GET  /                         the page (no-cache: it names the asset versions)
+  GET  /assets/<name>?v=<hash>   assets, cached for a year (the hash changes with them;
+                                 not /static: functions-framework's Flask owns it)
+  GET  /api/me                   who the studio thinks you are
+  GET  /api/models               today's lineup with sizes, ratios, thinking levels, prices
+  POST /api/estimate             the cost of a request as it stands (nothing is written)
+  POST /api/jobs                 submit (refine: `parent_job_id`; earlier outputs as
+                                 references: `{"job_id", "index"}` entries)
+  GET  /api/jobs?before=&limit=  the gallery: newest first, paged by created_at
+  GET  /api/jobs/<id>            one job, outputs with signed URLs
+  DELETE /api/jobs/<id>          cancel
+  GET  /api/jobs/<id>/outputs/<n> 302 to a fresh signed URL (download)
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import flask
+
+from imagegen.adapters.signer import with_urls
+from imagegen.auth import Caller
+from imagegen.bootstrap import Services
+from imagegen.domain.request import validate_request
+from imagegen.errors import InvalidRequest, NotFound
+from imagegen.http_api import (
+    JOB_PATH,
+    OUTPUT_PATH,
+    Api,
+    _base_url,
+    _json,
+    _read_json,
+    idempotency_key,
+)
+from imagegen.services import submission
+from imagegen.studio.identity import StudioIdentity
+
+STATIC = Path(__file__).resolve().parent / "static"
+ASSETS = {"studio.css": "text/css", "studio.js": "text/javascript"}
+PAGE_SIZE = 12
+MAX_PAGE_SIZE = 50
+# Assets are named by content hash in the page, so a year is safe; the page itself is
+# revalidated every time so a new deployment's page (and hashes) is seen at once.
+ASSET_CACHE = "public, max-age=31536000, immutable"
+PAGE_CACHE = "no-cache"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob: https: http:; "
+    "connect-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@cache
+def _asset(name: str) -> tuple[bytes, str]:
+    body = (STATIC / name).read_bytes()
+    return body, hashlib.sha256(body).hexdigest()[:12]
+
+
+def _page() -> bytes:
+    html = (STATIC / "index.html").read_text(encoding="utf-8")
+    for name in ASSETS:
+        html = html.replace(f"/assets/{name}", f"/assets/{name}?v={_asset(name)[1]}")
+    return html.encode("utf-8")
+
+
+def _parse_before(raw: str | None) -> dt.datetime | None:
+    if not raw:
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(
+            "bad cursor", details=[{"field": "before", "message": "an ISO 8601 time"}]
+        ) from None
+
+
+def _parse_limit(raw: str | None) -> int:
+    if raw is None:
+        return PAGE_SIZE
+    if not re.fullmatch(r"\d{1,3}", raw) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise InvalidRequest(
+            "bad limit", details=[{"field": "limit", "message": f"1 to {MAX_PAGE_SIZE}"}]
+        )
+    return int(raw)
+
+
+class Studio(Api):
+    """See the module docstring. Errors map to statuses exactly as in the HTTP API."""
+
+    def __init__(self, services: Services, identity: StudioIdentity | None = None) -> None:
+        super().__init__(services)
+        self.identity = identity or StudioIdentity.from_env(services.auth)
+
+    def caller(self, request: flask.Request) -> Caller:
+        return self.identity.caller(request.headers, _base_url(request))
+
+    def handle(self, request: flask.Request) -> flask.Response:
+        response = super().handle(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    def _route(self, request: flask.Request) -> flask.Response:
+        path = request.path.rstrip("/") or "/"
+        method = request.method
+        if path == "/healthz":
+            return _json({"ok": True}, 200)
+        if path == "/" and method == "GET":
+            response = flask.Response(_page(), mimetype="text/html")
+            response.headers["Cache-Control"] = PAGE_CACHE
+            return response
+        if path.startswith("/assets/") and method == "GET":
+            return self._static(request, path.removeprefix("/assets/"))
+        if not path.startswith("/api/"):
+            raise NotFound(f"no route {method} {request.path}")
+        caller = self.caller(request)  # every API call: a verified user first
+        api_path = "/v1" + path.removeprefix("/api")
+        routes = {
+            ("GET", "/v1/me"): lambda: _json(
+                {"caller": caller.id, "admin": caller.admin, "local": self.identity.local}, 200
+            ),
+            ("GET", "/v1/models"): lambda: _json(self._models(), 200),
+            ("POST", "/v1/estimate"): lambda: _json(self._estimate(request), 200),
+            ("POST", "/v1/jobs"): lambda: self._create(request, caller),
+            ("GET", "/v1/jobs"): lambda: _json(self._gallery(request, caller), 200),
+        }
+        if (method, api_path) in routes:
+            return routes[(method, api_path)]()
+        job = JOB_PATH.match(api_path)
+        if job and method == "GET":
+            found = submission.get_job(self.services, job["job_id"], caller)
+            return _json(self._view(found, request), 200)
+        if job and method == "DELETE":
+            cancelled = submission.cancel_job(self.services, job["job_id"], caller)
+            return _json(self._view(cancelled, request), 200)
+        output = OUTPUT_PATH.match(api_path)
+        if output and method == "GET":
+            return self._output_redirect(request, output["job_id"], int(output["n"]))
+        raise NotFound(f"no route {method} {request.path}")
+
+    # -- pieces ---------------------------------------------------------------------
+    def _static(self, request: flask.Request, name: str) -> flask.Response:
+        if name not in ASSETS:
+            raise NotFound(f"no asset {name}")
+        body, digest = _asset(name)
+        response = flask.Response(body, mimetype=ASSETS[name])
+        response.set_etag(digest)
+        response.headers["Cache-Control"] = ASSET_CACHE
+        return response.make_conditional(request)
+
+    def _models(self) -> dict[str, Any]:
+        current = [m for m in submission.models(self.services) if not m.get("retired")]
+        return {"models": current, "default": self.services.catalog.default_model}
+
+    def _estimate(self, request: flask.Request) -> dict[str, Any]:
+        """Validate without writing: the page shows the cost (or what is wrong) as the
+        options change. References from earlier outputs count by number only here."""
+        settings = self.services.settings
+        body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if k != "parent_job_id"}
+            if isinstance(body.get("reference_images"), list):
+                body["reference_images"] = self._placeholder_refs(body["reference_images"])
+        validated = validate_request(body, self.services.catalog, self.services.policy)
+        request_json = validated.to_json()
+        return {
+            "estimated_cost_usd": validated.estimated_cost_usd,
+            "warnings": validated.warnings,
+            "model": request_json.get("model"),
+            "image_size": request_json.get("image_size"),
+            "aspect_ratio": request_json.get("aspect_ratio"),
+        }
+
+    @staticmethod
+    def _placeholder_refs(refs: list[Any]) -> list[Any]:
+        return [_TINY_PNG_REF if isinstance(r, dict) and "job_id" in r else r for r in refs]
+
+    def _create(self, request: flask.Request, caller: Caller) -> flask.Response:
+        settings = self.services.settings
+        body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        if isinstance(body, dict) and isinstance(body.get("reference_images"), list):
+            refs = self._resolve_refs(body["reference_images"], caller)
+            body = {**body, "reference_images": refs}
+        key = idempotency_key(request)
+        result = submission.submit(
+            self.services, body, caller=caller.id, idempotency_key=key, source="studio"
+        )
+        return _json(self._view(result.job, request), 202 if result.created else 200)
+
+    def _resolve_refs(self, refs: list[Any], caller: Caller) -> list[Any]:
+        """`{"job_id", "index"}` (an earlier output of the user's own job) becomes the
+        image's bytes inline, so it passes the same checks as an upload and is copied to
+        the new job's inputs. Another user's job is the same 404 as a missing one."""
+        resolved = []
+        for i, ref in enumerate(refs):
+            if not (isinstance(ref, dict) and "job_id" in ref):
+                resolved.append(ref)
+                continue
+            job = submission.get_job(self.services, str(ref["job_id"]), caller)
+            outputs = {o.get("index", n): o for n, o in enumerate(job.get("outputs") or [])}
+            output = outputs.get(ref.get("index", 0))
+            if output is None:
+                raise InvalidRequest(
+                    "no such output",
+                    details=[{"field": f"reference_images.{i}", "message": "no such output"}],
+                )
+            limit = self.services.settings.max_inline_image_bytes
+            data = self.services.storage.read(str(output["uri"]), limit + 1)
+            resolved.append({"data": base64.b64encode(data).decode("ascii")})
+        return resolved
+
+    def _gallery(self, request: flask.Request, caller: Caller) -> dict[str, Any]:
+        limit = _parse_limit(request.args.get("limit"))
+        before = _parse_before(request.args.get("before"))
+        jobs = self.services.jobs.of_caller(caller.id, limit + 1, before)
+        page = [self._view(job, request) for job in jobs[:limit]]
+        more = len(jobs) > limit
+        return {"jobs": page, "next_before": page[-1]["created_at"] if more and page else None}
+
+    def _view(self, job: dict[str, Any], request: flask.Request) -> dict[str, Any]:
+        view = with_urls(self.services.signer, submission.view(job, _base_url(request)))
+        view["status_url"] = f"{_base_url(request)}/api/jobs/{job['id']}"
+        return view
+
+
+# 1x1 PNG: stands in for an earlier output while estimating (only the count is priced).
+_TINY_PNG_REF = {
+    "data": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR4"
+    "nGNgYAAAAAMAASsJTYQAAAAASUVORK5CYII="
+}
