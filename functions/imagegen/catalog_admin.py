@@ -100,9 +100,13 @@ def routes(api: Api, request: flask.Request) -> dict[str, dict[str, Handler]]:
         return _json({"retired": wrote, **_record_json(record)}, 200)
 
     def models() -> flask.Response:
+        facts = lifecycle.facts(services)
+        entries = submission.models(services)
+        for entry in entries:  # stage, shutdown, replacement and where each came from
+            entry["lifecycle_facts"] = facts.get(entry["id"])
         return _json(
             {
-                "models": submission.models(services),
+                "models": entries,
                 "default": services.catalog.default_model,
                 "catalog": _record_json(services.live_catalog.record(), history=10),
             },
