@@ -27,7 +27,7 @@ Model Garden (issue 17): `GET /v1/publishers/google/models/{m}` answers a `Publi
 (`name`, `versionId`, `openSourceCategory`, `launchStage`) for a catalog model and 404
 NOT_FOUND for one that is retired or shut down - the REST shape of
 `ModelGardenService.GetPublisherModel`
-(https://cloud.google.com/vertex-ai/docs/reference/rest/v1/publishers.models/get, read
+(https://cloud.google.com/vertex-ai/docs/reference/rest/v1/publishers.models, read
 2026-11-25). Each is recorded with method `getPublisherModel`.
 
 Faults can also be asked for inside the prompt (so concurrent tests do not interfere):

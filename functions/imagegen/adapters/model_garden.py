@@ -5,18 +5,17 @@ without spending a generation call.
 `GetPublisherModel` is `GET https://{host}/v1/publishers/google/models/{model}` and answers
 a `PublisherModel` (`name`, `versionId`, `launchStage`: EXPERIMENTAL | PRIVATE_PREVIEW |
 PUBLIC_PREVIEW | GA, ...) or 404 NOT_FOUND for a model Google no longer publishes
-(https://cloud.google.com/vertex-ai/docs/reference/rest/v1/publishers.models/get and
+(https://cloud.google.com/vertex-ai/docs/reference/rest/v1/publishers.models and
 https://cloud.google.com/ruby/docs/reference/google-cloud-ai_platform-v1/latest/Google-Cloud-AIPlatform-V1-PublisherModel-LaunchStage,
 read 2026-11-25). `IMAGEGEN_VERTEX_ENDPOINT` points the same client at the local stand-in.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
-from imagegen.adapters.vertex_wire import api_host
+from imagegen.adapters.rest_clients import RestClients
 
 
 @dataclass(frozen=True)
@@ -38,28 +37,8 @@ class PublisherModelState:
 
 class ModelGarden:
     def __init__(self, endpoint_override: str = "", timeout: float = 30.0) -> None:
-        self._override = endpoint_override
+        self._clients = RestClients("ModelGardenServiceClient", endpoint_override)
         self._timeout = timeout
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def _client(self, location: str):
-        host = self._override or api_host(location)
-        with self._lock:
-            client = self._clients.get(host)
-            if client is None:
-                from google.cloud import aiplatform_v1
-
-                kwargs: dict[str, Any] = {}
-                if self._override:
-                    from google.auth.credentials import AnonymousCredentials
-
-                    kwargs["credentials"] = AnonymousCredentials()
-                client = aiplatform_v1.ModelGardenServiceClient(
-                    transport="rest", client_options={"api_endpoint": host}, **kwargs
-                )
-                self._clients[host] = client
-        return client
 
     def publisher_model(self, model_id: str, location: str) -> PublisherModelState:
         """The model's state; NotFound is an answer (found=False), other errors raise."""
@@ -67,7 +46,7 @@ class ModelGarden:
 
         name = f"publishers/google/models/{model_id}"
         try:
-            reply = self._client(location).get_publisher_model(
+            reply = self._clients.get(location).get_publisher_model(
                 request={"name": name}, timeout=self._timeout, retry=None
             )
         except gexc.NotFound as exc:
