@@ -83,6 +83,23 @@ class CatalogStore:
         for doc in self._collection.list_documents():
             doc.delete()
 
+    # --- the retirement claim ----------------------------------------------------------
+
+    def claim_retirement(self, model_id: str) -> tuple[bool, dt.datetime | None]:
+        """Create `<collection>/retiring-<model>`; (True, None) for the one caller whose
+        create succeeds, else (False, when the claim was made). A create is one atomic
+        precondition write: racing workers do not queue on a transaction's locks (twenty
+        concurrent transactions on one document timed out on the emulator)."""
+        from google.api_core.exceptions import AlreadyExists, Conflict
+
+        ref = self._collection.document(f"retiring-{model_id}")
+        try:
+            ref.create({"at": _now()})
+            return True, None
+        except (AlreadyExists, Conflict):
+            snap = ref.get()
+            return False, (snap.to_dict() or {}).get("at") if snap.exists else None
+
     # --- observations -------------------------------------------------------------------
 
     def _obs(self, model_id: str):

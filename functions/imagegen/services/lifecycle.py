@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import TYPE_CHECKING, Any
 
 from imagegen.domain.catalog import ModelSpec, Overlay, OverlayRetirement, replacement_for
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 log = get_logger("imagegen.lifecycle")
 NOT_FOUND_WINDOW = dt.timedelta(hours=1)  # older 404s no longer count towards "gone"
 AUTOPILOT = "imagegen-autopilot"
+CLAIM_STALE = dt.timedelta(seconds=20)  # a retirement claim with no overlay write after this
 
 
 class ModelRetired(FinalUpstream):
@@ -50,7 +52,20 @@ def retire(
     reason: str,
 ) -> bool:
     """Mark a model retired in the overlay, once. Returns True for the one call that wrote
-    it (and logged `model_retired`), False when it was retired already."""
+    it (and logged `model_retired`), False when it was retired already.
+
+    The first caller claims the retirement (an atomic create) and writes the overlay in a
+    transaction; the others wait until the overlay shows it (so the job each holds is
+    rerouted, not failed). A claim older than CLAIM_STALE whose overlay entry never came
+    (the winner crashed) is taken over."""
+    store = services.catalog_store
+    if model_id in store.read()["overlay"].retired:
+        services.live_catalog.refresh()
+        return False
+    claimed, at = store.claim_retirement(model_id)
+    if not claimed and at is not None and dt.datetime.now(dt.UTC) - at < CLAIM_STALE:
+        _wait_for_retirement(services, model_id)
+        return False
     today = dt.datetime.now(dt.UTC).date()
 
     def edit(overlay: Overlay) -> Overlay | None:
@@ -83,6 +98,16 @@ def retire(
     return wrote
 
 
+def _wait_for_retirement(services: Services, model_id: str) -> None:
+    """Until the claiming worker's overlay write shows (bounded by CLAIM_STALE)."""
+    end = time.monotonic() + CLAIM_STALE.total_seconds()
+    while time.monotonic() < end:
+        if model_id in services.catalog_store.read()["overlay"].retired:
+            break
+        time.sleep(0.2)
+    services.live_catalog.refresh()
+
+
 def _check(services: Services, overlay: Overlay) -> None:
     """The overlay must make a valid catalog on top of the code's table (same schema)."""
     from imagegen.domain.catalog import apply_overlay
@@ -112,6 +137,25 @@ def absorb_not_found(services: Services, spec: ModelSpec, job_id: str) -> bool:
         return True
     if not gone_everywhere(services, spec):
         return False
+    # A 404 may also mean "not for this project or request" (no access, a region): only a
+    # model Model Garden no longer publishes is retired. No generation call is spent.
+    location = services.settings.model_check_location
+    try:
+        state = services.model_garden.publisher_model(spec.id, location)
+    except Exception as exc:
+        log.warning(
+            f"model {spec.id} answers 404 everywhere but Model Garden could not confirm: {exc}",
+            extra={"job_id": job_id, "model": spec.id},
+        )
+        return False
+    services.catalog_store.record_check(spec.id, {**state.to_json(), "location": location})
+    if state.found:
+        log.warning(
+            f"model {spec.id} answers 404 everywhere but Model Garden still publishes it "
+            f"({state.launch_stage}); not retired",
+            extra={"job_id": job_id, "model": spec.id, "code": "model_404_still_published"},
+        )
+        return False
     replacement = replacement_for(services.catalog, spec)
     if replacement is None:
         log.error(
@@ -125,7 +169,8 @@ def absorb_not_found(services: Services, spec: ModelSpec, job_id: str) -> bool:
         replacement,
         who=AUTOPILOT,
         source="vertex_404",
-        reason=f"Vertex answered 404 NOT_FOUND in {', '.join(spec.locations)}",
+        reason=f"Vertex answered 404 NOT_FOUND in {', '.join(spec.locations)}; "
+        f"Model Garden: not found",
     )
     return services.catalog.get(spec.id) is None
 
