@@ -18,6 +18,17 @@ Control endpoints (JSON):
 - `GET /_standin/health` -> `{"ok": true}`
 - `GET /_standin/requests[?model=&method=]`, `DELETE /_standin/requests` - recorded requests
 - `GET|POST|DELETE /_standin/faults` - fault rules, `{"rules": [{"match": {...}, ...}]}`
+- `GET|POST|DELETE /_standin/shutdown` - shut models down at run time (issue 17):
+  `POST {"model": "gemini-3.1-flash-lite-image"}` makes every later call for it, and its
+  Model Garden entry, answer 404 NOT_FOUND as Vertex does for a model Google shut down;
+  `DELETE` brings every model back; `GET` lists the ones shut down.
+
+Model Garden (issue 17): `GET /v1/publishers/google/models/{m}` answers a `PublisherModel`
+(`name`, `versionId`, `openSourceCategory`, `launchStage`) for a catalog model and 404
+NOT_FOUND for one that is retired or shut down - the REST shape of
+`ModelGardenService.GetPublisherModel`
+(https://cloud.google.com/vertex-ai/docs/reference/rest/v1/publishers.models, read
+2026-11-25). Each is recorded with method `getPublisherModel`.
 
 Faults can also be asked for inside the prompt (so concurrent tests do not interfere):
 `[[fail:429x2]]`, `[[fail:500x1]]`, `[[fail:503]]` (every time), `[[retry_after:1]]`,
@@ -321,6 +332,7 @@ class StandIn:
     cache: ImageCache = field(default_factory=ImageCache)
     lock: threading.Lock = field(default_factory=threading.Lock)
     log_lock: threading.Lock = field(default_factory=threading.Lock)
+    shut_down: set[str] = field(default_factory=set)  # models shut down at run time
 
     # -- recording
     def record(self, entry: dict[str, Any], size: int) -> None:
@@ -699,6 +711,10 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
                 len(raw),
             )
             prompt = _gemini_prompt(body)
+            if model in state.shut_down:
+                raise VertexError(
+                    404, NOT_FOUND.format(project=project, location=location, model=model)
+                )
             spec = _find_spec(project, model, location, prompt)
             fx = state.effects(method, model, location, prompt)
             if fx.latency_ms:
@@ -760,7 +776,63 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
             state.counters.clear()
         return {"ok": True}
 
+    _lifecycle_routes(app, state)
     return app
+
+
+LAUNCH_STAGES = {"ga": "GA", "preview": "PUBLIC_PREVIEW", "deprecated": "GA"}
+
+
+def _lifecycle_routes(app: flask.Flask, state: StandIn) -> None:
+    """Model Garden's GetPublisherModel and the run-time shutdown control (issue 17)."""
+
+    @app.get("/v1/publishers/google/models/<model>")
+    def publisher_model(model: str):
+        state.record(
+            {
+                "method": "getPublisherModel",
+                "project": "",
+                "location": "",
+                "model": model,
+                "body": {},
+                "query": dict(flask.request.args),
+                "headers": {},
+                "time": dt.datetime.now(dt.UTC).isoformat(),
+            },
+            0,
+        )
+        spec = _catalog().get(model)
+        if spec is None or model in state.shut_down:
+            return VertexError(
+                404, f"Publisher model publishers/google/models/{model} not found. (stand-in)"
+            ).response()
+        return {
+            "name": f"publishers/google/models/{model}",
+            "versionId": "001",
+            "openSourceCategory": "PROPRIETARY",
+            "launchStage": LAUNCH_STAGES.get(spec.lifecycle.value, "GA"),
+            "versionState": "VERSION_STATE_STABLE",
+        }
+
+    @app.get("/_standin/shutdown")
+    def shut_down_models():
+        with state.lock:
+            return {"models": sorted(state.shut_down)}
+
+    @app.post("/_standin/shutdown")
+    def shut_down():
+        payload = flask.request.get_json(silent=True)
+        if not isinstance(payload, dict) or not isinstance(payload.get("model"), str):
+            return {"error": 'expected {"model": "<id>"}'}, 400
+        with state.lock:
+            state.shut_down.add(payload["model"])
+            return {"models": sorted(state.shut_down)}
+
+    @app.delete("/_standin/shutdown")
+    def bring_back():
+        with state.lock:
+            state.shut_down.clear()
+        return {"models": []}
 
 
 def _normalise_endpoint(endpoint: str | None) -> str | None:

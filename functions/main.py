@@ -88,7 +88,12 @@ def deliver_webhooks(event: CloudEvent) -> None:
 
 @functions_framework.http
 def sweep(request: flask.Request) -> flask.Response:
-    """Cloud Scheduler -> re-queue idle jobs, fail overdue ones."""
+    """Cloud Scheduler -> re-queue idle jobs, fail overdue ones; `?mode=models`: the daily
+    model lifecycle check (issue 17)."""
+    if request.args.get("mode") == "models":
+        from imagegen.services.lifecycle import check_models
+
+        return flask.jsonify(check_models(services()))
     from imagegen.services.upkeep import sweep as run
 
     return flask.jsonify(run(services()))

@@ -7,7 +7,9 @@
 #   job_seconds  submit -> terminal time, on terminal lines
 #   cost_usd     the job's catalog-estimated cost, on terminal lines
 #   vertex_status one line per Vertex AI call: "200", "429", other status codes
-#   code         "model_retired" when a request names a retired model
+#   code         "model_retired": the lifecycle autopilot retired a model (one line
+#                per retirement, lifecycle.tf); "retired_model_requested" (not alerted):
+#                a request named a retired model
 #
 # Gen2 functions log as Cloud Run revisions (resource.type cloud_run_revision,
 # resource.labels.service_name = the function name).
@@ -22,6 +24,8 @@ locals {
     job_seconds  = "${local.prefix}/job_seconds"
     job_cost_usd = "${local.prefix}/job_cost_usd"
     vertex_calls = "${local.prefix}/vertex_calls"
+    # the lifecycle autopilot (lifecycle.tf)
+    models_retired = "${local.prefix}/models_retired"
   }
 
   alert_documentation_suffix = "Runbook: docs/deploy.md, section \"Watching it run\"."
@@ -267,7 +271,7 @@ resource "google_monitoring_alert_policy" "failure_ratio" {
 # A log-match condition: one notification per hour at most, with the line.
 resource "google_monitoring_alert_policy" "model_retired" {
   project               = var.project_id
-  display_name          = "${local.prefix}: a request named a retired model"
+  display_name          = "${local.prefix}: a model was retired"
   combiner              = "OR"
   notification_channels = var.notification_channels
   severity              = "WARNING"
@@ -277,14 +281,15 @@ resource "google_monitoring_alert_policy" "model_retired" {
     condition_matched_log {
       filter = "${local.function_logs} AND jsonPayload.code=\"model_retired\""
       label_extractors = {
-        model = "EXTRACT(jsonPayload.model)"
+        model       = "EXTRACT(jsonPayload.model)"
+        replacement = "EXTRACT(jsonPayload.replacement)"
       }
     }
   }
 
   documentation {
     mime_type = "text/markdown"
-    content   = "A caller asked for a model past its retirement date (refused with 400, or routed to the replacement when retired_model_policy = \"route\"). Tell the callers, or update the catalog (catalog_override_json). ${local.alert_documentation_suffix}"
+    content   = "The lifecycle autopilot retired a model in the live catalog: Vertex answered 404 NOT_FOUND for it everywhere the catalog lists it, or the daily Model Garden check no longer found it (or an admin ran `imagegen catalog retire`). Its jobs now go to the replacement in the line (or are refused when retired_model_policy = \"refuse\"). Check `imagegen models` and `imagegen catalog show`; see docs/models.md. ${local.alert_documentation_suffix}"
   }
 
   alert_strategy {

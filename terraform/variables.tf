@@ -261,6 +261,17 @@ variable "sweep_schedule" {
   }
 }
 
+variable "model_check_schedule" {
+  type        = string
+  description = "Cron schedule (unix-cron, in sweep_time_zone) of the daily model lifecycle check (lifecycle.tf)."
+  default     = "17 6 * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.model_check_schedule))) == 5
+    error_message = "model_check_schedule must be a five-field unix-cron expression such as \"17 6 * * *\"."
+  }
+}
+
 variable "sweep_time_zone" {
   type        = string
   description = "Time zone (tz database name) of sweep_schedule."

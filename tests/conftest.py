@@ -18,6 +18,9 @@ TEST_SETTINGS = {
     "IMAGEGEN_CALL_BUDGET_SECONDS": "8",
     "IMAGEGEN_REQUEUE_AFTER_SECONDS": "5",
     "IMAGEGEN_TRUST_CALLER_HEADER": "1",
+    # the live catalog (issue 17): a short TTL, and one admin for `imagegen catalog`
+    "IMAGEGEN_CATALOG_TTL_SECONDS": "2",
+    "IMAGEGEN_ADMIN_MEMBERS": "user:catalog-admin@example.com",
 }
 
 

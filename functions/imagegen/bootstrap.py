@@ -17,9 +17,11 @@ from imagegen.domain.quota import Limits
 from imagegen.domain.request import Policy
 
 if TYPE_CHECKING:
+    from imagegen.adapters.catalog_firestore import CatalogStore
     from imagegen.adapters.events_firestore import EventLog
     from imagegen.adapters.events_pubsub import EventTopic
     from imagegen.adapters.jobs_firestore import JobStore
+    from imagegen.adapters.model_garden import ModelGarden
     from imagegen.adapters.queue_pubsub import JobQueue
     from imagegen.adapters.signer import UrlSigner
     from imagegen.adapters.storage_gcs import Storage
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from imagegen.auth import Authenticator
     from imagegen.domain.webhooks import RetryPolicy
     from imagegen.netguard import Guard
+    from imagegen.services.live_catalog import LiveCatalog
 
 
 @dataclass
@@ -34,8 +37,38 @@ class Services:
     settings: Settings = field(default_factory=load_settings)
 
     @cached_property
-    def catalog(self) -> Catalog:
+    def base_catalog(self) -> Catalog:
+        """The code's table plus the deployment's env overrides (no overlay)."""
         return load_catalog(self.settings.catalog_json, self.settings.catalog_file)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The live catalog: base + the Firestore overlay, re-read every TTL (issue 17)."""
+        return self.live_catalog.current()
+
+    @cached_property
+    def live_catalog(self) -> LiveCatalog:
+        from imagegen.services.live_catalog import LiveCatalog
+
+        s = self.settings
+        store = self.catalog_store if s.project and s.catalog_collection else None
+        return LiveCatalog(self.base_catalog, store, s.catalog_ttl_seconds)
+
+    @cached_property
+    def catalog_store(self) -> CatalogStore:
+        from imagegen.adapters.catalog_firestore import CatalogStore
+
+        s = self.settings
+        return CatalogStore.connect(
+            s.require("project"), s.firestore_database, s.catalog_collection
+        )
+
+    @cached_property
+    def model_garden(self) -> ModelGarden:
+        from imagegen.adapters.model_garden import ModelGarden
+
+        s = self.settings
+        return ModelGarden(s.vertex_endpoint, s.vertex_timeout_seconds)
 
     @cached_property
     def policy(self) -> Policy:

@@ -853,6 +853,9 @@ def models(ctx: click.Context) -> None:
                 escape(target),
             )
         app.out.print(routed)
+    from imagegen.cli_catalog import print_lifecycle
+
+    print_lifecycle(app, every)
 
 
 # ------------------------------------------------------------------------------ sheet
@@ -1014,6 +1017,11 @@ def sheet(
         app.out.print(
             f"{out}  ({image.width}x{image.height}, {len(items)} images)", highlight=False
         )
+
+
+from imagegen import cli_catalog  # noqa: E402  (registers `imagegen catalog ...`)
+
+cli.add_command(cli_catalog.catalog)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -289,6 +289,34 @@ class Client:
         _, body = self._request("GET", "/v1/models")
         return body
 
+    # --- the live catalog (admins; issue 17) -------------------------------------------
+
+    def catalog(self) -> dict[str, Any]:
+        """`GET /v1/catalog`: the overlay, its version and history, every model's facts."""
+        _, body = self._request("GET", "/v1/catalog")
+        return body
+
+    def catalog_diff(self, overlay: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What the stored overlay changes in the code's table, or (given one) what a
+        proposed overlay would change in the live catalog."""
+        if overlay is None:
+            _, body = self._request("GET", "/v1/catalog/diff")
+        else:
+            _, body = self._request("POST", "/v1/catalog/diff", json_body=overlay)
+        return body
+
+    def catalog_set(self, overlay: dict[str, Any]) -> dict[str, Any]:
+        """`PUT /v1/catalog`: replace the overlay (checked by the catalog's schema)."""
+        _, body = self._request("PUT", "/v1/catalog", json_body=overlay)
+        return body
+
+    def catalog_retire(self, model: str, replacement: str) -> dict[str, Any]:
+        """`POST /v1/catalog/retire`: retire a model now; its requests go to `replacement`."""
+        _, body = self._request(
+            "POST", "/v1/catalog/retire", json_body={"model": model, "replacement": replacement}
+        )
+        return body
+
     def usage(
         self, caller: str | None = None, day: str | None = None, month: str | None = None
     ) -> dict[str, Any]:

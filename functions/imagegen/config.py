@@ -87,6 +87,10 @@ class Settings:
     webhook_allow_http: bool = False  # the local stack only
     webhook_allowed_networks: list[str] = field(default_factory=list)  # local: 127.0.0.1/32
     webhook_allowed_hosts: list[str] = field(default_factory=list)  # empty: any public host
+    # the live catalog and the model lifecycle autopilot (issue 17)
+    catalog_collection: str = "catalog"  # empty: no overlay (the code's table only)
+    catalog_ttl_seconds: float = 30.0  # how stale an instance's catalog may be (<= 60)
+    model_check_location: str = "us-central1"  # where the daily check asks Model Garden
 
     def require(self, name: str) -> str:
         """The value of a setting that this code path cannot do without."""
@@ -157,7 +161,20 @@ def load_settings() -> Settings:
         idempotency_collection=_env("IMAGEGEN_IDEMPOTENCY_COLLECTION", "idempotency"),
         publish_timeout_seconds=_float("IMAGEGEN_PUBLISH_TIMEOUT_SECONDS", 3.0),
         **_result_settings(),
+        **_lifecycle_settings(),
     )
+
+
+def _lifecycle_settings() -> dict:
+    """The live catalog and the model lifecycle autopilot (issue 17)."""
+    ttl = _float("IMAGEGEN_CATALOG_TTL_SECONDS", 30.0)
+    if not 0 <= ttl <= 60:
+        raise ConfigError(f"IMAGEGEN_CATALOG_TTL_SECONDS must be 0..60, got {ttl}")
+    return {
+        "catalog_collection": os.environ.get("IMAGEGEN_CATALOG_COLLECTION", "catalog").strip(),
+        "catalog_ttl_seconds": ttl,
+        "model_check_location": _env("IMAGEGEN_MODEL_CHECK_LOCATION", "us-central1"),
+    }
 
 
 def _result_settings() -> dict:

@@ -10,7 +10,7 @@ from typing import Any
 
 import flask
 
-from imagegen import logs
+from imagegen import catalog_admin, logs
 from imagegen.adapters.signer import with_urls
 from imagegen.auth import Caller, Unauthenticated
 from imagegen.bootstrap import Services
@@ -141,6 +141,7 @@ class Api:
                 )
             },
         }
+        routes.update(catalog_admin.routes(self, request))  # live catalog (issue 17)
         match = JOB_PATH.match(path)
         if match:
             job_id = match["job_id"]

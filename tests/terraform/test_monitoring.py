@@ -16,7 +16,7 @@ from .conftest import TF_DIR, TerraformConfig, as_map, block, blocks
 
 TEMPLATE = TF_DIR / "dashboards" / "operations.json.tftpl"
 PREFIX = "imagegen"
-LOG_METRICS = {"job_events", "job_seconds", "job_cost_usd", "vertex_calls"}
+LOG_METRICS = {"job_events", "job_seconds", "job_cost_usd", "vertex_calls", "models_retired"}
 
 
 def _render() -> dict:
@@ -107,6 +107,7 @@ def test_log_metrics_read_the_fields_the_functions_write(tf: TerraformConfig) ->
         "job_seconds": {"job_seconds", "state"},
         "job_cost_usd": {"cost_usd", "model"},
         "vertex_calls": {"vertex_status", "model", "location"},
+        "models_retired": {"code", "model", "source"},
     }
     names = _metric_names(tf)
     for r in tf.of_type("google_logging_metric"):

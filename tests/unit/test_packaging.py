@@ -49,7 +49,7 @@ _DISTRIBUTION_OF = {
 
 # The user-side client and CLI ship in the package but no function imports them; they
 # need the `cli` extra (click, rich, requests), not the functions' requirements.
-CLIENT_SIDE = {"cli.py", "client.py"}
+CLIENT_SIDE = {"cli.py", "cli_catalog.py", "client.py"}
 
 
 def _imported_top_level_modules() -> set[str]:

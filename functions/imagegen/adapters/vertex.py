@@ -9,14 +9,12 @@ stand-in instead; only then are credentials anonymous.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any
 
+from imagegen.adapters.rest_clients import RestClients
 from imagegen.adapters.vertex_wire import (
     Generation,
-    api_host,
     gemini_body,
     model_path,
     read_gemini,
@@ -35,26 +33,10 @@ class VertexClient:
         self._project = project
         self._override = endpoint_override
         self._timeout = timeout
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._clients = RestClients("PredictionServiceClient", endpoint_override)
 
     def _client(self, location: str):
-        host = self._override or api_host(location)
-        with self._lock:
-            client = self._clients.get(host)
-            if client is None:
-                from google.cloud import aiplatform_v1
-
-                kwargs: dict[str, Any] = {}
-                if self._override:
-                    from google.auth.credentials import AnonymousCredentials
-
-                    kwargs["credentials"] = AnonymousCredentials()
-                client = aiplatform_v1.PredictionServiceClient(
-                    transport="rest", client_options={"api_endpoint": host}, **kwargs
-                )
-                self._clients[host] = client
-        return client
+        return self._clients.get(location)
 
     def generate(
         self,

@@ -438,3 +438,70 @@ def load_catalog(override_json: str = "", override_file: str = "") -> Catalog:
     if override_json:
         catalog = catalog.with_overrides(parse_overrides(override_json))
     return catalog
+
+
+# --- the live overlay (issue 17) ---------------------------------------------------------
+# A deployment's catalog is the table above plus an overlay kept in Firestore
+# (adapters/catalog_firestore.py): per model a partial entry merged onto the code's one (or a
+# whole new entry), and the models it has retired with their replacement. The merged result
+# is checked by the same schema (ModelSpec / RetiredModel), so an overlay that would make an
+# invalid model is refused before it is stored.
+
+
+class OverlayRetirement(BaseModel):
+    """A model the deployment retired at run time: by an admin, a 404 from Vertex or the
+    daily Model Garden check."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    replacement: str
+    shutdown_date: dt.date
+    reason: str = ""
+    source: str = "admin"  # admin | vertex_404 | model_garden
+
+
+class Overlay(BaseModel):
+    """What the deployment changed on top of the code's table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: dict[str, dict] = Field(default_factory=dict)  # id -> partial ModelSpec fields
+    retired: dict[str, OverlayRetirement] = Field(default_factory=dict)
+    default_model: str | None = None
+
+
+def apply_overlay(base: Catalog, overlay: Overlay) -> Catalog:
+    """The code's catalog with the overlay applied; raises ValueError (pydantic's
+    ValidationError is one) when the result breaks the schema or names unknown models."""
+    merged = {spec.id: spec for spec in base}
+    for model_id, patch in overlay.models.items():
+        if patch.get("id", model_id) != model_id:
+            raise ValueError(f"overlay entry {model_id!r} names another id")
+        current = merged.get(model_id)
+        fields = {**(current.model_dump() if current else {}), **patch, "id": model_id}
+        merged[model_id] = ModelSpec.model_validate(fields)
+    retired = {r.id: r for r in base.retired_models()}
+    for model_id, gone in overlay.retired.items():
+        if gone.replacement not in merged or gone.replacement in overlay.retired:
+            raise ValueError(f"replacement {gone.replacement!r} of {model_id} is not served")
+        spec = merged.pop(model_id, None)
+        retired[model_id] = RetiredModel(
+            id=model_id,
+            display_name=spec.display_name if spec else model_id,
+            shutdown_date=gone.shutdown_date,
+            replacement=gone.replacement,
+            sources=[Source(fact=f"retired ({gone.source}): {gone.reason}", url="overlay")],
+            notes=gone.reason,
+        )
+    default = overlay.default_model or base.default_model
+    while default in overlay.retired:  # the default itself was retired: its replacement
+        default = overlay.retired[default].replacement
+    return Catalog(list(merged.values()), default, tuple(retired.values()))
+
+
+def replacement_for(catalog: Catalog, spec: ModelSpec) -> str | None:
+    """What serves a model's requests once it is gone: its own `replacement`, else the
+    deployment's default model (when that is another model)."""
+    if spec.replacement and catalog.get(spec.replacement) and spec.replacement != spec.id:
+        return spec.replacement
+    return catalog.default_model if catalog.default_model != spec.id else None

@@ -225,15 +225,16 @@ def check_document_size(job: dict[str, Any]) -> None:
 
 
 def _note_retired_model(services: Services, body: Any) -> None:
-    """Log `model_retired` when a request names a model Google has shut down, refused or
-    routed alike: operators get an alert (terraform/monitoring.tf) and can tell callers."""
+    """Log `retired_model_requested` when a request names a model Google has shut down,
+    refused or routed alike: operators can count them (terraform/monitoring.tf) and tell
+    callers. (`model_retired` is the lifecycle autopilot's one line per retirement.)"""
     model = body.get("model") if isinstance(body, dict) else None
     retired = services.catalog.retired_model(model) if isinstance(model, str) else None
     if retired is not None:
         log.warning(
-            "model_retired",
+            "retired_model_requested",
             extra={
-                "code": "model_retired",
+                "code": "retired_model_requested",
                 "model": model,
                 "retirement_date": retired.shutdown_date.isoformat(),
                 "replacement": retired.replacement,

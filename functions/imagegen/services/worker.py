@@ -25,6 +25,7 @@ from imagegen.domain.retry import Backoff, fits
 from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
 from imagegen.logs import get_logger
 from imagegen.media import embed_text_metadata, pixel_size
+from imagegen.services.lifecycle import call_serving
 from imagegen.services.upkeep import finish_oversized
 
 log = get_logger("imagegen.generate")
@@ -223,6 +224,7 @@ def call_with_retries(
             last = exc
             if not exc.not_served:
                 raise
+            _note_not_found(services, route, exc)
             log.warning(
                 "model not served here; failing over",
                 extra={"job_id": job_id, "model": route.spec.id, "location": route.location},
@@ -246,7 +248,16 @@ def call_with_retries(
                 raise
             time.sleep(delay)
     assert isinstance(last, FinalUpstream)
-    raise FinalUpstream(f"no location serves the job: {last.message}", status=last.status)
+    raise FinalUpstream(
+        f"no location serves the job: {last.message}", status=last.status, not_served=True
+    )
+
+
+def _note_not_found(services: Services, route: Route, exc: FinalUpstream) -> None:
+    """A 404 NOT_FOUND for a publisher model: the lifecycle autopilot counts it (issue 17)."""
+    from imagegen.services.lifecycle import record_not_found
+
+    record_not_found(services, route.spec, route.location, exc.message)
 
 
 def _log_call(job_id: str, route: Route, status: int | None) -> None:
@@ -332,7 +343,12 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
         return State.FAILED.value
 
     req = JobRequest.model_validate(job["request"])
-    spec = services.catalog[req.model or job["model"]]
+    spec = services.catalog.get(req.model or job["model"])
+    if spec is None:  # retired since submit (issue 17): routed, or refused by setting
+        moved = _rerouted(services, job_id, attempt, job, req)
+        if moved is None:
+            return State.FAILED.value
+        req, spec = moved
     # The budget for Vertex starts once the job is ours: a claim that waited on contention
     # (duplicate deliveries of one message) must not leave the call no time at all, or
     # every copy would hand the job back without trying (the 60 s between the budget and
@@ -347,8 +363,15 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
             extra={**ctx, "kept": len(keeper.outputs), "missing": keeper.missing},
         )
     try:
-        result, route, calls = call_with_retries(
-            services, spec, req, budget_end, job_id, history=history, keeper=keeper
+        result, route, calls, req, spec = call_serving(
+            services,
+            spec,
+            req,
+            job,
+            deadline=budget_end,
+            job_id=job_id,
+            history=history,
+            keeper=keeper,
         )
         fields = _outputs_fields(keeper, result, route, job)
         if fields["outputs"]:
@@ -437,6 +460,24 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
         },
     )
     return state.value
+
+
+def _rerouted(
+    services: Services, job_id: str, attempt: int, job: dict[str, Any], req: JobRequest
+) -> tuple[JobRequest, ModelSpec] | None:
+    """The job's model was retired after submit: its replacement, or the job fails with
+    the reason when the deployment refuses retired names (issue 17)."""
+    from imagegen.services.lifecycle import reroute
+
+    try:
+        return reroute(services, job, req)
+    except FinalUpstream as exc:
+        services.jobs.finish(job_id, attempt, State.FAILED, {"error": _error(exc)})
+        log.error(
+            "job failed: its model is retired",
+            extra={"job_id": job_id, "error": exc.message, "state": "failed"},
+        )
+        return None
 
 
 def _conversation(

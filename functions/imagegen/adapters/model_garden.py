@@ -1,0 +1,57 @@
+"""Vertex AI Model Garden through `google.cloud.aiplatform_v1.ModelGardenServiceClient`
+(REST transport, like the Vertex adapter): what Google says about a publisher model today,
+without spending a generation call.
+
+`GetPublisherModel` is `GET https://{host}/v1/publishers/google/models/{model}` and answers
+a `PublisherModel` (`name`, `versionId`, `launchStage`: EXPERIMENTAL | PRIVATE_PREVIEW |
+PUBLIC_PREVIEW | GA, ...) or 404 NOT_FOUND for a model Google no longer publishes
+(https://cloud.google.com/vertex-ai/docs/reference/rest/v1/publishers.models and
+https://cloud.google.com/ruby/docs/reference/google-cloud-ai_platform-v1/latest/Google-Cloud-AIPlatform-V1-PublisherModel-LaunchStage,
+read 2026-11-25). `IMAGEGEN_VERTEX_ENDPOINT` points the same client at the local stand-in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from imagegen.adapters.rest_clients import RestClients
+
+
+@dataclass(frozen=True)
+class PublisherModelState:
+    model: str
+    found: bool
+    launch_stage: str | None = None  # GA, PUBLIC_PREVIEW, ... (None when not found)
+    version_id: str | None = None
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "found": self.found,
+            "launch_stage": self.launch_stage,
+            "version_id": self.version_id,
+            "message": self.message,
+        }
+
+
+class ModelGarden:
+    def __init__(self, endpoint_override: str = "", timeout: float = 30.0) -> None:
+        self._clients = RestClients("ModelGardenServiceClient", endpoint_override)
+        self._timeout = timeout
+
+    def publisher_model(self, model_id: str, location: str) -> PublisherModelState:
+        """The model's state; NotFound is an answer (found=False), other errors raise."""
+        from google.api_core import exceptions as gexc
+
+        name = f"publishers/google/models/{model_id}"
+        try:
+            reply = self._clients.get(location).get_publisher_model(
+                request={"name": name}, timeout=self._timeout, retry=None
+            )
+        except gexc.NotFound as exc:
+            return PublisherModelState(model_id, found=False, message=str(exc.message)[:500])
+        stage = reply.launch_stage.name if reply.launch_stage else None
+        return PublisherModelState(
+            model_id, found=True, launch_stage=stage, version_id=reply.version_id or None
+        )

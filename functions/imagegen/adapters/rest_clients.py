@@ -1,0 +1,40 @@
+"""One `google.cloud.aiplatform_v1` client per API host, REST transport, made on first use
+and kept for the instance's life (shared by the Vertex and Model Garden adapters).
+
+Production authenticates with Application Default Credentials (the function's service
+account). An endpoint override (`IMAGEGEN_VERTEX_ENDPOINT`) points the very same client and
+transport at the local stand-in instead; only then are credentials anonymous.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from imagegen.adapters.vertex_wire import api_host
+
+
+class RestClients:
+    def __init__(self, client_class: str, endpoint_override: str = "") -> None:
+        self._class = client_class  # e.g. "PredictionServiceClient"
+        self._override = endpoint_override
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, location: str):
+        host = self._override or api_host(location)
+        with self._lock:
+            client = self._clients.get(host)
+            if client is None:
+                from google.cloud import aiplatform_v1
+
+                kwargs: dict[str, Any] = {}
+                if self._override:
+                    from google.auth.credentials import AnonymousCredentials
+
+                    kwargs["credentials"] = AnonymousCredentials()
+                client = getattr(aiplatform_v1, self._class)(
+                    transport="rest", client_options={"api_endpoint": host}, **kwargs
+                )
+                self._clients[host] = client
+        return client

@@ -1,0 +1,185 @@
+"""The live catalog over HTTP (issue 17): admins read, diff, replace the overlay and retire
+models; everyone sees the result, with who changed it and when, in `GET /v1/models`.
+
+Admins are Terraform's `admin_members` (`IMAGEGEN_ADMIN_MEMBERS`, auth.py). A proposed
+overlay is applied to the code's table and checked by the same schema before anything is
+stored; an invalid one is a 400 with one entry per problem and changes nothing.
+
+    GET  /v1/catalog           the overlay, its version and history, and every model's facts
+    GET  /v1/catalog/diff      what the overlay changes in the code's table
+    POST /v1/catalog/diff      what a proposed overlay (the body) would change now
+    PUT  /v1/catalog           replace the overlay with the body (`{models, retired, ...}`)
+    POST /v1/catalog/retire    `{model, replacement}`: retire a model now
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import flask
+from pydantic import ValidationError
+
+from imagegen.domain.catalog import Catalog, Overlay, apply_overlay
+from imagegen.errors import Forbidden, InvalidRequest
+from imagegen.services import lifecycle, submission
+
+if TYPE_CHECKING:
+    from imagegen.http_api import Api
+
+Handler = Callable[[], flask.Response]
+
+
+def routes(api: Api, request: flask.Request) -> dict[str, dict[str, Handler]]:
+    """Routes added to the API's table (http_api.Api._route)."""
+    from imagegen.http_api import _json, _read_json
+
+    services = api.services
+
+    def admin() -> str:
+        caller = api.caller(request)
+        if not caller.admin:
+            raise Forbidden("only the deployment's admins (admin_members) change the catalog")
+        return caller.id
+
+    def body() -> Any:
+        s = services.settings
+        return _read_json(request, s.max_body_bytes, s.max_json_depth)
+
+    def show() -> flask.Response:
+        admin()
+        services.live_catalog.refresh()
+        record = services.live_catalog.record()
+        return _json({**_record_json(record), "facts": lifecycle.facts(services)}, 200)
+
+    def diff_current() -> flask.Response:
+        admin()
+        services.live_catalog.refresh()
+        return _json({"changes": diff(services.base_catalog, services.catalog)}, 200)
+
+    def diff_proposed() -> flask.Response:
+        admin()
+        proposed = _parse(services.base_catalog, body())
+        return _json({"changes": diff(services.catalog, proposed[1])}, 200)
+
+    def put() -> flask.Response:
+        who = admin()
+        overlay, _ = _parse(services.base_catalog, body())
+        _, record = services.catalog_store.change(
+            who,
+            f"set overlay ({len(overlay.models)} models, {len(overlay.retired)} retired)",
+            lambda _old: overlay,
+        )
+        services.live_catalog.refresh()
+        return _json(_record_json(record), 200)
+
+    def retire() -> flask.Response:
+        who = admin()
+        payload = body()
+        model = payload.get("model") if isinstance(payload, dict) else None
+        replacement = payload.get("replacement") if isinstance(payload, dict) else None
+        catalog = services.catalog
+        problems = []
+        if not isinstance(model, str) or catalog.get(model) is None:
+            problems.append({"field": "model", "message": f"not a served model: {model!r}"})
+        if (
+            not isinstance(replacement, str)
+            or catalog.get(replacement) is None
+            or (replacement == model)
+        ):
+            problems.append(
+                {"field": "replacement", "message": f"not another served model: {replacement!r}"}
+            )
+        if problems:
+            raise InvalidRequest("cannot retire", details=problems)
+        wrote = lifecycle.retire(
+            services, model, replacement, who=who, source="admin", reason=f"retired by {who}"
+        )
+        record = services.live_catalog.record()
+        return _json({"retired": wrote, **_record_json(record)}, 200)
+
+    def models() -> flask.Response:
+        facts = lifecycle.facts(services)
+        entries = submission.models(services)
+        for entry in entries:  # stage, shutdown, replacement and where each came from
+            entry["lifecycle_facts"] = facts.get(entry["id"])
+        return _json(
+            {
+                "models": entries,
+                "default": services.catalog.default_model,
+                "catalog": _record_json(services.live_catalog.record(), history=10),
+            },
+            200,
+        )
+
+    return {
+        "/v1/models": {"GET": models},
+        "/v1/catalog": {"GET": show, "PUT": put},
+        "/v1/catalog/diff": {"GET": diff_current, "POST": diff_proposed},
+        "/v1/catalog/retire": {"POST": retire},
+    }
+
+
+def _parse(base: Catalog, payload: Any) -> tuple[Overlay, Catalog]:
+    """A proposed overlay and the catalog it makes; InvalidRequest (400) when either breaks
+    the schema."""
+    try:
+        overlay = Overlay.model_validate(payload)
+        return overlay, apply_overlay(base, overlay)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "overlay", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise InvalidRequest(
+            "the overlay does not fit the catalog schema", details=details
+        ) from exc
+    except ValueError as exc:
+        raise InvalidRequest(
+            "the overlay does not fit the catalog",
+            details=[{"field": "overlay", "message": str(exc)}],
+        ) from exc
+
+
+def diff(before: Catalog, after: Catalog) -> list[dict[str, Any]]:
+    """Field by field, what differs between two catalogs (served and retired models)."""
+    changes: list[dict[str, Any]] = []
+    old = {m.id: m.model_dump(mode="json") for m in before}
+    new = {m.id: m.model_dump(mode="json") for m in after}
+    for model_id in dict.fromkeys([*old, *new]):
+        a, b = old.get(model_id), new.get(model_id)
+        if a is None or b is None:
+            changes.append({"model": model_id, "change": "added" if a is None else "removed"})
+            continue
+        for key in dict.fromkeys([*a, *b]):
+            if a.get(key) != b.get(key):
+                changes.append(
+                    {"model": model_id, "field": key, "before": a.get(key), "after": b.get(key)}
+                )
+    gone_before = {r.id for r in before.retired_models()}
+    for r in after.retired_models():
+        if r.id not in gone_before:
+            changes.append({"model": r.id, "change": "retired", "replacement": r.replacement})
+    if before.default_model != after.default_model:
+        changes.append(
+            {"field": "default", "before": before.default_model, "after": after.default_model}
+        )
+    return changes
+
+
+def _record_json(record: dict[str, Any], history: int | None = None) -> dict[str, Any]:
+    def when(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, dt.datetime) else value
+
+    entries = record.get("history") or []
+    if history is not None:
+        entries = entries[-history:]
+    overlay = record.get("overlay") or Overlay()
+    return {
+        "version": record.get("version", 0),
+        "updated_at": when(record.get("updated_at")),
+        "updated_by": record.get("updated_by"),
+        "overlay": overlay.model_dump(mode="json"),
+        "history": [{**e, "when": when(e.get("when"))} for e in entries],
+    }
