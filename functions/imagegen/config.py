@@ -87,6 +87,12 @@ class Settings:
     webhook_allow_http: bool = False  # the local stack only
     webhook_allowed_networks: list[str] = field(default_factory=list)  # local: 127.0.0.1/32
     webhook_allowed_hosts: list[str] = field(default_factory=list)  # empty: any public host
+    # issue 18: pacing Vertex calls (0 = not paced) and sharded usage counters
+    vertex_requests_per_minute: float = 0.0
+    vertex_quota_overrides: str = ""  # model@location=rpm,model=rpm
+    limiter_collection: str = "vertex_slots"
+    limiter_max_wait_seconds: float = 5.0
+    counter_shards: int = 1
 
     def require(self, name: str) -> str:
         """The value of a setting that this code path cannot do without."""
@@ -157,7 +163,19 @@ def load_settings() -> Settings:
         idempotency_collection=_env("IMAGEGEN_IDEMPOTENCY_COLLECTION", "idempotency"),
         publish_timeout_seconds=_float("IMAGEGEN_PUBLISH_TIMEOUT_SECONDS", 3.0),
         **_result_settings(),
+        **_scale_settings(),
     )
+
+
+def _scale_settings() -> dict:
+    """Vertex pacing and counter shards (issue 18)."""
+    return {
+        "vertex_requests_per_minute": _float("IMAGEGEN_VERTEX_REQUESTS_PER_MINUTE", 0.0),
+        "vertex_quota_overrides": _env("IMAGEGEN_VERTEX_QUOTA_OVERRIDES"),
+        "limiter_collection": _env("IMAGEGEN_LIMITER_COLLECTION", "vertex_slots"),
+        "limiter_max_wait_seconds": _float("IMAGEGEN_LIMITER_MAX_WAIT_SECONDS", 5.0),
+        "counter_shards": max(1, int(_float("IMAGEGEN_COUNTER_SHARDS", 1))),
+    }
 
 
 def _result_settings() -> dict:

@@ -319,6 +319,12 @@ class JobStore:
                 },
             )
 
+    def mark_paced(self, job_id: str) -> None:
+        """Note on a queued job that its last delivery went back for pacing (issue 18), so a
+        dead letter re-publishes it instead of failing it. A plain field write, no
+        transition: a paced job stays `queued` with its attempts untouched."""
+        self._ref(job_id).update({"paced_at": utcnow()})
+
     def claim(self, job_id: str, lease_seconds: float) -> Claim:
         def change(job, now):
             outcome = decide_claim(job, now)

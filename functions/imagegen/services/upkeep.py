@@ -18,6 +18,12 @@ log = get_logger("imagegen.upkeep")
 def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) -> bool:
     """Fail a job whose message exhausted its deliveries, keeping its last error."""
     job = services.jobs.get(job_id)
+    if _paced(job):
+        # handed back for pacing until Pub/Sub gave up on the message: a fresh one, not a
+        # failure (the job's deadline still ends it: the sweeper fails overdue jobs)
+        services.queue.publish(job_id, paced="1")
+        log.warning("dead letter of a paced job; re-published", extra={"job_id": job_id})
+        return False
     last = (job or {}).get("error") or {}
     tries = f" after {delivery_attempts} delivery attempts" if delivery_attempts else ""
     error = {
@@ -37,6 +43,13 @@ def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) 
         | ({"state": "failed"} if changed else {}),
     )
     return changed
+
+
+def _paced(job: dict[str, Any] | None) -> bool:
+    """Queued, and its last hand-back was for pacing (issue 18), not a failed attempt."""
+    if not job or job.get("state") != State.QUEUED.value or not job.get("paced_at"):
+        return False
+    return job.get("updated_at") is None or job["paced_at"] >= job["updated_at"]
 
 
 def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
