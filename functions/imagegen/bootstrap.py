@@ -86,6 +86,7 @@ class Services:
             s.usage_collection,
             s.idempotency_collection,
         )
+        store.counter_shards = s.counter_shards  # issue 18: sharded usage counters
         if s.events_topic:
             from imagegen.services.job_events import announce
 

@@ -8,6 +8,7 @@ a job never ends twice.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from imagegen.domain.jobs import (
     is_terminal,
     utcnow,
 )
-from imagegen.domain.quota import Limits, charged, check, counter_ids
+from imagegen.domain.quota import Limits, charged, check, counter_ids, shard_count, shard_ids, total
 from imagegen.errors import Conflict, NotFound, Unavailable
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ class JobStore:
     # Called after a committed state change with (job after the change, outbox entry);
     # bootstrap points it at services.job_events.announce (issue 16: job events).
     announcer: Any = None
+    # issue 18: shards per usage counter (IMAGEGEN_COUNTER_SHARDS; bootstrap sets it)
+    counter_shards: int = 1
+    # issue 18, benchmark mode: called with each written document's path (write counting)
+    on_write: Any = None
 
     def __init__(
         self,
@@ -146,7 +151,6 @@ class JobStore:
         they time out (seen on the emulator: 10 at once, 9 aborted after 25 s); a failed
         precondition costs one quick retry instead.
         """
-        import random
         import time
 
         from google.api_core import exceptions as gexc
@@ -154,7 +158,15 @@ class JobStore:
         now = job["created_at"]
         job = {**job, **created_fields(job)}
         ids = counter_ids(job["caller"], now)
+        # issue 18: every counter is spread over shards; this submission reads them all
+        # and writes one, picked at random (domain/quota.py: shard_count, overshoot bound)
+        shards = {
+            key: shard_ids(doc_id, shard_count(key, limits, self.counter_shards))
+            for key, doc_id in ids.items()
+        }
+        ids = {key: random.choice(names) for key, names in shards.items()}
         refs = {key: self._usage.document(doc_id) for key, doc_id in ids.items()}
+        every = [self._usage.document(name) for names in shards.values() for name in names]
         job_ref = self._ref(job["id"])
         key_ref = self._key_ref(job)
         cost = float(job.get("estimated_cost_usd", 0.0))
@@ -166,22 +178,22 @@ class JobStore:
         deadline = time.monotonic() + 20.0
         for attempt in range(1, 1000):
             first = key_ref if key_ref is not None else job_ref
-            snaps = {
-                snap.reference.path: snap for snap in self._client.get_all([first, *refs.values()])
-            }
+            snaps = {snap.reference.path: snap for snap in self._client.get_all([first, *every])}
             if snaps[first.path].exists:
                 if key_ref is not None:
                     return False, self._existing(snaps[first.path])
                 return False, snaps[first.path].to_dict()
-            counters = {
-                key: snaps[ref.path].to_dict() if snaps[ref.path].exists else {}
-                for key, ref in refs.items()
+            docs = {path: snap.to_dict() if snap.exists else {} for path, snap in snaps.items()}
+            sums = {
+                key: total([docs[self._usage.document(name).path] for name in names])
+                for key, names in shards.items()
             }
-            check(limits, counters, cost, now)
+            check(limits, sums, cost, now)
             batch = self._client.batch()
             batch.create(job_ref, stored)
             if key_ref is not None:
                 batch.create(key_ref, self._key_record(job))
+            counters = {key: docs[ref.path] for key, ref in refs.items()}
             for key, doc in charged(counters, cost, job["caller"], now).items():
                 period = "minute" if key.endswith("minute") else "day"
                 data = {**doc, "expire_at": now + expiry[period]}
@@ -193,6 +205,7 @@ class JobStore:
                     batch.create(refs[key], data)
             try:
                 batch.commit()
+                self._wrote(job_ref, key_ref, *refs.values())
                 self._announce(stored, stored["pending_events"][0])
                 return True, stored
             except (
@@ -208,11 +221,11 @@ class JobStore:
         raise Unavailable("the job store is busy, try again")
 
     def counters(self, caller: str, now: dt.datetime) -> dict[str, dict[str, Any]]:
-        ids = counter_ids(caller, now)
+        """The four counters of a caller at `now`, each summed over its shards."""
         out = {}
-        for key, doc_id in ids.items():
-            snap = self._usage.document(doc_id).get()
-            out[key] = snap.to_dict() if snap.exists else {}
+        for key, doc_id in counter_ids(caller, now).items():
+            refs = [self._usage.document(name) for name in shard_ids(doc_id, self.counter_shards)]
+            out[key] = total([snap.to_dict() for snap in self._client.get_all(refs) if snap.exists])
         return out
 
     def between(self, start: dt.datetime, end: dt.datetime, caller: str | None = None):
@@ -266,9 +279,22 @@ class JobStore:
             return result
 
         result = self._contended(run)
+        if self.on_write is not None and committed:
+            job = committed[-1][0]
+            refunds = [
+                self._usage.document(i) for i in (job.get("charged") or {}).get("counters", [])
+            ]
+            self._wrote(ref, *(refunds if is_terminal(job.get("state", "")) else []))
         for job, entry in committed:
             self._announce(job, entry)
         return result
+
+    def _wrote(self, *refs) -> None:
+        """Benchmark mode (issue 18): report each written document to `on_write`."""
+        if self.on_write is not None:
+            for ref in refs:
+                if ref is not None:
+                    self.on_write(ref.path)
 
     def _announce(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
         """Publish a committed transition's event; a failure leaves it to the sweeper."""

@@ -57,6 +57,47 @@ def counter_ids(caller: str, now: dt.datetime) -> dict[str, str]:
     }
 
 
+def shard_count(key: str, limits: Limits, shards: int) -> int:
+    """How many shards a counter is spread over (the distributed-counter pattern, issue 18).
+
+    Firestore sustains about one write a second on one document. A rate counter with a limit
+    of L a minute takes at most L accepted writes a minute (a refusal writes nothing), so it
+    needs ceil(L / 60) shards and no more; budgets and unlimited counters take
+    `shards` (IMAGEGEN_COUNTER_SHARDS, sized to the deployment's peak submissions a second).
+
+    Overshoot bound: each submission reads every shard, checks the sum and rewrites one
+    shard on the precondition that it has not changed, so within one counter the total can
+    pass the limit by at most (shards - 1) x the largest single charge (each other shard's
+    last write may have been checked before this one landed, never more than one each):
+    with one shard the limit is exact, as before."""
+    if key.endswith("minute"):
+        limit = (
+            limits.caller_requests_per_minute
+            if key.startswith("caller")
+            else limits.global_requests_per_minute
+        )
+        if limit:
+            return max(1, min(shards, -(-limit // 60)))
+    return max(1, shards)
+
+
+def shard_ids(counter_id: str, count: int) -> list[str]:
+    """Shard 0 keeps the counter's own id (one shard = the unsharded document)."""
+    return [counter_id, *(f"{counter_id}|{index}" for index in range(1, count))]
+
+
+def total(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A sharded counter's value: its shards' numbers added up."""
+    out: dict[str, Any] = {}
+    for doc in docs:
+        for name in ("requests", "jobs", "reserved_usd", "refunded_usd"):
+            if name in doc:
+                out[name] = out.get(name, 0) + doc[name]
+    if "reserved_usd" in out:
+        out["reserved_usd"] = round(out["reserved_usd"], 6)
+    return out
+
+
 def check(
     limits: Limits, counters: dict[str, dict[str, Any]], cost_usd: float, now: dt.datetime
 ) -> None:

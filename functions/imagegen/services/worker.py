@@ -96,12 +96,15 @@ def pace(services: Services, job_id: str) -> Route | None:
     if not own or calls <= 0:
         return None
     wait_limit = services.settings.limiter_max_wait_seconds
-    for route in own:
-        wait = limiter.acquire(spec.id, route.location, calls, wait_limit)
-        if wait is not None:
-            if wait > 0:
-                time.sleep(wait)
-            return route
+    # a slot open now on any route first (this spreads calls over the locations), then
+    # the earliest within the wait
+    for horizon in dict.fromkeys([0.0, wait_limit]):
+        for route in own:
+            wait = limiter.acquire(spec.id, route.location, calls, horizon)
+            if wait is not None:
+                if wait > 0:
+                    time.sleep(wait)
+                return route
     services.jobs.mark_paced(job_id)
     log.info(
         "no Vertex slot soon; handed back to Pub/Sub",
