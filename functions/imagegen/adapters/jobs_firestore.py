@@ -22,7 +22,16 @@ from imagegen.domain.jobs import (
     is_terminal,
     utcnow,
 )
-from imagegen.domain.quota import Limits, charged, check, counter_ids, shard_count, shard_ids, total
+from imagegen.domain.quota import (
+    Limits,
+    charged,
+    check,
+    counter_ids,
+    limited,
+    shard_count,
+    shard_ids,
+    total,
+)
 from imagegen.errors import Conflict, NotFound, Unavailable
 
 if TYPE_CHECKING:
@@ -158,23 +167,20 @@ class JobStore:
         now = job["created_at"]
         job = {**job, **created_fields(job)}
         ids = counter_ids(job["caller"], now)
-        # issue 18: every counter is spread over shards; this submission reads them all
-        # and writes one, picked at random (domain/quota.py: shard_count, overshoot bound)
+        # issue 18: a limited counter in one shard is read and rewritten exactly (as before);
+        # one in many shards is summed with an aggregation query and charged with an
+        # increment on a random shard (domain/quota.py: shard_count, overshoot bound)
         shards = {
             key: shard_ids(doc_id, shard_count(key, limits, self.counter_shards))
             for key, doc_id in ids.items()
+            if limited(key, limits)
         }
-        ids = {key: random.choice(names) for key, names in shards.items()}
-        refs = {key: self._usage.document(doc_id) for key, doc_id in ids.items()}
-        every = [self._usage.document(name) for names in shards.values() for name in names]
+        single = {key: names for key, names in shards.items() if len(names) == 1}
+        every = [self._usage.document(names[0]) for names in single.values()]
         job_ref = self._ref(job["id"])
         key_ref = self._key_ref(job)
         cost = float(job.get("estimated_cost_usd", 0.0))
         expiry = {"minute": dt.timedelta(days=1), "day": dt.timedelta(days=400)}
-        stored = {
-            **job,
-            "charged": {"usd": cost, "counters": [ids["caller_day"], ids["global_day"]]},
-        }
         deadline = time.monotonic() + 20.0
         for attempt in range(1, 1000):
             first = key_ref if key_ref is not None else job_ref
@@ -184,16 +190,29 @@ class JobStore:
                     return False, self._existing(snaps[first.path])
                 return False, snaps[first.path].to_dict()
             docs = {path: snap.to_dict() if snap.exists else {} for path, snap in snaps.items()}
-            sums = {
-                key: total([docs[self._usage.document(name).path] for name in names])
-                for key, names in shards.items()
-            }
+            sums = {key: docs[self._usage.document(names[0]).path] for key, names in single.items()}
+            for key, names in shards.items():
+                if key not in single:
+                    sums[key] = self._sharded_total(names[0], key)
             check(limits, sums, cost, now)
+            ids = {key: random.choice(names) for key, names in shards.items()}
+            refs = {key: self._usage.document(doc_id) for key, doc_id in ids.items()}
+            stored = {
+                **job,
+                "charged": {
+                    "usd": cost,
+                    "counters": [ids[k] for k in ("caller_day", "global_day") if k in ids],
+                },
+            }
             batch = self._client.batch()
             batch.create(job_ref, stored)
             if key_ref is not None:
                 batch.create(key_ref, self._key_record(job))
-            counters = {key: docs[ref.path] for key, ref in refs.items()}
+            for key in shards.keys() - single.keys():
+                batch.set(
+                    refs[key], self._increment(key, shards[key][0], cost, job, now), merge=True
+                )
+            counters = {key: docs[refs[key].path] for key in single}
             for key, doc in charged(counters, cost, job["caller"], now).items():
                 period = "minute" if key.endswith("minute") else "day"
                 data = {**doc, "expire_at": now + expiry[period]}
@@ -219,6 +238,38 @@ class JobStore:
                     raise Unavailable(f"the job store is busy, try again: {exc}") from exc
                 time.sleep(pause)
         raise Unavailable("the job store is busy, try again")
+
+    def _sharded_total(self, counter_id: str, key: str) -> dict[str, Any]:
+        """A sharded counter's value: one aggregation query over its shards (billed one
+        read per 1,000 index entries, so the shard count costs nothing at read time)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        name = "requests" if key.endswith("minute") else "reserved_usd"
+        query = self._usage.where(filter=FieldFilter("counter", "==", counter_id))
+        result = query.sum(name, alias="total").get()
+        value = result[0][0].value if result and result[0] else 0
+        return {name: value or 0}
+
+    def _increment(
+        self, key: str, counter_id: str, cost: float, job: dict[str, Any], now: dt.datetime
+    ) -> dict[str, Any]:
+        """The merge-write charging one shard: server-side increments, no read needed."""
+        from google.cloud import firestore
+
+        if key.endswith("minute"):
+            return {
+                "counter": counter_id,
+                "requests": firestore.Increment(1),
+                "expire_at": now + dt.timedelta(days=1),
+            }
+        return {
+            "counter": counter_id,
+            "reserved_usd": firestore.Increment(cost),
+            "jobs": firestore.Increment(1),
+            "caller": job["caller"] if key == "caller_day" else "*",
+            "day": now.astimezone(dt.UTC).strftime("%Y-%m-%d"),
+            "expire_at": now + dt.timedelta(days=400),
+        }
 
     def counters(self, caller: str, now: dt.datetime) -> dict[str, dict[str, Any]]:
         """The four counters of a caller at `now`, each summed over its shards."""
