@@ -84,7 +84,7 @@ def test_paced_job_goes_back_unclaimed_and_its_dead_letter_republishes(
 def test_a_429_cuts_the_rate_once_per_burst(make_services, unique):
     services = make_services()
     limiter = _limiter(services, 600, f"aimd-{unique}")
-    limiter.aimd = Aimd(cooldown=30.0)
+    limiter.aimd = Aimd(decrease=0.5, cooldown=30.0)
     assert limiter.throttled("m", "global") is True
     assert limiter.throttled("m", "global") is False  # same burst
     state = limiter._state_ref("m", "global").get().to_dict()

@@ -69,10 +69,8 @@ def test_budget_refusal_names_the_reset_time(make_services, idle_topic, unique):
     assert int(refused.headers["Retry-After"]) > 0
 
 
-def test_concurrent_submissions_never_overspend(make_services, idle_topic, unique):
-    budget = FLASH * 5
-    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=budget)
-    caller = f"edge-{unique}"
+def _race(services, caller: str, unique: str, count: int) -> list[str]:
+    """`count` submissions of one caller at once: accepted / budget / busy each."""
     outcomes: list[str] = []
 
     def submit_one(i: int) -> None:
@@ -84,11 +82,19 @@ def test_concurrent_submissions_never_overspend(make_services, idle_topic, uniqu
         except Unavailable:
             outcomes.append("busy")
 
-    threads = [threading.Thread(target=submit_one, args=(i,)) for i in range(10)]
+    threads = [threading.Thread(target=submit_one, args=(i,)) for i in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return outcomes
+
+
+def test_concurrent_submissions_never_overspend(make_services, idle_topic, unique):
+    budget = FLASH * 5
+    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=budget)
+    caller = f"edge-{unique}"
+    outcomes = _race(services, caller, unique, 10)
     accepted = outcomes.count("accepted")
     assert len(outcomes) == 10 and accepted <= 5 and outcomes.count("budget") >= 5
     now = dt.datetime.now(dt.UTC)
@@ -171,22 +177,7 @@ def test_sharded_budget_is_exact_in_sequence_and_loses_no_charge_concurrently(
         submission.submit(services, {"prompt": f"{unique} seq 3"}, caller=caller)
 
     concurrent = f"shards-c-{unique}"
-    outcomes: list[str] = []
-
-    def submit_one(i: int) -> None:
-        try:
-            submission.submit(services, {"prompt": f"{unique} {i}"}, caller=concurrent)
-            outcomes.append("accepted")
-        except BudgetExceeded:
-            outcomes.append("budget")
-        except Unavailable:
-            outcomes.append("busy")
-
-    threads = [threading.Thread(target=submit_one, args=(i,)) for i in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = _race(services, concurrent, unique, 12)
     accepted = outcomes.count("accepted")
     assert 3 <= accepted <= 3 + 11, outcomes  # at most the 11 others in flight over
     with pytest.raises(BudgetExceeded):  # once they landed, the next one sees them all

@@ -39,6 +39,7 @@ def test_a_slot_open_now_means_no_wait():
 
 def test_aimd_cuts_once_per_cooldown_and_grows_back_linearly():
     aimd = Aimd(decrease=0.5, increase_per_second=0.01, minimum=0.1, cooldown=2.0)
+    assert Aimd().cut(None, 0.0)["factor"] == 0.75  # the default: a quarter off
     assert aimd.factor(None, 0) == 1.0
     state = aimd.cut(None, 10.0)
     assert state == {"factor": 0.5, "cut_at": 10.0}

@@ -14,7 +14,7 @@ hold at most ceil(60q) slots.
 
 Adapting (AIMD): Gemini models on Vertex use dynamic shared quota — no fixed per-project
 limit, 429 RESOURCE_EXHAUSTED when the shared pool is short, usually with no retry hint —
-so a 429 that still comes halves the factor (multiplicative decrease, at most once per
+so a 429 that still comes cuts the factor by a quarter (multiplicative decrease, at most once per
 `cooldown` seconds, so a burst of 429s is one cut) and the factor then grows back
 linearly with time (additive increase). The increase needs no write: it is computed from
 the time of the last cut, so the state document is written only on a cut.
@@ -71,8 +71,8 @@ def wait_for(slots: list[Slot], now: float) -> float:
 class Aimd:
     """Multiplicative decrease on a 429, additive increase with time."""
 
-    decrease: float = 0.5
-    increase_per_second: float = 0.01  # from 0.5 back to 1.0 in 50 s without 429s
+    decrease: float = 0.75  # a 429 under pacing means the pool shrank a little, not half
+    increase_per_second: float = 0.02  # from 0.75 back to 1.0 in 12.5 s without 429s
     minimum: float = 0.05
     cooldown: float = 2.0
 
