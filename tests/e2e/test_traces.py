@@ -94,8 +94,9 @@ def test_log_lines_carry_the_metric_fields(http, api_url, stack_env, unique):
     lines = _log_lines(state_dir, "generate", job["id"])
     calls = [e for e in lines if "vertex_status" in e]
     assert calls and calls[-1]["vertex_status"] == "200"
-    assert calls[-1]["model"] == "imagen-4.0-generate-001" and calls[-1]["location"]
+    # a retired id is served by its replacement (issue 14): the lines name the served model
+    assert calls[-1]["model"] == "gemini-3.1-flash-image" and calls[-1]["location"]
     [terminal] = [e for e in lines if e.get("state") == "succeeded"]
     assert terminal["job_seconds"] > 0
     assert terminal["cost_usd"] > 0
-    assert terminal["model"] == "imagen-4.0-generate-001"
+    assert terminal["model"] == "gemini-3.1-flash-image"
