@@ -87,11 +87,16 @@ def test_webhook_events_once_signed_and_url_downloads(
     assert output["url"].startswith(stack_env["STORAGE_EMULATOR_HOST"]) and output["url_expires_at"]
     response = requests.get(output["url"], timeout=10)
     assert response.status_code == 200 and response.content[:8] == b"\x89PNG\r\n\x1a\n"
+    owner = {"X-Imagegen-Caller": f"e2e-{unique}"}  # redirects check ownership (issue 16)
     redirect = requests.get(
-        f"{api_url}/v1/jobs/{job['id']}/outputs/0", allow_redirects=False, timeout=10
+        f"{api_url}/v1/jobs/{job['id']}/outputs/0",
+        allow_redirects=False,
+        timeout=10,
+        headers=owner,
     )
     assert redirect.status_code == 302 and "X-Goog-Signature=" in redirect.headers["Location"]
-    assert requests.get(f"{api_url}/v1/jobs/{job['id']}/outputs/7", timeout=10).status_code == 404
+    missing = requests.get(f"{api_url}/v1/jobs/{job['id']}/outputs/7", timeout=10, headers=owner)
+    assert missing.status_code == 404
 
     # every transition once on job-events, despite three copies of every jobs message
     events = _events_for(event_tap, job["id"])

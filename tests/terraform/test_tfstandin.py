@@ -29,7 +29,7 @@ def test_version_constraints(version: str, constraint: str, ok: bool) -> None:
 
 def test_the_configuration_picks_a_schema_within_its_constraints() -> None:
     reqs = required_providers(TF_DIR)
-    assert set(reqs) == {"google", "google-beta", "archive"}
+    assert set(reqs) == {"google", "google-beta", "archive", "random"}
     for source, constraint in reqs.values():
         binding = pick(source, constraint)
         assert satisfies(binding.provider_version, constraint or ""), binding

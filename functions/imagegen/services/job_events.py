@@ -39,7 +39,8 @@ def announce(services: Services, job: dict[str, Any], entry: dict[str, Any]) -> 
         )
     log.info(
         "job event published",
-        extra={"job_id": job["id"], "event_id": entry["id"], "state": entry["state"]},
+        # not `state`: the jobs_by_state metric counts lines with a state (monitoring.tf)
+        extra={"job_id": job["id"], "event_id": entry["id"], "event_state": entry["state"]},
     )
     return True
 
