@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import coldstart, memory, results, submit, worker
+from bench import coldstart, memory, quota, results, submit, worker, writes
 from bench._common import RESULTS, machine
 from bench._stack import local_stack
 
@@ -16,6 +16,8 @@ STACK_BENCHES = {
     "worker": worker.run,
     "memory": memory.run,
     "results": results.run,  # issue 16: events, signed URLs, webhooks
+    "quota": quota.run,  # issue 18: the shared Vertex limiter
+    "writes": writes.run,  # issue 18: sharded counters
 }
 ALL = ["coldstart", *STACK_BENCHES]
 

@@ -665,12 +665,56 @@ def thought_signature(model: str, prompt: str, part: int) -> str:
     return base64.b64encode(digest).decode()
 
 
+class QuotaGate:
+    """Quota-enforcement mode (issue 18): at most `limit` accepted calls per model and
+    location in any sliding `window` seconds; beyond that a 429 RESOURCE_EXHAUSTED with no
+    Retry-After, as Vertex's shared quota answers. Off (limit 0) unless set with
+    `DEVSTACK_VERTEX_QUOTA_RPM` at start or `POST /_standin/quota {"limit", "window"}`.
+    Counts admitted and refused calls per model|location for benchmarks."""
+
+    def __init__(self, limit: int = 0, window: float = 60.0) -> None:
+        self.limit, self.window = limit, window
+        self.lock = threading.Lock()
+        self.accepted: dict[str, collections.deque] = {}
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def admit(self, model: str, location: str) -> bool:
+        key = f"{model}|{location}"
+        now = time.monotonic()
+        with self.lock:
+            counts = self.counts.setdefault(key, {"ok": 0, "429": 0})
+            if self.limit <= 0:
+                counts["ok"] += 1
+                return True
+            seen = self.accepted.setdefault(key, collections.deque())
+            while seen and seen[0] <= now - self.window:
+                seen.popleft()
+            if len(seen) >= self.limit:
+                counts["429"] += 1
+                return False
+            seen.append(now)
+            counts["ok"] += 1
+            return True
+
+    def to_json(self) -> dict[str, Any]:
+        with self.lock:
+            return {"limit": self.limit, "window": self.window, "counts": dict(self.counts)}
+
+    def configure(self, limit: int, window: float) -> None:
+        with self.lock:
+            self.limit, self.window = limit, window
+            self.accepted.clear()
+            self.counts.clear()
+
+
 def create_app(storage_endpoint: str | None = None) -> flask.Flask:
     """The stand-in as a Flask app; its state is `app.extensions["vertex_standin"]`."""
     app = flask.Flask("vertex_standin")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     state = StandIn(storage_endpoint=_normalise_endpoint(storage_endpoint))
     app.extensions["vertex_standin"] = state
+    quota = QuotaGate(int(os.environ.get("DEVSTACK_VERTEX_QUOTA_RPM", "0") or 0))
+    app.extensions["vertex_quota"] = quota
 
     @app.post(ROUTE)
     def model_call(version: str, project: str, location: str, target: str):
@@ -721,6 +765,8 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
                 time.sleep(fx.latency_ms / 1000)
             if fx.status is not None:
                 raise VertexError(fx.status, fx.message, fx.retry_after)
+            if not quota.admit(model, location):
+                raise VertexError(429, STATUS_MESSAGES[429])
             reply = _generate_content(state, spec, model, body, prompt, fx)
             return flask.Response(json.dumps(reply), mimetype="application/json")
         except VertexError as exc:
@@ -768,6 +814,16 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
         with state.lock:
             state.rules = rules
             return {"rules": [r.to_json() for r in rules]}
+
+    @app.route("/_standin/quota", methods=["GET", "POST"])
+    def quota_mode():
+        if flask.request.method == "POST":
+            payload = flask.request.get_json(silent=True) or {}
+            try:
+                quota.configure(int(payload.get("limit", 0)), float(payload.get("window", 60)))
+            except (TypeError, ValueError) as exc:
+                return {"error": str(exc)}, 400
+        return quota.to_json()
 
     @app.delete("/_standin/faults")
     def clear_faults():

@@ -113,3 +113,41 @@ resource "google_firestore_index" "jobs_caller_created_desc" {
 
   depends_on = [google_project_service.this]
 }
+
+# Issue 18: a sharded usage counter is summed with an aggregation query
+# (where counter == X, sum(reserved_usd) or sum(requests)). SUM() is computed from index
+# scans, so the summed field must be indexed next to the filter
+# (https://cloud.google.com/blog/products/databases/aggregate-with-sum-and-avg-in-firestore,
+# read 2026-11-25).
+resource "google_firestore_index" "usage_counter_sums" {
+  for_each   = toset(["reserved_usd", "requests"])
+  project    = var.project_id
+  database   = local.firestore_database_name
+  collection = "usage"
+
+  fields {
+    field_path = "counter"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = each.value
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# Issue 18: the Vertex limiter's slot documents (adapters/limiter_firestore.py) are
+# written once each and carry expire_at (a day after their second).
+resource "google_firestore_field" "vertex_slots_expire_at_ttl" {
+  project    = var.project_id
+  database   = local.firestore_database_name
+  collection = "vertex_slots"
+  field      = "expire_at"
+
+  ttl_config {}
+  index_config {}
+
+  depends_on = [google_project_service.this]
+}

@@ -64,6 +64,11 @@ locals {
     IMAGEGEN_GLOBAL_REQUESTS_PER_MINUTE = tostring(var.limits.global_requests_per_minute)
     IMAGEGEN_CALLER_USD_PER_DAY         = tostring(var.limits.caller_usd_per_day)
     IMAGEGEN_GLOBAL_USD_PER_DAY         = tostring(var.limits.global_usd_per_day)
+    # Issue 18: Vertex pacing (0 = off) and usage counter shards.
+    IMAGEGEN_VERTEX_REQUESTS_PER_MINUTE = tostring(var.vertex_quota.requests_per_minute)
+    IMAGEGEN_VERTEX_QUOTA_OVERRIDES     = join(",", [for k, v in var.vertex_quota.overrides : "${k}=${v}"])
+    IMAGEGEN_LIMITER_MAX_WAIT_SECONDS   = tostring(var.vertex_quota.max_wait_seconds)
+    IMAGEGEN_COUNTER_SHARDS             = tostring(var.counter_shards)
     LOG_LEVEL                           = var.log_level
     # OpenTelemetry spans of each job go to Cloud Trace (functions/imagegen/tracing.py).
     IMAGEGEN_TRACE_EXPORTER = var.tracing ? "gcp" : "none"

@@ -173,12 +173,12 @@ variable "max_instances" {
 variable "memory" {
   type = object({
     submit      = optional(string, "512Mi")
-    generate    = optional(string, "2Gi")
+    generate    = optional(string, "1Gi")
     on_upload   = optional(string, "512Mi")
     dead_letter = optional(string, "256Mi")
     sweep       = optional(string, "256Mi")
   })
-  description = "Memory per function, in Cloud Run units (e.g. 256Mi, 512Mi, 1Gi, 2Gi). generate holds replies and decoded images in memory: bench/RESULTS.md measured up to 1.2 GiB for 4 x 4K images, hence 2Gi; 1Gi suffices for 1K-only deployments."
+  description = "Memory per function, in Cloud Run units (e.g. 256Mi, 512Mi, 1Gi, 2Gi). generate holds one 4K reply at a time: bench/RESULTS.md (memory) measured a peak of 598 MiB for 4 x 4K incompressible images (701 MiB with two at once), hence 1Gi (the measurement plus Cloud Run's own overhead); 512Mi only once the reply is stream-decoded (issue 18, not done yet)."
   default     = {}
 
   validation {
@@ -442,4 +442,30 @@ variable "studio_max_instances" {
   type        = number
   description = "Maximum instances of the studio service."
   default     = 3
+}
+
+variable "vertex_quota" {
+  type = object({
+    requests_per_minute = optional(number, 0)
+    overrides           = optional(map(number), {})
+    max_wait_seconds    = optional(number, 5)
+  })
+  description = "Pacing of Vertex AI calls by a shared limiter (issue 18), per model and location: requests_per_minute (0 = not paced) and overrides keyed \"model@location\" or \"model\". Gemini image models use dynamic shared quota (no per-project quota; 429 RESOURCE_EXHAUSTED when the shared pool is short, https://docs.cloud.google.com/vertex-ai/generative-ai/docs/quotas-genai read 2026-11-25), so set the rate the deployment's calls really get (or its Provisioned Throughput); the limiter halves it on 429s and grows back. A job whose turn is further off than max_wait_seconds is handed back to Pub/Sub unclaimed."
+  default     = {}
+
+  validation {
+    condition     = var.vertex_quota.requests_per_minute >= 0 && var.vertex_quota.max_wait_seconds >= 0 && alltrue([for v in values(var.vertex_quota.overrides) : v >= 0])
+    error_message = "vertex_quota values must not be negative."
+  }
+}
+
+variable "counter_shards" {
+  type        = number
+  description = "Shards per daily budget counter (issue 18): Firestore sustains about one write a second per document, so use at least the peak submissions a second x 2.5 (512 for 200/s). Rate counters need only ceil(limit/60). Overshoot bound: docs/architecture.md."
+  default     = 16
+
+  validation {
+    condition     = var.counter_shards >= 1 && var.counter_shards <= 2000
+    error_message = "counter_shards must be between 1 and 2000."
+  }
 }

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from imagegen.adapters.events_firestore import EventLog
     from imagegen.adapters.events_pubsub import EventTopic
     from imagegen.adapters.jobs_firestore import JobStore
+    from imagegen.adapters.limiter_firestore import FirestoreLimiter
     from imagegen.adapters.model_garden import ModelGarden
     from imagegen.adapters.queue_pubsub import JobQueue
     from imagegen.adapters.signer import UrlSigner
@@ -118,6 +119,7 @@ class Services:
             s.usage_collection,
             s.idempotency_collection,
         )
+        store.counter_shards = s.counter_shards  # issue 18: sharded usage counters
         if s.events_topic:
             from imagegen.services.job_events import announce
 
@@ -143,6 +145,22 @@ class Services:
 
         s = self.settings
         return VertexClient(s.require("project"), s.vertex_endpoint, s.vertex_timeout_seconds)
+
+    @cached_property
+    def limiter(self) -> FirestoreLimiter | None:
+        """The shared Vertex call limiter (issue 18), or None when no quota is set."""
+        from imagegen.domain.limiter import QuotaTable
+
+        s = self.settings
+        quotas = QuotaTable.parse(s.vertex_requests_per_minute, s.vertex_quota_overrides)
+        if not quotas.default_per_minute and not quotas.overrides:
+            return None
+        from google.cloud import firestore
+
+        from imagegen.adapters.limiter_firestore import FirestoreLimiter
+
+        client = firestore.Client(project=s.require("project"), database=s.firestore_database)
+        return FirestoreLimiter(client, s.limiter_collection, quotas)
 
     # --- results that reach people (issue 16) ------------------------------------------
 

@@ -91,6 +91,12 @@ class Settings:
     catalog_collection: str = "catalog"  # empty: no overlay (the code's table only)
     catalog_ttl_seconds: float = 30.0  # how stale an instance's catalog may be (<= 60)
     model_check_location: str = "us-central1"  # where the daily check asks Model Garden
+    # issue 18: pacing Vertex calls (0 = not paced) and sharded usage counters
+    vertex_requests_per_minute: float = 0.0
+    vertex_quota_overrides: str = ""  # model@location=rpm,model=rpm
+    limiter_collection: str = "vertex_slots"
+    limiter_max_wait_seconds: float = 5.0
+    counter_shards: int = 1
 
     def require(self, name: str) -> str:
         """The value of a setting that this code path cannot do without."""
@@ -162,6 +168,7 @@ def load_settings() -> Settings:
         publish_timeout_seconds=_float("IMAGEGEN_PUBLISH_TIMEOUT_SECONDS", 3.0),
         **_result_settings(),
         **_lifecycle_settings(),
+        **_scale_settings(),
     )
 
 
@@ -174,6 +181,17 @@ def _lifecycle_settings() -> dict:
         "catalog_collection": os.environ.get("IMAGEGEN_CATALOG_COLLECTION", "catalog").strip(),
         "catalog_ttl_seconds": ttl,
         "model_check_location": _env("IMAGEGEN_MODEL_CHECK_LOCATION", "us-central1"),
+    }
+
+
+def _scale_settings() -> dict:
+    """Vertex pacing and counter shards (issue 18)."""
+    return {
+        "vertex_requests_per_minute": _float("IMAGEGEN_VERTEX_REQUESTS_PER_MINUTE", 0.0),
+        "vertex_quota_overrides": _env("IMAGEGEN_VERTEX_QUOTA_OVERRIDES"),
+        "limiter_collection": _env("IMAGEGEN_LIMITER_COLLECTION", "vertex_slots"),
+        "limiter_max_wait_seconds": _float("IMAGEGEN_LIMITER_MAX_WAIT_SECONDS", 5.0),
+        "counter_shards": max(1, int(_float("IMAGEGEN_COUNTER_SHARDS", 1))),
     }
 
 

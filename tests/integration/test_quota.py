@@ -69,10 +69,8 @@ def test_budget_refusal_names_the_reset_time(make_services, idle_topic, unique):
     assert int(refused.headers["Retry-After"]) > 0
 
 
-def test_concurrent_submissions_never_overspend(make_services, idle_topic, unique):
-    budget = FLASH * 5
-    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=budget)
-    caller = f"edge-{unique}"
+def _race(services, caller: str, unique: str, count: int) -> list[str]:
+    """`count` submissions of one caller at once: accepted / budget / busy each."""
     outcomes: list[str] = []
 
     def submit_one(i: int) -> None:
@@ -84,11 +82,19 @@ def test_concurrent_submissions_never_overspend(make_services, idle_topic, uniqu
         except Unavailable:
             outcomes.append("busy")
 
-    threads = [threading.Thread(target=submit_one, args=(i,)) for i in range(10)]
+    threads = [threading.Thread(target=submit_one, args=(i,)) for i in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return outcomes
+
+
+def test_concurrent_submissions_never_overspend(make_services, idle_topic, unique):
+    budget = FLASH * 5
+    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=budget)
+    caller = f"edge-{unique}"
+    outcomes = _race(services, caller, unique, 10)
     accepted = outcomes.count("accepted")
     assert len(outcomes) == 10 and accepted <= 5 and outcomes.count("budget") >= 5
     now = dt.datetime.now(dt.UTC)
@@ -154,3 +160,46 @@ def test_usage_report_matches_the_jobs(make_services, idle_topic, unique):
     month = client.get(f"/v1/usage?caller={caller}&month={today[:7]}", headers=mine).get_json()
     assert month["total"]["jobs"] == 3
     assert client.get("/v1/usage?day=yesterday").status_code == 400
+
+
+def test_sharded_budget_is_exact_in_sequence_and_loses_no_charge_concurrently(
+    make_services, idle_topic, unique
+):
+    """Issue 18: a budget counter in 4 shards. In sequence the limit is exact; 12
+    concurrent submissions overshoot by at most the other submissions in flight, and the
+    shards always sum to exactly the accepted jobs; a refund lands on the shard its job
+    charged and the sum follows."""
+    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=3 * FLASH, counter_shards=4)
+    caller = f"shards-{unique}"
+    for i in range(3):
+        submission.submit(services, {"prompt": f"{unique} seq {i}"}, caller=caller)
+    with pytest.raises(BudgetExceeded):
+        submission.submit(services, {"prompt": f"{unique} seq 3"}, caller=caller)
+
+    concurrent = f"shards-c-{unique}"
+    outcomes = _race(services, concurrent, unique, 12)
+    accepted = outcomes.count("accepted")
+    assert 3 <= accepted <= 3 + 11, outcomes  # at most the 11 others in flight over
+    with pytest.raises(BudgetExceeded):  # once they landed, the next one sees them all
+        submission.submit(services, {"prompt": f"{unique} late"}, caller=concurrent)
+    now = dt.datetime.now(dt.UTC)
+    spent = services.jobs.counters(concurrent, now)["caller_day"]["reserved_usd"]
+    assert spent == pytest.approx(accepted * FLASH)
+    start = dt.datetime.combine(now.date(), dt.time(), tzinfo=dt.UTC)
+    jobs = services.jobs.between(start, start + dt.timedelta(days=1), concurrent)
+    assert len(jobs) == accepted
+    assert all(j["charged"]["counters"][0].startswith(f"spend|{concurrent}|") for j in jobs)
+    services.jobs.cancel(jobs[0]["id"])
+    after = services.jobs.counters(concurrent, dt.datetime.now(dt.UTC))["caller_day"]
+    assert after["reserved_usd"] == pytest.approx((accepted - 1) * FLASH)
+    assert after["refunded_usd"] == pytest.approx(FLASH)
+
+
+def test_rate_counter_shards_follow_the_limit():
+    from imagegen.domain.quota import Limits, shard_count, shard_ids
+
+    limits = Limits(caller_requests_per_minute=60, global_requests_per_minute=6000)
+    assert shard_count("caller_minute", limits, 256) == 1  # 1 write a second at most
+    assert shard_count("global_minute", limits, 256) == 100
+    assert shard_count("caller_day", limits, 256) == 256
+    assert shard_ids("spend|a|d", 3) == ["spend|a|d", "spend|a|d|1", "spend|a|d|2"]

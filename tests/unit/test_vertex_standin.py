@@ -569,3 +569,20 @@ def test_main_runs_as_a_module(gcs):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_quota_mode_refuses_beyond_the_window_without_a_retry_hint():
+    """Issue 18: at most `limit` calls per model and location in the sliding window; the
+    next is Vertex's 429 RESOURCE_EXHAUSTED with no Retry-After; another location has its
+    own quota; the counts are reported."""
+    web = create_app().test_client()
+    assert web.post("/_standin/quota", json={"limit": 2, "window": 60}).status_code == 200
+    body = {"contents": [{"role": "user", "parts": [{"text": "q"}]}]}
+    url = f"/v1/{_path('global', NB2)}:generateContent"
+    assert [web.post(url, json=body).status_code for _ in range(2)] == [200, 200]
+    refused = web.post(url, json=body)
+    assert refused.status_code == 429 and "Retry-After" not in refused.headers
+    assert refused.get_json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    counts = web.get("/_standin/quota").get_json()["counts"]
+    assert counts[f"{NB2}|global"] == {"ok": 2, "429": 1}
+    assert web.post("/_standin/quota", json={"limit": "x"}).status_code == 400

@@ -8,6 +8,7 @@ a job never ends twice.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,16 @@ from imagegen.domain.jobs import (
     is_terminal,
     utcnow,
 )
-from imagegen.domain.quota import Limits, charged, check, counter_ids
+from imagegen.domain.quota import (
+    Limits,
+    charged,
+    check,
+    counter_ids,
+    limited,
+    shard_count,
+    shard_ids,
+    total,
+)
 from imagegen.errors import Conflict, NotFound, Unavailable
 
 if TYPE_CHECKING:
@@ -39,6 +49,10 @@ class JobStore:
     # Called after a committed state change with (job after the change, outbox entry);
     # bootstrap points it at services.job_events.announce (issue 16: job events).
     announcer: Any = None
+    # issue 18: shards per usage counter (IMAGEGEN_COUNTER_SHARDS; bootstrap sets it)
+    counter_shards: int = 1
+    # issue 18, benchmark mode: called with each written document's path (write counting)
+    on_write: Any = None
 
     def __init__(
         self,
@@ -146,7 +160,6 @@ class JobStore:
         they time out (seen on the emulator: 10 at once, 9 aborted after 25 s); a failed
         precondition costs one quick retry instead.
         """
-        import random
         import time
 
         from google.api_core import exceptions as gexc
@@ -154,34 +167,52 @@ class JobStore:
         now = job["created_at"]
         job = {**job, **created_fields(job)}
         ids = counter_ids(job["caller"], now)
-        refs = {key: self._usage.document(doc_id) for key, doc_id in ids.items()}
+        # issue 18: a limited counter in one shard is read and rewritten exactly (as before);
+        # one in many shards is summed with an aggregation query and charged with an
+        # increment on a random shard (domain/quota.py: shard_count, overshoot bound)
+        shards = {
+            key: shard_ids(doc_id, shard_count(key, limits, self.counter_shards))
+            for key, doc_id in ids.items()
+            if limited(key, limits)
+        }
+        single = {key: names for key, names in shards.items() if len(names) == 1}
+        every = [self._usage.document(names[0]) for names in single.values()]
         job_ref = self._ref(job["id"])
         key_ref = self._key_ref(job)
         cost = float(job.get("estimated_cost_usd", 0.0))
         expiry = {"minute": dt.timedelta(days=1), "day": dt.timedelta(days=400)}
-        stored = {
-            **job,
-            "charged": {"usd": cost, "counters": [ids["caller_day"], ids["global_day"]]},
-        }
         deadline = time.monotonic() + 20.0
         for attempt in range(1, 1000):
             first = key_ref if key_ref is not None else job_ref
-            snaps = {
-                snap.reference.path: snap for snap in self._client.get_all([first, *refs.values()])
-            }
+            snaps = {snap.reference.path: snap for snap in self._client.get_all([first, *every])}
             if snaps[first.path].exists:
                 if key_ref is not None:
                     return False, self._existing(snaps[first.path])
                 return False, snaps[first.path].to_dict()
-            counters = {
-                key: snaps[ref.path].to_dict() if snaps[ref.path].exists else {}
-                for key, ref in refs.items()
+            docs = {path: snap.to_dict() if snap.exists else {} for path, snap in snaps.items()}
+            sums = {key: docs[self._usage.document(names[0]).path] for key, names in single.items()}
+            for key, names in shards.items():
+                if key not in single:
+                    sums[key] = self._sharded_total(names[0], key)
+            check(limits, sums, cost, now)
+            ids = {key: random.choice(names) for key, names in shards.items()}
+            refs = {key: self._usage.document(doc_id) for key, doc_id in ids.items()}
+            stored = {
+                **job,
+                "charged": {
+                    "usd": cost,
+                    "counters": [ids[k] for k in ("caller_day", "global_day") if k in ids],
+                },
             }
-            check(limits, counters, cost, now)
             batch = self._client.batch()
             batch.create(job_ref, stored)
             if key_ref is not None:
                 batch.create(key_ref, self._key_record(job))
+            for key in shards.keys() - single.keys():
+                batch.set(
+                    refs[key], self._increment(key, shards[key][0], cost, job, now), merge=True
+                )
+            counters = {key: docs[refs[key].path] for key in single}
             for key, doc in charged(counters, cost, job["caller"], now).items():
                 period = "minute" if key.endswith("minute") else "day"
                 data = {**doc, "expire_at": now + expiry[period]}
@@ -193,6 +224,7 @@ class JobStore:
                     batch.create(refs[key], data)
             try:
                 batch.commit()
+                self._wrote(job_ref, key_ref, *refs.values())
                 self._announce(stored, stored["pending_events"][0])
                 return True, stored
             except (
@@ -207,12 +239,44 @@ class JobStore:
                 time.sleep(pause)
         raise Unavailable("the job store is busy, try again")
 
+    def _sharded_total(self, counter_id: str, key: str) -> dict[str, Any]:
+        """A sharded counter's value: one aggregation query over its shards (billed one
+        read per 1,000 index entries, so the shard count costs nothing at read time)."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        name = "requests" if key.endswith("minute") else "reserved_usd"
+        query = self._usage.where(filter=FieldFilter("counter", "==", counter_id))
+        result = query.sum(name, alias="total").get()
+        value = result[0][0].value if result and result[0] else 0
+        return {name: value or 0}
+
+    def _increment(
+        self, key: str, counter_id: str, cost: float, job: dict[str, Any], now: dt.datetime
+    ) -> dict[str, Any]:
+        """The merge-write charging one shard: server-side increments, no read needed."""
+        from google.cloud import firestore
+
+        if key.endswith("minute"):
+            return {
+                "counter": counter_id,
+                "requests": firestore.Increment(1),
+                "expire_at": now + dt.timedelta(days=1),
+            }
+        return {
+            "counter": counter_id,
+            "reserved_usd": firestore.Increment(cost),
+            "jobs": firestore.Increment(1),
+            "caller": job["caller"] if key == "caller_day" else "*",
+            "day": now.astimezone(dt.UTC).strftime("%Y-%m-%d"),
+            "expire_at": now + dt.timedelta(days=400),
+        }
+
     def counters(self, caller: str, now: dt.datetime) -> dict[str, dict[str, Any]]:
-        ids = counter_ids(caller, now)
+        """The four counters of a caller at `now`, each summed over its shards."""
         out = {}
-        for key, doc_id in ids.items():
-            snap = self._usage.document(doc_id).get()
-            out[key] = snap.to_dict() if snap.exists else {}
+        for key, doc_id in counter_ids(caller, now).items():
+            refs = [self._usage.document(name) for name in shard_ids(doc_id, self.counter_shards)]
+            out[key] = total([snap.to_dict() for snap in self._client.get_all(refs) if snap.exists])
         return out
 
     def between(self, start: dt.datetime, end: dt.datetime, caller: str | None = None):
@@ -281,9 +345,22 @@ class JobStore:
             return result
 
         result = self._contended(run)
+        if self.on_write is not None and committed:
+            job = committed[-1][0]
+            refunds = [
+                self._usage.document(i) for i in (job.get("charged") or {}).get("counters", [])
+            ]
+            self._wrote(ref, *(refunds if is_terminal(job.get("state", "")) else []))
         for job, entry in committed:
             self._announce(job, entry)
         return result
+
+    def _wrote(self, *refs) -> None:
+        """Benchmark mode (issue 18): report each written document to `on_write`."""
+        if self.on_write is not None:
+            for ref in refs:
+                if ref is not None:
+                    self.on_write(ref.path)
 
     def _announce(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
         """Publish a committed transition's event; a failure leaves it to the sweeper."""
@@ -333,6 +410,12 @@ class JobStore:
                     "refunded_usd": firestore.Increment(back),
                 },
             )
+
+    def mark_paced(self, job_id: str) -> None:
+        """Note on a queued job that its last delivery went back for pacing (issue 18), so a
+        dead letter re-publishes it instead of failing it. A plain field write, no
+        transition: a paced job stays `queued` with its attempts untouched."""
+        self._ref(job_id).update({"paced_at": utcnow()})
 
     def claim(self, job_id: str, lease_seconds: float) -> Claim:
         def change(job, now):

@@ -23,7 +23,11 @@ from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.request import JobRequest
 from imagegen.errors import Blocked, FinalUpstream, RetryableUpstream
 
-MAX_PARALLEL_4K = 2
+# One 4K call at a time (issue 18): an incompressible 4K reply is ~48 MiB of PNG, ~64 MiB of
+# base64 JSON, and the REST transport holds the body, its text, the parsed dict and the
+# proto at once (~250 MiB a call); two at once peaked at 701 MiB, one stays under 512 MiB
+# (bench/RESULTS.md, memory). Each image is stored the moment its reply arrives (on_reply).
+MAX_PARALLEL_4K = 1
 PROMPT_REFUSAL = "Responsible AI"
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -60,7 +64,7 @@ class VertexClient:
             body["labels"] = labels
         count = req.number_of_images
         # Each reply is read in its own thread so only decoded images outlive it. 4K replies
-        # are tens of MB each, so fewer run at once (bench/RESULTS.md, memory).
+        # are tens of MB each, so they run one at a time (MAX_PARALLEL_4K).
         parallel = min(count, MAX_PARALLEL_4K if req.image_size == "4K" else count)
         result = Generation()
         failure: Exception | None = None

@@ -215,6 +215,7 @@ def call_serving(services: Services, spec: ModelSpec, req: JobRequest, job: dict
     req, spec = reroute(services, job, req)
     if kw.get("keeper") is not None:
         kw["keeper"].req = req
+    kw.pop("first", None)  # the slot paced for the retired model's route is not this one's
     log.info("job rerouted after its model was retired", extra={"job_id": job_id, "model": spec.id})
     result, route, calls = call_with_retries(services, spec, req, **kw)
     return result, route, calls, req, spec

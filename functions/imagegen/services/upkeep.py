@@ -18,6 +18,12 @@ log = get_logger("imagegen.upkeep")
 def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) -> bool:
     """Fail a job whose message exhausted its deliveries, keeping its last error."""
     job = services.jobs.get(job_id)
+    if _paced(job, services.settings.max_attempts):
+        # handed back for pacing until Pub/Sub gave up on the message: a fresh one, not a
+        # failure (the job's deadline still ends it: the sweeper fails overdue jobs)
+        services.queue.publish(job_id, paced="1")
+        log.warning("dead letter of a paced job; re-published", extra={"job_id": job_id})
+        return False
     last = (job or {}).get("error") or {}
     tries = f" after {delivery_attempts} delivery attempts" if delivery_attempts else ""
     error = {
@@ -37,6 +43,16 @@ def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) 
         | ({"state": "failed"} if changed else {}),
     )
     return changed
+
+
+def _paced(job: dict[str, Any] | None, max_attempts: int) -> bool:
+    """Queued, handed back for pacing at least once (issue 18), and with attempts left:
+    Pub/Sub's delivery count then mixes pacing with failures, so the job's own attempt
+    count (the claim fails it past `max_attempts`) and its deadline decide, not the
+    dead letter."""
+    if not job or job.get("state") != State.QUEUED.value or not job.get("paced_at"):
+        return False
+    return int(job.get("attempts", 0)) < max_attempts
 
 
 def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:

@@ -38,6 +38,12 @@ class RetryLater(Exception):
     """Raised to the entry point so the message is redelivered (the job is queued again)."""
 
 
+class PacedLater(RetryLater):
+    """The job's turn at Vertex is further off than a worker may wait (the shared limiter,
+    issue 18): the message goes back unclaimed — no attempt spent, no transition — and
+    Pub/Sub's retry backoff brings it back without an instance waiting for it."""
+
+
 @dataclass(frozen=True)
 class Route:
     spec: ModelSpec
@@ -67,6 +73,62 @@ def routes(services: Services, spec: ModelSpec, req: JobRequest) -> list[Route]:
                 out.append(Route(other, location))
                 break
     return out
+
+
+def pace(services: Services, job_id: str) -> Route | None:
+    """Before the claim: take Vertex slots for the job's calls from the shared limiter, on
+    the first of its model's routes (the job's region, then the deployment's fallback
+    locations) that has them within `limiter_max_wait_seconds`, and wait for them. Raises
+    PacedLater when no route has them that soon. None when nothing is paced."""
+    limiter = getattr(services, "limiter", None)
+    if limiter is None:
+        return None
+    job = services.jobs.get(job_id)
+    if not job or job.get("state") != State.QUEUED.value:
+        return None  # the claim decides what a duplicate or a finished job gets
+    if job.get("deadline_at") is not None and utcnow() > job["deadline_at"]:
+        return None  # the claim fails it
+    req = JobRequest.model_validate(job["request"])
+    spec = services.catalog[req.model or job["model"]]
+    calls = req.number_of_images - len(job.get("partial_outputs") or [])
+    calls -= len(job.get("partial_blocked") or [])
+    own = [r for r in routes(services, spec, req) if r.spec.id == spec.id]
+    own = [r for r in own if limiter.paced(spec.id, r.location)]
+    if not own or calls <= 0:
+        return None
+    wait_limit = services.settings.limiter_max_wait_seconds
+    # a slot open now on any route first (this spreads calls over the locations), then
+    # the earliest within the wait
+    for horizon in dict.fromkeys([0.0, wait_limit]):
+        for route in own:
+            wait = limiter.acquire(spec.id, route.location, calls, horizon)
+            if wait is not None:
+                if wait > 0:
+                    time.sleep(wait)
+                return route
+    services.jobs.mark_paced(job_id)
+    log.info(
+        "no Vertex slot soon; handed back to Pub/Sub",
+        extra={"job_id": job_id, "model": spec.id, "vertex_status": "paced"},
+    )
+    raise PacedLater(f"{spec.id}: no Vertex slot within {wait_limit:.0f} s")
+
+
+def _slots(services: Services, route: Route, calls: int) -> None:
+    """A call after the first (a retry or another route) takes its slots too; none within
+    the wait is a quota error of our own (the attempt is handed back)."""
+    limiter = getattr(services, "limiter", None)
+    if limiter is None or not limiter.paced(route.spec.id, route.location):
+        return
+    wait_limit = services.settings.limiter_max_wait_seconds
+    wait = limiter.acquire(route.spec.id, route.location, calls, wait_limit)
+    if wait is None:
+        raise RetryableUpstream(
+            f"{route.spec.id} in {route.location}: no Vertex slot within {wait_limit:.0f} s",
+            quota=True,
+        )
+    if wait > 0:
+        time.sleep(wait)
 
 
 def _fits(spec: ModelSpec, req: JobRequest) -> bool:
@@ -186,13 +248,18 @@ def call_with_retries(
     backoff: Backoff = DEFAULT_BACKOFF,
     history: list[dict[str, Any]] | None = None,
     keeper: Keeper | None = None,
+    first: Route | None = None,
 ) -> tuple[Generation, Route, int]:
     """Try the routes until one answers. Quota errors and "not served here" move on to the
     next route at once; other transient errors back off on the same route. Raises the last
     RetryableUpstream when the time runs out, FinalUpstream when nothing can work.
     `history`: the conversation a Gemini job continues (see domain/conversation.py).
-    `keeper`: stores each image as it arrives; every call asks only for the missing ones."""
+    `keeper`: stores each image as it arrives; every call asks only for the missing ones.
+    `first`: the route `pace` took slots on (tried first; later calls take their own)."""
     candidates = routes(services, spec, req)
+    if first is not None and first in candidates:
+        candidates.remove(first)
+        candidates.insert(0, first)
     index, calls, retries = 0, 0, 0
     last: ImagegenError | None = None
     while candidates:
@@ -205,6 +272,9 @@ def call_with_retries(
                 else RetryableUpstream("no time left for another call")
             )
         calls += 1
+        if calls > 1 or first is None:  # pace() took the first call's slots
+            missing = keeper.missing if keeper is not None else req.number_of_images
+            _slots(services, route, max(1, missing))
         try:
             labels = {**req.labels, "imagegen-job": job_id}
             more: dict[str, Any] = {"history": history} if history else {}
@@ -234,6 +304,8 @@ def call_with_retries(
         except RetryableUpstream as exc:
             _log_call(job_id, route, 429 if exc.quota else exc.status)
             last = exc
+            if exc.quota and exc.status == 429 and getattr(services, "limiter", None):
+                services.limiter.throttled(route.spec.id, route.location)
             log.warning(
                 "retryable upstream error",
                 extra={"job_id": job_id, "error": exc.message, "location": route.location},
@@ -293,6 +365,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
     """Run one delivery of a job; returns what happened (for logs and tests)."""
     started = time.monotonic()
     s = services.settings
+    paced = pace(services, job_id)  # raises PacedLater: the turn is later, hand back
     claim = services.jobs.claim(job_id, s.lease_seconds)
     if claim.outcome is not ClaimOutcome.CLAIMED:
         log.info(
@@ -372,6 +445,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
             job_id=job_id,
             history=history,
             keeper=keeper,
+            first=paced,
         )
         fields = _outputs_fields(keeper, result, route, job)
         if fields["outputs"]:
