@@ -4,10 +4,11 @@ whatever arrives, the answer is never a 5xx and every 4xx is a structured error.
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import flask
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from imagegen.http_api import Api
@@ -112,4 +113,8 @@ def test_submit_never_fails_on_any_bytes(client, raw, mimetype):
     path=st.text(alphabet="abcdefv0123/_-.%", max_size=30),
 )
 def test_any_route_answers_structured(client, method, path):
+    # A path that decodes to a line break (`%0a`) matches neither `/` nor `/<path:path>` —
+    # functions-framework's rules, mirrored above: werkzeug's `.` does not match a newline —
+    # so the framework answers its own 404 and the request never reaches the API.
+    assume(not any(ch in urllib.parse.unquote(path) for ch in "\n\r"))
     _check(client.open("/" + path.lstrip("/"), method=method))
