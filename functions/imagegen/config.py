@@ -87,6 +87,11 @@ class Settings:
     webhook_allow_http: bool = False  # the local stack only
     webhook_allowed_networks: list[str] = field(default_factory=list)  # local: 127.0.0.1/32
     webhook_allowed_hosts: list[str] = field(default_factory=list)  # empty: any public host
+    # the studio (issue 21, studio/identity.py): who signs its users in
+    studio_iap_audiences: list[str] = field(default_factory=list)
+    studio_iap_certs_url: str = "https://www.gstatic.com/iap/verify/public_key"
+    studio_id_tokens: bool = False  # the no-IAP fallback: Google ID tokens, as the API
+    studio_local_identity: bool = False  # local stack only: the user named on the page
     # the live catalog and the model lifecycle autopilot (issue 17)
     catalog_collection: str = "catalog"  # empty: no overlay (the code's table only)
     catalog_ttl_seconds: float = 30.0  # how stale an instance's catalog may be (<= 60)
@@ -169,7 +174,20 @@ def load_settings() -> Settings:
         **_result_settings(),
         **_lifecycle_settings(),
         **_scale_settings(),
+        **_studio_settings(),
     )
+
+
+def _studio_settings() -> dict:
+    """Who signs the studio's users in (issue 21)."""
+    return {
+        "studio_iap_audiences": _list(_env("IMAGEGEN_STUDIO_IAP_AUDIENCES")),
+        # empty: Google's IAP keys (the field's default)
+        "studio_iap_certs_url": _env("IMAGEGEN_STUDIO_IAP_CERTS_URL")
+        or Settings.studio_iap_certs_url,
+        "studio_id_tokens": _env("IMAGEGEN_STUDIO_ID_TOKENS") == "1",
+        "studio_local_identity": _env("IMAGEGEN_STUDIO_LOCAL_IDENTITY") == "1",
+    }
 
 
 def _lifecycle_settings() -> dict:

@@ -100,7 +100,7 @@ class Studio(Api):
 
     def __init__(self, services: Services, identity: StudioIdentity | None = None) -> None:
         super().__init__(services)
-        self.identity = identity or StudioIdentity.from_env(services.auth)
+        self.identity = identity or StudioIdentity.from_settings(services.settings, services.auth)
 
     def caller(self, request: flask.Request) -> Caller:
         return self.identity.caller(request.headers, _base_url(request))

@@ -23,7 +23,6 @@ IMAGEGEN_STUDIO_ID_TOKENS=1.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from imagegen.auth import (
@@ -34,6 +33,7 @@ from imagegen.auth import (
     _CachedCerts,
     _first_line,
 )
+from imagegen.config import Settings
 from imagegen.errors import Unavailable
 
 IAP_HEADER = "x-goog-iap-jwt-assertion"
@@ -54,17 +54,14 @@ class StudioIdentity:
     _transport: _CachedCerts = field(default_factory=_CachedCerts, repr=False)
 
     @classmethod
-    def from_env(cls, auth: Authenticator) -> StudioIdentity:
-        env = os.environ
-        audiences = tuple(
-            a.strip() for a in env.get("IMAGEGEN_STUDIO_IAP_AUDIENCES", "").split(",") if a.strip()
-        )
+    def from_settings(cls, settings: Settings, auth: Authenticator) -> StudioIdentity:
+        """The studio's sign-in, from the deployment's settings (config.py)."""
         return cls(
-            audiences=audiences,
+            audiences=tuple(settings.studio_iap_audiences),
             admins=auth.admins,
-            id_tokens=auth if env.get("IMAGEGEN_STUDIO_ID_TOKENS") == "1" else None,
-            local=env.get("IMAGEGEN_STUDIO_LOCAL_IDENTITY") == "1",
-            certs_url=env.get("IMAGEGEN_STUDIO_IAP_CERTS_URL") or IAP_CERTS_URL,
+            id_tokens=auth if settings.studio_id_tokens else None,
+            local=settings.studio_local_identity,
+            certs_url=settings.studio_iap_certs_url or IAP_CERTS_URL,
         )
 
     def caller(self, headers, base_url: str = "") -> Caller:
