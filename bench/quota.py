@@ -172,7 +172,7 @@ def simulate(stack: BenchStack, limiter_on: bool) -> dict[str, float]:
     counts = _standin(stack)["counts"]
     ok = sum(counts.get(f"{MODEL}|{loc}", {}).get("ok", 0) for loc in LOCATIONS)
     refused = sum(counts.get(f"{MODEL}|{loc}", {}).get("429", 0) for loc in LOCATIONS)
-    states = [(services.jobs.get(j) or {}).get("state") for j in ids]
+    states = [getattr(services.jobs.get(j), "state", None) for j in ids]
     print(f"[quota] states {collections.Counter(states)}", flush=True)
     return {
         "ideal_s": ideal,
