@@ -128,9 +128,7 @@ def test_refine_of_another_callers_job_is_not_found(make_services, idle_topic, u
     services = make_services(jobs_topic=idle_topic)
     theirs = _run(services, f"{unique} a secret", caller="alice@example.com")
     with pytest.raises(NotFound) as other:
-        _submit(
-            services, f"{unique} mine now", caller="bob@example.com", parent_job_id=theirs.id
-        )
+        _submit(services, f"{unique} mine now", caller="bob@example.com", parent_job_id=theirs.id)
     with pytest.raises(NotFound) as missing:
         _submit(services, f"{unique} x", caller="bob@example.com", parent_job_id="nosuchjob")
     assert other.value.http_status == 404
