@@ -126,7 +126,7 @@ def simulate(stack: BenchStack, limiter_on: bool) -> dict[str, float]:
     services = Services(settings)
     # a re-published message (a paced dead letter) is a fresh delivery
     services.queue.publish = lambda job_id, **attrs: push.put(job_id)
-    ids = [submission.submit(services, dict(BODY)).job["id"] for _ in range(JOBS)]
+    ids = [submission.submit(services, dict(BODY)).job.id for _ in range(JOBS)]
     _standin(stack, {"limit": round(RPM * WINDOW / 60), "window": WINDOW})
     done: dict[str, str] = {}
     dead_letters = [0]
