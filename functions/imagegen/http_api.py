@@ -123,6 +123,9 @@ def idempotency_key(request: flask.Request) -> str | None:
 class Api:
     """The `submit` function's HTTP API. Subclassed by the studio (same error table)."""
 
+    jobs_path = "/v1/jobs"  # where a job's status_url points
+    sign_views = False  # signed output URLs on every job view, not only on GET
+
     def __init__(self, services: Services, trust_caller_header: bool | None = None) -> None:
         """`trust_caller_header` overrides the setting (tests of the local stack's mode)."""
         self.services = services
@@ -183,13 +186,11 @@ class Api:
         return getattr(self, endpoint)(request, **args)
 
     # -- views: a job as JSON, with its URLs -------------------------------------------
-    def job_json(
-        self, request: flask.Request, job: Job, *, signed: bool = False, path: str = "/v1/jobs"
-    ) -> dict[str, Any]:
+    def job_json(self, request: flask.Request, job: Job, *, signed: bool = False) -> dict[str, Any]:
         """The job as the API shows it (JobView) with its `status_url`, and with signed
         download URLs on its outputs when `signed`."""
-        view = JobView.of(job, status_url(_base_url(request), job.id, path)).to_json()
-        return with_urls(self.services.signer, view) if signed else view
+        view = JobView.of(job, status_url(_base_url(request), job.id, self.jobs_path)).to_json()
+        return with_urls(self.services.signer, view) if signed or self.sign_views else view
 
     # -- endpoints ----------------------------------------------------------------------
     def healthz(self, request: flask.Request) -> flask.Response:

@@ -304,4 +304,4 @@ def usage(
     from imagegen.domain.quota import usage_report
 
     jobs = services.jobs.between(start, end, caller)
-    return {"caller": caller, **usage_report([job.model_dump() for job in jobs])}
+    return {"caller": caller, **usage_report(jobs)}

@@ -31,7 +31,6 @@ from werkzeug.routing import Rule
 
 from imagegen.auth import Caller
 from imagegen.bootstrap import Services
-from imagegen.domain.job import Job
 from imagegen.domain.request import validate_request
 from imagegen.errors import InvalidRequest, MethodNotAllowed, NotFound
 from imagegen.http_api import (
@@ -99,6 +98,9 @@ def _parse_limit(raw: str | None) -> int:
 class Studio(Api):
     """See the module docstring. Errors map to statuses exactly as in the HTTP API."""
 
+    jobs_path = "/api/jobs"
+    sign_views = True  # the page shows the images of every job it lists
+
     def __init__(self, services: Services, identity: StudioIdentity | None = None) -> None:
         super().__init__(services)
         self.identity = identity or StudioIdentity.from_settings(services.settings, services.auth)
@@ -137,12 +139,6 @@ class Studio(Api):
         except MethodNotAllowed:  # the studio has no 405s: a wrong method is not a route
             raise NotFound(f"no route {request.method} {request.path}") from None
         return getattr(self, endpoint)(request, **args)
-
-    def job_json(
-        self, request: flask.Request, job: Job, *, signed: bool = True, path: str = "/api/jobs"
-    ) -> dict[str, Any]:
-        """Studio views always carry signed URLs and the studio's own status URL."""
-        return super().job_json(request, job, signed=True, path=path)
 
     # -- endpoints (the job ones, get_job / cancel_job / output_redirect, are the API's) --
     def page(self, request: flask.Request) -> flask.Response:
