@@ -80,7 +80,7 @@ def submit(
     caller: str = "anonymous",
     idempotency_key: str | None = None,
     source: str = "http",
-    extra: dict[str, Any] | None = None,
+    upload: dict[str, str] | None = None,
 ) -> Submitted:
     """Validate, record, queue. Invalid input raises InvalidRequest before anything is
     written; over a rate or budget limit raises RateLimited / BudgetExceeded (429) and
@@ -99,7 +99,7 @@ def submit(
     fingerprint = request_fingerprint(body)
     job_id = new_job_id()
     validated, written = store_inline_references(services, validated, job_id)
-    more = dict(extra or {})  # e.g. the upload that made the job (its answer's name)
+    more: dict[str, Any] = {"upload": upload} if upload else {}  # its object, its answer
     if conversation_prefix is not None:
         more["conversation"] = conversation_prefix
         more["parent_job_id"] = validated.request.parent_job_id

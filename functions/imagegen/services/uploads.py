@@ -104,7 +104,7 @@ def handle_upload(services: Services, event_type: str, data: dict[str, Any]) -> 
             caller=f"upload:{bucket}",
             idempotency_key=key,
             source="upload",
-            extra={"upload": {"uri": uri, "answer": answer_name(name)}},
+            upload={"uri": uri, "answer": answer_name(name)},
         )
     except Unavailable:
         raise  # transient: let the trigger retry
