@@ -134,7 +134,7 @@ class Job(BaseModel):
         """What to give back to the budget counters once the job is terminal: the
         reservation made at submit beyond what the job really cost (never negative)."""
         reserved = float((self.charged or {}).get("usd", 0.0))
-        return max(0.0, round(reserved - float(self.cost_usd or 0.0), 6))
+        return max(0.0, round(reserved - self.actual_cost_usd, 6))
 
     @property
     def charged_counters(self) -> list[str]:
