@@ -13,16 +13,16 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from imagegen.cli import (
+from imagegen_client.cli import cli
+from imagegen_client.cli.exit_codes import (
     EXIT_BLOCKED,
     EXIT_OK,
     EXIT_TIMEOUT,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
-    cli,
-    sheet_layout,
 )
-from imagegen.client import Client
+from imagegen_client.cli.sheet import sheet_layout
+from imagegen_client.client import Client
 
 pytestmark = pytest.mark.stack
 

@@ -1,6 +1,6 @@
 """A small Python client for the imagegen HTTP API.
 
-    from imagegen.client import Client
+    from imagegen_client.client import Client, verify_webhook
 
     client = Client()  # IMAGEGEN_API_URL, else http://127.0.0.1:8681
     job = client.submit({"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9"})
@@ -15,8 +15,9 @@ given (`token=` or `IMAGEGEN_TOKEN`) or one fetched from Application Default Cre
 the URL as audience. Against a plain `http://` URL (the local stack) it sends none; a caller
 name (`caller=` or `IMAGEGEN_CALLER`) goes in the `X-Imagegen-Caller` header instead.
 
-Only the standard library and `requests` are imported here; google-auth and
-google-cloud-storage are imported when first needed (token fetch, download).
+Only the standard library, `requests` and `standardwebhooks` are imported here (the `cli`
+extra); google-auth and google-cloud-storage are imported when first needed (token fetch,
+a gs:// read without a signed URL). Nothing from the server package `imagegen`.
 """
 
 from __future__ import annotations
