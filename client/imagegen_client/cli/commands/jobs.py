@@ -24,6 +24,13 @@ from imagegen_client.cli.waiting import wait_or_interrupted
 from imagegen_client.client import WaitTimeout, is_terminal, state_of
 
 
+def _one_job_command(function: Callable[..., None]) -> click.Command:
+    """A command on one JOB_ID (history, status, get, cancel), given the context first."""
+    return click.command(epilog=EXIT_CODES_HELP)(
+        click.argument("job_id")(click.pass_context(function))
+    )
+
+
 def _download(app: App, job: dict[str, Any], out: Path | None) -> list[Path]:
     target = out if out is not None else Path("out") / str(job["id"])
     if not job.get("outputs"):
@@ -45,19 +52,22 @@ def _finish(
     ctx.exit(code)
 
 
-def _run_job(
-    ctx: click.Context,
-    submit: Callable[[], dict[str, Any]],
-    *,
-    out: Path | None,
-    no_wait: bool,
-    timeout: float,
-) -> None:
-    """Submit (`submit()` returns the new job), print its id, wait with a live status line,
-    download the images and exit by the job's state: what `generate` and `refine` do."""
+# What submits a job: the request the options stand for and the Idempotency-Key -> the job.
+Submit = Callable[[dict[str, Any], str | None], dict[str, Any]]
+
+
+def _run_job(ctx: click.Context, prompt: str, options: dict[str, Any], submit: Submit) -> None:
+    """Build the request from the shared options, submit it, print the job's id, wait with a
+    live status line, download the images and exit by the job's state: what `generate` and
+    `refine` do."""
+    out: Path | None = options.pop("out")
+    no_wait: bool = options.pop("no_wait")
+    timeout: float = options.pop("timeout")
+    idempotency_key: str | None = options.pop("idempotency_key")
     app = app_of(ctx)
+    request = build_request(prompt, **options)
     started = time.monotonic()
-    job = submit()
+    job = submit(request, idempotency_key)
     job_id = str(job["id"])
     if app.as_json:
         if no_wait:
@@ -79,25 +89,10 @@ def _run_job(
 @click.argument("prompt")
 @request_options
 @click.pass_context
-def generate(
-    ctx: click.Context,
-    prompt: str,
-    out: Path | None,
-    no_wait: bool,
-    timeout: float,
-    idempotency_key: str | None,
-    **options: Any,
-) -> None:
+def generate(ctx: click.Context, prompt: str, **options: Any) -> None:
     """Generate images from PROMPT, wait for them and download them."""
-    app = app_of(ctx)
-    request = build_request(prompt, **options)
-    _run_job(
-        ctx,
-        lambda: app.client.submit(request, idempotency_key=idempotency_key),
-        out=out,
-        no_wait=no_wait,
-        timeout=timeout,
-    )
+    client = app_of(ctx).client
+    _run_job(ctx, prompt, options, lambda request, key: client.submit(request, idempotency_key=key))
 
 
 @click.command(epilog=EXIT_CODES_HELP)
@@ -105,49 +100,34 @@ def generate(
 @click.argument("prompt")
 @request_options
 @click.pass_context
-def refine(
-    ctx: click.Context,
-    parent_id: str,
-    prompt: str,
-    out: Path | None,
-    no_wait: bool,
-    timeout: float,
-    idempotency_key: str | None,
-    **options: Any,
-) -> None:
+def refine(ctx: click.Context, parent_id: str, prompt: str, **options: Any) -> None:
     """Continue the conversation of job PARENT_ID with PROMPT (Gemini image models): the
     model sees the earlier turns and images. Waits and downloads like `generate`; without
     --model the parent's model is used."""
-    app = app_of(ctx)
-    request = build_request(prompt, **options)
-    request.pop("prompt")
-    _run_job(
-        ctx,
-        lambda: app.client.refine(parent_id, prompt, request, idempotency_key=idempotency_key),
-        out=out,
-        no_wait=no_wait,
-        timeout=timeout,
-    )
+    client = app_of(ctx).client
+
+    def submit(request: dict[str, Any], key: str | None) -> dict[str, Any]:
+        request.pop("prompt")  # refine sends the prompt beside the rest of the request
+        return client.refine(parent_id, prompt, request, idempotency_key=key)
+
+    _run_job(ctx, prompt, options, submit)
 
 
-@click.command(epilog=EXIT_CODES_HELP)
-@click.argument("job_id")
-@click.pass_context
+@_one_job_command
 def history(ctx: click.Context, job_id: str) -> None:
     """Show the chain of refinements that ends at JOB_ID, first turn first."""
     app = app_of(ctx)
     chain = app.client.history(job_id)
-    if app.as_json:
-        app.emit_json({"chain": chain})
-        return
-    app.out.print(history_table(job_id, chain))
-    if chain:
-        print_warnings(app.err, chain[-1].get("warnings"))
+
+    def for_people() -> None:
+        app.out.print(history_table(job_id, chain))
+        if chain:  # the latest turn's warnings
+            print_warnings(app.err, chain[-1].get("warnings"))
+
+    app.show({"chain": chain}, for_people)
 
 
-@click.command(epilog=EXIT_CODES_HELP)
-@click.argument("job_id")
-@click.pass_context
+@_one_job_command
 def status(ctx: click.Context, job_id: str) -> None:
     """Show a job. Exits 0 whenever the job could be read, whatever its state."""
     app = app_of(ctx)
@@ -155,14 +135,12 @@ def status(ctx: click.Context, job_id: str) -> None:
     app.show(job, lambda: app.out.print(job_table(job)))
 
 
-@click.command(epilog=EXIT_CODES_HELP)
-@click.argument("job_id")
+@_one_job_command
 @OUT_DIR
 @click.option("--wait", "wait_", is_flag=True, help="Wait for an unfinished job first.")
 @click.option(
     "--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait with --wait."
 )
-@click.pass_context
 def get(ctx: click.Context, job_id: str, out: Path | None, wait_: bool, timeout: float) -> None:
     """Download the images of a job. An unfinished job exits 5 unless --wait is given."""
     app = app_of(ctx)
@@ -175,9 +153,7 @@ def get(ctx: click.Context, job_id: str, out: Path | None, wait_: bool, timeout:
     _finish(ctx, app, job, _download(app, job, out), warnings=True)
 
 
-@click.command(epilog=EXIT_CODES_HELP)
-@click.argument("job_id")
-@click.pass_context
+@_one_job_command
 def cancel(ctx: click.Context, job_id: str) -> None:
     """Cancel a queued job (a running or finished job answers 409: exit 2)."""
     app = app_of(ctx)
