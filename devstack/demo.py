@@ -76,8 +76,8 @@ class Demo:
         self.out = out
 
     def imagegen(self, *args: str, capture: bool = False) -> subprocess.CompletedProcess:
-        """Run the real CLI (`python -m imagegen.cli`) against the local stack."""
-        command = [sys.executable, "-m", "imagegen.cli", *args]
+        """Run the real CLI (`python -m imagegen_client.cli`) against the local stack."""
+        command = [sys.executable, "-m", "imagegen_client.cli", *args]
         shown = " ".join(a if " " not in a else repr(a) for a in args)
         print(f"$ imagegen {shown}", flush=True)
         return subprocess.run(

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     secret = os.environ.get("IMAGEGEN_WEBHOOK_SECRET", "")
 
     def show(headers: dict[str, str], body: bytes) -> None:
-        from imagegen.client import WebhookVerificationError, verify_webhook
+        from imagegen_client.client import WebhookVerificationError, verify_webhook
 
         try:
             event = verify_webhook(body, headers, secret)

@@ -93,7 +93,7 @@ def extend(doc: dict[str, Any]) -> dict[str, Any]:
                 "summary": "A job event, POSTed to the job's webhook.url",
                 "description": "Signed per Standard Webhooks: verify webhook-signature "
                 "(v1, HMAC-SHA256 over `<webhook-id>.<webhook-timestamp>.<body>` with the "
-                "deployment's whsec_ secret), e.g. with imagegen.client.verify_webhook. "
+                "deployment's whsec_ secret), e.g. with imagegen_client.client.verify_webhook. "
                 "Answer 2xx; 5xx, 408, 429 and timeouts are retried for at least 24 hours.",
                 "parameters": [
                     {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}

@@ -13,16 +13,16 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from imagegen.cli import (
+from imagegen_client.cli import cli
+from imagegen_client.cli.exit_codes import (
     EXIT_BLOCKED,
     EXIT_OK,
     EXIT_TIMEOUT,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
-    cli,
-    sheet_layout,
 )
-from imagegen.client import Client
+from imagegen_client.cli.sheet import sheet_layout
+from imagegen_client.client import ApiError, Client
 
 pytestmark = pytest.mark.stack
 
@@ -97,6 +97,23 @@ def test_generate_json_reports_job_and_files(run, tmp_path, unique):
     assert body["exit_code"] == 0
     assert [Path(p).name for p in body["files"]] == ["0.png"]
     assert Path(body["files"][0]).is_file()
+
+
+def test_client_reads_a_gs_output_without_the_signed_url(client, unique):
+    """The client's own gs:// read (google-cloud-storage, anonymous against the emulator; no
+    server code) gives the bytes the signed URL serves; a missing object is a 404."""
+    job = client.wait(client.submit({"prompt": f"gs read {unique}"})["id"], timeout=120)
+    assert job["state"] == "succeeded"
+    [output] = job["outputs"]
+    assert output["uri"].startswith("gs://")
+
+    by_uri = client.read_output(output["uri"])  # a bare URI: no signed URL to follow
+
+    assert by_uri == client.read_output(output)  # through its signed url
+    assert by_uri.startswith(b"\x89PNG")
+    with pytest.raises(ApiError) as missing:
+        client.read_output(output["uri"] + ".gone")
+    assert missing.value.status == 404
 
 
 def test_no_wait_then_status_then_get(run, tmp_path, unique):

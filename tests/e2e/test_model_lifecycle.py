@@ -18,9 +18,9 @@ from click.testing import CliRunner
 
 from imagegen.adapters.catalog_firestore import CatalogStore
 from imagegen.bootstrap import Services
-from imagegen.cli import cli
 from imagegen.config import load_settings
 from imagegen.domain.catalog import DEFAULT_MODEL
+from imagegen_client.cli import cli
 
 pytestmark = pytest.mark.stack
 

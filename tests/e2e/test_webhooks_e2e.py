@@ -15,8 +15,8 @@ import requests
 
 from devstack.emulators import pull_job_events
 from devstack.webhook_receiver import Receiver
-from imagegen.client import Client, verify_webhook
 from imagegen.services.uploads import answer_name
+from imagegen_client.client import Client, verify_webhook
 
 pytestmark = pytest.mark.stack
 TERMINAL = {"succeeded", "blocked", "failed", "cancelled"}

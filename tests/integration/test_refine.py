@@ -232,8 +232,9 @@ def test_cli_refine_and_history_through_the_stack(api_url, unique, tmp_path):
 
     from click.testing import CliRunner
 
-    from imagegen.cli import EXIT_OK, EXIT_USAGE, cli
-    from imagegen.client import Client
+    from imagegen_client.cli import cli
+    from imagegen_client.cli.exit_codes import EXIT_OK, EXIT_USAGE
+    from imagegen_client.client import Client
 
     def run(*args, caller="cli-refine"):
         return CliRunner().invoke(

@@ -15,9 +15,9 @@ import requests
 
 from devstack.emulators import pull_job_events
 from devstack.webhook_receiver import Receiver
-from imagegen.client import verify_webhook
 from imagegen.services import job_events, webhooks
 from imagegen.services.submission import submit
+from imagegen_client.client import verify_webhook
 
 pytestmark = pytest.mark.stack
 

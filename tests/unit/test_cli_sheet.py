@@ -8,19 +8,18 @@ import click
 import pytest
 from PIL import Image
 
-from imagegen.cli import (
+from imagegen_client.cli.exit_codes import exit_code_for_error, exit_code_for_state
+from imagegen_client.cli.job_request import reference_of
+from imagegen_client.cli.render import shorten
+from imagegen_client.cli.sheet import (
     CAPTION_HEIGHT,
     SHEET_PAD,
     SheetItem,
     caption_for,
-    exit_code_for_error,
-    exit_code_for_state,
-    reference_of,
     render_sheet,
     sheet_layout,
-    shorten,
 )
-from imagegen.client import ApiError, WaitTimeout, backoff_delays, output_filename
+from imagegen_client.client import ApiError, WaitTimeout, backoff_delays, output_filename
 
 
 @pytest.mark.parametrize(
@@ -153,7 +152,7 @@ def test_output_filename():
 
 
 def test_wait_polls_until_terminal_and_reports_each_poll(monkeypatch):
-    from imagegen import client as client_mod
+    from imagegen_client import client as client_mod
 
     states = iter(["queued", "running", "running", "succeeded"])
     c = client_mod.Client("http://127.0.0.1:1")
@@ -166,7 +165,7 @@ def test_wait_polls_until_terminal_and_reports_each_poll(monkeypatch):
 
 
 def test_wait_timeout_carries_the_last_state(monkeypatch):
-    from imagegen import client as client_mod
+    from imagegen_client import client as client_mod
 
     c = client_mod.Client("http://127.0.0.1:1")
     monkeypatch.setattr(c, "get", lambda job_id: {"id": job_id, "state": "running"})
@@ -176,7 +175,7 @@ def test_wait_timeout_carries_the_last_state(monkeypatch):
 
 
 def test_wait_rides_out_a_brief_outage(monkeypatch):
-    from imagegen import client as client_mod
+    from imagegen_client import client as client_mod
 
     answers = iter(
         [
@@ -199,7 +198,7 @@ def test_wait_rides_out_a_brief_outage(monkeypatch):
 
 
 def test_wait_does_not_retry_a_404(monkeypatch):
-    from imagegen import client as client_mod
+    from imagegen_client import client as client_mod
 
     c = client_mod.Client("http://127.0.0.1:1")
 
@@ -212,7 +211,7 @@ def test_wait_does_not_retry_a_404(monkeypatch):
 
 
 def test_headers_local_caller_and_explicit_token():
-    from imagegen.client import Client
+    from imagegen_client.client import Client
 
     local = Client("http://127.0.0.1:8681", caller="me")
     assert local._headers()["X-Imagegen-Caller"] == "me"

@@ -9,12 +9,12 @@ import json
 
 import pytest
 
-from imagegen.client import WebhookVerificationError, verify_webhook
 from imagegen.domain import job_events, webhooks
 from imagegen.domain.job import Job
 from imagegen.domain.webhooks import Delivery, RetryPolicy, close_attempt, open_attempt
 from imagegen.netguard import Guard, Refused
 from imagegen.services.webhooks import sign
+from imagegen_client.client import WebhookVerificationError, verify_webhook
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)

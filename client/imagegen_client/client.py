@@ -1,6 +1,6 @@
 """A small Python client for the imagegen HTTP API.
 
-    from imagegen.client import Client
+    from imagegen_client.client import Client, verify_webhook
 
     client = Client()  # IMAGEGEN_API_URL, else http://127.0.0.1:8681
     job = client.submit({"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9"})
@@ -15,8 +15,9 @@ given (`token=` or `IMAGEGEN_TOKEN`) or one fetched from Application Default Cre
 the URL as audience. Against a plain `http://` URL (the local stack) it sends none; a caller
 name (`caller=` or `IMAGEGEN_CALLER`) goes in the `X-Imagegen-Caller` header instead.
 
-Only the standard library and `requests` are imported here; google-auth and
-google-cloud-storage are imported when first needed (token fetch, download).
+Only the standard library, `requests` and `standardwebhooks` are imported here (the `cli`
+extra); google-auth and google-cloud-storage are imported when first needed (token fetch,
+a gs:// read without a signed URL). Nothing from the server package `imagegen`.
 """
 
 from __future__ import annotations
@@ -403,14 +404,30 @@ class Client:
     # ------------------------------------------------------------------- outputs
 
     def _storage_client(self) -> Any:
+        """google-cloud-storage's client, made when a gs:// output is first read: the
+        caller's own credentials, anonymous against the local emulator."""
         if self._storage is None:
-            from imagegen.adapters.storage_gcs import Storage
+            from google.cloud import storage
 
-            project = self.project
-            if not project and os.environ.get("STORAGE_EMULATOR_HOST"):
-                project = "imagegen-local"
-            self._storage = Storage.connect(project)  # type: ignore[arg-type]
+            if os.environ.get("STORAGE_EMULATOR_HOST"):
+                from google.auth.credentials import AnonymousCredentials
+
+                self._storage = storage.Client(
+                    project=self.project or "imagegen-local", credentials=AnonymousCredentials()
+                )
+            else:
+                self._storage = storage.Client(project=self.project)
         return self._storage
+
+    def _read_gs(self, uri: str) -> bytes:
+        """A whole gs:// object, refused before downloading when over MAX_DOWNLOAD_BYTES."""
+        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        blob = self._storage_client().bucket(bucket).get_blob(name)
+        if blob is None:
+            raise FileNotFoundError(uri)
+        if blob.size is not None and blob.size > MAX_DOWNLOAD_BYTES:
+            raise ValueError(f"{uri} is {blob.size} bytes; the limit is {MAX_DOWNLOAD_BYTES}")
+        return blob.download_as_bytes()
 
     def read_output(self, output: dict[str, Any] | str) -> bytes:
         """The bytes of one output: through its signed `url` when the API gave one (no
@@ -422,7 +439,7 @@ class Client:
             return self._fetch(str(signed))
         if uri.startswith("gs://"):
             try:
-                return self._storage_client().read(uri, MAX_DOWNLOAD_BYTES)
+                return self._read_gs(uri)
             except FileNotFoundError as exc:
                 raise ApiError(404, "not_found", f"{uri} does not exist") from exc
             except Exception as exc:

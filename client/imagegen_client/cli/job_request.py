@@ -1,0 +1,175 @@
+"""The options `generate` and `refine` share, and the job request they stand for
+(reference images read and sniffed here, before anything is sent)."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+import click
+
+MIME_ALIASES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "webp": "image/webp",
+}
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+
+
+def sniff_mime(data: bytes, name: str = "") -> str | None:
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed if guessed in MIME_ALIASES.values() else None
+
+
+def reference_of(value: str) -> dict[str, str]:
+    """`--ref` value -> a request reference image: gs:// by URI, a local file inline."""
+    if value.startswith("gs://"):
+        return {"gcs_uri": value}
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise click.BadParameter(
+            f"{value}: no such file (give a local image or a gs:// URI)", param_hint="--ref"
+        )
+    data = path.read_bytes()
+    mime = sniff_mime(data, path.name)
+    if mime is None:
+        raise click.BadParameter(f"{value}: not a PNG, JPEG or WebP image", param_hint="--ref")
+    return {"data": base64.b64encode(data).decode("ascii"), "mime_type": mime}
+
+
+def _labels(values: tuple[str, ...]) -> dict[str, str]:
+    labels = {}
+    for item in values:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: use KEY=VALUE", param_hint="--label")
+        labels[key] = val
+    return labels
+
+
+OUT_DIR = click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the images [default: ./out/<job id>/].",
+)
+
+_REQUEST_OPTIONS = (
+    click.option("-m", "--model", help="Model id (see `imagegen models`); default: the API's."),
+    click.option("-n", "--n", "number_of_images", type=int, help="Number of images."),
+    click.option("-a", "--aspect-ratio", help="Aspect ratio, e.g. 1:1, 16:9, 9:16."),
+    click.option(
+        "--size",
+        "image_size",
+        type=click.Choice(["512", "1K", "2K", "4K"], case_sensitive=False),
+        help="Image size where the model offers several.",
+    ),
+    click.option(
+        "--ref",
+        "refs",
+        multiple=True,
+        metavar="FILE|gs://…",
+        help="Reference image: a local file (sent inline) or a gs:// URI. Repeatable.",
+    ),
+    click.option("--region", help="Vertex AI location, e.g. us-central1 or global."),
+    click.option("--seed", type=int, help="Seed (generationConfig.seed)."),
+    click.option(
+        "--no-watermark", is_flag=True, help="Ask for no SynthID watermark (Imagen only)."
+    ),
+    click.option("--negative-prompt", help="What to leave out (models that take it)."),
+    click.option("--person-generation", help="dont_allow, allow_adult or allow_all."),
+    click.option(
+        "--safety",
+        "safety_filter_level",
+        help="block_low_and_above, block_medium_and_above, block_only_high, block_none "
+        "(or block_most/some/few/fewest).",
+    ),
+    click.option("--mime-type", help="Output type: png, jpeg, webp (or image/png, ...)."),
+    click.option("--quality", type=int, help="JPEG/WebP compression quality, 0-100."),
+    click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Job label."),
+    click.option("--fallback-model", "fallback_models", multiple=True, help="Fallback model id."),
+    click.option(
+        "--thoughts",
+        "include_thoughts",
+        is_flag=True,
+        help="Keep the model's thought summaries on the job (Gemini thinking models).",
+    ),
+    OUT_DIR,
+    click.option("--no-wait", is_flag=True, help="Print the job id and return at once."),
+    click.option(
+        "--timeout",
+        type=float,
+        default=600.0,
+        show_default=True,
+        help="Seconds to wait for the job.",
+    ),
+    click.option("--idempotency-key", help="Retries with the same key return the same job."),
+)
+
+
+def request_options(command: Any) -> Any:
+    """The request, wait and download options `generate` and `refine` share."""
+    for option in reversed(_REQUEST_OPTIONS):
+        command = option(command)
+    return command
+
+
+def build_request(
+    prompt: str,
+    *,
+    model: str | None = None,
+    number_of_images: int | None = None,
+    aspect_ratio: str | None = None,
+    image_size: str | None = None,
+    refs: tuple[str, ...] = (),
+    region: str | None = None,
+    seed: int | None = None,
+    no_watermark: bool = False,
+    negative_prompt: str | None = None,
+    person_generation: str | None = None,
+    safety_filter_level: str | None = None,
+    mime_type: str | None = None,
+    quality: int | None = None,
+    labels: tuple[str, ...] = (),
+    fallback_models: tuple[str, ...] = (),
+    include_thoughts: bool = False,
+) -> dict[str, Any]:
+    """The job request the command line options stand for."""
+    request: dict[str, Any] = {"prompt": prompt}
+    optional = {
+        "model": model,
+        "number_of_images": number_of_images,
+        "aspect_ratio": aspect_ratio,
+        "image_size": image_size.upper() if image_size else None,
+        "region": region,
+        "seed": seed,
+        "negative_prompt": negative_prompt,
+        "person_generation": person_generation,
+        "safety_filter_level": safety_filter_level,
+    }
+    request.update({k: v for k, v in optional.items() if v is not None})
+    if no_watermark:
+        request["add_watermark"] = False
+    if refs:
+        request["reference_images"] = [reference_of(ref) for ref in refs]
+    if mime_type or quality is not None:
+        output: dict[str, Any] = {}
+        if mime_type:
+            output["mime_type"] = MIME_ALIASES.get(mime_type.lower(), mime_type)
+        if quality is not None:
+            output["compression_quality"] = quality
+        request["output"] = output
+    if labels:
+        request["labels"] = _labels(labels)
+    if fallback_models:
+        request["fallback_models"] = list(fallback_models)
+    if include_thoughts:
+        request["include_thoughts"] = True
+    return request
