@@ -196,7 +196,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         for name, request, how, standin in CASES:
             case = {"how": how, "request": request}
             if how == "worker":
-                case["job_id"] = submit(services, {"prompt": PROMPT, **request}).job["id"]
+                case["job_id"] = submit(services, {"prompt": PROMPT, **request}).job.id
             env = noisy_env if standin == "noisy" else base_env
             out = run_case(env, case)
             results[name] = out

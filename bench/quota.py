@@ -127,7 +127,7 @@ def simulate(stack: BenchStack, limiter_on: bool) -> dict[str, float]:
     services = Services(settings)
     # a re-published message (a paced dead letter) is a fresh delivery
     services.queue.publish = lambda job_id, **attrs: push.put(job_id)
-    ids = [submission.submit(services, dict(BODY)).job["id"] for _ in range(JOBS)]
+    ids = [submission.submit(services, dict(BODY)).job.id for _ in range(JOBS)]
     _standin(stack, {"limit": round(RPM * WINDOW / 60), "window": WINDOW})
     done: dict[str, str] = {}
     dead_letters = [0]
@@ -173,7 +173,7 @@ def simulate(stack: BenchStack, limiter_on: bool) -> dict[str, float]:
     counts = _standin(stack)["counts"]
     ok = sum(counts.get(f"{MODEL}|{loc}", {}).get("ok", 0) for loc in LOCATIONS)
     refused = sum(counts.get(f"{MODEL}|{loc}", {}).get("429", 0) for loc in LOCATIONS)
-    states = [(services.jobs.get(j) or {}).get("state") for j in ids]
+    states = [getattr(services.jobs.get(j), "state", None) for j in ids]
     print(f"[quota] states {collections.Counter(states)}", flush=True)
     return {
         "ideal_s": ideal,

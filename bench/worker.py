@@ -103,15 +103,15 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
     services = Services()
     timer = Timer()
     # cold: the first job builds the Firestore, Storage and Vertex clients
-    first_id = submit(services, BODY).job["id"]
+    first_id = submit(services, BODY).job.id
     start = time.perf_counter()
     assert generate(services, first_id) == "succeeded"
     first_s = time.perf_counter() - start
     instrument(services, timer)
     for _ in range(3):  # warm-up
-        generate(services, submit(services, BODY).job["id"])
+        generate(services, submit(services, BODY).job.id)
 
-    ids = [submit(services, BODY).job["id"] for _ in range(JOBS)]
+    ids = [submit(services, BODY).job.id for _ in range(JOBS)]
     per_job: list[dict[str, float]] = []
     wall0 = time.perf_counter()
     for job_id in ids:
@@ -124,7 +124,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         per_job.append(split(timer.current(), total))
     seq_wall = time.perf_counter() - wall0
 
-    ids = [submit(services, BODY).job["id"] for _ in range(JOBS)]
+    ids = [submit(services, BODY).job.id for _ in range(JOBS)]
     conc_lat: list[float] = []
 
     def one(job_id: str) -> None:

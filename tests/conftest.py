@@ -70,3 +70,26 @@ def unique() -> str:
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def openapi_schema(http, api_url):
+    """`openapi_schema("Job")`: a jsonschema validator (Draft 2020-12, OpenAPI 3.1's dialect)
+    for one component of the running API's own OpenAPI document, `$ref`s resolved in it."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    base = "urn:imagegen-openapi"
+    doc = http.get(f"{api_url}/v1/openapi.json", timeout=5).json()
+    registry = Registry().with_resource(
+        base, Resource.from_contents(doc, default_specification=DRAFT202012)
+    )
+
+    def validator(pointer: str) -> Draft202012Validator:
+        """A component's name ("Job") or a `#/...` pointer into the document."""
+        ref = pointer if pointer.startswith("#") else f"#/components/schemas/{pointer}"
+        return Draft202012Validator({"$ref": f"{base}{ref}"}, registry=registry)
+
+    validator.doc = doc
+    return validator

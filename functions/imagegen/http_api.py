@@ -1,20 +1,24 @@
-"""The HTTP API of the `submit` function: routing, body limits, callers, and the one table
-that maps errors to status codes. Everything else is delegated to services.submission."""
+"""The HTTP API of the `submit` function: routing (werkzeug's `routing.Map`, as
+functions-framework routes), body limits, callers, the views (a Job rendered as JSON with its
+URLs), and the one table that maps errors to status codes. The work itself is done by
+services.submission, which takes commands and returns domain objects."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import re
-from collections.abc import Callable
 from typing import Any
 
 import flask
+from werkzeug import exceptions as http_errors
+from werkzeug.routing import BaseConverter, Map, RequestRedirect, Rule
 
 from imagegen import catalog_admin, logs
 from imagegen.adapters.signer import with_urls
 from imagegen.auth import Caller, Unauthenticated
 from imagegen.bootstrap import Services
 from imagegen.domain import bounded_json
+from imagegen.domain.job import Job, JobView, status_url
 from imagegen.errors import (
     BudgetExceeded,
     ImagegenError,
@@ -30,11 +34,49 @@ from imagegen.services import submission
 
 log = logs.get_logger("imagegen.http")
 
-JOB_PATH = re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9_-]{1,128})$")
 # Seconds a caller should wait after a 503 (Pub/Sub or Firestore unavailable): nothing
 # was accepted, so the same request (same Idempotency-Key) can simply be sent again.
 RETRY_AFTER_UNAVAILABLE = 5
-OUTPUT_PATH = re.compile(r"^/v1/jobs/(?P<job_id>[A-Za-z0-9_-]{1,128})/outputs/(?P<n>\d{1,3})$")
+
+
+class JobIdConverter(BaseConverter):
+    """`<job_id:...>`: the characters a job id may have (anything else is a 404)."""
+
+    regex = r"[A-Za-z0-9_-]{1,128}"
+
+
+class NotAllowed(MethodNotAllowed):
+    """405, with the methods the path has (the `Allow` header)."""
+
+    def __init__(self, method: str, allowed: list[str]) -> None:
+        self.allow = ", ".join(allowed)
+        super().__init__(f"{method} is not allowed here; use {self.allow}")
+
+
+def rule(path: str, endpoint: str, *methods: str) -> Rule:
+    """A route. werkzeug adds HEAD to every GET rule; the API never answered HEAD (405),
+    so it is taken out again and the answers (and their `Allow` header) stay as they were."""
+    made = Rule(path, endpoint=endpoint, methods=list(methods) or None)
+    if made.methods is not None and "HEAD" not in methods:
+        made.methods.discard("HEAD")
+    return made
+
+
+def url_map(rules: list[Rule]) -> Map:
+    # merge_slashes off: `/v1//jobs` is a 404 as it always was, not a redirect
+    return Map(rules, converters={"job_id": JobIdConverter}, merge_slashes=False)
+
+
+def match(routes: Map, request: flask.Request) -> tuple[str, dict[str, Any]]:
+    """(endpoint, path arguments) of the request; NotFound / MethodNotAllowed (405 with the
+    allowed methods) otherwise. A trailing slash is ignored, as it always was."""
+    path = request.path.rstrip("/") or "/"
+    try:
+        return routes.bind("localhost").match(path, method=request.method)
+    except http_errors.MethodNotAllowed as exc:
+        raise NotAllowed(request.method, sorted(exc.valid_methods or ())) from None
+    except (http_errors.NotFound, RequestRedirect):
+        raise NotFound(f"no route {request.method} {request.path}") from None
 
 
 def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> flask.Response:
@@ -79,6 +121,11 @@ def idempotency_key(request: flask.Request) -> str | None:
 
 
 class Api:
+    """The `submit` function's HTTP API. Subclassed by the studio (same error table)."""
+
+    jobs_path = "/v1/jobs"  # where a job's status_url points
+    sign_views = False  # signed output URLs on every job view, not only on GET
+
     def __init__(self, services: Services, trust_caller_header: bool | None = None) -> None:
         """`trust_caller_header` overrides the setting (tests of the local stack's mode)."""
         self.services = services
@@ -87,6 +134,22 @@ class Api:
             import dataclasses
 
             self.auth = dataclasses.replace(self.auth, trust_caller_header=trust_caller_header)
+        self.routes = url_map(self.rules())
+
+    def rules(self) -> list[Rule]:
+        job = "/v1/jobs/<job_id:job_id>"
+        own = [
+            rule("/healthz", "healthz", "GET"),
+            rule("/v1/jobs", "submit", "POST"),
+            rule(job, "get_job", "GET"),
+            rule(job, "cancel_job", "DELETE"),
+            rule(f"{job}/outputs/<int(max=999):n>", "output_redirect", "GET"),
+            rule("/v1/openapi.json", "openapi", "GET"),
+            rule("/v1/usage", "usage", "GET"),
+        ]
+        # the live catalog's routes (issue 17), `GET /v1/models` among them
+        catalog = catalog_admin.routes(self, flask.Request.from_values())
+        return own + [rule(path, f"catalog {path}", *methods) for path, methods in catalog.items()]
 
     def caller(self, request: flask.Request) -> Caller:
         """The verified caller (401 without one); see imagegen.auth."""
@@ -105,6 +168,8 @@ class Api:
         except Unavailable as exc:
             log.error("request failed", extra={"error": exc.message, "path": request.path})
             return _error(exc, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+        except NotAllowed as exc:
+            return _error(exc, {"Allow": exc.allow})
         except ImagegenError as exc:
             if exc.http_status >= 500:
                 log.error("request failed", extra={"error": exc.message, "path": request.path})
@@ -114,75 +179,24 @@ class Api:
             return _json({"error": {"code": "internal", "message": "internal error"}}, 500)
 
     def _route(self, request: flask.Request) -> flask.Response:
-        path = request.path.rstrip("/") or "/"
-        routes: dict[str, dict[str, Callable[[], flask.Response]]] = {
-            "/healthz": {"GET": lambda: _json({"ok": True}, 200)},
-            "/v1/jobs": {"POST": lambda: self._submit(request)},
-            "/v1/models": {
-                "GET": lambda: _json(
-                    {
-                        "models": submission.models(self.services),
-                        "default": self.services.catalog.default_model,
-                    },
-                    200,
-                )
-            },
-            "/v1/openapi.json": {"GET": lambda: _json(self._openapi(), 200)},
-            "/v1/usage": {
-                "GET": lambda: _json(
-                    submission.usage(
-                        self.services,
-                        caller=request.args.get("caller") or None,
-                        day=request.args.get("day"),
-                        month=request.args.get("month"),
-                        asker=self.caller(request),
-                    ),
-                    200,
-                )
-            },
-        }
-        routes.update(catalog_admin.routes(self, request))  # live catalog (issue 17)
-        match = JOB_PATH.match(path)
-        if match:
-            job_id = match["job_id"]
-            methods = {
-                "GET": lambda: _json(
-                    with_urls(
-                        self.services.signer,
-                        submission.view(
-                            submission.get_job(self.services, job_id, self.caller(request)),
-                            _base_url(request),
-                        ),
-                    ),
-                    200,
-                ),
-                "DELETE": lambda: _json(
-                    submission.view(
-                        submission.cancel_job(self.services, job_id, self.caller(request)),
-                        _base_url(request),
-                    ),
-                    200,
-                ),
-            }
-        elif OUTPUT_PATH.match(path):
-            output = OUTPUT_PATH.match(path)
-            assert output is not None
-            methods = {
-                "GET": lambda: self._output_redirect(request, output["job_id"], int(output["n"]))
-            }
-        elif path in routes:
-            methods = routes[path]
-        else:
-            raise NotFound(f"no route {request.method} {request.path}")
-        if request.method not in methods:
-            allowed = ", ".join(sorted(methods))
-            return _error(
-                MethodNotAllowed(f"{request.method} is not allowed here; use {allowed}"),
-                {"Allow": allowed},
-            )
-        return methods[request.method]()
+        endpoint, args = match(self.routes, request)
+        if endpoint.startswith("catalog "):
+            path = endpoint.removeprefix("catalog ")
+            return catalog_admin.routes(self, request)[path][request.method]()
+        return getattr(self, endpoint)(request, **args)
 
-    def _submit(self, request: flask.Request) -> flask.Response:
+    # -- views: a job as JSON, with its URLs -------------------------------------------
+    def job_json(self, request: flask.Request, job: Job, *, signed: bool = False) -> dict[str, Any]:
+        """The job as the API shows it (JobView) with its `status_url`, and with signed
+        download URLs on its outputs when `signed`."""
+        view = JobView.of(job, status_url(_base_url(request), job.id, self.jobs_path)).to_json()
+        return with_urls(self.services.signer, view) if signed or self.sign_views else view
+
+    # -- endpoints ----------------------------------------------------------------------
+    def healthz(self, request: flask.Request) -> flask.Response:
+        return _json({"ok": True}, 200)
+
+    def submit(self, request: flask.Request) -> flask.Response:
         caller = self.caller(request)  # before the body is read: no identity, no work
         settings = self.services.settings
         body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
@@ -193,25 +207,65 @@ class Api:
             caller=caller.id,
             idempotency_key=key,
         )
-        view = submission.view(result.job, _base_url(request))
+        view = self.job_json(request, result.job)
         status = 202 if result.created else 200
         return _json(view, status, {"Location": view["status_url"]})
 
-    def _output_redirect(self, request: flask.Request, job_id: str, index: int) -> flask.Response:
-        """302 to a freshly signed URL of output `index` (issue 16): the caller's own job
+    def get_job(self, request: flask.Request, job_id: str) -> flask.Response:
+        job = submission.get_job(self.services, job_id, self.caller(request))
+        return _json(self.job_json(request, job, signed=True), 200)
+
+    def cancel_job(self, request: flask.Request, job_id: str) -> flask.Response:
+        job = submission.cancel_job(self.services, job_id, self.caller(request))
+        return _json(self.job_json(request, job), 200)
+
+    def output_redirect(self, request: flask.Request, job_id: str, n: int) -> flask.Response:
+        """302 to a freshly signed URL of output `n` (issue 16): the caller's own job
         only, like every read (another caller's is the same 404 as a missing one)."""
         job = submission.get_job(self.services, job_id, self.caller(request))
-        outputs = {o.get("index", n): o for n, o in enumerate(job.get("outputs") or [])}
-        if index not in outputs:
-            raise NotFound(f"job {job_id} has no output {index}")
-        signed = self.services.signer.sign(str(outputs[index].get("uri") or ""))
+        outputs = {o.get("index", i): o for i, o in enumerate(job.outputs or [])}
+        if n not in outputs:
+            raise NotFound(f"job {job_id} has no output {n}")
+        signed = self.services.signer.sign(str(outputs[n].get("uri") or ""))
         if signed is None:
             raise NotFound("signed URLs are off in this deployment (IMAGEGEN_URL_SIGNER=off)")
         response = flask.redirect(signed[0], code=302)
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def _openapi(self) -> dict[str, Any]:
+    def usage(self, request: flask.Request) -> flask.Response:
+        """`?day=YYYY-MM-DD` (default today, UTC) or `?month=YYYY-MM`, `?caller=`."""
+        asker = self.caller(request)
+        caller = submission.usage_caller(asker, request.args.get("caller") or None)
+        period, start, end = usage_period(request.args.get("day"), request.args.get("month"))
+        report = submission.usage(self.services, caller=caller, start=start, end=end)
+        return _json({**period, **report}, 200)
+
+    def openapi(self, request: flask.Request) -> flask.Response:
         from imagegen.openapi import document
 
-        return document()
+        return _json(document(), 200)
+
+
+def usage_period(
+    day: str | None, month: str | None
+) -> tuple[dict[str, str], dt.datetime, dt.datetime]:
+    """The usage report's period from the query string: ({day|month}, start, end), UTC."""
+    try:
+        if month:
+            start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC)
+            end = (start + dt.timedelta(days=32)).replace(day=1)
+            return {"month": month}, start, end
+        day = day or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+        start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        return {"day": day}, start, start + dt.timedelta(days=1)
+    except ValueError:
+        raise InvalidRequest(
+            "bad period",
+            details=[
+                {
+                    "field": "month" if month else "day",
+                    "message": "use YYYY-MM-DD for day, YYYY-MM for month",
+                }
+            ],
+        ) from None

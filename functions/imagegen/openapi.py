@@ -1,108 +1,233 @@
-"""The OpenAPI 3.1 document of the HTTP API, generated from the pydantic schema so the two
-cannot drift apart."""
+"""The OpenAPI 3.1 document of the HTTP API, generated from the pydantic models the code
+uses (the request: JobRequest; the job: domain.job.JobView; usage and errors below), so the
+document and the answers cannot drift apart. tests/e2e/test_openapi_conformance.py checks
+real answers of the running stack against it."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
 from imagegen import __version__
+from imagegen.domain.catalog import Overlay
+from imagegen.domain.job import JobView
 from imagegen.domain.request import JobRequest
 from imagegen.openapi_events import extend as extend_with_events
 
-_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                    },
-                },
-            },
-        }
-    },
-}
-
-_JOB = {
-    "type": "object",
-    "required": ["id", "state", "status", "status_url"],
-    "properties": {
-        "id": {"type": "string"},
-        "state": {"enum": ["queued", "running", "succeeded", "blocked", "failed", "cancelled"]},
-        "status": {"type": "string"},
-        "status_url": {"type": "string"},
-        "request": {"$ref": "#/components/schemas/JobRequest"},
-        "model": {"type": "string"},
-        "region": {"type": "string"},
-        "outputs": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "uri": {"type": "string"},
-                    "mime_type": {"type": "string"},
-                    "index": {"type": "integer"},
-                    "width": {"type": "integer", "description": "delivered pixels"},
-                    "height": {"type": "integer", "description": "delivered pixels"},
-                    "bytes": {"type": "integer"},
-                    "priced_size": {
-                        "type": "string",
-                        "description": "the size billed: the delivered one, if it differs",
-                    },
-                    "cost_usd": {"type": "number"},
-                },
-            },
-        },
-        "blocked_images": {"type": "array", "items": {"type": "object"}},
-        "error": {"type": "object"},
-        "warnings": {"type": "array", "items": {"type": "string"}},
-        "text": {"type": "array", "items": {"type": "string"}},
-        "served_by": {"type": "object"},
-        "attempts": {"type": "integer"},
-        "estimated_cost_usd": {"type": "number"},
-        "cost_usd": {"type": "number"},
-        "usage": {"type": "object"},
-        "source": {"type": "string"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "started_at": {"type": "string", "format": "date-time"},
-        "finished_at": {"type": "string", "format": "date-time"},
-    },
-}
+REF = "#/components/schemas/{model}"
 
 
-def _responses(*codes: int, ok: dict | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for code in codes:
-        if code < 400:
-            out[str(code)] = {
-                "description": "OK",
-                "content": {
-                    "application/json": {"schema": ok or {"$ref": "#/components/schemas/Job"}}
-                },
-            }
-        else:
-            out[str(code)] = {
-                "description": "Error",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }
+class ErrorDetail(BaseModel):
+    field: str = Field(description="the request field (a dotted path) or header at fault")
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="machine-readable: invalid_request, not_found, ...")
+    message: str
+    details: list[ErrorDetail] | None = Field(
+        default=None, description="one entry per bad field (400s)"
+    )
+
+
+class Error(BaseModel):
+    """Every 4xx and 5xx answer (imagegen/errors.py, ImagegenError.to_json)."""
+
+    error: ErrorInfo
+
+
+class UsageTotals(BaseModel):
+    jobs: int
+    images_requested: int
+    images_produced: int
+    estimated_usd: float
+    cost_usd: float
+    states: dict[str, int] = Field(description="jobs per state")
+
+
+class Usage(BaseModel):
+    """`GET /v1/usage`: images, jobs and dollars of a UTC day or month."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    day: str | None = Field(default=None, description="YYYY-MM-DD, when asked by day")
+    month: str | None = Field(default=None, description="YYYY-MM, when asked by month")
+    caller: str | None = Field(description="whose usage; null: every caller (admins)")
+    total: UsageTotals
+    by_caller: dict[str, UsageTotals]
+    by_model: dict[str, UsageTotals] = Field(description="by the model that served the job")
+
+
+class Models(BaseModel):
+    """`GET /v1/models`: today's lineup, then the retired names with their replacement."""
+
+    models: list[dict[str, Any]] = Field(
+        description="one entry a model: its catalog facts, sizes, prices and sources"
+    )
+    default: str
+    catalog: dict[str, Any] | None = Field(
+        default=None, description="the live catalog's version and recent changes"
+    )
+
+
+class Health(BaseModel):
+    ok: bool
+
+
+class CatalogRecord(BaseModel):
+    """The live catalog (admins, issue 17): the overlay, its version and history; `GET`
+    adds every model's facts, a retirement whether it wrote anything."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: int
+    updated_at: str | None = None
+    updated_by: str | None = None
+    overlay: Overlay
+    history: list[dict[str, Any]]
+
+
+class CatalogDiff(BaseModel):
+    changes: list[dict[str, Any]] = Field(description="field by field, model by model")
+
+
+class Retirement(BaseModel):
+    """`POST /v1/catalog/retire`: retire a served model now, in favour of another."""
+
+    model: str
+    replacement: str
+
+
+def _schemas() -> dict[str, Any]:
+    """Every component schema, generated. The job view keeps its stored request and webhook
+    records as they are (domain/job.py); here they point at their own schemas."""
+    _, top = models_json_schema(
+        [
+            (JobRequest, "validation"),
+            (JobView, "serialization"),
+            (Usage, "serialization"),
+            (Models, "serialization"),
+            (Error, "serialization"),
+            (Health, "serialization"),
+            (Overlay, "validation"),
+            (CatalogRecord, "serialization"),
+            (CatalogDiff, "serialization"),
+            (Retirement, "validation"),
+        ],
+        ref_template=REF,
+    )
+    schemas = top["$defs"]
+    schemas["Job"] = schemas.pop("JobView")  # the name clients have known it by
+    job = schemas["Job"]["properties"]
+    for name, prop in job.items():  # a field without a value is left out, never null
+        job[name] = _without_null(prop)
+    job["request"] = {"$ref": REF.format(model="JobRequest")}
+    job["webhook_deliveries"] = {
+        "type": "object",
+        "additionalProperties": {"$ref": REF.format(model="WebhookDelivery")},
+        "description": job["webhook_deliveries"]["description"],
+    }
+    return schemas
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """`X | None = None` -> X (its title and description kept, no null default)."""
+    options = prop.get("anyOf")
+    if not options or {"type": "null"} not in options:
+        return prop
+    rest = [option for option in options if option != {"type": "null"}]
+    out = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+    return {**rest[0], **out} if len(rest) == 1 else {**out, "anyOf": rest}
+
+
+def _content(model: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": REF.format(model=model)}}}
+
+
+def _op(
+    operation_id: str,
+    ok: dict[int, str],
+    *errors: int,
+    body: str | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One operation: its answers by status (a schema name each; errors are `Error`), its
+    request body's schema name and its parameters."""
+    responses = {str(code): {"description": "OK", "content": _content(m)} for code, m in ok.items()}
+    for code in errors:
+        responses[str(code)] = {"description": "Error", "content": _content("Error")}
+    out: dict[str, Any] = {"operationId": operation_id, "responses": responses}
+    if body is not None:
+        out["requestBody"] = {"required": True, "content": _content(body)}
+    if parameters:
+        out["parameters"] = parameters
     return out
+
+
+def _param(name: str, where: str, description: str = "", **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": {"type": "string", **schema},
+        **({"description": description} if description else {}),
+    }
+
+
+def _paths() -> dict[str, Any]:
+    job_id = [_param("job_id", "path")]
+    auth = (401, 503)  # no verified caller; the token keys or a store unreachable
+    admin = (403, *auth)  # the live catalog (issue 17): admins only; docs/models.md
+    key = _param("Idempotency-Key", "header", "the same key replays the same job", maxLength=256)
+    usage = [
+        _param("day", "query", "YYYY-MM-DD (UTC); default today"),
+        _param("month", "query", "YYYY-MM (UTC); instead of day"),
+        _param("caller", "query", "another caller's usage (admins only)"),
+    ]
+    errors = (400, 401, 404, 409, 413, 415, 429, 503)
+    return {
+        "/v1/jobs": {
+            "post": _op(
+                "submitJob", {200: "Job", 202: "Job"}, *errors, body="JobRequest", parameters=[key]
+            )
+        },
+        "/v1/jobs/{job_id}": {
+            "get": _op("getJob", {200: "Job"}, 404, *auth, parameters=job_id),
+            "delete": _op("cancelJob", {200: "Job"}, 404, 409, *auth, parameters=job_id),
+        },
+        "/v1/models": {"get": _op("listModels", {200: "Models"})},
+        "/v1/usage": {"get": _op("getUsage", {200: "Usage"}, 400, *admin, parameters=usage)},
+        "/v1/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "responses": {
+                    "200": {
+                        "description": "This document",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+        "/healthz": {"get": _op("health", {200: "Health"})},
+        "/v1/catalog": {
+            "get": _op("getCatalog", {200: "CatalogRecord"}, *admin),
+            "put": _op("putCatalog", {200: "CatalogRecord"}, 400, *admin, body="Overlay"),
+        },
+        "/v1/catalog/diff": {
+            "get": _op("diffCatalog", {200: "CatalogDiff"}, *admin),
+            "post": _op("diffProposedCatalog", {200: "CatalogDiff"}, 400, *admin, body="Overlay"),
+        },
+        "/v1/catalog/retire": {
+            "post": _op("retireModel", {200: "CatalogRecord"}, 400, *admin, body="Retirement")
+        },
+    }
 
 
 @cache
 def document() -> dict[str, Any]:
-    schema = JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-    defs = schema.pop("$defs", {})
-    job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
     doc = {
         "openapi": "3.1.0",
         "info": {
@@ -110,63 +235,7 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "Image generation jobs on Vertex AI Gemini image models.",
         },
-        "paths": {
-            "/v1/jobs": {
-                "post": {
-                    "operationId": "submitJob",
-                    "parameters": [
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string", "maxLength": 256},
-                        }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/JobRequest"}
-                            }
-                        },
-                    },
-                    "responses": _responses(200, 202, 400, 409, 413, 415, 429, 503),
-                }
-            },
-            "/v1/jobs/{job_id}": {
-                "get": {
-                    "operationId": "getJob",
-                    "parameters": [job_id],
-                    "responses": _responses(200, 404),
-                },
-                "delete": {
-                    "operationId": "cancelJob",
-                    "parameters": [job_id],
-                    "responses": _responses(200, 404, 409),
-                },
-            },
-            "/v1/models": {
-                "get": {
-                    "operationId": "listModels",
-                    "responses": _responses(
-                        200,
-                        ok={
-                            "type": "object",
-                            "properties": {
-                                "models": {"type": "array", "items": {"type": "object"}},
-                                "default": {"type": "string"},
-                            },
-                        },
-                    ),
-                }
-            },
-            "/v1/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "responses": _responses(200, ok={"type": "object"}),
-                }
-            },
-        },
-        "components": {"schemas": {**defs, "JobRequest": schema, "Job": _JOB, "Error": _ERROR}},
+        "paths": _paths(),
+        "components": {"schemas": _schemas()},
     }
-    return extend_with_events(doc)  # issue 16: output URLs, job events, webhooks
+    return extend_with_events(doc)  # issue 16: the output redirect, job events, webhooks

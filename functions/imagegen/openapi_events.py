@@ -1,29 +1,13 @@
-"""The OpenAPI additions of issue 16: signed output URLs, the output redirect, the webhook
-deliveries on a job, and the job event (a CloudEvent) as sent on `job-events` and to
-webhooks (OpenAPI 3.1 `webhooks`). docs/events.md describes the same in prose."""
+"""The OpenAPI additions of issue 16: the output redirect, the webhook deliveries on a job,
+and the job event (a CloudEvent) as sent on `job-events` and to webhooks (OpenAPI 3.1
+`webhooks`). The job itself (outputs with their signed URLs) is generated from JobView in
+openapi.py. docs/events.md describes the same in prose."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from imagegen.domain.job_events import ALL_EVENTS, TYPE_PREFIX
-
-OUTPUT = {
-    "type": "object",
-    "required": ["uri", "index", "mime_type"],
-    "properties": {
-        "uri": {"type": "string", "description": "gs://<outputs bucket>/jobs/<id>/<n>.<ext>"},
-        "index": {"type": "integer"},
-        "mime_type": {"type": "string"},
-        "url": {
-            "type": "string",
-            "format": "uri",
-            "description": "V4 signed URL: downloads the image with no Google credentials "
-            "until url_expires_at (default 15 minutes, at most 7 days).",
-        },
-        "url_expires_at": {"type": "string", "format": "date-time"},
-    },
-}
 
 WEBHOOK_DELIVERY = {
     "type": "object",
@@ -79,16 +63,8 @@ JOB_EVENT = {
 def extend(doc: dict[str, Any]) -> dict[str, Any]:
     """Add the issue-16 parts to the generated document (in place) and return it."""
     schemas = doc["components"]["schemas"]
-    schemas["Output"] = OUTPUT
     schemas["WebhookDelivery"] = WEBHOOK_DELIVERY
     schemas["JobEvent"] = JOB_EVENT
-    job = schemas["Job"]["properties"]
-    job["outputs"] = {"type": "array", "items": {"$ref": "#/components/schemas/Output"}}
-    job["webhook_deliveries"] = {
-        "type": "object",
-        "additionalProperties": {"$ref": "#/components/schemas/WebhookDelivery"},
-        "description": "Per event id: every webhook attempt (time, status).",
-    }
     doc["paths"]["/v1/jobs/{job_id}/outputs/{n}"] = {
         "get": {
             "operationId": "getOutput",

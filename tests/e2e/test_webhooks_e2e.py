@@ -67,7 +67,7 @@ def _events_for(tap, job_id: str) -> list[dict]:
 
 
 def test_webhook_events_once_signed_and_url_downloads(
-    stack_env, api_url, receiver, duplicating_relay, event_tap, unique
+    stack_env, api_url, receiver, duplicating_relay, event_tap, unique, openapi_schema
 ):
     url, got = receiver
     client = Client(api_url, caller=f"e2e-{unique}")
@@ -131,6 +131,12 @@ def test_webhook_events_once_signed_and_url_downloads(
     assert len(seen) == len(wanted)
     assert {d["status"] for d in seen.values()} == {"delivered"}
     assert all(len(d["attempts"]) == 1 and d["attempts"][0]["status"] == 204 for d in seen.values())
+
+    # the events (topic and webhook alike) and the job with its deliveries are what the
+    # OpenAPI document says (JobEvent's data is the job view)
+    for event in [*events, *delivered]:
+        assert openapi_schema("JobEvent").is_valid(event), event
+    assert openapi_schema("Job").is_valid(client.get(job["id"]))
 
 
 def test_client_and_cli_download_through_signed_urls(api_url, tmp_path, unique, monkeypatch):

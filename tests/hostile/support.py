@@ -126,26 +126,29 @@ def bearer(token: str) -> dict[str, str]:
 
 def succeeded_job(services, caller: str, unique: str, **extra) -> str:
     """A finished Gemini job of `caller`, written as the worker leaves one."""
+    from imagegen.domain.job import Job
     from imagegen.domain.jobs import new_job_id, utcnow
 
     now = utcnow()
     job_id = new_job_id()
     services.jobs.create(
-        {
-            "id": job_id,
-            "state": "succeeded",
-            "caller": caller,
-            "model": "gemini-3-pro-image",
-            "served_by": {"model": "gemini-3-pro-image", "location": "global"},
-            "request": {"prompt": f"{unique} parent", "model": "gemini-3-pro-image"},
-            "conversation": [
-                {"role": "user", "parts": [{"text": f"{unique} parent"}]},
-                {"role": "model", "parts": [{"text": "here it is"}]},
-            ],
-            "outputs": [],
-            "created_at": now,
-            "updated_at": now,
-            **extra,
-        }
+        Job.from_document(
+            {
+                "id": job_id,
+                "state": "succeeded",
+                "caller": caller,
+                "model": "gemini-3-pro-image",
+                "served_by": {"model": "gemini-3-pro-image", "location": "global"},
+                "request": {"prompt": f"{unique} parent", "model": "gemini-3-pro-image"},
+                "conversation": [
+                    {"role": "user", "parts": [{"text": f"{unique} parent"}]},
+                    {"role": "model", "parts": [{"text": "here it is"}]},
+                ],
+                "outputs": [],
+                "created_at": now,
+                "updated_at": now,
+                **extra,
+            }
+        )
     )
     return job_id

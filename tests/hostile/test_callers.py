@@ -44,11 +44,11 @@ def test_forged_expired_foreign_and_wrong_audience_tokens_are_401(deployed, issu
     good = client.post("/v1/jobs", json={"prompt": unique}, headers=bearer(issuer.token(alice)))
     statuses.append(good.status_code)
     assert good.status_code == 202
-    assert services.jobs.get(good.get_json()["id"])["caller"] == alice
+    assert services.jobs.get(good.get_json()["id"]).caller == alice
     # nothing was written for the refused tries: alice has exactly the one good job
     today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     mine = services.jobs.between(today, today + dt.timedelta(days=1), alice)
-    assert [job["id"] for job in mine] == [good.get_json()["id"]]
+    assert [job.id for job in mine] == [good.get_json()["id"]]
     record("forged / expired / foreign / wrong-audience tokens", statuses)
 
 
@@ -107,7 +107,7 @@ def test_another_callers_job_is_404_and_cannot_be_cancelled(deployed, issuer, un
     cancel = client.delete(f"/v1/jobs/{job['id']}", headers=bob)
     statuses.append(cancel.status_code)
     assert cancel.status_code == 404
-    assert services.jobs.get(job["id"])["state"] == "queued"
+    assert services.jobs.get(job["id"]).state == "queued"
 
     own = client.get(f"/v1/jobs/{job['id']}", headers=alice)
     seen_by_admin = client.get(f"/v1/jobs/{job['id']}", headers=admin)

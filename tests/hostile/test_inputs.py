@@ -60,15 +60,15 @@ def test_a_phone_photo_sized_reference_is_stored_in_cloud_storage(
     assert response.status_code == 202, response.get_json()
     job_id = response.get_json()["id"]
     stored = services.jobs.get(job_id)
-    ref = stored["request"]["reference_images"][0]
+    ref = stored.request["reference_images"][0]
     bucket = stack_env["IMAGEGEN_OUTPUTS_BUCKET"]
     assert ref == {"gcs_uri": f"gs://{bucket}/jobs/{job_id}/inputs/0.png", "mime_type": "image/png"}
-    assert "data" not in json.dumps(stored["request"])
+    assert "data" not in json.dumps(stored.request)
     assert services.storage.read(ref["gcs_uri"], 10_000_000) == photo
     # and the job runs: the worker sends the stored object to Vertex by reference
     assert generate(services, job_id) == "succeeded"
     finished = services.jobs.get(job_id)
-    user_turn = finished["conversation"][0]["parts"][0]
+    user_turn = finished.conversation[0]["parts"][0]
     assert user_turn["fileData"]["fileUri"] == ref["gcs_uri"]
     record("3.3 MB inline reference", [response.status_code], extra_calls=0)
 
@@ -190,5 +190,5 @@ def test_a_refine_chain_over_the_document_budget_is_400_before_any_charge(
     assert services.jobs.counters(me, now)["caller_day"] == {}  # nothing reserved
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     mine = services.jobs.between(start, start + dt.timedelta(days=1), me)
-    assert [job["id"] for job in mine] == [parent]
+    assert [job.id for job in mine] == [parent]
     record("refine chain over the document budget", [response.status_code])

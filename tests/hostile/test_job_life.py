@@ -30,24 +30,24 @@ def _calls(vertex_url: str, tag: str) -> int:
 def test_dead_letter_leaves_a_job_a_live_worker_holds(make_services, idle_topic, unique):
     services = make_services(jobs_topic=idle_topic)
     job = submission.submit(services, {"prompt": f"{unique} held"}).job
-    claim = services.jobs.claim(job["id"], lease_seconds=60)
+    claim = services.jobs.claim(job.id, lease_seconds=60)
     assert claim.attempt == 1
     # the dead letter of an earlier delivery arrives while this worker holds a fresh lease
-    assert upkeep.dead_letter(services, job["id"], 5) is False
-    assert services.jobs.get(job["id"])["state"] == "running"
+    assert upkeep.dead_letter(services, job.id, 5) is False
+    assert services.jobs.get(job.id).state == "running"
     # so the worker's result is accepted
-    assert services.jobs.finish(job["id"], 1, _succeeded(), {"outputs": [], "cost_usd": 0.0})
-    assert services.jobs.get(job["id"])["state"] == "succeeded"
+    assert services.jobs.finish(job.id, 1, _succeeded(), {"outputs": [], "cost_usd": 0.0})
+    assert services.jobs.get(job.id).state == "succeeded"
 
     # a lapsed lease is no protection: the dead letter ends that job
     other = submission.submit(services, {"prompt": f"{unique} abandoned"}).job
-    services.jobs.claim(other["id"], lease_seconds=60)
-    services.jobs._ref(other["id"]).update(
+    services.jobs.claim(other.id, lease_seconds=60)
+    services.jobs._ref(other.id).update(
         {"lease_expires_at": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}
     )
-    assert upkeep.dead_letter(services, other["id"], 5) is True
-    ended = services.jobs.get(other["id"])
-    assert ended["state"] == "failed" and ended["error"]["code"] == "delivery_exhausted"
+    assert upkeep.dead_letter(services, other.id, 5) is True
+    ended = services.jobs.get(other.id)
+    assert ended.state == "failed" and ended.error["code"] == "delivery_exhausted"
     record("dead letter vs a live lease", ["kept running", "failed after lapse"])
 
 
@@ -109,23 +109,23 @@ def test_a_result_too_large_to_store_fails_once_with_its_objects_removed(
     job = submission.submit(services, {"prompt": f"{unique} big"}).job
     # fill the stored document to just under the worker's limit
     room = MAX_DOCUMENT_BYTES - DOCUMENT_MARGIN_BYTES - document_bytes(job) - 400
-    services.jobs._ref(job["id"]).update({"warnings": ["w" * room]})
-    assert generate(services, job["id"]) == "failed"
-    ended = services.jobs.get(job["id"])
-    assert ended["state"] == "failed"
-    assert ended["error"]["code"] == "result_too_large"
-    assert ended["outputs"] == [] and ended["cost_usd"] > 0  # the spend is kept
-    deleted = ended["error"]["deleted_outputs"]
+    services.jobs._ref(job.id).update({"warnings": ["w" * room]})
+    assert generate(services, job.id) == "failed"
+    ended = services.jobs.get(job.id)
+    assert ended.state == "failed"
+    assert ended.error["code"] == "result_too_large"
+    assert ended.outputs == [] and ended.cost_usd > 0  # the spend is kept
+    deleted = ended.error["deleted_outputs"]
     assert deleted and all(services.storage.generation(uri) is None for uri in deleted)
     # a redelivery finds it terminal: one billable call in all
-    assert generate(services, job["id"]) == "terminal"
+    assert generate(services, job.id) == "terminal"
     calls = _calls(vertex_url, f"{unique} big")
     assert calls == 1
     record(
         "finished document over 1 MiB",
-        [ended["state"]],
+        [ended.state],
         extra_calls=calls - 1,
-        stuck=0 if ended["state"] == "failed" else 1,
+        stuck=0 if ended.state == "failed" else 1,
     )
 
 

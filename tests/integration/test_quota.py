@@ -102,7 +102,7 @@ def test_concurrent_submissions_never_overspend(make_services, idle_topic, uniqu
     start = dt.datetime.combine(now.date(), dt.time(), tzinfo=dt.UTC)
     jobs = services.jobs.between(start, start + dt.timedelta(days=1), caller)
     assert len(jobs) == accepted
-    assert spent == pytest.approx(sum(j["estimated_cost_usd"] for j in jobs))
+    assert spent == pytest.approx(sum(j.estimated_cost_usd for j in jobs))
     assert spent <= budget + 1e-9
 
 
@@ -114,9 +114,9 @@ def test_blocked_and_cancelled_jobs_give_their_budget_back(make_services, idle_t
     ).job
     cancelled = submission.submit(services, {"prompt": f"{unique} b"}, caller=caller).job
     kept = submission.submit(services, {"prompt": f"{unique} c"}, caller=caller).job
-    assert generate(services, blocked["id"]) == "blocked"
-    services.jobs.cancel(cancelled["id"])
-    assert generate(services, kept["id"]) == "succeeded"
+    assert generate(services, blocked.id) == "blocked"
+    services.jobs.cancel(cancelled.id)
+    assert generate(services, kept.id) == "succeeded"
     counter = services.jobs.counters(caller, dt.datetime.now(dt.UTC))["caller_day"]
     assert counter["reserved_usd"] == pytest.approx(FLASH)
     assert counter["refunded_usd"] == pytest.approx(2 * FLASH)
@@ -127,7 +127,7 @@ def test_usage_report_matches_the_jobs(make_services, idle_topic, unique):
     client = _client(services)
     caller = f"usage-{unique}"
     ids = [
-        submission.submit(services, body, caller=caller).job["id"]
+        submission.submit(services, body, caller=caller).job.id
         for body in (
             {"prompt": f"{unique} a"},
             {
@@ -188,8 +188,8 @@ def test_sharded_budget_is_exact_in_sequence_and_loses_no_charge_concurrently(
     start = dt.datetime.combine(now.date(), dt.time(), tzinfo=dt.UTC)
     jobs = services.jobs.between(start, start + dt.timedelta(days=1), concurrent)
     assert len(jobs) == accepted
-    assert all(j["charged"]["counters"][0].startswith(f"spend|{concurrent}|") for j in jobs)
-    services.jobs.cancel(jobs[0]["id"])
+    assert all(j.charged["counters"][0].startswith(f"spend|{concurrent}|") for j in jobs)
+    services.jobs.cancel(jobs[0].id)
     after = services.jobs.counters(concurrent, dt.datetime.now(dt.UTC))["caller_day"]
     assert after["reserved_usd"] == pytest.approx((accepted - 1) * FLASH)
     assert after["refunded_usd"] == pytest.approx(FLASH)

@@ -12,6 +12,7 @@ import requests
 from PIL import Image
 
 from devstack.vertex_standin import thought_signature
+from imagegen.domain.job import JobView
 from imagegen.errors import InvalidRequest, NotFound
 from imagegen.services import submission
 from imagegen.services.worker import generate
@@ -26,8 +27,8 @@ def _submit(services, prompt, caller="anonymous", **body):
 
 def _run(services, prompt, caller="anonymous", **body):
     job = _submit(services, prompt, caller=caller, **body)
-    assert generate(services, job["id"]) == "succeeded"
-    return services.jobs.get(job["id"])
+    assert generate(services, job.id) == "succeeded"
+    return services.jobs.get(job.id)
 
 
 def _sent(vertex_url, job_id):
@@ -48,7 +49,7 @@ def _pro_model_turn(job, prompt):
     for), as it must be sent back."""
     return {
         "role": "model",
-        "parts": [_file(job["outputs"][0]["uri"], signature=thought_signature(PRO, prompt, 1))],
+        "parts": [_file(job.outputs[0]["uri"], signature=thought_signature(PRO, prompt, 1))],
     }
 
 
@@ -60,13 +61,13 @@ def test_three_turn_chain_sends_five_turns_in_order(make_services, idle_topic, u
     services = make_services(jobs_topic=idle_topic)
     p1, p2, p3 = (f"{unique} {text}" for text in ("a lighthouse", "at night", "in snow"))
     first = _run(services, p1, model=PRO)
-    second = _run(services, p2, model=PRO, parent_job_id=first["id"])
-    third_job = _submit(services, p3, model=PRO, parent_job_id=second["id"])
-    assert third_job["parent_job_id"] == second["id"]
-    assert generate(services, third_job["id"]) == "succeeded"
-    third = services.jobs.get(third_job["id"])
+    second = _run(services, p2, model=PRO, parent_job_id=first.id)
+    third_job = _submit(services, p3, model=PRO, parent_job_id=second.id)
+    assert third_job.parent_job_id == second.id
+    assert generate(services, third_job.id) == "succeeded"
+    third = services.jobs.get(third_job.id)
 
-    contents = _sent(vertex_url, third["id"])["contents"]
+    contents = _sent(vertex_url, third.id)["contents"]
     expected = [
         _user(p1),
         _pro_model_turn(first, p1),
@@ -77,48 +78,48 @@ def test_three_turn_chain_sends_five_turns_in_order(make_services, idle_topic, u
     assert contents == expected
     assert [t["role"] for t in contents] == ["user", "model", "user", "model", "user"]
     assert contents[1]["parts"][0]["fileData"]["fileUri"] == (
-        f"gs://{services.settings.outputs_bucket}/jobs/{first['id']}/0.png"
+        f"gs://{services.settings.outputs_bucket}/jobs/{first.id}/0.png"
     )
     # every job stores its whole conversation, so any of them can be continued
-    assert third["conversation"] == [*expected, _pro_model_turn(third, p3)]
-    assert first["conversation"] == expected[:2]
-    view = submission.view(third, "http://x")
-    assert view["parent_job_id"] == second["id"] and "conversation" not in view
+    assert third.conversation == [*expected, _pro_model_turn(third, p3)]
+    assert first.conversation == expected[:2]
+    view = JobView.of(third).to_json()
+    assert view["parent_job_id"] == second.id and "conversation" not in view
 
 
 def test_a_branch_from_the_first_job(make_services, idle_topic, unique, vertex_url):
     services = make_services(jobs_topic=idle_topic)
     p1, p2, p3 = (f"{unique} {text}" for text in ("a fox", "make it red", "make it blue"))
     first = _run(services, p1, model=PRO)
-    red = _run(services, p2, model=PRO, parent_job_id=first["id"])
-    blue = _run(services, p3, model=PRO, parent_job_id=first["id"])
+    red = _run(services, p2, model=PRO, parent_job_id=first.id)
+    blue = _run(services, p3, model=PRO, parent_job_id=first.id)
     base = [_user(p1), _pro_model_turn(first, p1)]
-    assert _sent(vertex_url, red["id"])["contents"] == [*base, _user(p2)]
-    assert _sent(vertex_url, blue["id"])["contents"] == [*base, _user(p3)]
-    assert services.jobs.get(first["id"])["conversation"] == base  # the parent is unchanged
+    assert _sent(vertex_url, red.id)["contents"] == [*base, _user(p2)]
+    assert _sent(vertex_url, blue.id)["contents"] == [*base, _user(p3)]
+    assert services.jobs.get(first.id).conversation == base  # the parent is unchanged
 
 
 def test_a_job_routed_from_imagen_can_be_continued(make_services, idle_topic, unique):
     """An Imagen name is served by Gemini today, so its job has a conversation to continue."""
     services = make_services(jobs_topic=idle_topic)
     old = _run(services, f"{unique} a fox", model="imagen-4.0-fast-generate-001")
-    assert old["served_by"]["model"] == FLASH
-    more = _run(services, f"{unique} redder", parent_job_id=old["id"])
-    assert more["parent_job_id"] == old["id"]
+    assert old.served_model == FLASH
+    more = _run(services, f"{unique} redder", parent_job_id=old.id)
+    assert more.parent_job_id == old.id
 
 
 def test_refine_of_a_failed_job_is_refused(make_services, idle_topic, unique):
     services = make_services(jobs_topic=idle_topic)
     failed = _submit(services, f"[[fail:400x1]] {unique}")
-    assert generate(services, failed["id"]) == "failed"
+    assert generate(services, failed.id) == "failed"
     queued = _submit(services, f"{unique} still queued")
     for parent, state in ((failed, "failed"), (queued, "queued")):
         with pytest.raises(InvalidRequest) as err:
-            _submit(services, f"{unique} again", parent_job_id=parent["id"])
+            _submit(services, f"{unique} again", parent_job_id=parent.id)
         assert err.value.details == [
             {
                 "field": "parent_job_id",
-                "message": f"job {parent['id']} is {state}; only a succeeded job can be continued",
+                "message": f"job {parent.id} is {state}; only a succeeded job can be continued",
             }
         ]
 
@@ -127,22 +128,20 @@ def test_refine_of_another_callers_job_is_not_found(make_services, idle_topic, u
     services = make_services(jobs_topic=idle_topic)
     theirs = _run(services, f"{unique} a secret", caller="alice@example.com")
     with pytest.raises(NotFound) as other:
-        _submit(
-            services, f"{unique} mine now", caller="bob@example.com", parent_job_id=theirs["id"]
-        )
+        _submit(services, f"{unique} mine now", caller="bob@example.com", parent_job_id=theirs.id)
     with pytest.raises(NotFound) as missing:
         _submit(services, f"{unique} x", caller="bob@example.com", parent_job_id="nosuchjob")
     assert other.value.http_status == 404
     # the same answer as for a job that does not exist
     assert other.value.to_json()["error"]["details"] == [
-        {"field": "parent_job_id", "message": f"no job {theirs['id']}"}
+        {"field": "parent_job_id", "message": f"no job {theirs.id}"}
     ]
     assert missing.value.to_json()["error"]["details"] == [
         {"field": "parent_job_id", "message": "no job nosuchjob"}
     ]
     # the owner may continue it
-    mine = _run(services, f"{unique} more", caller="alice@example.com", parent_job_id=theirs["id"])
-    assert mine["parent_job_id"] == theirs["id"]
+    mine = _run(services, f"{unique} more", caller="alice@example.com", parent_job_id=theirs.id)
+    assert mine.parent_job_id == theirs.id
 
 
 def test_a_chain_over_the_image_limit_drops_the_oldest(
@@ -169,19 +168,19 @@ def test_a_chain_over_the_image_limit_drops_the_oldest(
 
     p1, p2 = f"{unique} combine these", f"{unique} now with a third"
     first = _run(services, p1, reference_images=[{"gcs_uri": refs[0][0]}, {"data": inline}])
-    stored_inline = f"gs://{outputs}/jobs/{first['id']}/inputs/1.png"
-    assert first["conversation"][0] == _user(p1, _file(refs[0][0]), _file(stored_inline))
-    assert "inlineData" not in str(first["conversation"])  # references, never bytes
+    stored_inline = f"gs://{outputs}/jobs/{first.id}/inputs/1.png"
+    assert first.conversation[0] == _user(p1, _file(refs[0][0]), _file(stored_inline))
+    assert "inlineData" not in str(first.conversation)  # references, never bytes
 
     second_job = _submit(
-        services, p2, parent_job_id=first["id"], reference_images=[{"gcs_uri": refs[1][0]}]
+        services, p2, parent_job_id=first.id, reference_images=[{"gcs_uri": refs[1][0]}]
     )
-    [warning] = [w for w in second_job["warnings"] if "input images" in w]
+    [warning] = [w for w in second_job.warnings if "input images" in w]
     assert "4 input images" in warning and "1 oldest" in warning
-    assert services.jobs.get(second_job["id"])["warnings"] == second_job["warnings"]
-    assert generate(services, second_job["id"]) == "succeeded"
-    contents = _sent(vertex_url, second_job["id"])["contents"]
-    first_output = first["outputs"][0]["uri"]
+    assert services.jobs.get(second_job.id).warnings == second_job.warnings
+    assert generate(services, second_job.id) == "succeeded"
+    contents = _sent(vertex_url, second_job.id)["contents"]
+    first_output = first.outputs[0]["uri"]
     assert contents == [
         _user(p1, _file(stored_inline)),  # the gs:// reference of turn 1 was dropped
         {
@@ -199,14 +198,14 @@ def test_thoughts_are_kept_when_asked_and_not_sent_back(
     services = make_services(jobs_topic=idle_topic)
     p1, p2 = f"{unique} a castle", f"{unique} add a moat"
     first = _run(services, p1, model=PRO, include_thoughts=True)
-    assert _sent(vertex_url, first["id"])["generationConfig"]["thinkingConfig"] == {
+    assert _sent(vertex_url, first.id)["generationConfig"]["thinkingConfig"] == {
         "includeThoughts": True
     }
-    assert first["thoughts"] == [f"(stand-in thought) Planning: {p1}"]
-    assert submission.view(first, "http://x")["thoughts"] == first["thoughts"]
-    second = _run(services, p2, model=PRO, parent_job_id=first["id"])
+    assert first.thoughts == [f"(stand-in thought) Planning: {p1}"]
+    assert JobView.of(first).to_json()["thoughts"] == first.thoughts
+    second = _run(services, p2, model=PRO, parent_job_id=first.id)
     assert "thoughts" not in second  # not asked for
-    contents = _sent(vertex_url, second["id"])["contents"]
+    contents = _sent(vertex_url, second.id)["contents"]
     assert contents[:2] == [_user(p1), _pro_model_turn(first, p1)]
     assert "stand-in thought" not in str(contents)
 
@@ -217,11 +216,11 @@ def test_continuing_with_another_model_leaves_signatures_out(
     services = make_services(jobs_topic=idle_topic)
     p1, p2 = f"{unique} a bridge", f"{unique} at dawn"
     first = _run(services, p1, model=PRO)
-    job = _submit(services, p2, model=FLASH, parent_job_id=first["id"])
-    assert any(PRO in w for w in job["warnings"])
-    assert generate(services, job["id"]) == "succeeded"
-    contents = _sent(vertex_url, job["id"])["contents"]
-    assert contents[1] == {"role": "model", "parts": [_file(first["outputs"][0]["uri"])]}
+    job = _submit(services, p2, model=FLASH, parent_job_id=first.id)
+    assert any(PRO in w for w in job.warnings)
+    assert generate(services, job.id) == "succeeded"
+    contents = _sent(vertex_url, job.id)["contents"]
+    assert contents[1] == {"role": "model", "parts": [_file(first.outputs[0]["uri"])]}
 
 
 # ---------------------------------------------------------------------- the CLI, over HTTP

@@ -58,7 +58,7 @@ def test_submit_records_and_publishes(client, idle_services, stack_env, unique):
     assert job["state"] == "queued" and job["status_url"].endswith(f"/v1/jobs/{job['id']}")
     assert response.headers["Location"] == job["status_url"]
     stored = idle_services.jobs.get(job["id"])
-    assert stored["request"]["model"] == "gemini-3.1-flash-image"
+    assert stored.request["model"] == "gemini-3.1-flash-image"
     assert job["id"] in _pull(stack_env, "idle-jobs")
 
 
@@ -125,7 +125,7 @@ def test_sweep_republishes_idle_jobs_and_expires_overdue_ones(idle_services, sta
     _pull(stack_env, "idle-jobs")
     idle = submission.submit(idle_services, {"prompt": f"{unique} idle"}).job
     overdue = submission.submit(idle_services, {"prompt": f"{unique} overdue"}).job
-    idle_services.jobs._ref(overdue["id"]).update(
+    idle_services.jobs._ref(overdue.id).update(
         {"deadline_at": dt.datetime(2000, 1, 1, tzinfo=dt.UTC)}
     )
     _pull(stack_env, "idle-jobs")
@@ -134,9 +134,9 @@ def test_sweep_republishes_idle_jobs_and_expires_overdue_ones(idle_services, sta
     )
     counts = upkeep.sweep(idle_services, now=later)
     assert counts["expired"] >= 1 and counts["republished"] >= 1
-    assert idle["id"] in _pull(stack_env, "idle-jobs")
-    assert idle_services.jobs.get(overdue["id"])["error"]["code"] == "deadline_exceeded"
-    assert idle_services.jobs.get(idle["id"])["state"] == "queued"
+    assert idle.id in _pull(stack_env, "idle-jobs")
+    assert idle_services.jobs.get(overdue.id).error["code"] == "deadline_exceeded"
+    assert idle_services.jobs.get(idle.id).state == "queued"
 
 
 def test_body_over_the_limit_is_413(make_services, idle_topic):

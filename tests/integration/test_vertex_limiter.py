@@ -65,17 +65,17 @@ def test_paced_job_goes_back_unclaimed_and_its_dead_letter_republishes(
     )
     now = [1_800_000_000.5]  # a clock the test moves: one slot a window
     services.limiter = _limiter(services, 60, f"pace-{unique}", clock=lambda: now[0])
-    first = submission.submit(services, {"prompt": f"{unique} one"}).job["id"]
-    second = submission.submit(services, {"prompt": f"{unique} two"}).job["id"]
+    first = submission.submit(services, {"prompt": f"{unique} one"}).job.id
+    second = submission.submit(services, {"prompt": f"{unique} two"}).job.id
     assert generate(services, first) == "succeeded"
     with pytest.raises(PacedLater):
         generate(services, second)  # the window's one slot is gone; no wait allowed
     job = services.jobs.get(second)
-    assert job["state"] == "queued" and job.get("attempts", 0) == 0 and job["paced_at"]
+    assert job.state == "queued" and job.attempts == 0 and job.paced_at
     published = []
     services.queue.publish = lambda job_id, **attrs: published.append((job_id, attrs))
     assert upkeep.dead_letter(services, second, 5) is False
-    assert services.jobs.get(second)["state"] == "queued"
+    assert services.jobs.get(second).state == "queued"
     assert published == [(second, {"paced": "1"})]
     now[0] += 1.0  # the next window has a slot again
     assert generate(services, second) == "succeeded"

@@ -74,7 +74,7 @@ pull_events = pull_job_events
 
 def _job_with_webhook(services, url: str, events: list[str] | None = None) -> str:
     webhook = {"url": url, **({"events": events} if events else {})}
-    return submit(services, {"prompt": "a teapot", "webhook": webhook}).job["id"]
+    return submit(services, {"prompt": "a teapot", "webhook": webhook}).job.id
 
 
 def _event(services, job_id: str, state: str) -> dict:
@@ -82,7 +82,7 @@ def _event(services, job_id: str, state: str) -> dict:
     from imagegen.domain.job_events import cloud_event, pending_entry
 
     job = services.jobs.require(job_id)
-    return cloud_event(job, pending_entry(job_id, 9, state, job["created_at"]), "test")
+    return cloud_event(job, pending_entry(job_id, 9, state, job.created_at), "test")
 
 
 def test_retry_then_success_is_recorded_on_the_job(make_services, receiver_factory, stack_env):
@@ -100,7 +100,7 @@ def test_retry_then_success_is_recorded_on_the_job(make_services, receiver_facto
     # duplicates after the success send nothing
     assert webhooks.handle_event(services, event) == "delivered"
     assert len(receiver.requests) == 3
-    delivery = services.jobs.require(job_id)["webhook_deliveries"][event["id"]]
+    delivery = services.jobs.require(job_id).webhook_deliveries[event["id"]]
     assert [a["status"] for a in delivery["attempts"]] == [500, 503, 200]
     assert all(isinstance(a["at"], dt.datetime) for a in delivery["attempts"])
     headers, body = receiver.requests[-1]
@@ -125,7 +125,7 @@ def test_retry_until_dead_letter(make_services, receiver_factory, stack_env):
             break
         time.sleep(0.2)
     assert outcome == "dead_lettered"
-    delivery = services.jobs.require(job_id)["webhook_deliveries"][event["id"]]
+    delivery = services.jobs.require(job_id).webhook_deliveries[event["id"]]
     assert delivery["status"] == "dead_lettered" and len(delivery["attempts"]) >= 2
     assert all(a["status"] == 503 for a in delivery["attempts"])
     assert webhooks.handle_event(services, event) == "dead_lettered"  # and stays so
@@ -165,7 +165,7 @@ def test_ssrf_targets_are_refused_and_recorded(make_services, url):
     job_id = _job_with_webhook(services, url, ["queued"])
     event = _event(services, job_id, "queued")
     assert webhooks.handle_event(services, event) == "failed"
-    delivery = services.jobs.require(job_id)["webhook_deliveries"][event["id"]]
+    delivery = services.jobs.require(job_id).webhook_deliveries[event["id"]]
     assert delivery["attempts"][0]["status"] is None
     assert "refused" in delivery["attempts"][0]["error"]
 
@@ -189,7 +189,7 @@ def test_redirect_to_a_private_address_is_not_followed(make_services, receiver_f
     event = _event(services, job_id, "queued")
     assert webhooks.handle_event(services, event) == "failed"
     assert len(outer.requests) == 1 and inner.requests == []
-    attempt = services.jobs.require(job_id)["webhook_deliveries"][event["id"]]["attempts"][0]
+    attempt = services.jobs.require(job_id).webhook_deliveries[event["id"]]["attempts"][0]
     assert attempt["status"] == 307 and "not followed" in attempt["error"]
 
 
@@ -197,9 +197,9 @@ def test_lost_publish_is_recovered_once_by_the_sweeper(make_services, tap):
     """The crash window: the transition committed, its publish failed. The outbox entry
     stays on the job; the sweeper publishes it once, with the id fixed at commit."""
     broken = _services(make_services, events_topic="no-such-topic")
-    job_id = submit(broken, {"prompt": "a kettle"}).job["id"]
-    assert broken.jobs.cancel(job_id)["state"] == "cancelled"
-    pending = broken.jobs.require(job_id)["pending_events"]
+    job_id = submit(broken, {"prompt": "a kettle"}).job.id
+    assert broken.jobs.cancel(job_id).state == "cancelled"
+    pending = broken.jobs.require(job_id).pending_events
     assert [e["state"] for e in pending] == ["queued", "cancelled"]
     services = _services(make_services)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
@@ -207,7 +207,7 @@ def test_lost_publish_is_recovered_once_by_the_sweeper(make_services, tap):
     again = job_events.republish_pending(services, later)
     assert first["events_republished"] >= 2 and again["events_republished"] == 0
     stored = services.jobs.require(job_id)
-    assert stored["pending_events"] == [] and stored["events_pending"] is False  # settled
+    assert stored.pending_events == [] and stored.events_pending is False  # settled
     events = pull_events(*tap, job_id)
     assert [e["id"] for e in events] == [f"{job_id}-1", f"{job_id}-2"]
     assert [e["type"].rsplit(".", 1)[1] for e in events] == ["queued", "cancelled"]
@@ -266,14 +266,14 @@ def test_flag_is_not_cleared_over_a_newer_transition(make_services):
     """The sweeper clears `events_pending` only if nothing was written since it looked: a
     transition committing meanwhile keeps the flag (and its own entry)."""
     broken = _services(make_services, events_topic="no-such-topic")
-    job_id = submit(broken, {"prompt": "a jug"}).job["id"]
+    job_id = submit(broken, {"prompt": "a jug"}).job.id
     services = _services(make_services)
-    for entry in services.jobs.require(job_id)["pending_events"]:
+    for entry in services.jobs.require(job_id).pending_events:
         services.event_log.mark_published(job_id, entry)
     seen_at = services.event_log._ref(job_id).get().update_time  # what the sweeper read
     broken.jobs.cancel(job_id)  # a new transition, its publish lost
     assert services.event_log.settle(job_id, seen_at) is False
     stored = services.jobs.require(job_id)
-    assert stored["events_pending"] is True and [e["state"] for e in stored["pending_events"]] == [
+    assert stored.events_pending is True and [e["state"] for e in stored.pending_events] == [
         "cancelled"
     ]

@@ -9,13 +9,13 @@ import random
 import pytest
 from PIL import Image
 
+from imagegen.domain.job import Job, JobView
 from imagegen.domain.jobs import (
     ClaimOutcome,
     State,
     TransitionError,
     check_transition,
     decide_claim,
-    public_view,
 )
 from imagegen.domain.retry import Backoff, fits
 from imagegen.events import PUBSUB_EVENT, BadEvent, job_message
@@ -38,17 +38,20 @@ def test_only_queued_jobs_cancel():
 
 
 def test_claim_decisions():
+    def job(state: str, **more) -> Job:
+        return Job(id="j", state=state, **more)
+
     assert decide_claim(None, NOW) is ClaimOutcome.MISSING
-    assert decide_claim({"state": "succeeded"}, NOW) is ClaimOutcome.TERMINAL
-    assert decide_claim({"state": "queued"}, NOW) is ClaimOutcome.CLAIMED
-    fresh = {"state": "running", "lease_expires_at": NOW + dt.timedelta(seconds=5)}
+    assert decide_claim(job("succeeded"), NOW) is ClaimOutcome.TERMINAL
+    assert decide_claim(job("queued"), NOW) is ClaimOutcome.CLAIMED
+    fresh = job("running", lease_expires_at=NOW + dt.timedelta(seconds=5))
     assert decide_claim(fresh, NOW) is ClaimOutcome.LEASED
-    expired = {"state": "running", "lease_expires_at": NOW - dt.timedelta(seconds=5)}
+    expired = job("running", lease_expires_at=NOW - dt.timedelta(seconds=5))
     assert decide_claim(expired, NOW) is ClaimOutcome.CLAIMED
 
 
-def test_public_view_hides_internals():
-    view = public_view(
+def test_job_view_hides_internals():
+    job = Job.from_document(
         {
             "id": "j",
             "state": "queued",
@@ -58,6 +61,7 @@ def test_public_view_hides_internals():
             "created_at": NOW,
         }
     )
+    view = JobView.of(job).to_json()
     assert view == {
         "id": "j",
         "state": "queued",

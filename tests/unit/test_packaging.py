@@ -40,6 +40,7 @@ _DISTRIBUTION_OF = {
     "pydantic": "pydantic",
     "PIL": "pillow",
     "flask": "functions-framework",  # comes with it
+    "werkzeug": "functions-framework",  # through flask (http_api routes with it)
     "cloudevents": "functions-framework",
     "requests": "google-cloud-storage",
     # namespace package; tracing.py's exporter and propagator are listed beside the SDK

@@ -3,6 +3,7 @@ import datetime as dt
 import pytest
 
 from imagegen.domain.catalog import load_catalog
+from imagegen.domain.job import Job
 from imagegen.domain.quota import Limits, charged, check, counter_ids, usage_report
 from imagegen.domain.request import Policy, validate_request
 from imagegen.errors import BudgetExceeded, RateLimited
@@ -87,7 +88,7 @@ def test_usage_report_groups_by_caller_and_served_model():
             "cost_usd": 0.0,
         },
     ]
-    report = usage_report(jobs)
+    report = usage_report([Job(id=str(n), **job) for n, job in enumerate(jobs)])
     assert report["total"]["jobs"] == 2 and report["total"]["cost_usd"] == 0.08
     assert report["by_model"]["m2"]["states"] == {"blocked": 1}
     assert set(report["by_caller"]) == {"a", "b"}

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from imagegen.domain import job_events, webhooks
+from imagegen.domain.job import Job
 from imagegen.domain.webhooks import Delivery, RetryPolicy, close_attempt, open_attempt
 from imagegen.netguard import Guard, Refused
 from imagegen.services.webhooks import sign
@@ -19,19 +20,21 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
 
-def job(**fields):
-    return {
-        "id": "j1",
-        "state": "succeeded",
-        "request": {
-            "prompt": "p",
-            "reference_images": [{"data": "AAAA", "mime_type": "image/png"}],
-        },
-        "outputs": [{"uri": "gs://b/jobs/j1/0.png", "index": 0}],
-        "caller": "someone",
-        "pending_events": [],
-        **fields,
-    }
+def job(**fields) -> Job:
+    return Job.from_document(
+        {
+            "id": "j1",
+            "state": "succeeded",
+            "request": {
+                "prompt": "p",
+                "reference_images": [{"data": "AAAA", "mime_type": "image/png"}],
+            },
+            "outputs": [{"uri": "gs://b/jobs/j1/0.png", "index": 0}],
+            "caller": "someone",
+            "pending_events": [],
+            **fields,
+        }
+    )
 
 
 def test_cloud_event_is_structured_and_has_a_stable_id_and_no_inline_bytes():

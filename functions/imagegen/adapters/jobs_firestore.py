@@ -1,5 +1,8 @@
 """The job store: Firestore documents `<collection>/<job_id>`, every transition a transaction.
 
+It reads and writes `domain.job.Job`: a document becomes a Job (and a Job a document) here,
+at the edge, and nowhere else. Transitions take the fields they change by Job field name.
+
 Fencing: a worker's writes name the attempt number it claimed; if the lease expired and
 another delivery reclaimed the job (attempt + 1), the stale worker's writes are refused, so
 a job never ends twice.
@@ -12,6 +15,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from imagegen.domain.job import Job
 from imagegen.domain.job_events import created_fields, transition_entry
 from imagegen.domain.jobs import (
     ClaimOutcome,
@@ -41,12 +45,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Claim:
     outcome: ClaimOutcome
-    job: dict[str, Any] | None
+    job: Job | None
     attempt: int = 0
 
 
 class JobStore:
-    # Called after a committed state change with (job after the change, outbox entry);
+    # Called after a committed state change with (Job after the change, outbox entry);
     # bootstrap points it at services.job_events.announce (issue 16: job events).
     announcer: Any = None
     # issue 18: shards per usage counter (IMAGEGEN_COUNTER_SHARDS; bootstrap sets it)
@@ -79,40 +83,43 @@ class JobStore:
     def _ref(self, job_id: str):
         return self._collection.document(job_id)
 
-    def _key_ref(self, job: dict[str, Any]):
+    def _key_ref(self, job: Job | None):
         """The idempotency record of a keyed job (None without a key). Its id is derived
         from (caller, key); the job's own id stays random, so nobody can compute it."""
-        key = job.get("idempotency_id")
+        key = job.idempotency_id if job is not None else None
         return self._keys.document(key) if key else None
 
-    def _existing(self, key_snap) -> dict[str, Any]:
+    @staticmethod
+    def _job(snap) -> Job | None:
+        return Job.from_document(snap.to_dict()) if snap.exists else None
+
+    def _existing(self, key_snap) -> Job:
         """The job an idempotency record points at (the replay's answer)."""
         job = self.get(key_snap.to_dict()["job_id"])
         if job is None:  # withdrawn between the two reads: the same as a busy store
             raise Unavailable("the earlier request with this key is being withdrawn; retry")
         return job
 
-    def _key_record(self, job: dict[str, Any]) -> dict[str, Any]:
+    def _key_record(self, job: Job) -> dict[str, Any]:
         return {
-            "job_id": job["id"],
-            "caller": job.get("caller"),
-            "created_at": job["created_at"],
-            "expire_at": job.get("deadline_at") or job["created_at"],
+            "job_id": job.id,
+            "caller": job.caller,
+            "created_at": job.created_at,
+            "expire_at": job.deadline_at or job.created_at,
         }
 
     # --- reads -----------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        snap = self._ref(job_id).get()
-        return snap.to_dict() if snap.exists else None
+    def get(self, job_id: str) -> Job | None:
+        return self._job(self._ref(job_id).get())
 
-    def require(self, job_id: str) -> dict[str, Any]:
+    def require(self, job_id: str) -> Job:
         job = self.get(job_id)
         if job is None:
             raise NotFound(f"no job {job_id}")
         return job
 
-    def stale(self, state: State, updated_before: dt.datetime, limit: int = 500):
+    def stale(self, state: State, updated_before: dt.datetime, limit: int = 500) -> list[Job]:
         """Jobs in `state` not touched since `updated_before` (needs the (state, updated_at)
         composite index declared in terraform/firestore.tf)."""
         from google.cloud.firestore_v1.base_query import FieldFilter
@@ -123,32 +130,34 @@ class JobStore:
             .order_by("updated_at")
             .limit(limit)
         )
-        return [snap.to_dict() for snap in query.stream()]
+        return [Job.from_document(snap.to_dict()) for snap in query.stream()]
 
     # --- writes ----------------------------------------------------------------------------
 
-    def create(self, job: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    def create(self, job: Job) -> tuple[bool, Job]:
         """Create the job unless its id exists; (created, the stored job)."""
         from google.api_core.exceptions import AlreadyExists
 
-        job = {**job, **created_fields(job)}
+        doc = job.to_document()
+        doc.update(created_fields(doc))
         key_ref = self._key_ref(job)
         batch = self._client.batch()
-        batch.create(self._ref(job["id"]), job)
+        batch.create(self._ref(job.id), doc)
         if key_ref is not None:
             batch.create(key_ref, self._key_record(job))
         try:
             batch.commit()
         except AlreadyExists:
             if key_ref is None:
-                existing = self.get(job["id"])
+                existing = self.get(job.id)
                 assert existing is not None
                 return False, existing
             return False, self._existing(key_ref.get())
-        self._announce(job, job["pending_events"][0])
-        return True, job
+        stored = Job.from_document(doc)
+        self._announce(stored, doc["pending_events"][0])
+        return True, stored
 
-    def create_within_limits(self, job: dict[str, Any], limits: Limits) -> tuple[bool, dict]:
+    def create_within_limits(self, job: Job, limits: Limits) -> tuple[bool, Job]:
         """Create the job and charge its caller's counters atomically, or raise
         RateLimited / BudgetExceeded and write nothing. An existing job (an idempotent
         replay) is returned uncharged.
@@ -164,9 +173,11 @@ class JobStore:
 
         from google.api_core import exceptions as gexc
 
-        now = job["created_at"]
-        job = {**job, **created_fields(job)}
-        ids = counter_ids(job["caller"], now)
+        assert job.created_at is not None
+        now = job.created_at
+        doc = job.to_document()
+        doc.update(created_fields(doc))
+        ids = counter_ids(job.caller, now)
         # issue 18: a limited counter in one shard is read and rewritten exactly (as before);
         # one in many shards is summed with an aggregation query and charged with an
         # increment on a random shard (domain/quota.py: shard_count, overshoot bound)
@@ -177,9 +188,9 @@ class JobStore:
         }
         single = {key: names for key, names in shards.items() if len(names) == 1}
         every = [self._usage.document(names[0]) for names in single.values()]
-        job_ref = self._ref(job["id"])
+        job_ref = self._ref(job.id)
         key_ref = self._key_ref(job)
-        cost = float(job.get("estimated_cost_usd", 0.0))
+        cost = float(job.estimated_cost_usd)
         expiry = {"minute": dt.timedelta(days=1), "day": dt.timedelta(days=400)}
         deadline = time.monotonic() + 20.0
         for attempt in range(1, 1000):
@@ -188,7 +199,7 @@ class JobStore:
             if snaps[first.path].exists:
                 if key_ref is not None:
                     return False, self._existing(snaps[first.path])
-                return False, snaps[first.path].to_dict()
+                return False, Job.from_document(snaps[first.path].to_dict())
             docs = {path: snap.to_dict() if snap.exists else {} for path, snap in snaps.items()}
             sums = {key: docs[self._usage.document(names[0]).path] for key, names in single.items()}
             for key, names in shards.items():
@@ -198,7 +209,7 @@ class JobStore:
             ids = {key: random.choice(names) for key, names in shards.items()}
             refs = {key: self._usage.document(doc_id) for key, doc_id in ids.items()}
             stored = {
-                **job,
+                **doc,
                 "charged": {
                     "usd": cost,
                     "counters": [ids[k] for k in ("caller_day", "global_day") if k in ids],
@@ -213,9 +224,9 @@ class JobStore:
                     refs[key], self._increment(key, shards[key][0], cost, job, now), merge=True
                 )
             counters = {key: docs[refs[key].path] for key in single}
-            for key, doc in charged(counters, cost, job["caller"], now).items():
+            for key, counter in charged(counters, cost, job.caller, now).items():
                 period = "minute" if key.endswith("minute") else "day"
-                data = {**doc, "expire_at": now + expiry[period]}
+                data = {**counter, "expire_at": now + expiry[period]}
                 snap = snaps[refs[key].path]
                 if snap.exists:
                     unchanged = self._client.write_option(last_update_time=snap.update_time)
@@ -225,8 +236,9 @@ class JobStore:
             try:
                 batch.commit()
                 self._wrote(job_ref, key_ref, *refs.values())
-                self._announce(stored, stored["pending_events"][0])
-                return True, stored
+                created = Job.from_document(stored)
+                self._announce(created, stored["pending_events"][0])
+                return True, created
             except (
                 gexc.FailedPrecondition,
                 gexc.AlreadyExists,
@@ -251,7 +263,7 @@ class JobStore:
         return {name: value or 0}
 
     def _increment(
-        self, key: str, counter_id: str, cost: float, job: dict[str, Any], now: dt.datetime
+        self, key: str, counter_id: str, cost: float, job: Job, now: dt.datetime
     ) -> dict[str, Any]:
         """The merge-write charging one shard: server-side increments, no read needed."""
         from google.cloud import firestore
@@ -266,7 +278,7 @@ class JobStore:
             "counter": counter_id,
             "reserved_usd": firestore.Increment(cost),
             "jobs": firestore.Increment(1),
-            "caller": job["caller"] if key == "caller_day" else "*",
+            "caller": job.caller if key == "caller_day" else "*",
             "day": now.astimezone(dt.UTC).strftime("%Y-%m-%d"),
             "expire_at": now + dt.timedelta(days=400),
         }
@@ -279,7 +291,7 @@ class JobStore:
             out[key] = total([snap.to_dict() for snap in self._client.get_all(refs) if snap.exists])
         return out
 
-    def between(self, start: dt.datetime, end: dt.datetime, caller: str | None = None):
+    def between(self, start: dt.datetime, end: dt.datetime, caller: str | None = None) -> list[Job]:
         """Jobs created in [start, end), optionally of one caller (for usage reports)."""
         from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -289,11 +301,9 @@ class JobStore:
         query = query.where(filter=FieldFilter("created_at", ">=", start)).where(
             filter=FieldFilter("created_at", "<", end)
         )
-        return [snap.to_dict() for snap in query.stream()]
+        return [Job.from_document(snap.to_dict()) for snap in query.stream()]
 
-    def of_caller(
-        self, caller: str, limit: int, before: dt.datetime | None = None
-    ) -> list[dict[str, Any]]:
+    def of_caller(self, caller: str, limit: int, before: dt.datetime | None = None) -> list[Job]:
         """One caller's jobs, newest first, `limit` of them created before `before` (the
         studio's gallery pages by the last job's created_at; index jobs_caller_created_desc
         in terraform/firestore.tf)."""
@@ -304,24 +314,26 @@ class JobStore:
         if before is not None:
             query = query.where(filter=FieldFilter("created_at", "<", before))
         query = query.order_by("created_at", direction=Query.DESCENDING).limit(limit)
-        return [snap.to_dict() for snap in query.stream()]
+        return [Job.from_document(snap.to_dict()) for snap in query.stream()]
 
     def delete(self, job_id: str) -> None:
         """Remove a job that was never queued, with its idempotency record."""
         job = self.get(job_id)
         batch = self._client.batch()
         batch.delete(self._ref(job_id))
-        key_ref = self._key_ref(job or {})
+        key_ref = self._key_ref(job)
         if key_ref is not None:
             batch.delete(key_ref)
         batch.commit()
 
     def _transact(self, job_id: str, change) -> Any:
-        """Run `change(job_or_None, now) -> (updates|None, result)` in a transaction."""
+        """Run `change(document_or_None, now) -> (updates|None, result)` in a transaction.
+        A change that makes the job terminal gives back the unspent reservation
+        (Job.refund_usd) in the same transaction."""
         from google.cloud import firestore
 
         ref = self._ref(job_id)
-        committed: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        committed: list[tuple[Job, dict[str, Any]]] = []
 
         @firestore.transactional
         def run(txn):
@@ -331,26 +343,27 @@ class JobStore:
             now = utcnow()
             updates, result = change(job, now)
             if updates:
-                refund = updates.pop("_refund_to_usd", None)
+                assert job is not None
                 updates["updated_at"] = now
                 event = transition_entry(job, updates, now)
+                after = None
                 if event is not None:  # the outbox entry, in the same write as the state
                     updates["event_sequence"], entry = event
+                    pending = [*(job.get("pending_events") or []), entry]
+                    after = Job.from_document({**job, **updates, "pending_events": pending})
                     updates["pending_events"] = firestore.ArrayUnion([entry])
                     updates["events_pending"] = True  # what the sweeper queries
-                    committed.append(({**job, **updates}, entry))
+                    committed.append((after, entry))
                 txn.update(ref, updates)
-                if refund is not None:
-                    self._refund(txn, job, refund)
+                if after is not None and after.terminal:
+                    self._refund(txn, after)
             return result
 
         result = self._contended(run)
         if self.on_write is not None and committed:
             job = committed[-1][0]
-            refunds = [
-                self._usage.document(i) for i in (job.get("charged") or {}).get("counters", [])
-            ]
-            self._wrote(ref, *(refunds if is_terminal(job.get("state", "")) else []))
+            refunds = [self._usage.document(i) for i in job.charged_counters]
+            self._wrote(ref, *(refunds if job.terminal else []))
         for job, entry in committed:
             self._announce(job, entry)
         return result
@@ -362,7 +375,7 @@ class JobStore:
                 if ref is not None:
                     self.on_write(ref.path)
 
-    def _announce(self, job: dict[str, Any], entry: dict[str, Any]) -> None:
+    def _announce(self, job: Job, entry: dict[str, Any]) -> None:
         """Publish a committed transition's event; a failure leaves it to the sweeper."""
         if self.announcer is not None:
             self.announcer(job, entry)
@@ -394,15 +407,14 @@ class JobStore:
                     raise Unavailable(f"the job store is busy, try again: {exc}") from exc
                 time.sleep(pause)
 
-    def _refund(self, txn, job: dict[str, Any], actual_usd: float) -> None:
+    def _refund(self, txn, job: Job) -> None:
         """Give back what was reserved at submit beyond what the job really cost."""
         from google.cloud import firestore
 
-        reserved = job.get("charged") or {}
-        back = round(float(reserved.get("usd", 0.0)) - actual_usd, 6)
+        back = job.refund_usd
         if back <= 0:
             return
-        for doc_id in reserved.get("counters", []):
+        for doc_id in job.charged_counters:
             txn.update(
                 self._usage.document(doc_id),
                 {
@@ -419,9 +431,9 @@ class JobStore:
 
     def claim(self, job_id: str, lease_seconds: float) -> Claim:
         def change(job, now):
-            outcome = decide_claim(job, now)
+            outcome = decide_claim(Job.from_document(job) if job else None, now)
             if outcome is not ClaimOutcome.CLAIMED:
-                return None, Claim(outcome, job)
+                return None, Claim(outcome, Job.from_document(job) if job else None)
             attempt = int(job.get("attempts", 0)) + 1
             updates = {
                 "state": State.RUNNING.value,
@@ -429,7 +441,7 @@ class JobStore:
                 "lease_expires_at": now + dt.timedelta(seconds=lease_seconds),
                 "started_at": job.get("started_at") or now,
             }
-            return updates, Claim(outcome, {**job, **updates}, attempt)
+            return updates, Claim(outcome, Job.from_document({**job, **updates}), attempt)
 
         return self._transact(job_id, change)
 
@@ -445,7 +457,6 @@ class JobStore:
                 "state": state.value,
                 "finished_at": now,
                 "lease_expires_at": None,
-                "_refund_to_usd": float(fields.get("cost_usd") or 0.0),
             }, True
 
         return self._transact(job_id, change)
@@ -480,7 +491,7 @@ class JobStore:
         def change(job, now):
             if job is None or is_terminal(job["state"]):
                 return None, False
-            if respect_lease and decide_claim(job, now) is ClaimOutcome.LEASED:
+            if respect_lease and decide_claim(Job.from_document(job), now) is ClaimOutcome.LEASED:
                 return None, False
             last = job.get("error") or {}
             merged = {**error, **({"last_error": last} if last else {})}
@@ -489,12 +500,11 @@ class JobStore:
                 "error": merged,
                 "finished_at": now,
                 "lease_expires_at": None,
-                "_refund_to_usd": 0.0,
             }, True
 
         return self._transact(job_id, change)
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def cancel(self, job_id: str) -> Job:
         def change(job, now):
             if job is None:
                 raise NotFound(f"no job {job_id}")
@@ -505,6 +515,6 @@ class JobStore:
                     f"job {job_id} is {job['state']}; only a queued job can be cancelled"
                 ) from None
             updates = {"state": State.CANCELLED.value, "finished_at": now}
-            return {**updates, "_refund_to_usd": 0.0}, {**job, **updates, "updated_at": now}
+            return updates, Job.from_document({**job, **updates, "updated_at": now})
 
         return self._transact(job_id, change)

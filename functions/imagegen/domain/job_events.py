@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from imagegen.domain.jobs import State, public_view
+from imagegen.domain.job import Job, JobView
+from imagegen.domain.jobs import State
 
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "com.imagegen.job.v1."
@@ -55,10 +56,10 @@ def _iso(value: Any) -> str:
     return str(value)
 
 
-def event_data(job: dict[str, Any]) -> dict[str, Any]:
-    """The public view of the job, without inline reference image bytes (an event stays
-    small: Pub/Sub push bodies and webhooks carry it; the bytes are on the job)."""
-    view = public_view(job)
+def event_data(job: Job) -> dict[str, Any]:
+    """The public view of the job (JobView), without inline reference image bytes (an event
+    stays small: Pub/Sub push bodies and webhooks carry it; the bytes are on the job)."""
+    view = JobView.of(job).to_json()
     view.pop("webhook_deliveries", None)  # bookkeeping of earlier events, not this one
     request = dict(view.get("request") or {})
     if request.get("reference_images"):
@@ -71,14 +72,14 @@ def event_data(job: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def cloud_event(job: dict[str, Any], entry: dict[str, Any], source: str) -> dict[str, Any]:
+def cloud_event(job: Job, entry: dict[str, Any], source: str) -> dict[str, Any]:
     """One structured-mode CloudEvent (spec 1.0) for one outbox entry."""
     return {
         "specversion": SPEC_VERSION,
         "id": entry["id"],
         "source": source,
         "type": event_type(entry["state"]),
-        "subject": job["id"],
+        "subject": job.id,
         "time": _iso(entry["time"]),
         "datacontenttype": "application/json",
         "data": event_data(job),

@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from imagegen.domain.job import Job
 
 
 class State(StrEnum):
@@ -56,57 +59,15 @@ class ClaimOutcome(StrEnum):
     LEASED = "leased"  # another delivery holds a fresh lease
 
 
-def decide_claim(job: dict[str, Any] | None, now: dt.datetime) -> ClaimOutcome:
+def decide_claim(job: Job | None, now: dt.datetime) -> ClaimOutcome:
     """Whether a delivery may run this job now: the heart of at-least-once safety."""
     if job is None:
         return ClaimOutcome.MISSING
-    state = job["state"]
-    if is_terminal(state):
+    if is_terminal(job.state):
         return ClaimOutcome.TERMINAL
-    if state == State.RUNNING:
-        lease = job.get("lease_expires_at")
-        if lease is not None and lease > now:
-            return ClaimOutcome.LEASED
+    if job.state == State.RUNNING and job.leased(now):
+        return ClaimOutcome.LEASED
     return ClaimOutcome.CLAIMED
-
-
-PUBLIC_FIELDS = (
-    "id",
-    "state",
-    "request",
-    "model",
-    "region",
-    "outputs",
-    "blocked_images",
-    "error",
-    "warnings",
-    "text",
-    "thoughts",
-    "parent_job_id",
-    "enhanced_prompt",
-    "served_by",
-    "attempts",
-    "estimated_cost_usd",
-    "cost_usd",
-    "images_produced",
-    "usage",
-    "source",
-    "created_at",
-    "updated_at",
-    "started_at",
-    "finished_at",
-    "webhook_deliveries",  # every webhook attempt (time, status): issue 16
-)
-
-
-def public_view(job: dict[str, Any]) -> dict[str, Any]:
-    """The job as `GET /v1/jobs/{id}` shows it: no leases, fingerprints or callers' keys."""
-    view = {key: job[key] for key in PUBLIC_FIELDS if key in job and job[key] is not None}
-    view["status"] = view.get("state")
-    for key, value in view.items():
-        if isinstance(value, dt.datetime):
-            view[key] = value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    return view
 
 
 # Firestore stores at most 1 MiB (1,048,576 bytes) a document
@@ -145,5 +106,5 @@ def document_bytes(value: Any) -> int:
     return total
 
 
-def fits_in_document(job: dict[str, Any]) -> bool:
-    return document_bytes(job) <= MAX_DOCUMENT_BYTES - DOCUMENT_MARGIN_BYTES
+def fits_in_document(document: dict[str, Any]) -> bool:
+    return document_bytes(document) <= MAX_DOCUMENT_BYTES - DOCUMENT_MARGIN_BYTES

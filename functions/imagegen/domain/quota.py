@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagegen.errors import BudgetExceeded, RateLimited
+
+if TYPE_CHECKING:
+    from imagegen.domain.job import Job
 
 ALL_CALLERS = "*"
 
@@ -166,8 +169,8 @@ def charged(
     return out
 
 
-def usage_report(jobs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Totals over job documents, overall and per caller and model (GET /v1/usage)."""
+def usage_report(jobs: list[Job]) -> dict[str, Any]:
+    """Totals over jobs, overall and per caller and per served model (GET /v1/usage)."""
 
     def empty() -> dict[str, Any]:
         return {
@@ -183,19 +186,19 @@ def usage_report(jobs: list[dict[str, Any]]) -> dict[str, Any]:
     by_caller: dict[str, dict[str, Any]] = {}
     by_model: dict[str, dict[str, Any]] = {}
     for job in jobs:
-        caller = job.get("caller", "anonymous")
-        model = (job.get("served_by") or {}).get("model") or job.get("model", "?")
+        caller = job.caller
+        model = job.served_model or "?"
         for bucket in (
             total,
             by_caller.setdefault(caller, empty()),
             by_model.setdefault(model, empty()),
         ):
             bucket["jobs"] += 1
-            bucket["images_requested"] += (job.get("request") or {}).get("number_of_images", 1)
-            bucket["images_produced"] += job.get("images_produced", 0) or 0
-            bucket["estimated_usd"] += job.get("estimated_cost_usd", 0.0) or 0.0
-            bucket["cost_usd"] += job.get("cost_usd", 0.0) or 0.0
-            bucket["states"][job["state"]] = bucket["states"].get(job["state"], 0) + 1
+            bucket["images_requested"] += job.request.get("number_of_images", 1)
+            bucket["images_produced"] += job.images_produced or 0
+            bucket["estimated_usd"] += job.estimated_cost_usd or 0.0
+            bucket["cost_usd"] += job.cost_usd or 0.0
+            bucket["states"][job.state] = bucket["states"].get(job.state, 0) + 1
     for bucket in (total, *by_caller.values(), *by_model.values()):
         bucket["estimated_usd"] = round(bucket["estimated_usd"], 6)
         bucket["cost_usd"] = round(bucket["cost_usd"], 6)

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from imagegen.bootstrap import Services
+from imagegen.domain.job import Job
 from imagegen.domain.job_events import cloud_event
 from imagegen.logs import get_logger
 
@@ -18,7 +19,7 @@ def source(services: Services) -> str:
     return f"//imagegen/projects/{services.settings.project}/jobs"
 
 
-def announce(services: Services, job: dict[str, Any], entry: dict[str, Any]) -> bool:
+def announce(services: Services, job: Job, entry: dict[str, Any]) -> bool:
     """Publish one transition's event and clear it from the job's outbox. Never raises:
     the transition is committed already, and the sweeper retries what is left."""
     try:
@@ -27,21 +28,21 @@ def announce(services: Services, job: dict[str, Any], entry: dict[str, Any]) -> 
     except Exception as exc:
         log.warning(
             "job event not published; the sweeper will retry",
-            extra={"job_id": job.get("id"), "event_id": entry.get("id"), "error": str(exc)},
+            extra={"job_id": job.id, "event_id": entry.get("id"), "error": str(exc)},
         )
         return False
     try:
-        services.event_log.mark_published(job["id"], entry)
+        services.event_log.mark_published(job.id, entry)
     except Exception as exc:  # published but still marked: a re-publish with the same id
         log.warning(
             "job event published but not marked",
-            extra={"job_id": job["id"], "event_id": entry["id"], "error": str(exc)},
+            extra={"job_id": job.id, "event_id": entry["id"], "error": str(exc)},
         )
     log.info(
         "job event published",
         # `event_state`, not `state`: the job_events log metric counts the transition's
         # own line once (terraform/monitoring.tf); this line must not count it twice.
-        extra={"job_id": job["id"], "event_id": entry["id"], "event_state": entry["state"]},
+        extra={"job_id": job.id, "event_id": entry["id"], "event_state": entry["state"]},
     )
     return True
 
@@ -63,10 +64,11 @@ def republish_pending(
     done: set[str] = set()  # published this run: never twice, even if the mark failed
     while time.monotonic() < budget_end:
         progress = 0
-        for job, update_time in services.event_log.flagged():
-            entries = sorted(job.get("pending_events") or [], key=_sequence)
+        for document, update_time in services.event_log.flagged():
+            job = Job.from_document(document)  # the event log reads the job store's documents
+            entries = sorted(job.pending_events or [], key=_sequence)
             if not entries:
-                settled = services.event_log.settle(job["id"], update_time)
+                settled = services.event_log.settle(job.id, update_time)
                 counts["events_settled"] += settled
                 progress += settled
                 continue

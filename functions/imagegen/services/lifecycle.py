@@ -26,6 +26,7 @@ from imagegen.logs import get_logger
 
 if TYPE_CHECKING:
     from imagegen.bootstrap import Services
+    from imagegen.domain.job import Job
 
 log = get_logger("imagegen.lifecycle")
 NOT_FOUND_WINDOW = dt.timedelta(hours=1)  # older 404s no longer count towards "gone"
@@ -178,14 +179,12 @@ def absorb_not_found(services: Services, spec: ModelSpec, job_id: str) -> bool:
 # --- rerouting a job -----------------------------------------------------------------------
 
 
-def reroute(
-    services: Services, job: dict[str, Any], req: JobRequest
-) -> tuple[JobRequest, ModelSpec]:
+def reroute(services: Services, job: Job, req: JobRequest) -> tuple[JobRequest, ModelSpec]:
     """The job's request re-validated as a request for its (now retired) model: routed to
     the replacement, or ModelRetired when the deployment refuses retired names."""
     catalog = services.catalog
-    body = {k: v for k, v in job["request"].items() if k != "model_requested"}
-    body["model"] = req.model or job["model"]
+    body = {k: v for k, v in job.request.items() if k != "model_requested"}
+    body["model"] = req.model or job.model
     old = catalog.retired_model(body["model"])
     new = catalog.get(old.replacement) if old else None
     if new is not None and body.get("region") not in new.locations:
@@ -199,7 +198,7 @@ def reroute(
     return validated.request, validated.spec
 
 
-def call_serving(services: Services, spec: ModelSpec, req: JobRequest, job: dict[str, Any], **kw):
+def call_serving(services: Services, spec: ModelSpec, req: JobRequest, job: Job, **kw):
     """`worker.call_with_retries`, absorbing a shutdown found on the way: the model's 404s
     are recorded per location (by the worker), and when it is gone everywhere the job is
     rerouted and tried once more. Returns (result, route, calls, req, spec)."""

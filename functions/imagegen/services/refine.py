@@ -31,16 +31,16 @@ def resolve_parent(
     (400, field `parent_job_id`) when it cannot be continued: not `succeeded`, or made by a
     model without multi-turn conversations (Imagen)."""
     parent = services.jobs.get(parent_job_id)
-    if parent is None or parent.get("caller", "anonymous") != caller:
+    if parent is None or parent.caller != caller:
         raise NotFound(
             f"no job {parent_job_id}",
             details=[{"field": FIELD, "message": f"no job {parent_job_id}"}],
         )
-    state = parent.get("state")
-    if state != State.SUCCEEDED.value:
-        raise _invalid(f"job {parent_job_id} is {state}; only a succeeded job can be continued")
-    served = parent.get("served_by") or {}
-    parent_model = str(served.get("model") or parent.get("model") or "")
+    if parent.state != State.SUCCEEDED:
+        raise _invalid(
+            f"job {parent_job_id} is {parent.state}; only a succeeded job can be continued"
+        )
+    parent_model = parent.served_model
     parent_spec = services.catalog.get(parent_model)
     if parent_spec is None or not parent_spec.multi_turn:
         raise _invalid(
@@ -48,9 +48,9 @@ def resolve_parent(
             "which has no multi-turn conversations; only Gemini image jobs can be continued"
         )
     warnings: list[str] = []
-    turns = parent.get("conversation")
+    turns = parent.conversation
     if not turns:
-        turns, warnings = conversation.reconstruct(parent)
+        turns, warnings = conversation.reconstruct(parent.model_dump())
     spec = validated.spec
     prefix, more = conversation.continue_from(
         turns,

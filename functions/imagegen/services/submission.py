@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imagegen.bootstrap import Services
+from imagegen.domain.job import Job
 from imagegen.domain.jobs import (
     MAX_SUBMIT_DOCUMENT_BYTES,
     State,
     document_bytes,
     new_job_id,
-    public_view,
     utcnow,
 )
 from imagegen.domain.request import ValidatedRequest, request_fingerprint, validate_request
@@ -29,7 +29,7 @@ log = get_logger("imagegen.submit")
 
 @dataclass(frozen=True)
 class Submitted:
-    job: dict[str, Any]
+    job: Job
     created: bool  # False: an earlier request with the same idempotency key made it
 
 
@@ -49,24 +49,28 @@ def new_job(
     caller: str,
     deadline_seconds: float,
     now: dt.datetime,
-) -> dict[str, Any]:
+    **more: Any,
+) -> Job:
+    """A queued job for a validated request (`more`: other Job fields, e.g. the upload
+    that made it, the conversation it continues, its idempotency record's id)."""
     request = validated.request
-    return {
-        "id": job_id,
-        "state": State.QUEUED.value,
-        "request": validated.to_json(),
-        "model": request.model,
-        "region": request.region,
-        "warnings": validated.warnings,
-        "estimated_cost_usd": validated.estimated_cost_usd,
-        "attempts": 0,
-        "source": source,
-        "caller": caller,
-        "fingerprint": fingerprint,
-        "created_at": now,
-        "updated_at": now,
-        "deadline_at": now + dt.timedelta(seconds=deadline_seconds),
-    }
+    return Job(
+        id=job_id,
+        state=State.QUEUED,
+        request=validated.to_json(),
+        model=request.model or "",
+        region=request.region,
+        warnings=validated.warnings,
+        estimated_cost_usd=validated.estimated_cost_usd,
+        attempts=0,
+        source=source,
+        caller=caller,
+        fingerprint=fingerprint,
+        created_at=now,
+        updated_at=now,
+        deadline_at=now + dt.timedelta(seconds=deadline_seconds),
+        **more,
+    )
 
 
 def submit(
@@ -76,7 +80,7 @@ def submit(
     caller: str = "anonymous",
     idempotency_key: str | None = None,
     source: str = "http",
-    extra: dict[str, Any] | None = None,
+    upload: dict[str, str] | None = None,
 ) -> Submitted:
     """Validate, record, queue. Invalid input raises InvalidRequest before anything is
     written; over a rate or budget limit raises RateLimited / BudgetExceeded (429) and
@@ -95,6 +99,12 @@ def submit(
     fingerprint = request_fingerprint(body)
     job_id = new_job_id()
     validated, written = store_inline_references(services, validated, job_id)
+    more: dict[str, Any] = {"upload": upload} if upload else {}  # its object, its answer
+    if conversation_prefix is not None:
+        more["conversation"] = conversation_prefix
+        more["parent_job_id"] = validated.request.parent_job_id
+    if idempotency_key:
+        more["idempotency_id"] = idempotency_id(caller, idempotency_key)
     job = new_job(
         job_id,
         validated,
@@ -103,13 +113,8 @@ def submit(
         caller=caller,
         deadline_seconds=services.settings.job_deadline_seconds,
         now=utcnow(),
+        **more,
     )
-    job.update(extra or {})  # e.g. the upload that made the job (its answer's name)
-    if conversation_prefix is not None:
-        job["conversation"] = conversation_prefix
-        job["parent_job_id"] = validated.request.parent_job_id
-    if idempotency_key:
-        job["idempotency_id"] = idempotency_id(caller, idempotency_key)
     created = False
     try:
         check_document_size(job)
@@ -121,7 +126,7 @@ def submit(
         if not created:  # refused, over a limit, or a replay: its copies are not needed
             _remove(services, written, job_id)
     if not created:
-        if stored.get("fingerprint") != fingerprint:
+        if stored.fingerprint != fingerprint:
             raise Conflict(
                 "this Idempotency-Key was used with a different request body",
                 details=[{"field": "Idempotency-Key", "message": f"belongs to job {job_id}"}],
@@ -145,8 +150,8 @@ def submit(
         "job queued",
         extra={
             "job_id": job_id,
-            "model": job["model"],
-            "region": job["region"],
+            "model": job.model,
+            "region": job.region,
             "source": source,
             "caller": caller,
             "state": State.QUEUED.value,
@@ -204,13 +209,13 @@ def _remove(services: Services, uris: list[str], job_id: str) -> None:
             log.warning("could not delete an unused input", extra={"job_id": job_id, "uri": uri})
 
 
-def check_document_size(job: dict[str, Any]) -> None:
+def check_document_size(job: Job) -> None:
     """Refuse (400, nothing charged) a job whose document would leave too little room for
     its results: a refine chain grows every turn, and Firestore stores at most 1 MiB."""
-    size = document_bytes(job)
+    size = document_bytes(job.to_document())
     if size <= MAX_SUBMIT_DOCUMENT_BYTES:
         return
-    if job.get("conversation"):
+    if job.conversation:
         field = "parent_job_id"
         message = (
             f"the conversation is too long to continue ({size:,} bytes stored; at most "
@@ -243,24 +248,16 @@ def _note_retired_model(services: Services, body: Any) -> None:
         )
 
 
-def view(job: dict[str, Any], base_url: str) -> dict[str, Any]:
-    body = public_view(job)
-    body["status_url"] = f"{base_url.rstrip('/')}/v1/jobs/{job['id']}"
-    return body
-
-
-def get_job(
-    services: Services, job_id: str, caller: Caller, *, change: bool = False
-) -> dict[str, Any]:
+def get_job(services: Services, job_id: str, caller: Caller, *, change: bool = False) -> Job:
     """The caller's own job (any job for an admin; see Caller.may_see). Another caller's
     job is a 404 with the same answer as a missing one, so nobody learns that it exists."""
     job = services.jobs.get(job_id)
-    if job is None or not caller.may_see(job.get("caller"), change=change):
+    if job is None or not caller.may_see(job.caller, change=change):
         raise NotFound(f"no job {job_id}")
     return job
 
 
-def cancel_job(services: Services, job_id: str, caller: Caller) -> dict[str, Any]:
+def cancel_job(services: Services, job_id: str, caller: Caller) -> Job:
     get_job(services, job_id, caller, change=True)  # the owner never changes
     job = services.jobs.cancel(job_id)
     log.info("job cancelled", extra={"job_id": job_id, "caller": caller.id, "state": "cancelled"})
@@ -289,43 +286,22 @@ def models(services: Services) -> list[dict[str, Any]]:
     return out
 
 
-def usage(
-    services: Services,
-    *,
-    caller: str | None,
-    day: str | None,
-    month: str | None,
-    asker: Caller | None = None,
-):
-    """Images, jobs and dollars for a day or a month (UTC), overall, per caller and model.
-    `asker` (the HTTP API's verified caller) sees only their own usage unless an admin;
-    None is an in-process call (tests, tools) that may see all."""
-    from imagegen.domain.quota import usage_report
-
+def usage_caller(asker: Caller | None, caller: str | None) -> str | None:
+    """Whose usage `asker` may read: their own unless an admin (Forbidden otherwise); None
+    (an in-process call: tests, tools) may read anyone's, and everyone's with no caller."""
     if asker is not None and not asker.admin:
         if caller not in (None, asker.id):
             raise Forbidden("only admins may read another caller's usage")
-        caller = asker.id
+        return asker.id
+    return caller
 
-    try:
-        if month:
-            start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC)
-            end = (start + dt.timedelta(days=32)).replace(day=1)
-            period = {"month": month}
-        else:
-            day = day or utcnow().strftime("%Y-%m-%d")
-            start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC)
-            end = start + dt.timedelta(days=1)
-            period = {"day": day}
-    except ValueError:
-        raise InvalidRequest(
-            "bad period",
-            details=[
-                {
-                    "field": "month" if month else "day",
-                    "message": "use YYYY-MM-DD for day, YYYY-MM for month",
-                }
-            ],
-        ) from None
-    report = usage_report(services.jobs.between(start, end, caller))
-    return {**period, "caller": caller, **report}
+
+def usage(
+    services: Services, *, caller: str | None, start: dt.datetime, end: dt.datetime
+) -> dict[str, Any]:
+    """Images, jobs and dollars of the jobs created in [start, end), overall, per caller and
+    per model; one caller's only when `caller` is set (see usage_caller)."""
+    from imagegen.domain.quota import usage_report
+
+    jobs = services.jobs.between(start, end, caller)
+    return {"caller": caller, **usage_report(jobs)}

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from imagegen.bootstrap import Services
+from imagegen.domain.job import Job
 from imagegen.domain.jobs import State, utcnow
 from imagegen.errors import Unavailable
 from imagegen.logs import get_logger
@@ -24,7 +25,7 @@ def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) 
         services.queue.publish(job_id, paced="1")
         log.warning("dead letter of a paced job; re-published", extra={"job_id": job_id})
         return False
-    last = (job or {}).get("error") or {}
+    last = (job.error if job else None) or {}
     tries = f" after {delivery_attempts} delivery attempts" if delivery_attempts else ""
     error = {
         "code": "delivery_exhausted",
@@ -33,7 +34,7 @@ def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) 
     changed = services.jobs.fail(job_id, error, respect_lease=True)
     if changed:
         message = "dead-lettered job failed"
-    elif job is not None and job.get("state") == State.RUNNING:
+    elif job is not None and job.state == State.RUNNING:
         message = "dead letter for a job a live worker holds; left to its lease"
     else:
         message = "dead letter for a finished job"
@@ -45,14 +46,14 @@ def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) 
     return changed
 
 
-def _paced(job: dict[str, Any] | None, max_attempts: int) -> bool:
+def _paced(job: Job | None, max_attempts: int) -> bool:
     """Queued, handed back for pacing at least once (issue 18), and with attempts left:
     Pub/Sub's delivery count then mixes pacing with failures, so the job's own attempt
     count (the claim fails it past `max_attempts`) and its deadline decide, not the
     dead letter."""
-    if not job or job.get("state") != State.QUEUED.value or not job.get("paced_at"):
+    if not job or job.state != State.QUEUED or not job.paced_at:
         return False
-    return int(job.get("attempts", 0)) < max_attempts
+    return job.attempts < max_attempts
 
 
 def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -66,29 +67,18 @@ def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
     stale = services.jobs.stale(State.QUEUED, idle_since)
     stale += services.jobs.stale(State.RUNNING, now - dt.timedelta(seconds=s.lease_seconds))
     for job in stale:
-        job_id = job["id"]
-        deadline_at = job.get("deadline_at")
-        if deadline_at is not None and deadline_at < now:
-            if services.jobs.fail(
-                job_id,
-                {
-                    "code": "deadline_exceeded",
-                    "message": "the job passed its overall deadline without finishing",
-                },
-            ):
+        job_id = job.id
+        if job.overdue(now):
+            if services.jobs.fail(job_id, job.deadline_error()):
                 counts["expired"] += 1
                 log.error("job expired", extra={"job_id": job_id, "state": "failed"})
             continue
-        if (
-            job["state"] == State.RUNNING
-            and job.get("lease_expires_at")
-            and job["lease_expires_at"] > now
-        ):
+        if job.state == State.RUNNING and job.leased(now):
             continue
         try:
             services.queue.publish(job_id, sweep="1")
             counts["republished"] += 1
-            log.warning("re-published an idle job", extra={"job_id": job_id, "state": job["state"]})
+            log.warning("re-published an idle job", extra={"job_id": job_id, "state": job.state})
         except Unavailable:
             counts["errors"] += 1
             log.exception("sweep could not re-publish", extra={"job_id": job_id})
@@ -98,7 +88,7 @@ def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
 
 
 def finish_oversized(
-    services: Services, job_id: str, attempt: int, job: dict[str, Any], fields: dict[str, Any]
+    services: Services, job_id: str, attempt: int, job: Job, fields: dict[str, Any]
 ) -> str:
     """End a job whose finished document cannot be stored (over Firestore's 1 MiB): failed,
     once, with the reason. Handing it back would re-run it (each run a billable Vertex
@@ -106,7 +96,7 @@ def finish_oversized(
     error, and the Vertex spend stays on the job (cost_usd), so budgets stay true."""
     from imagegen.domain.jobs import MAX_DOCUMENT_BYTES, document_bytes
 
-    size = document_bytes({**job, **fields})
+    size = document_bytes(job.document_with(fields))
     uris = [o["uri"] for o in fields.get("outputs") or []]
     for uri in uris:
         try:

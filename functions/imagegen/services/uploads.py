@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from imagegen.bootstrap import Services
+from imagegen.domain.job import status_url
 from imagegen.domain.request import JobRequest
 from imagegen.errors import ImagegenError, InvalidRequest, Unavailable
 from imagegen.events import STORAGE_FINALIZED
@@ -103,7 +104,7 @@ def handle_upload(services: Services, event_type: str, data: dict[str, Any]) -> 
             caller=f"upload:{bucket}",
             idempotency_key=key,
             source="upload",
-            extra={"upload": {"uri": uri, "answer": answer_name(name)}},
+            upload={"uri": uri, "answer": answer_name(name)},
         )
     except Unavailable:
         raise  # transient: let the trigger retry
@@ -112,11 +113,12 @@ def handle_upload(services: Services, event_type: str, data: dict[str, Any]) -> 
         log.warning("upload refused", extra={"object": uri, "error": exc.message})
         return "refused"
     job = result.job
-    answer = {"upload": uri, "job_id": job["id"], "status": job["state"]}
+    # `status` here is the upload answer's own field (its readers expect it): the job's state
+    answer = {"upload": uri, "job_id": job.id, "status": job.state}
     if services.settings.api_url:
-        answer["status_url"] = f"{services.settings.api_url.rstrip('/')}/v1/jobs/{job['id']}"
+        answer["status_url"] = status_url(services.settings.api_url, job.id)
     _answer(services, name, answer)
-    log.info("upload queued", extra={"job_id": job["id"], "object": uri, "new_job": result.created})
+    log.info("upload queued", extra={"job_id": job.id, "object": uri, "new_job": result.created})
     return "queued" if result.created else "duplicate"
 
 

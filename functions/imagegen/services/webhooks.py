@@ -125,13 +125,13 @@ def republish_due(services: Services, now: dt.datetime) -> dict[str, int]:
 
 def answer_upload(services: Services, job_id: str) -> str | None:
     """Rewrite the upload's answer object with the finished job (idempotent)."""
-    from imagegen.domain.jobs import public_view
+    from imagegen.domain.job import Job, JobView, status_url
 
     job = services.event_log.get(job_id)
     upload = (job or {}).get("upload") or {}
     if not job or not upload.get("answer"):
         return None
-    view = with_urls(services.signer, public_view(job))
+    view = with_urls(services.signer, JobView.of(Job.from_document(job)).to_json())
     answer = {
         "upload": upload.get("uri"),
         "job_id": job_id,
@@ -141,7 +141,7 @@ def answer_upload(services: Services, job_id: str) -> str | None:
         "finished_at": view.get("finished_at"),
     }
     if services.settings.api_url:
-        answer["status_url"] = f"{services.settings.api_url.rstrip('/')}/v1/jobs/{job_id}"
+        answer["status_url"] = status_url(services.settings.api_url, job_id)
     bucket = services.settings.require("outputs_bucket")
     data = json.dumps(answer, default=str, indent=2).encode()
     uri = services.storage.write(bucket, upload["answer"], data, "application/json")

@@ -19,6 +19,7 @@ from imagegen.adapters.vertex_wire import GeneratedImage, Generation
 from imagegen.bootstrap import Services
 from imagegen.domain import conversation
 from imagegen.domain.catalog import ModelSpec
+from imagegen.domain.job import Job, cost_of
 from imagegen.domain.jobs import ClaimOutcome, State, fits_in_document, utcnow
 from imagegen.domain.request import JobRequest
 from imagegen.domain.retry import Backoff, fits
@@ -84,14 +85,14 @@ def pace(services: Services, job_id: str) -> Route | None:
     if limiter is None:
         return None
     job = services.jobs.get(job_id)
-    if not job or job.get("state") != State.QUEUED.value:
+    if not job or job.state != State.QUEUED:
         return None  # the claim decides what a duplicate or a finished job gets
-    if job.get("deadline_at") is not None and utcnow() > job["deadline_at"]:
+    if job.overdue(utcnow()):
         return None  # the claim fails it
-    req = JobRequest.model_validate(job["request"])
-    spec = services.catalog[req.model or job["model"]]
-    calls = req.number_of_images - len(job.get("partial_outputs") or [])
-    calls -= len(job.get("partial_blocked") or [])
+    req = JobRequest.model_validate(job.request)
+    spec = services.catalog[req.model or job.model]
+    calls = req.number_of_images - len(job.partial_outputs or [])
+    calls -= len(job.partial_blocked or [])
     own = [r for r in routes(services, spec, req) if r.spec.id == spec.id]
     own = [r for r in own if limiter.paced(spec.id, r.location)]
     if not own or calls <= 0:
@@ -148,11 +149,11 @@ class Keeper:
     image is generated (and billed) twice. Outputs carry their pixel size and bytes; one
     whose size differs from what was asked gets a warning and is priced as delivered."""
 
-    def __init__(self, services: Services, job_id: str, attempt: int, req: JobRequest, job):
+    def __init__(self, services: Services, job_id: str, attempt: int, req: JobRequest, job: Job):
         self.services, self.job_id, self.attempt, self.req = services, job_id, attempt, req
-        self.outputs: list[dict[str, Any]] = list(job.get("partial_outputs") or [])
-        self.blocked: list[str] = list(job.get("partial_blocked") or [])
-        self.size_warnings: list[str] = list(job.get("partial_warnings") or [])
+        self.outputs: list[dict[str, Any]] = list(job.partial_outputs or [])
+        self.blocked: list[str] = list(job.partial_blocked or [])
+        self.size_warnings: list[str] = list(job.partial_warnings or [])
         # the replies' text, thoughts and model turn; image bytes are dropped once stored
         self.generation = Generation(
             images=[GeneratedImage(o["mime_type"], b"") for o in self.outputs]
@@ -346,9 +347,9 @@ def _log_call(job_id: str, route: Route, status: int | None) -> None:
     )
 
 
-def _since_submit(job: dict[str, Any]) -> float | None:
+def _since_submit(job: Job) -> float | None:
     """Seconds from submit to now, on terminal log lines (the job_seconds metric)."""
-    created = job.get("created_at")
+    created = job.created_at
     return round((utcnow() - created).total_seconds(), 3) if created else None
 
 
@@ -377,19 +378,12 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
     assert job is not None
     ctx = {"job_id": job_id, "attempt": attempt, "delivery_attempt": delivery_attempt}
 
-    deadline_at = job.get("deadline_at")
-    if deadline_at is not None and utcnow() > deadline_at:
+    if job.overdue(utcnow()):
         services.jobs.finish(
             job_id,
             attempt,
             State.FAILED,
-            {
-                "error": {
-                    "code": "deadline_exceeded",
-                    "message": "the job passed its overall deadline",
-                    "last_error": job.get("error"),
-                }
-            },
+            {"error": {**job.deadline_error(), "last_error": job.error}},
         )
         log.error(
             "job past its deadline",
@@ -405,7 +399,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
                 "error": {
                     "code": "attempts_exhausted",
                     "message": f"gave up after {attempt - 1} attempts",
-                    "last_error": job.get("error"),
+                    "last_error": job.error,
                 }
             },
         )
@@ -415,8 +409,8 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
         )
         return State.FAILED.value
 
-    req = JobRequest.model_validate(job["request"])
-    spec = services.catalog.get(req.model or job["model"])
+    req = JobRequest.model_validate(job.request)
+    spec = services.catalog.get(req.model or job.model)
     if spec is None:  # retired since submit (issue 17): routed, or refused by setting
         moved = _rerouted(services, job_id, attempt, job, req)
         if moved is None:
@@ -428,7 +422,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
     # the function's timeout absorb the wait).
     budget_end = time.monotonic() + s.call_budget_seconds
     # The turns before this job's own (set at submit when it continues another job).
-    history = list(job.get("conversation") or [])
+    history = list(job.conversation or [])
     keeper = Keeper(services, job_id, attempt, req, job)
     if keeper.outputs:
         log.info(
@@ -467,7 +461,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
                 "outputs": keeper.outputs,
                 "blocked_images": [{"reason": r} for r in [*keeper.blocked, exc.message]],
                 "images_produced": len(keeper.outputs),
-                "cost_usd": round(sum(o["cost_usd"] for o in keeper.outputs), 6),
+                "cost_usd": cost_of(keeper.outputs),
                 "error": None if keeper.outputs else _error(exc),
             },
         )
@@ -485,7 +479,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
     except FinalUpstream as exc:
         # images already stored stay on the job (and are billed); the job still failed
         kept = {"outputs": keeper.outputs, "images_produced": len(keeper.outputs)}
-        kept["cost_usd"] = round(sum(o["cost_usd"] for o in keeper.outputs), 6)
+        kept["cost_usd"] = cost_of(keeper.outputs)
         services.jobs.finish(job_id, attempt, State.FAILED, {"error": _error(exc), **kept})
         log.error(
             "job failed",
@@ -510,7 +504,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
     fields["error"] = None
     if state is State.BLOCKED:
         fields["error"] = {"code": "blocked", "message": "; ".join(keeper.blocked)}
-    if not fits_in_document({**job, **fields}):
+    if not fits_in_document(job.document_with(fields)):
         return finish_oversized(services, job_id, attempt, job, fields)
     try:
         finished = services.jobs.finish(job_id, attempt, state, fields)
@@ -537,7 +531,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
 
 
 def _rerouted(
-    services: Services, job_id: str, attempt: int, job: dict[str, Any], req: JobRequest
+    services: Services, job_id: str, attempt: int, job: Job, req: JobRequest
 ) -> tuple[JobRequest, ModelSpec] | None:
     """The job's model was retired after submit: its replacement, or the job fails with
     the reason when the deployment refuses retired names (issue 17)."""
@@ -594,9 +588,7 @@ def _conversation(
     ]
 
 
-def _outputs_fields(
-    keeper: Keeper, result: Generation, route: Route, job: dict[str, Any]
-) -> dict[str, Any]:
+def _outputs_fields(keeper: Keeper, result: Generation, route: Route, job: Job) -> dict[str, Any]:
     outputs = keeper.outputs
     fields: dict[str, Any] = {
         "outputs": outputs,
@@ -605,12 +597,12 @@ def _outputs_fields(
         "enhanced_prompt": result.enhanced_prompt,
         "usage": result.usage or None,
         "served_by": {"model": route.spec.id, "location": route.location},
-        "cost_usd": round(sum(o["cost_usd"] for o in outputs), 6),
+        "cost_usd": cost_of(outputs),
         "images_produced": len(outputs),
         "partial_outputs": None,  # now in `outputs`
         "partial_blocked": None,
         "partial_warnings": None,
     }
     if keeper.size_warnings:
-        fields["warnings"] = [*(job.get("warnings") or []), *keeper.size_warnings]
+        fields["warnings"] = [*job.warnings, *keeper.size_warnings]
     return fields

@@ -27,20 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import flask
+from werkzeug.routing import Rule
 
-from imagegen.adapters.signer import with_urls
 from imagegen.auth import Caller
 from imagegen.bootstrap import Services
 from imagegen.domain.request import validate_request
-from imagegen.errors import InvalidRequest, NotFound
+from imagegen.errors import InvalidRequest, MethodNotAllowed, NotFound
 from imagegen.http_api import (
-    JOB_PATH,
-    OUTPUT_PATH,
     Api,
     _base_url,
     _json,
     _read_json,
     idempotency_key,
+    match,
+    rule,
 )
 from imagegen.services import submission
 from imagegen.studio.identity import StudioIdentity
@@ -98,6 +98,9 @@ def _parse_limit(raw: str | None) -> int:
 class Studio(Api):
     """See the module docstring. Errors map to statuses exactly as in the HTTP API."""
 
+    jobs_path = "/api/jobs"
+    sign_views = True  # the page shows the images of every job it lists
+
     def __init__(self, services: Services, identity: StudioIdentity | None = None) -> None:
         super().__init__(services)
         self.identity = identity or StudioIdentity.from_settings(services.settings, services.auth)
@@ -111,46 +114,58 @@ class Studio(Api):
             response.headers.setdefault(key, value)
         return response
 
+    def rules(self) -> list[Rule]:
+        job = "/api/jobs/<job_id:job_id>"
+        return [
+            rule("/healthz", "healthz"),  # any method, as before
+            rule("/", "page", "GET"),
+            rule("/assets/<path:name>", "asset", "GET"),
+            rule("/api/me", "me", "GET"),
+            rule("/api/models", "models", "GET"),
+            rule("/api/estimate", "estimate", "POST"),
+            rule("/api/jobs", "create", "POST"),
+            rule("/api/jobs", "gallery", "GET"),
+            rule(job, "get_job", "GET"),
+            rule(job, "cancel_job", "DELETE"),
+            rule(f"{job}/outputs/<int(max=999):n>", "output_redirect", "GET"),
+        ]
+
     def _route(self, request: flask.Request) -> flask.Response:
         path = request.path.rstrip("/") or "/"
-        method = request.method
-        if path == "/healthz":
-            return _json({"ok": True}, 200)
-        if path == "/" and method == "GET":
-            response = flask.Response(_page(), mimetype="text/html")
-            response.headers["Cache-Control"] = PAGE_CACHE
-            return response
-        if path.startswith("/assets/") and method == "GET":
-            return self._static(request, path.removeprefix("/assets/"))
-        if not path.startswith("/api/"):
-            raise NotFound(f"no route {method} {request.path}")
-        caller = self.caller(request)  # every API call: a verified user first
-        api_path = "/v1" + path.removeprefix("/api")
-        routes = {
-            ("GET", "/v1/me"): lambda: _json(
-                {"caller": caller.id, "admin": caller.admin, "local": self.identity.local}, 200
-            ),
-            ("GET", "/v1/models"): lambda: _json(self._models(), 200),
-            ("POST", "/v1/estimate"): lambda: _json(self._estimate(request), 200),
-            ("POST", "/v1/jobs"): lambda: self._create(request, caller),
-            ("GET", "/v1/jobs"): lambda: _json(self._gallery(request, caller), 200),
-        }
-        if (method, api_path) in routes:
-            return routes[(method, api_path)]()
-        job = JOB_PATH.match(api_path)
-        if job and method == "GET":
-            found = submission.get_job(self.services, job["job_id"], caller)
-            return _json(self._view(found, request), 200)
-        if job and method == "DELETE":
-            cancelled = submission.cancel_job(self.services, job["job_id"], caller)
-            return _json(self._view(cancelled, request), 200)
-        output = OUTPUT_PATH.match(api_path)
-        if output and method == "GET":
-            return self._output_redirect(request, output["job_id"], int(output["n"]))
-        raise NotFound(f"no route {method} {request.path}")
+        if path.startswith("/api/"):
+            self.caller(request)  # every API call: a verified user first, even a 404
+        try:
+            endpoint, args = match(self.routes, request)
+        except MethodNotAllowed:  # the studio has no 405s: a wrong method is not a route
+            raise NotFound(f"no route {request.method} {request.path}") from None
+        return getattr(self, endpoint)(request, **args)
+
+    # -- endpoints (the job ones, get_job / cancel_job / output_redirect, are the API's) --
+    def page(self, request: flask.Request) -> flask.Response:
+        response = flask.Response(_page(), mimetype="text/html")
+        response.headers["Cache-Control"] = PAGE_CACHE
+        return response
+
+    def me(self, request: flask.Request) -> flask.Response:
+        caller = self.caller(request)
+        return _json(
+            {"caller": caller.id, "admin": caller.admin, "local": self.identity.local}, 200
+        )
+
+    def models(self, request: flask.Request) -> flask.Response:
+        return _json(self._models(), 200)
+
+    def estimate(self, request: flask.Request) -> flask.Response:
+        return _json(self._estimate(request), 200)
+
+    def create(self, request: flask.Request) -> flask.Response:
+        return self._create(request, self.caller(request))
+
+    def gallery(self, request: flask.Request) -> flask.Response:
+        return _json(self._gallery(request, self.caller(request)), 200)
 
     # -- pieces ---------------------------------------------------------------------
-    def _static(self, request: flask.Request, name: str) -> flask.Response:
+    def asset(self, request: flask.Request, name: str) -> flask.Response:
         if name not in ASSETS:
             raise NotFound(f"no asset {name}")
         body, digest = _asset(name)
@@ -196,7 +211,7 @@ class Studio(Api):
         result = submission.submit(
             self.services, body, caller=caller.id, idempotency_key=key, source="studio"
         )
-        return _json(self._view(result.job, request), 202 if result.created else 200)
+        return _json(self.job_json(request, result.job), 202 if result.created else 200)
 
     def _resolve_refs(self, refs: list[Any], caller: Caller) -> list[Any]:
         """`{"job_id", "index"}` (an earlier output of the user's own job) becomes the
@@ -208,7 +223,7 @@ class Studio(Api):
                 resolved.append(ref)
                 continue
             job = submission.get_job(self.services, str(ref["job_id"]), caller)
-            outputs = {o.get("index", n): o for n, o in enumerate(job.get("outputs") or [])}
+            outputs = {o.get("index", n): o for n, o in enumerate(job.outputs or [])}
             output = outputs.get(ref.get("index", 0))
             if output is None:
                 raise InvalidRequest(
@@ -224,14 +239,9 @@ class Studio(Api):
         limit = _parse_limit(request.args.get("limit"))
         before = _parse_before(request.args.get("before"))
         jobs = self.services.jobs.of_caller(caller.id, limit + 1, before)
-        page = [self._view(job, request) for job in jobs[:limit]]
+        page = [self.job_json(request, job) for job in jobs[:limit]]
         more = len(jobs) > limit
         return {"jobs": page, "next_before": page[-1]["created_at"] if more and page else None}
-
-    def _view(self, job: dict[str, Any], request: flask.Request) -> dict[str, Any]:
-        view = with_urls(self.services.signer, submission.view(job, _base_url(request)))
-        view["status_url"] = f"{_base_url(request)}/api/jobs/{job['id']}"
-        return view
 
 
 # 1x1 PNG: stands in for an earlier output while estimating (only the count is priced).
