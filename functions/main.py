@@ -8,8 +8,6 @@ function's cold start pays only for what it uses: the Vertex client is imported 
 
 from __future__ import annotations
 
-import os
-
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
@@ -18,7 +16,9 @@ from imagegen import logs, tracing
 from imagegen.bootstrap import services
 from imagegen.events import BadEvent, job_message
 
-logs.setup()
+# The settings are read here, at start: a bad value stops the instance with its name.
+logs.setup(services().settings.log_level)
+tracing.configure(services().settings)
 log = logs.get_logger("imagegen.main")
 _api = None
 _studio = None
@@ -31,9 +31,7 @@ def submit(request: flask.Request) -> flask.Response:
     if _api is None:
         from imagegen.http_api import Api
 
-        _api = Api(
-            services(), trust_caller_header=os.environ.get("IMAGEGEN_TRUST_CALLER_HEADER") == "1"
-        )
+        _api = Api(services())  # IMAGEGEN_TRUST_CALLER_HEADER: Settings, through auth
     return _api.handle(request)
 
 
