@@ -24,7 +24,6 @@ class BadEvent(ValueError):
 @dataclass(frozen=True)
 class JobMessage:
     job_id: str
-    message_id: str | None
     delivery_attempt: int | None
 
 
@@ -54,8 +53,7 @@ def job_message(event_type: str, data: Any) -> JobMessage:
         or message.get("deliveryAttempt")
         or attributes.get("CloudPubSubDeadLetterSourceDeliveryCount")
     )
-    message_id = message.get("messageId") or message.get("message_id")
-    return JobMessage(job_id, message_id, _count(attempt))
+    return JobMessage(job_id, _count(attempt))
 
 
 def _count(value: Any) -> int | None:

@@ -30,7 +30,6 @@ from imagegen.domain.quota import (
     limited,
     shard_count,
     shard_ids,
-    total,
 )
 from imagegen.errors import Conflict, NotFound, Unavailable
 
@@ -270,14 +269,6 @@ class JobStore:
             "day": now.astimezone(dt.UTC).strftime("%Y-%m-%d"),
             "expire_at": now + dt.timedelta(days=400),
         }
-
-    def counters(self, caller: str, now: dt.datetime) -> dict[str, dict[str, Any]]:
-        """The four counters of a caller at `now`, each summed over its shards."""
-        out = {}
-        for key, doc_id in counter_ids(caller, now).items():
-            refs = [self._usage.document(name) for name in shard_ids(doc_id, self.counter_shards)]
-            out[key] = total([snap.to_dict() for snap in self._client.get_all(refs) if snap.exists])
-        return out
 
     def between(self, start: dt.datetime, end: dt.datetime, caller: str | None = None):
         """Jobs created in [start, end), optionally of one caller (for usage reports)."""

@@ -87,7 +87,6 @@ _1K: dict[str, Size] = {
     "21:9": (1584, 672),
 }
 CLASSIC_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
-EXTREME_RATIOS = ("1:4", "4:1", "1:8", "8:1")
 
 
 def _table(ratios: tuple[str, ...], factor: float) -> dict[str, Size]:
@@ -108,7 +107,6 @@ PRO_SIZES["4K"] = _table(CLASSIC_RATIOS, 4)
 LITE_SIZES = {"1K": _table(CLASSIC_RATIOS, 1)}
 
 OUTPUT_MIME_TYPES = ["image/png", "image/jpeg"]
-THINKING_LEVELS = ("minimal", "low", "medium", "high")
 
 
 def _price(tokens: dict[str, int], usd_per_million: float) -> dict[str, float]:

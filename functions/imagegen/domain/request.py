@@ -108,9 +108,10 @@ class OutputOptions(BaseModel):
     mime_type: Literal["image/png", "image/jpeg", "image/webp"] = "image/png"
     compression_quality: int | None = Field(default=None, ge=0, le=100)
 
-    @property
-    def extension(self) -> str:
-        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[self.mime_type]
+
+def extension(mime_type: str) -> str:
+    """The file extension a stored image of `mime_type` gets (outputs and inputs)."""
+    return {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime_type, "png")
 
 
 class JobRequest(BaseModel):
