@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imagegen.domain.job_events import created_fields, transition_entry
@@ -32,16 +31,10 @@ from imagegen.domain.quota import (
     shard_ids,
 )
 from imagegen.errors import Conflict, NotFound, Unavailable
+from imagegen.ports import Claim
 
 if TYPE_CHECKING:
     from google.cloud import firestore
-
-
-@dataclass(frozen=True)
-class Claim:
-    outcome: ClaimOutcome
-    job: dict[str, Any] | None
-    attempt: int = 0
 
 
 class JobStore:
