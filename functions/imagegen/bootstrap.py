@@ -11,6 +11,7 @@ their own settings instead of patching anything.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -82,13 +83,9 @@ class Services:
 
     @cached_property
     def limits(self) -> Limits:
-        s = self.settings
-        return Limits(
-            caller_requests_per_minute=s.caller_requests_per_minute,
-            global_requests_per_minute=s.global_requests_per_minute,
-            caller_usd_per_day=s.caller_usd_per_day,
-            global_usd_per_day=s.global_usd_per_day,
-        )
+        """The spending and rate limits: each setting has its Limits field's name."""
+        names = [f.name for f in dataclasses.fields(Limits)]
+        return Limits(**{name: getattr(self.settings, name) for name in names})
 
     @cached_property
     def auth(self) -> Authenticator:
