@@ -20,7 +20,6 @@ same ratio as the run's ideal time to the issue's (2,000 s → ideal here).
 from __future__ import annotations
 
 import collections
-import dataclasses
 import heapq
 import json
 import os
@@ -109,20 +108,21 @@ def simulate(stack: BenchStack, limiter_on: bool) -> dict[str, float]:
     from imagegen.services import submission, upkeep
     from imagegen.services.worker import RetryLater, generate
 
-    settings = dataclasses.replace(
-        load_settings(),
-        jobs_topic=SINK_TOPIC,
-        default_location="global",
-        fallback_locations=LOCATIONS[1:],
-        vertex_requests_per_minute=RPM if limiter_on else 0,
-        limiter_collection=f"bench-slots-{uuid.uuid4().hex[:8]}",
-        max_attempts=MAX_DELIVERIES,
+    settings = load_settings().model_copy(
+        update=dict(
+            jobs_topic=SINK_TOPIC,
+            default_location="global",
+            fallback_locations=LOCATIONS[1:],
+            vertex_requests_per_minute=RPM if limiter_on else 0,
+            limiter_collection=f"bench-slots-{uuid.uuid4().hex[:8]}",
+            max_attempts=MAX_DELIVERIES,
+        )
     )
     ideal = JOBS / (len(LOCATIONS) * RPM / 60)
     scale = ideal / ISSUE_IDEAL_S
     push = PushModel(10 * scale, 600 * scale)
-    settings = dataclasses.replace(
-        settings, limiter_max_wait_seconds=settings.limiter_max_wait_seconds * scale
+    settings = settings.model_copy(
+        update={"limiter_max_wait_seconds": settings.limiter_max_wait_seconds * scale}
     )
     services = Services(settings)
     # a re-published message (a paced dead letter) is a fresh delivery

@@ -15,7 +15,6 @@ depend on the rate, so at 200/s the busiest document takes (its share of the wri
 from __future__ import annotations
 
 import collections
-import dataclasses
 import os
 import threading
 import time
@@ -35,13 +34,14 @@ def measure(shards: int) -> dict[str, float]:
     from imagegen.config import load_settings
     from imagegen.services import submission
 
-    settings = dataclasses.replace(
-        load_settings(),
-        jobs_topic=SINK_TOPIC,
-        caller_usd_per_day=1e9,
-        global_usd_per_day=1e9,
-        counter_shards=shards,
-        events_topic="",  # job events are their own topic's business, not this count
+    settings = load_settings().model_copy(
+        update=dict(
+            jobs_topic=SINK_TOPIC,
+            caller_usd_per_day=1e9,
+            global_usd_per_day=1e9,
+            counter_shards=shards,
+            events_topic="",  # job events are their own topic's business, not this count
+        )
     )
     services = Services(settings)
     writes: list[tuple[float, str]] = []

@@ -8,18 +8,17 @@ function's cold start pays only for what it uses: the Vertex client is imported 
 
 from __future__ import annotations
 
-import os
-
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
 from imagegen import logs, tracing
 from imagegen.bootstrap import services
-from imagegen.events import BadEvent, job_message
+from imagegen.events import decoded, job_message
 
-logs.setup()
-log = logs.get_logger("imagegen.main")
+# The settings are read here, at start: a bad value stops the instance with its name.
+logs.setup(services().settings.log_level)
+tracing.configure(services().settings)
 _api = None
 _studio = None
 
@@ -31,9 +30,7 @@ def submit(request: flask.Request) -> flask.Response:
     if _api is None:
         from imagegen.http_api import Api
 
-        _api = Api(
-            services(), trust_caller_header=os.environ.get("IMAGEGEN_TRUST_CALLER_HEADER") == "1"
-        )
+        _api = Api(services())  # IMAGEGEN_TRUST_CALLER_HEADER: Settings, through auth
     return _api.handle(request)
 
 
@@ -42,10 +39,8 @@ def generate(event: CloudEvent) -> None:
     """Pub/Sub `jobs` message -> run the job. Raising makes Pub/Sub redeliver."""
     from imagegen.services.worker import generate as run
 
-    try:
-        message = job_message(event["type"], event.data)
-    except BadEvent as exc:
-        log.error(f"unusable event acknowledged: {exc}", extra={"event_id": event["id"]})
+    message = decoded(event, job_message, "event")
+    if message is None:
         return
     with tracing.continuing(event.data, message.job_id):  # the job's trace, from submit
         run(services(), message.job_id, message.delivery_attempt)
@@ -56,10 +51,8 @@ def dead_letter(event: CloudEvent) -> None:
     """Dead-letter topic message -> the job fails with its last error."""
     from imagegen.services.upkeep import dead_letter as fail
 
-    try:
-        message = job_message(event["type"], event.data)
-    except BadEvent as exc:
-        log.error(f"unusable dead letter acknowledged: {exc}", extra={"event_id": event["id"]})
+    message = decoded(event, job_message, "dead letter")
+    if message is None:
         return
     fail(services(), message.job_id, message.delivery_attempt)
 
@@ -78,10 +71,8 @@ def deliver_webhooks(event: CloudEvent) -> None:
     from imagegen.adapters.events_pubsub import decode_event
     from imagegen.services.webhooks import handle_event
 
-    try:
-        job_event = decode_event(event["type"], event.data)
-    except BadEvent as exc:
-        log.error(f"unusable job event acknowledged: {exc}", extra={"event_id": event["id"]})
+    job_event = decoded(event, decode_event, "job event")
+    if job_event is None:
         return
     handle_event(services(), job_event)
 

@@ -114,34 +114,19 @@ class Authenticator:
 
     def verify(self, header: str, base_url: str) -> str:
         """The identity a `Bearer <token>` header proves (email, else subject)."""
-        from google.auth import exceptions, jwt
-        from google.oauth2 import id_token
-
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("expected Authorization: Bearer <identity token>")
-        try:  # Google signs ID tokens with RS256; anything else (`none`!) is refused unread
-            algorithm = jwt.decode_header(token).get("alg")
-        except (ValueError, TypeError, AttributeError):
-            raise Unauthenticated("the identity token is not a JWT") from None
-        if algorithm != "RS256":
-            raise Unauthenticated(f"the identity token is not signed by Google ({algorithm})")
-        audience = list(self.audiences) or [base_url.rstrip("/"), GCLOUD_AUDIENCE]
-        try:
-            claims = id_token.verify_token(
-                token,
-                self._transport,
-                audience=audience,
-                certs_url=self.certs_url,
-                clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
-            )
-        except exceptions.TransportError:
-            # our dependency failed, not the caller: the same request may be sent again
-            raise Unavailable("the token's signing keys could not be fetched; retry") from None
-        except (ValueError, exceptions.GoogleAuthError) as exc:
-            # google-auth says why (expired, wrong audience, bad signature, malformed)
-            raise Unauthenticated(f"the identity token is not valid: {_first_line(exc)}") from None
+        # Google signs ID tokens with RS256; anything else (`none`!) is refused unread
+        claims = verify_jwt(
+            token,
+            self._transport,
+            JwtCheck("RS256", "the identity token", "Google", "the token's signing keys"),
+            audience=list(self.audiences) or [base_url.rstrip("/"), GCLOUD_AUDIENCE],
+            certs_url=self.certs_url,
+            skew=CLOCK_SKEW_SECONDS,
+        )
         if claims.get("iss") not in GOOGLE_ISSUERS:
             raise Unauthenticated("the identity token was not issued by Google")
         email = claims.get("email")
@@ -153,6 +138,43 @@ class Authenticator:
 
     def _named(self, caller_id: str) -> Caller:
         return Caller(caller_id, admin=caller_id in self.admins)
+
+
+@dataclass(frozen=True)
+class JwtCheck:
+    """Who must have signed a JWT (`algorithm`, `signer`), and how errors name things."""
+
+    algorithm: str
+    what: str  # "the identity token"
+    signer: str  # "Google"
+    keys: str  # "the token's signing keys"
+
+
+def verify_jwt(
+    token: str, transport: Any, check: JwtCheck, *, audience: list[str], certs_url: str, skew: int
+) -> dict[str, Any]:
+    """The claims of a JWT signed with `check.algorithm` by keys at `certs_url` for
+    `audience` (google-auth's verify_token: signature, expiry, audience). A token signed
+    any other way (`none`!) is refused unread; a key fetch that fails is Unavailable (our
+    dependency failed, not the caller: the same request may be sent again); any other
+    failure is Unauthenticated with google-auth's reason (expired, wrong audience, ...)."""
+    from google.auth import exceptions, jwt
+    from google.oauth2 import id_token
+
+    try:
+        algorithm = jwt.decode_header(token).get("alg")
+    except (ValueError, TypeError, AttributeError):
+        raise Unauthenticated(f"{check.what} is not a JWT") from None
+    if algorithm != check.algorithm:
+        raise Unauthenticated(f"{check.what} is not signed by {check.signer} ({algorithm})")
+    try:
+        return id_token.verify_token(
+            token, transport, audience=audience, certs_url=certs_url, clock_skew_in_seconds=skew
+        )
+    except exceptions.TransportError:
+        raise Unavailable(f"{check.keys} could not be fetched; retry") from None
+    except (ValueError, exceptions.GoogleAuthError) as exc:
+        raise Unauthenticated(f"{check.what} is not valid: {_first_line(exc)}") from None
 
 
 def _first_line(exc: Exception) -> str:

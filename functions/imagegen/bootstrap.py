@@ -1,5 +1,9 @@
 """Wiring: build the adapters once per instance, lazily, from the settings.
 
+`Services` hands each one out typed by its port (imagegen/ports.py), so the services depend
+on the ports only; the concrete adapters are imported here, inside the property that builds
+them, and nowhere else in the service layer.
+
 Each entry point asks only for what it uses, so `submit` never constructs (or imports) the
 Vertex client and `generate` never builds the HTTP routing. Tests build `Services` with
 their own settings instead of patching anything.
@@ -7,26 +11,18 @@ their own settings instead of patching anything.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from imagegen import ports
 from imagegen.config import Settings, load_settings
 from imagegen.domain.catalog import Catalog, load_catalog
 from imagegen.domain.quota import Limits
 from imagegen.domain.request import Policy
 
 if TYPE_CHECKING:
-    from imagegen.adapters.catalog_firestore import CatalogStore
-    from imagegen.adapters.events_firestore import EventLog
-    from imagegen.adapters.events_pubsub import EventTopic
-    from imagegen.adapters.jobs_firestore import JobStore
-    from imagegen.adapters.limiter_firestore import FirestoreLimiter
-    from imagegen.adapters.model_garden import ModelGarden
-    from imagegen.adapters.queue_pubsub import JobQueue
-    from imagegen.adapters.signer import UrlSigner
-    from imagegen.adapters.storage_gcs import Storage
-    from imagegen.adapters.vertex import VertexClient
     from imagegen.auth import Authenticator
     from imagegen.domain.webhooks import RetryPolicy
     from imagegen.netguard import Guard
@@ -56,7 +52,7 @@ class Services:
         return LiveCatalog(self.base_catalog, store, s.catalog_ttl_seconds)
 
     @cached_property
-    def catalog_store(self) -> CatalogStore:
+    def catalog_store(self) -> ports.CatalogStore:
         from imagegen.adapters.catalog_firestore import CatalogStore
 
         s = self.settings
@@ -65,7 +61,7 @@ class Services:
         )
 
     @cached_property
-    def model_garden(self) -> ModelGarden:
+    def model_garden(self) -> ports.ModelRegistry:
         from imagegen.adapters.model_garden import ModelGarden
 
         s = self.settings
@@ -87,13 +83,9 @@ class Services:
 
     @cached_property
     def limits(self) -> Limits:
-        s = self.settings
-        return Limits(
-            caller_requests_per_minute=s.caller_requests_per_minute,
-            global_requests_per_minute=s.global_requests_per_minute,
-            caller_usd_per_day=s.caller_usd_per_day,
-            global_usd_per_day=s.global_usd_per_day,
-        )
+        """The spending and rate limits: each setting has its Limits field's name."""
+        names = [f.name for f in dataclasses.fields(Limits)]
+        return Limits(**{name: getattr(self.settings, name) for name in names})
 
     @cached_property
     def auth(self) -> Authenticator:
@@ -108,7 +100,7 @@ class Services:
         )
 
     @cached_property
-    def jobs(self) -> JobStore:
+    def jobs(self) -> ports.JobStore:
         from imagegen.adapters.jobs_firestore import JobStore
 
         s = self.settings
@@ -127,27 +119,27 @@ class Services:
         return store
 
     @cached_property
-    def queue(self) -> JobQueue:
+    def queue(self) -> ports.JobQueue:
         from imagegen.adapters.queue_pubsub import JobQueue
 
         s = self.settings
         return JobQueue.connect(s.require("project"), s.jobs_topic, s.publish_timeout_seconds)
 
     @cached_property
-    def storage(self) -> Storage:
+    def storage(self) -> ports.ObjectStore:
         from imagegen.adapters.storage_gcs import Storage
 
         return Storage.connect(self.settings.require("project"))
 
     @cached_property
-    def vertex(self) -> VertexClient:
+    def vertex(self) -> ports.ImageModel:
         from imagegen.adapters.vertex import VertexClient
 
         s = self.settings
         return VertexClient(s.require("project"), s.vertex_endpoint, s.vertex_timeout_seconds)
 
     @cached_property
-    def limiter(self) -> FirestoreLimiter | None:
+    def limiter(self) -> ports.Limiter | None:
         """The shared Vertex call limiter (issue 18), or None when no quota is set."""
         from imagegen.domain.limiter import QuotaTable
 
@@ -164,25 +156,25 @@ class Services:
 
     # --- results that reach people (issue 16) ------------------------------------------
 
-    def _topic(self, name: str) -> EventTopic:
+    def _topic(self, name: str) -> ports.EventTopic:
         from imagegen.adapters.events_pubsub import EventTopic
 
         return EventTopic.connect(self.settings.require("project"), name)
 
     @cached_property
-    def event_topic(self) -> EventTopic:
+    def event_topic(self) -> ports.EventTopic:
         return self._topic(self.settings.events_topic)
 
     @cached_property
-    def webhook_retries(self) -> EventTopic:
+    def webhook_retries(self) -> ports.EventTopic:
         return self._topic(self.settings.webhook_retry_topic)
 
     @cached_property
-    def webhook_dead_letters(self) -> EventTopic:
+    def webhook_dead_letters(self) -> ports.EventTopic:
         return self._topic(self.settings.webhook_dead_letter_topic)
 
     @cached_property
-    def event_log(self) -> EventLog:
+    def event_log(self) -> ports.EventLog:
         from imagegen.adapters.events_firestore import EventLog
 
         s = self.settings
@@ -191,7 +183,7 @@ class Services:
         )
 
     @cached_property
-    def signer(self) -> UrlSigner:
+    def signer(self) -> ports.Signer:
         from imagegen.adapters.signer import UrlSigner
 
         s = self.settings

@@ -7,8 +7,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from imagegen.logs import get_logger
+
+T = TypeVar("T")
+log = get_logger("imagegen.main")  # the entry points' logger: these lines are theirs
 
 PUBSUB_EVENT = "google.cloud.pubsub.topic.v1.messagePublished"
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
@@ -24,8 +30,17 @@ class BadEvent(ValueError):
 @dataclass(frozen=True)
 class JobMessage:
     job_id: str
-    message_id: str | None
     delivery_attempt: int | None
+
+
+def decoded(event: Any, decode: Callable[[str, Any], T], what: str) -> T | None:
+    """`decode(type, data)` of a CloudEvent, or None for an event no retry can make sense of
+    (BadEvent): logged and acknowledged, never a 5xx that Pub/Sub would redeliver for days."""
+    try:
+        return decode(event["type"], event.data)
+    except BadEvent as exc:
+        log.error(f"unusable {what} acknowledged: {exc}", extra={"event_id": event["id"]})
+        return None
 
 
 def job_message(event_type: str, data: Any) -> JobMessage:
@@ -54,8 +69,7 @@ def job_message(event_type: str, data: Any) -> JobMessage:
         or message.get("deliveryAttempt")
         or attributes.get("CloudPubSubDeadLetterSourceDeliveryCount")
     )
-    message_id = message.get("messageId") or message.get("message_id")
-    return JobMessage(job_id, message_id, _count(attempt))
+    return JobMessage(job_id, _count(attempt))
 
 
 def _count(value: Any) -> int | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from contextvars import ContextVar
 from typing import Any
@@ -31,15 +30,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def setup() -> None:
-    """Send every log record, ours and the libraries', through the JSON formatter once."""
+def setup(level: str = "INFO") -> None:
+    """Send every log record, ours and the libraries', through the JSON formatter once, at
+    `level` (the LOG_LEVEL setting, config.py)."""
     root = logging.getLogger()
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(level.upper())
 
 
 def set_trace(header: str | None, project: str) -> None:

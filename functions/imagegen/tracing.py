@@ -7,11 +7,13 @@ the job inside `imagegen.generate`, a child of that span, so Cloud Trace shows s
 generate of one job as one trace; generate's log lines carry the same trace id
 (`logging.googleapis.com/trace`), so the trace view lists them too.
 
-Where spans go is set by IMAGEGEN_TRACE_EXPORTER:
+Where spans go is set by IMAGEGEN_TRACE_EXPORTER (`Settings.trace_exporter`, config.py):
   gcp          Cloud Trace (opentelemetry-exporter-gcp-trace), batched; the deploy sets it
   file:<path>  one JSON object per finished span, appended to <path> (the local stack)
   console      the same JSON lines on stderr (stdout carries the JSON log lines)
   none / unset no tracing at all: nothing of OpenTelemetry is even imported
+The entry points hand this module the instance's settings (`configure`); a process that
+never does (tests, benchmarks) loads them from the environment on its first traced call.
 
 Cold starts: this module imports only the standard library; the SDK and the exporter are
 imported on the first traced call (bench: see docs/deploy.md, "Traces").
@@ -22,34 +24,48 @@ in the job document).
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagegen import logs
+
+if TYPE_CHECKING:
+    from imagegen.config import Settings
 
 EXPORTER_ENV = "IMAGEGEN_TRACE_EXPORTER"
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {}  # "setting", "tracer", "provider", "propagator" once configured
+_state: dict[str, Any] = {}  # "key", "tracer", "provider", "propagator", "project"
+_settings: Settings | None = None
+
+
+def configure(settings: Settings | None) -> None:
+    """Trace as `settings` say from now on (None: load them again on the next call)."""
+    global _settings
+    _settings = settings
 
 
 def _configured() -> dict[str, Any]:
-    """The tracer for the current IMAGEGEN_TRACE_EXPORTER, built once (None: tracing off)."""
-    setting = os.environ.get(EXPORTER_ENV, "none").strip() or "none"
-    if _state.get("setting") == setting:
+    """The tracer for the current settings, built once (tracer None: tracing off)."""
+    if _settings is None:
+        from imagegen.config import load_settings
+
+        configure(load_settings())
+    assert _settings is not None
+    key = (_settings.trace_exporter, _settings.service_name or "imagegen", _settings.project)
+    if _state.get("key") == key:
         return _state
     with _lock:
-        if _state.get("setting") != setting:
+        if _state.get("key") != key:
             _state.clear()
-            _state.update(_build(setting))
-            _state["setting"] = setting
+            _state.update(_build(*key))
+            _state["key"] = key
     return _state
 
 
-def _build(setting: str) -> dict[str, Any]:
+def _build(setting: str, service: str, project: str) -> dict[str, Any]:
     if setting == "none":
         return {"tracer": None}
     from opentelemetry.propagators.cloud_trace_propagator import CloudTraceFormatPropagator
@@ -63,12 +79,11 @@ def _build(setting: str) -> dict[str, Any]:
     )
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    service = os.environ.get("K_SERVICE") or os.environ.get("FUNCTION_TARGET") or "imagegen"
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     if setting == "gcp":
         from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
 
-        exporter = CloudTraceSpanExporter(project_id=os.environ.get("GOOGLE_CLOUD_PROJECT"))
+        exporter = CloudTraceSpanExporter(project_id=project or None)
         provider.add_span_processor(BatchSpanProcessor(exporter))
     elif setting == "console" or setting.startswith("file:"):
         out = (
@@ -89,6 +104,7 @@ def _build(setting: str) -> dict[str, Any]:
         "tracer": provider.get_tracer("imagegen"),
         "provider": provider,
         "propagator": propagator,
+        "project": project,
     }
 
 
@@ -137,9 +153,7 @@ def continuing(event_data: Any, job_id: str) -> Iterator[None]:
             attributes={"imagegen.job_id": job_id, "messaging.system": "gcp_pubsub"},
         ) as span:
             ids = span.get_span_context()
-            logs.set_trace(
-                f"{ids.trace_id:032x}/{ids.span_id}", os.environ.get("GOOGLE_CLOUD_PROJECT", "")
-            )
+            logs.set_trace(f"{ids.trace_id:032x}/{ids.span_id}", state["project"])
             yield
     finally:
         logs.set_trace(None, "")

@@ -186,8 +186,14 @@ def test_a_refine_chain_over_the_document_budget_is_400_before_any_charge(
     assert response.status_code == 400
     detail = response.get_json()["error"]["details"][0]
     assert detail["field"] == "parent_job_id" and "too long" in detail["message"]
-    now = dt.datetime.now(dt.UTC)
-    assert services.jobs.counters(me, now)["caller_day"] == {}  # nothing reserved
+    from google.cloud import firestore
+
+    from imagegen.domain.quota import counter_ids
+
+    s, now = services.settings, dt.datetime.now(dt.UTC)
+    day = counter_ids(me, now)["caller_day"]  # one shard: the counter's own id
+    usage = firestore.Client(project=s.project, database=s.firestore_database)
+    assert not usage.collection(s.usage_collection).document(day).get().exists  # no charge
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     mine = services.jobs.between(start, start + dt.timedelta(days=1), me)
     assert [job.id for job in mine] == [parent]

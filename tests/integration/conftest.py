@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from imagegen.bootstrap import Services
@@ -13,7 +11,7 @@ def make_services(stack):
     """Services wired to the emulators, with any setting overridden for one test."""
 
     def make(**overrides) -> Services:
-        return Services(dataclasses.replace(load_settings(), **overrides))
+        return Services(load_settings().model_copy(update=overrides))
 
     return make
 

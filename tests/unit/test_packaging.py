@@ -38,6 +38,8 @@ _DISTRIBUTION_OF = {
     "functions_framework": "functions-framework",
     "google": None,  # namespace: checked through the google.cloud.* distributions
     "pydantic": "pydantic",
+    "pydantic_core": "pydantic",  # comes with it
+    "pydantic_settings": "pydantic-settings",
     "PIL": "pillow",
     "flask": "functions-framework",  # comes with it
     "werkzeug": "functions-framework",  # through flask (http_api routes with it)

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from imagegen.adapters.firestore_retry import contention
 from imagegen.domain.webhooks import Delivery, open_attempt
 
 if TYPE_CHECKING:
@@ -154,21 +155,9 @@ class EventLog:
 def _contended(call):
     """Retry a write or transaction that lost to another on the same document, with
     jittered backoff for up to 20 s: an attempt made but not recorded would be sent again
-    later, and an event published but not marked would be published again."""
-    from google.api_core import exceptions, retry
+    later, and an event published but not marked would be published again. Conflict covers
+    Aborted (lock timeouts) and AlreadyExists (a racing create)."""
+    from google.api_core import exceptions
 
-    def lost(exc: Exception) -> bool:
-        # the client raises ValueError("Failed to commit transaction in N attempts")
-        if isinstance(exc, ValueError):
-            return "transaction" in str(exc)
-        # Conflict covers Aborted (lock timeouts) and AlreadyExists (a racing create)
-        return isinstance(exc, exceptions.Conflict | exceptions.ServiceUnavailable)
-
-    policy = retry.Retry(
-        predicate=lost,
-        initial=0.02,
-        maximum=1.0,
-        multiplier=2.0,
-        timeout=20.0,
-    )
-    return policy(call)()
+    lost = (exceptions.Conflict, exceptions.ServiceUnavailable)
+    return contention(*lost, initial=0.02, maximum=1.0)(call)()

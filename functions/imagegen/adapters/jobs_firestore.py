@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from imagegen.adapters.firestore_retry import contention, or_busy
 from imagegen.domain.job import Job
 from imagegen.domain.job_events import created_fields, transition_entry
 from imagegen.domain.jobs import (
@@ -34,19 +34,12 @@ from imagegen.domain.quota import (
     limited,
     shard_count,
     shard_ids,
-    total,
 )
 from imagegen.errors import Conflict, NotFound, Unavailable
+from imagegen.ports import Claim
 
 if TYPE_CHECKING:
     from google.cloud import firestore
-
-
-@dataclass(frozen=True)
-class Claim:
-    outcome: ClaimOutcome
-    job: Job | None
-    attempt: int = 0
 
 
 class JobStore:
@@ -169,8 +162,6 @@ class JobStore:
         they time out (seen on the emulator: 10 at once, 9 aborted after 25 s); a failed
         precondition costs one quick retry instead.
         """
-        import time
-
         from google.api_core import exceptions as gexc
 
         assert job.created_at is not None
@@ -192,8 +183,8 @@ class JobStore:
         key_ref = self._key_ref(job)
         cost = float(job.estimated_cost_usd)
         expiry = {"minute": dt.timedelta(days=1), "day": dt.timedelta(days=400)}
-        deadline = time.monotonic() + 20.0
-        for attempt in range(1, 1000):
+
+        def attempt() -> tuple[bool, dict[str, Any]]:
             first = key_ref if key_ref is not None else job_ref
             snaps = {snap.reference.path: snap for snap in self._client.get_all([first, *every])}
             if snaps[first.path].exists:
@@ -233,23 +224,15 @@ class JobStore:
                     batch.update(refs[key], data, option=unchanged)
                 else:
                     batch.create(refs[key], data)
-            try:
-                batch.commit()
-                self._wrote(job_ref, key_ref, *refs.values())
-                created = Job.from_document(stored)
-                self._announce(created, stored["pending_events"][0])
-                return True, created
-            except (
-                gexc.FailedPrecondition,
-                gexc.AlreadyExists,
-                gexc.Aborted,
-                gexc.Conflict,
-            ) as exc:
-                pause = random.uniform(0, min(0.5, 0.01 * 2**attempt))
-                if time.monotonic() + pause > deadline:
-                    raise Unavailable(f"the job store is busy, try again: {exc}") from exc
-                time.sleep(pause)
-        raise Unavailable("the job store is busy, try again")
+            batch.commit()
+            self._wrote(job_ref, key_ref, *refs.values())
+            created = Job.from_document(stored)
+            self._announce(created, stored["pending_events"][0])
+            return True, created
+
+        # a counter changed since it was read, or a racing create: read again (20 s in all)
+        lost = (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.Aborted, gexc.Conflict)
+        return or_busy(contention(*lost, initial=0.02, maximum=0.5, transactions=False), attempt)
 
     def _sharded_total(self, counter_id: str, key: str) -> dict[str, Any]:
         """A sharded counter's value: one aggregation query over its shards (billed one
@@ -282,14 +265,6 @@ class JobStore:
             "day": now.astimezone(dt.UTC).strftime("%Y-%m-%d"),
             "expire_at": now + dt.timedelta(days=400),
         }
-
-    def counters(self, caller: str, now: dt.datetime) -> dict[str, dict[str, Any]]:
-        """The four counters of a caller at `now`, each summed over its shards."""
-        out = {}
-        for key, doc_id in counter_ids(caller, now).items():
-            refs = [self._usage.document(name) for name in shard_ids(doc_id, self.counter_shards)]
-            out[key] = total([snap.to_dict() for snap in self._client.get_all(refs) if snap.exists])
-        return out
 
     def between(self, start: dt.datetime, end: dt.datetime, caller: str | None = None) -> list[Job]:
         """Jobs created in [start, end), optionally of one caller (for usage reports)."""
@@ -380,32 +355,14 @@ class JobStore:
         if self.announcer is not None:
             self.announcer(job, entry)
 
-    def _contended(self, run, budget_seconds: float = 20.0):
-        """Run a transaction, retrying contention with jittered backoff.
-
-        The client retries an aborted commit at once, but a read that times out waiting
-        for another transaction's lock raises Aborted straight away; under contention
-        (hot counters, duplicate deliveries) both need a pause before the next try.
-        Unavailable (503, or a redelivery) when the time runs out.
-        """
-        import random
-        import time
-
+    def _contended(self, run):
+        """Run a transaction, retrying contention (Aborted, or the client giving up on
+        the commit) with jittered backoff for up to 20 s (adapters/firestore_retry.py);
+        then Unavailable (503, or a redelivery)."""
         from google.api_core.exceptions import Aborted
 
-        deadline = time.monotonic() + budget_seconds
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return run(self._client.transaction(max_attempts=3))
-            except (Aborted, ValueError) as exc:
-                if isinstance(exc, ValueError) and "transaction" not in str(exc):
-                    raise
-                pause = random.uniform(0, min(1.0, 0.02 * 2**attempt))
-                if time.monotonic() + pause > deadline:
-                    raise Unavailable(f"the job store is busy, try again: {exc}") from exc
-                time.sleep(pause)
+        policy = contention(Aborted, initial=0.04, maximum=1.0)
+        return or_busy(policy, lambda: run(self._client.transaction(max_attempts=3)))
 
     def _refund(self, txn, job: Job) -> None:
         """Give back what was reserved at submit beyond what the job really cost."""

@@ -12,27 +12,8 @@ read 2026-11-25). `IMAGEGEN_VERTEX_ENDPOINT` points the same client at the local
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from imagegen.adapters.rest_clients import RestClients
-
-
-@dataclass(frozen=True)
-class PublisherModelState:
-    model: str
-    found: bool
-    launch_stage: str | None = None  # GA, PUBLIC_PREVIEW, ... (None when not found)
-    version_id: str | None = None
-    message: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "found": self.found,
-            "launch_stage": self.launch_stage,
-            "version_id": self.version_id,
-            "message": self.message,
-        }
+from imagegen.ports import PublisherModelState
 
 
 class ModelGarden:

@@ -75,6 +75,32 @@ class UrlSigner:
             self._cache[uri] = (url, expires)
         return url, expires
 
+    def with_urls(self, view: dict[str, Any]) -> dict[str, Any]:
+        """The job view with `url` and `url_expires_at` on each output (when signing is
+        on); an output that cannot be signed is shown without them."""
+        outputs = view.get("outputs")
+        if not outputs or not self.enabled:
+            return view
+        signed = []
+        for output in outputs:
+            try:
+                result = self.sign(str(output.get("uri") or ""))
+            except Exception as exc:  # the job is still worth showing without its URLs
+                from imagegen.logs import get_logger
+
+                get_logger("imagegen.signer").error(
+                    "could not sign an output URL",
+                    extra={"uri": output.get("uri"), "error": str(exc)},
+                )
+                result = None
+            if result is None:
+                signed.append(output)
+                continue
+            url, expires = result
+            stamp = expires.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            signed.append({**output, "url": url, "url_expires_at": stamp})
+        return {**view, "outputs": signed}
+
     def _generate(self, uri: str, now: dt.datetime) -> str:
         from google.cloud import storage
 
@@ -143,25 +169,5 @@ class UrlSigner:
 
 
 def with_urls(signer: UrlSigner, view: dict[str, Any]) -> dict[str, Any]:
-    """The job view with `url` and `url_expires_at` on each output (when signing is on)."""
-    outputs = view.get("outputs")
-    if not outputs or not signer.enabled:
-        return view
-    signed = []
-    for output in outputs:
-        try:
-            result = signer.sign(str(output.get("uri") or ""))
-        except Exception as exc:  # the job is still worth showing without its URLs
-            from imagegen.logs import get_logger
-
-            get_logger("imagegen.signer").error(
-                "could not sign an output URL", extra={"uri": output.get("uri"), "error": str(exc)}
-            )
-            result = None
-        if result is None:
-            signed.append(output)
-            continue
-        url, expires = result
-        stamp = expires.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        signed.append({**output, "url": url, "url_expires_at": stamp})
-    return {**view, "outputs": signed}
+    """`signer.with_urls(view)`, for the HTTP edge."""
+    return signer.with_urls(view)

@@ -20,14 +20,10 @@ class Storage:
 
     @classmethod
     def connect(cls, project: str) -> Storage:
-        import os
-
+        """A client for `project`. Locally google-cloud-storage itself reads
+        STORAGE_EMULATOR_HOST and then talks to the emulator with anonymous credentials."""
         from google.cloud import storage
 
-        if os.environ.get("STORAGE_EMULATOR_HOST"):
-            from google.auth.credentials import AnonymousCredentials
-
-            return cls(storage.Client(project=project, credentials=AnonymousCredentials()))
         return cls(storage.Client(project=project))
 
     def write(

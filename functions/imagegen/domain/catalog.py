@@ -20,6 +20,7 @@ import json
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -87,7 +88,6 @@ _1K: dict[str, Size] = {
     "21:9": (1584, 672),
 }
 CLASSIC_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
-EXTREME_RATIOS = ("1:4", "4:1", "1:8", "8:1")
 
 
 def _table(ratios: tuple[str, ...], factor: float) -> dict[str, Size]:
@@ -108,11 +108,23 @@ PRO_SIZES["4K"] = _table(CLASSIC_RATIOS, 4)
 LITE_SIZES = {"1K": _table(CLASSIC_RATIOS, 1)}
 
 OUTPUT_MIME_TYPES = ["image/png", "image/jpeg"]
-THINKING_LEVELS = ("minimal", "low", "medium", "high")
 
 
 def _price(tokens: dict[str, int], usd_per_million: float) -> dict[str, float]:
     return {size: round(n * usd_per_million / 1_000_000, 6) for size, n in tokens.items()}
+
+
+def _billing(
+    output_tokens: dict[str, int], input_image_tokens: int, usd_out: float, usd_in: float
+) -> dict[str, Any]:
+    """A model's token counts and the prices they make: tokens x the per-1M-token rate of
+    image output (`usd_out`) and of input (`usd_in`), per size and per input image."""
+    return {
+        "output_tokens": output_tokens,
+        "input_image_tokens": input_image_tokens,
+        "price_usd_per_image": _price(output_tokens, usd_out),
+        "price_usd_per_input_image": _price({"in": input_image_tokens}, usd_in)["in"],
+    }
 
 
 class ModelSpec(BaseModel):
@@ -217,11 +229,7 @@ NB2 = ModelSpec(
     thinking=True,
     thinking_levels=["minimal", "high"],
     google_search=True,
-    output_tokens={"512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
-    input_image_tokens=1120,
-    # $60 per 1M image output tokens; $0.50 per 1M input tokens
-    price_usd_per_image=_price({"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}, 60.0),
-    price_usd_per_input_image=_price({"in": 1120}, 0.50)["in"],
+    **_billing({"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}, 1120, 60.0, 0.50),
     sources=[
         Source(
             fact="GA 2026-05-28; global only; 14 reference images; resolutions 512/1K/2K, "
@@ -256,11 +264,7 @@ PRO = ModelSpec(
     preview_sizes=["4K"],
     thinking=True,  # always thinks; no thinking level documented for this model
     google_search=True,
-    output_tokens={"1K": 1120, "2K": 1120, "4K": 2000},
-    input_image_tokens=560,
-    # $120 per 1M image output tokens; $2 per 1M input tokens
-    price_usd_per_image=_price({"1K": 1120, "2K": 1120, "4K": 2000}, 120.0),
-    price_usd_per_input_image=_price({"in": 560}, 2.0)["in"],
+    **_billing({"1K": 1120, "2K": 1120, "4K": 2000}, 560, 120.0, 2.0),
     sources=[
         Source(
             fact="GA 2026-05-28; 14 reference images; 10 aspect ratios; 1K/2K, 4K in Preview; "
@@ -289,11 +293,7 @@ LITE = ModelSpec(
     thinking=False,
     thinking_levels=["minimal", "high"],
     google_search=False,
-    output_tokens={"1K": 1120},
-    input_image_tokens=1120,
-    # $30 per 1M image output tokens; $0.25 per 1M input tokens
-    price_usd_per_image=_price({"1K": 1120}, 30.0),
-    price_usd_per_input_image=_price({"in": 1120}, 0.25)["in"],
+    **_billing({"1K": 1120}, 1120, 30.0, 0.25),
     sources=[
         Source(fact="GA 2026-06-30; global; 1K only; 14 reference images", url=LITE_PAGE),
         Source(

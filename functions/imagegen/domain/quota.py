@@ -107,18 +107,6 @@ def shard_ids(counter_id: str, count: int) -> list[str]:
     return [counter_id, *(f"{counter_id}|{index}" for index in range(1, count))]
 
 
-def total(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """A sharded counter's value: its shards' numbers added up."""
-    out: dict[str, Any] = {}
-    for doc in docs:
-        for name in ("requests", "jobs", "reserved_usd", "refunded_usd"):
-            if name in doc:
-                out[name] = out.get(name, 0) + doc[name]
-    if "reserved_usd" in out:
-        out["reserved_usd"] = round(out["reserved_usd"], 6)
-    return out
-
-
 def check(
     limits: Limits, counters: dict[str, dict[str, Any]], cost_usd: float, now: dt.datetime
 ) -> None:

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -59,6 +60,7 @@ _SAFETY_ALIASES = {
     "block_few": "block_only_high",
     "block_fewest": "block_none",
 }
+_ALIASES = {"safety_filter_level": _SAFETY_ALIASES, "person_generation": _PERSON_ALIASES}
 
 # `image_size` as the guide's `image_resolution` spells it ("4096"), mapped to a size name.
 _SIZE_ALIASES = {"0.5K": "512", "1024": "1K", "2048": "2K", "4096": "4K", "1k": "1K"}
@@ -108,9 +110,10 @@ class OutputOptions(BaseModel):
     mime_type: Literal["image/png", "image/jpeg", "image/webp"] = "image/png"
     compression_quality: int | None = Field(default=None, ge=0, le=100)
 
-    @property
-    def extension(self) -> str:
-        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[self.mime_type]
+
+def extension(mime_type: str) -> str:
+    """The file extension a stored image of `mime_type` gets (outputs and inputs)."""
+    return {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime_type, "png")
 
 
 class JobRequest(BaseModel):
@@ -188,20 +191,13 @@ class JobRequest(BaseModel):
                 self.response_text = True
         return self
 
-    @field_validator("safety_filter_level", mode="before")
+    @field_validator("safety_filter_level", "person_generation", mode="before")
     @classmethod
-    def _safety_alias(cls, value: Any) -> Any:
+    def _alias(cls, value: Any, info: ValidationInfo) -> Any:
+        """The older spellings of these two (the guide's), in any case."""
         if isinstance(value, str):
             value = value.strip().lower()
-            return _SAFETY_ALIASES.get(value, value)
-        return value
-
-    @field_validator("person_generation", mode="before")
-    @classmethod
-    def _person_alias(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().lower()
-            return _PERSON_ALIASES.get(value, value)
+            return _ALIASES[info.field_name].get(value, value)
         return value
 
     @field_validator("labels")

@@ -19,7 +19,7 @@ from imagegen.domain.catalog import Catalog, apply_overlay
 from imagegen.logs import get_logger
 
 if TYPE_CHECKING:
-    from imagegen.adapters.catalog_firestore import CatalogStore
+    from imagegen.ports import CatalogStore
 
 log = get_logger("imagegen.catalog")
 MAX_TTL_SECONDS = 60.0

@@ -16,7 +16,6 @@ import json
 from typing import Any
 
 from imagegen import netguard
-from imagegen.adapters.signer import with_urls
 from imagegen.bootstrap import Services
 from imagegen.domain.job_events import TERMINAL_EVENTS, state_of_type, wanted_events
 from imagegen.domain.webhooks import DEAD_LETTERED, close_attempt, retryable_status
@@ -55,7 +54,7 @@ def deliver(services: Services, job_id: str, event: dict[str, Any], url: str) ->
         log.info(f"webhook delivery skipped: {outcome}", extra=ctx)
         return outcome
     stored = json.loads(raw_sent)
-    payload = {**stored, "data": with_urls(services.signer, stored.get("data") or {})}
+    payload = {**stored, "data": services.signer.with_urls(stored.get("data") or {})}
     body = json.dumps(payload, separators=(",", ":"), default=str)
     headers = sign(s.require("webhook_secret"), event["id"], body)
     headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT})
@@ -131,7 +130,7 @@ def answer_upload(services: Services, job_id: str) -> str | None:
     upload = (job or {}).get("upload") or {}
     if not job or not upload.get("answer"):
         return None
-    view = with_urls(services.signer, JobView.of(Job.from_document(job)).to_json())
+    view = services.signer.with_urls(JobView.of(Job.from_document(job)).to_json())
     answer = {
         "upload": upload.get("uri"),
         "job_id": job_id,

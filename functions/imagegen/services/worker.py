@@ -21,7 +21,7 @@ from imagegen.domain import conversation
 from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.job import Job, cost_of
 from imagegen.domain.jobs import ClaimOutcome, State, fits_in_document, utcnow
-from imagegen.domain.request import JobRequest
+from imagegen.domain.request import JobRequest, extension
 from imagegen.domain.retry import Backoff, fits
 from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
 from imagegen.logs import get_logger
@@ -191,7 +191,7 @@ class Keeper:
         }
         if req.seed is not None:
             metadata["imagegen-seed"] = str(req.seed)
-        ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(image.mime_type, "png")
+        ext = extension(image.mime_type)
         data = embed_text_metadata(image.data, image.mime_type, metadata)
         uri = self.services.storage.write(
             s.require("outputs_bucket"),
@@ -574,7 +574,7 @@ def _conversation(
             references.append((part["fileData"]["fileUri"], part["fileData"]["mimeType"]))
             continue
         mime = part["inlineData"]["mimeType"]
-        ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
+        ext = extension(mime)
         data = base64.b64decode(part["inlineData"]["data"])
         uri = services.storage.write(
             bucket, f"jobs/{job_id}/inputs/{index}.{ext}", data, mime, {"imagegen-job-id": job_id}

@@ -29,12 +29,12 @@ from imagegen.auth import (
     CALLER_HEADER,
     Authenticator,
     Caller,
+    JwtCheck,
     Unauthenticated,
     _CachedCerts,
-    _first_line,
+    verify_jwt,
 )
 from imagegen.config import Settings
-from imagegen.errors import Unavailable
 
 IAP_HEADER = "x-goog-iap-jwt-assertion"
 IAP_CERTS_URL = "https://www.gstatic.com/iap/verify/public_key"
@@ -42,6 +42,7 @@ IAP_ISSUER = "https://cloud.google.com/iap"
 # IAP allows 30 s of skew on exp/iat (signed-headers-howto).
 CLOCK_SKEW_SECONDS = 30
 MAX_TOKEN_CHARS = 8192
+IAP_JWT = JwtCheck("ES256", "the IAP assertion", "IAP", "IAP's signing keys")
 
 
 @dataclass
@@ -81,32 +82,19 @@ class StudioIdentity:
 
     def verify(self, token: str) -> str:
         """The email IAP's JWT proves (or `sub:<id>` without one)."""
-        from google.auth import exceptions, jwt
-        from google.oauth2 import id_token
-
         if not self.audiences:
             raise Unauthenticated("IMAGEGEN_STUDIO_IAP_AUDIENCES is not set: no IAP audience")
         token = token.strip()
         if len(token) > MAX_TOKEN_CHARS:
             raise Unauthenticated("the IAP assertion is too long")
-        try:
-            algorithm = jwt.decode_header(token).get("alg")
-        except (ValueError, TypeError, AttributeError):
-            raise Unauthenticated("the IAP assertion is not a JWT") from None
-        if algorithm != "ES256":  # IAP signs ES256 only; `none`/HS256 refused unread
-            raise Unauthenticated(f"the IAP assertion is not signed by IAP ({algorithm})")
-        try:
-            claims = id_token.verify_token(
-                token,
-                self._transport,
-                audience=list(self.audiences),
-                certs_url=self.certs_url,
-                clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
-            )
-        except exceptions.TransportError:
-            raise Unavailable("IAP's signing keys could not be fetched; retry") from None
-        except (ValueError, exceptions.GoogleAuthError) as exc:
-            raise Unauthenticated(f"the IAP assertion is not valid: {_first_line(exc)}") from None
+        claims = verify_jwt(
+            token,
+            self._transport,
+            IAP_JWT,  # IAP signs ES256 only; `none`/HS256 refused unread
+            audience=list(self.audiences),
+            certs_url=self.certs_url,
+            skew=CLOCK_SKEW_SECONDS,
+        )
         if claims.get("iss") != IAP_ISSUER:
             raise Unauthenticated("the assertion was not issued by IAP")
         if claims.get("email"):

@@ -1,0 +1,222 @@
+"""The ports: what the services need from the outside world, as `typing.Protocol`s.
+
+Services (`imagegen/services/`) and the HTTP edge talk to Firestore, Pub/Sub, Cloud Storage
+and Vertex AI only through these; `bootstrap.Services` hands out an adapter for each
+(`imagegen/adapters/`), typed by its port here. Each Protocol lists exactly the methods
+the services call, no more (tests/unit/test_ports.py checks that every adapter satisfies
+its port and that no service imports an adapter). The small values that cross a port
+(`Claim`, `PublisherModelState`) live here too, so neither side depends on the other.
+
+Arrows: entry points -> HTTP/events -> services -> ports <- adapters; the domain depends on
+none of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from imagegen.domain.job import Job
+from imagegen.domain.jobs import ClaimOutcome
+
+if TYPE_CHECKING:
+    # Generation moves to the domain in issue 19's Vertex part (domain/generation.py);
+    # until then it is the Vertex adapter's type (a type-checking import only).
+    from imagegen.adapters.vertex_wire import Generation
+    from imagegen.domain.catalog import ModelSpec, Overlay
+    from imagegen.domain.jobs import State
+    from imagegen.domain.quota import Limits
+    from imagegen.domain.request import JobRequest
+    from imagegen.domain.webhooks import Delivery
+
+# A job document as the event log reads it (the job store hands out typed `Job`s).
+JobRecord = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker's claim of a job came to: the outcome, the job as it is now, and the
+    attempt number the claim fences its later writes with."""
+
+    outcome: ClaimOutcome
+    job: Job | None
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class PublisherModelState:
+    """What Model Garden says about a publisher model today."""
+
+    model: str
+    found: bool
+    launch_stage: str | None = None  # GA, PUBLIC_PREVIEW, ... (None when not found)
+    version_id: str | None = None
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "found": self.found,
+            "launch_stage": self.launch_stage,
+            "version_id": self.version_id,
+            "message": self.message,
+        }
+
+
+@runtime_checkable
+class JobStore(Protocol):
+    """Jobs and their transitions, each transition atomic and fenced by the attempt."""
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def create(self, job: Job) -> tuple[bool, Job]: ...
+
+    def create_within_limits(self, job: Job, limits: Limits) -> tuple[bool, Job]: ...
+
+    def claim(self, job_id: str, lease_seconds: float) -> Claim: ...
+
+    def progress(self, job_id: str, attempt: int, fields: dict[str, Any]) -> bool: ...
+
+    def finish(self, job_id: str, attempt: int, state: State, fields: dict[str, Any]) -> bool: ...
+
+    def requeue(self, job_id: str, attempt: int, error: dict[str, Any]) -> bool: ...
+
+    def fail(self, job_id: str, error: dict[str, Any], *, respect_lease: bool = False) -> bool: ...
+
+    def cancel(self, job_id: str) -> Job: ...
+
+    def mark_paced(self, job_id: str) -> None: ...
+
+    def delete(self, job_id: str) -> None: ...
+
+    def stale(self, state: State, updated_before: dt.datetime, limit: int = 500) -> list[Job]: ...
+
+    def between(
+        self, start: dt.datetime, end: dt.datetime, caller: str | None = None
+    ) -> list[Job]: ...
+
+    def of_caller(
+        self, caller: str, limit: int, before: dt.datetime | None = None
+    ) -> list[Job]: ...
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    """Hands a job to a worker (at least once); raises Unavailable when it cannot."""
+
+    def publish(self, job_id: str, *, timeout: float | None = None, **attributes: str) -> str: ...
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Objects named by gs:// URIs: outputs, stored inputs, uploads and their answers."""
+
+    def write(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> str: ...
+
+    def read(self, uri: str, max_bytes: int) -> bytes: ...
+
+    def generation(self, uri: str) -> str | None: ...
+
+    def delete(self, uri: str) -> None: ...
+
+
+@runtime_checkable
+class ImageModel(Protocol):
+    """Generates a job's images in one location; raises Retryable/FinalUpstream/Blocked."""
+
+    def generate(
+        self,
+        spec: ModelSpec,
+        req: JobRequest,
+        location: str,
+        labels: dict[str, str] | None = None,
+        timeout: float | None = None,
+        history: list[dict] | None = None,
+        on_reply: Callable[[Generation], None] | None = None,
+    ) -> Generation: ...
+
+
+@runtime_checkable
+class ModelRegistry(Protocol):
+    """What the model's publisher says about it (the daily lifecycle check)."""
+
+    def publisher_model(self, model_id: str, location: str) -> PublisherModelState: ...
+
+
+@runtime_checkable
+class EventTopic(Protocol):
+    """A topic of job events (CloudEvents); returns the message id."""
+
+    def publish(self, event: dict[str, Any], *, timeout: float = 10.0) -> str: ...
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """The job events' outbox and the webhook deliveries' records."""
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+    def mark_published(self, job_id: str, entry: dict[str, Any]) -> None: ...
+
+    def flagged(self, limit: int = 500) -> list[tuple[JobRecord, Any]]: ...
+
+    def settle(self, job_id: str, update_time: Any) -> bool: ...
+
+    def due_webhooks(self, now: dt.datetime, limit: int = 200) -> list[dict[str, Any]]: ...
+
+    def begin_attempt(
+        self, job_id: str, event: tuple[str, str, str], lease: float
+    ) -> tuple[str, str | None]: ...
+
+    def finish_attempt(
+        self, job_id: str, event_id: str, close: Callable[[Delivery, dt.datetime], Any]
+    ) -> Delivery | None: ...
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """Paces Vertex calls per model and location across every worker instance."""
+
+    def paced(self, model: str, location: str) -> bool: ...
+
+    def acquire(self, model: str, location: str, count: int, max_wait: float) -> float | None: ...
+
+    def throttled(self, model: str, location: str) -> bool: ...
+
+
+@runtime_checkable
+class CatalogStore(Protocol):
+    """The catalog overlay, retirement claims and what was observed of each model."""
+
+    def read(self) -> dict[str, Any]: ...
+
+    def change(
+        self, who: str, what: str, edit: Callable[[Overlay], Overlay | None]
+    ) -> tuple[bool, dict[str, Any]]: ...
+
+    def claim_retirement(self, model_id: str) -> tuple[bool, dt.datetime | None]: ...
+
+    def record_not_found(self, model_id: str, location: str, message: str) -> dict[str, Any]: ...
+
+    def record_check(self, model_id: str, result: dict[str, Any]) -> None: ...
+
+    def observations(self, model_id: str) -> dict[str, Any]: ...
+
+    def all_observations(self) -> dict[str, dict[str, Any]]: ...
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Signed download URLs for stored outputs (None: signing is off, or not gs://)."""
+
+    def sign(self, uri: str, now: dt.datetime | None = None) -> tuple[str, dt.datetime] | None: ...
+
+    def with_urls(self, view: dict[str, Any]) -> dict[str, Any]: ...
