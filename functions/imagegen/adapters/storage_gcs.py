@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+# Each streamed image goes up in resumable-upload chunks of this size: the upload holds
+# about two chunks at once, and only a finished upload becomes an object (issue 18). The
+# client library requires a multiple of 256 KiB (google.cloud.storage.fileio
+# CHUNK_SIZE_MULTIPLE); "only a completed resumable upload appears in your bucket" —
+# https://docs.cloud.google.com/storage/docs/resumable-uploads (read 2026-11-25).
+UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 
 if TYPE_CHECKING:
     from google.cloud import storage
@@ -45,6 +52,22 @@ class Storage:
         blob.upload_from_string(data, content_type=content_type)
         return f"gs://{bucket}/{name}"
 
+    def open_upload(
+        self,
+        bucket: str,
+        name: str,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> Upload:
+        """An object written as its bytes arrive (a resumable upload): nothing is visible
+        until `close`, and `abort` cancels it (or removes the object if it was closed)."""
+        blob = self._client.bucket(bucket).blob(name)
+        blob.metadata = metadata or None
+        writer = blob.open(
+            "wb", chunk_size=UPLOAD_CHUNK_BYTES, content_type=content_type, ignore_flush=True
+        )
+        return Upload(self, writer, f"gs://{bucket}/{name}")
+
     def read(self, uri: str, max_bytes: int) -> bytes:
         """Read a whole object, refusing one larger than max_bytes before downloading it."""
         bucket, name = split_uri(uri)
@@ -68,3 +91,27 @@ class Storage:
         bucket, name = split_uri(uri)
         with contextlib.suppress(NotFound):
             self._client.bucket(bucket).blob(name).delete()
+
+
+class Upload:
+    """One object being written: `write` as bytes arrive, then `close` (the object
+    appears) or `abort` (it does not, or no longer)."""
+
+    def __init__(self, storage: Storage, writer: Any, uri: str) -> None:
+        self._storage, self._writer, self.uri = storage, writer, uri
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self._writer.write(data)
+
+    def close(self) -> str:
+        self._writer.close()
+        self.closed = True
+        return self.uri
+
+    def abort(self) -> None:
+        if self.closed:
+            self._storage.delete(self.uri)
+            return
+        with contextlib.suppress(Exception):  # best effort: an unfinished upload never shows
+            self._writer.terminate()
