@@ -543,6 +543,45 @@ def test_adapter_keeps_the_images_of_calls_that_worked(standin):
         _http("DELETE", f"{standin}/_standin/faults")
 
 
+def test_adapter_streams_each_image_into_its_sink_and_a_dropped_reply_leaves_none(standin):
+    """Issue 18: with `on_image` each image's bytes go to the sink the caller opened as the
+    reply streams in (nothing of them is kept on the Generation); when the connection drops
+    halfway through the image (`[[drop:1]]`), the open sink is aborted and the call is a
+    retryable error, and the next call streams the image whole."""
+    from imagegen.adapters.vertex import VertexClient
+    from imagegen.domain.generation import BytesSink
+    from imagegen.errors import RetryableUpstream
+
+    vertex = VertexClient("proj", endpoint_override=standin)
+    sinks: list = []
+
+    class Sink(BytesSink):
+        aborted = False
+
+        def __init__(self, mime):
+            super().__init__()
+            self.mime = mime
+            sinks.append(self)
+
+        def close(self):
+            super().close()
+            return {"mime": self.mime, "bytes": len(self.data)}
+
+        def abort(self):
+            self.aborted = True
+
+    spec, req = _job({"prompt": "adapter stream [[drop:1]]", "aspect_ratio": "4:3"})
+    with pytest.raises(RetryableUpstream) as info:
+        vertex.generate(spec, req, "global", on_image=Sink)
+    assert "ended prematurely" in info.value.message or "cut short" in info.value.message
+    assert [s.aborted for s in sinks] == [True]
+    result = vertex.generate(spec, req, "global", on_image=Sink)
+    [image] = result.images
+    assert image.data == b"" and image.output == {"mime": "image/png", "bytes": len(sinks[1].data)}
+    assert Image.open(io.BytesIO(sinks[1].data)).size == (1200, 896)
+    assert not sinks[1].aborted and result.usage["promptTokenCount"] > 0
+
+
 # ---------------------------------------------------------------------------- main()
 
 

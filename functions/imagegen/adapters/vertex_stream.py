@@ -217,7 +217,8 @@ class ReplyReader:
                 sink.abort()  # an interim image of the model's thinking: never an output
             elif sink is not None:
                 output = sink.close()
-            data = sink.data if isinstance(sink, BytesSink) else b""
+            in_memory = self._open is None and isinstance(sink, BytesSink)
+            data = sink.data if in_memory else b""
             self.images.append(GeneratedImage(image.mime_type or "image/png", data, output))
         self._part_images = []
 
