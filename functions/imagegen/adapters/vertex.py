@@ -18,8 +18,9 @@ credentials anonymous.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import NoReturn
 
 from imagegen.adapters.rest_clients import RestSessions
 from imagegen.adapters.vertex_stream import ReplyError, ReplyReader
@@ -118,28 +119,49 @@ class VertexClient:
         url, data, params, headers = rest_request(base, payload)
         reader = ReplyReader(on_image)
         try:
-            with session.post(
-                url, data=data, params=params, headers=headers, timeout=timeout, stream=True
-            ) as response:
+            try:
+                response = session.post(
+                    url, data=data, params=params, headers=headers, timeout=timeout, stream=True
+                )
+            except Exception as exc:  # connection refused or reset, DNS: all transient
+                _raise_transient(exc, spec.id, location)
+            with response:
                 if response.status_code >= 400:
-                    raise gexc.from_http_response(response)
-                for chunk in response.iter_content(READ_CHUNK_BYTES):
+                    error = gexc.from_http_response(response)
+                    raise classify(error, spec.id, location) from error
+                for chunk in _body(response, spec.id, location):
                     reader.feed(chunk)
                 reply, images = reader.finish()
-        except gexc.GoogleAPICallError as exc:
-            reader.abort()
-            raise classify(exc, spec.id, location) from exc
         except ReplyError as exc:
             reader.abort()
             raise RetryableUpstream(f"{spec.id} in {location}: reply cut short: {exc}") from exc
-        except Exception as exc:  # connection reset, read timeout, DNS: all transient
+        except BaseException:
+            # Vertex's error, or the images' storage failing: no image of this reply stays
+            # (a storage error keeps its own type: the worker hands the job back)
             reader.abort()
-            if _is_transport_error(exc):
-                raise RetryableUpstream(
-                    f"{spec.id} in {location}: {type(exc).__name__}: {exc}"
-                ) from exc
             raise
         return read_gemini(_through_proto(reply), images)
+
+
+def _body(response, model: str, location: str) -> Iterator[bytes]:
+    """The reply's body in chunks as it arrives; the connection dropping or timing out
+    mid-reply is a retryable error, like a 503."""
+    chunks = response.iter_content(READ_CHUNK_BYTES)
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except Exception as exc:
+            _raise_transient(exc, model, location)
+        yield chunk
+
+
+def _raise_transient(exc: Exception, model: str, location: str) -> NoReturn:
+    """Raise a transport error as RetryableUpstream; anything else as it is."""
+    if _is_transport_error(exc):
+        raise RetryableUpstream(f"{model} in {location}: {type(exc).__name__}: {exc}") from exc
+    raise exc
 
 
 def rest_request(base: str, payload: dict) -> tuple[str, str, dict, dict]:
