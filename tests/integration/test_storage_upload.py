@@ -30,6 +30,21 @@ def test_a_multi_chunk_upload_is_stored_whole(make_services, unique):
     assert blob.download_as_bytes() == data
 
 
+def test_a_small_upload_is_one_write_with_its_metadata(make_services, unique):
+    services = make_services()
+    bucket = services.settings.outputs_bucket
+    upload = services.storage.open_upload(
+        bucket, f"{unique}/small.jpg", "image/jpeg", {"imagegen-job-id": unique}
+    )
+    for piece in (b"\xff\xd8", b"x" * 1000, b"\xff\xd9"):
+        upload.write(piece)
+    assert _names(services, bucket, f"{unique}/") == []  # nothing before close
+    upload.close()
+    blob = services.storage._client.bucket(bucket).get_blob(f"{unique}/small.jpg")
+    assert blob.content_type == "image/jpeg" and blob.metadata == {"imagegen-job-id": unique}
+    assert blob.download_as_bytes() == b"\xff\xd8" + b"x" * 1000 + b"\xff\xd9"
+
+
 def test_an_aborted_upload_leaves_no_object(make_services, unique):
     services = make_services()
     bucket = services.settings.outputs_bucket
