@@ -112,13 +112,13 @@ class Upload:
             self._writer = self._blob.open(
                 "wb", chunk_size=UPLOAD_CHUNK_BYTES, content_type=self._type, ignore_flush=True
             )
-            data, self._held = bytes(self._held), bytearray()
+            data, self._held = self._held, bytearray()  # handed over, not copied
         self._writer.write(data)
 
     def close(self) -> str:
         if self._writer is None:
-            self._blob.upload_from_string(bytes(self._held), content_type=self._type)
-            self._held = bytearray()
+            data, self._held = bytes(self._held), bytearray()  # the held copy freed at once
+            self._blob.upload_from_string(data, content_type=self._type)
         else:
             self._writer.close()
         self.closed = True
