@@ -24,52 +24,29 @@ NOISY_PORT = 28693
 TARGET_MIB = 512
 MiB = 1024 * 1024
 
+_4K = {
+    "model": "gemini-3-pro-image",
+    "number_of_images": 4,
+    "image_size": "4K",
+    "aspect_ratio": "1:1",
+}
+_1K = {
+    "model": "gemini-3.1-flash-image",
+    "number_of_images": 4,
+    "image_size": "1K",
+    "aspect_ratio": "1:1",
+}
+# name, request, path, stand-in. path: "streamed" = the code as it is (each image streamed
+# to Cloud Storage as it arrives, 4K calls side by side); "streamed, 4K serial" = the same
+# with 4K calls one at a time; "buffered" = main's path before issue 18's streaming
+# (bench/_buffered.py: whole replies in memory, 4K one at a time), the same-run baseline.
 CASES = [
-    # name, request, how, stand-in
-    (
-        "4 x 4K gemini-3-pro-image, placeholder images",
-        {
-            "model": "gemini-3-pro-image",
-            "number_of_images": 4,
-            "image_size": "4K",
-            "aspect_ratio": "1:1",
-        },
-        "worker",
-        "stock",
-    ),
-    (
-        "4 x 1K gemini-3.1-flash-image, placeholder images",
-        {
-            "model": "gemini-3.1-flash-image",
-            "number_of_images": 4,
-            "image_size": "1K",
-            "aspect_ratio": "1:1",
-        },
-        "worker",
-        "stock",
-    ),
-    (
-        "4 x 4K gemini-3-pro-image, incompressible images",
-        {
-            "model": "gemini-3-pro-image",
-            "number_of_images": 4,
-            "image_size": "4K",
-            "aspect_ratio": "1:1",
-        },
-        "worker",
-        "noisy",
-    ),
-    (
-        "4 x 1K gemini-3.1-flash-image, incompressible images",
-        {
-            "model": "gemini-3.1-flash-image",
-            "number_of_images": 4,
-            "image_size": "1K",
-            "aspect_ratio": "1:1",
-        },
-        "worker",
-        "noisy",
-    ),
+    ("4 x 4K gemini-3-pro-image, placeholder images", _4K, "streamed", "stock"),
+    ("4 x 1K gemini-3.1-flash-image, placeholder images", _1K, "streamed", "stock"),
+    ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "buffered", "noisy"),
+    ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "streamed, 4K serial", "noisy"),
+    ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "streamed", "noisy"),
+    ("4 x 1K gemini-3.1-flash-image, incompressible images", _1K, "streamed", "noisy"),
 ]
 PROMPT = "a harbour at night with fishing boats, oil painting"
 
@@ -97,15 +74,36 @@ def child(spec_json: str) -> None:
     services = Services()
     services.jobs, services.storage  # noqa: B018  (build the clients before the baseline)
     spec = services.catalog[case["request"]["model"]]
+    if case["path"] == "buffered":
+        from bench import _buffered
+
+        _buffered.install(services)
+        services.vertex._buffered_clients.get(spec.default_location)
+    elif case["path"] == "streamed, 4K serial":
+        from imagegen.adapters import vertex
+
+        vertex.MAX_PARALLEL_4K = 1
     services.vertex._client(spec.default_location)
     written = []
-    write = services.storage.write
+    write, open_upload = services.storage.write, services.storage.open_upload
 
     def counting_write(bucket, name, data, *args, **kwargs):
         written.append(len(data))
         return write(bucket, name, data, *args, **kwargs)
 
+    def counting_upload(*args, **kwargs):
+        upload = open_upload(*args, **kwargs)
+        send = upload.write
+
+        def counting(data):
+            written.append(len(data))
+            send(data)
+
+        upload.write = counting
+        return upload
+
     services.storage.write = counting_write
+    services.storage.open_upload = counting_upload
     baseline = _status("VmRSS")
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -119,11 +117,14 @@ def child(spec_json: str) -> None:
     outcome = generate(services, case["job_id"])
     through = sum(written)
     seconds = time.perf_counter() - start
+    peak = _status("VmHWM")
+    checked = _check_outputs(services, case["job_id"])
     print(
         json.dumps(
             {
                 "baseline": baseline,
-                "peak": _status("VmHWM"),
+                "peak": peak,
+                "checked": checked,
                 "reset": reset,
                 "outcome": outcome,
                 "bytes_through": through,
@@ -132,6 +133,28 @@ def child(spec_json: str) -> None:
             }
         )
     )
+
+
+def _check_outputs(services, job_id: str) -> str:
+    """After the peak is read: every output object is whole (its bytes as recorded, its
+    pixel size as recorded, the provenance text inside) - the streamed path must store
+    exactly what the buffered one did."""
+    import io
+
+    from PIL import Image
+
+    job = services.jobs.get(job_id)
+    outputs = job.get("outputs") or []
+    for output in outputs:
+        data = services.storage.read(output["uri"], 1 << 30)
+        assert len(data) == output["bytes"], output
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.size == (output["width"], output["height"]), output
+            assert image.info.get("imagegen-job-id", job_id) == job_id
+            if output["mime_type"] == "image/png":
+                assert image.text["imagegen-job-id"] == job_id
+            image.load()  # the pixels decode: no chunk lost or repeated
+    return f"{len(outputs)} ok"
 
 
 def pixel_bytes(request: dict) -> int:
@@ -193,13 +216,12 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
     rows, results = [], {}
     try:
         wait_http(f"http://127.0.0.1:{NOISY_PORT}/_standin/health", proc=proc)
-        for name, request, how, standin in CASES:
-            case = {"how": how, "request": request}
-            if how == "worker":
-                case["job_id"] = submit(services, {"prompt": PROMPT, **request}).job.id
+        for name, request, path, standin in CASES:
+            case = {"path": path, "request": request}
+            case["job_id"] = submit(services, {"prompt": PROMPT, **request}).job.id
             env = noisy_env if standin == "noisy" else base_env
             out = run_case(env, case)
-            results[name] = out
+            results[f"{name} ({path})"] = out
             raw = pixel_bytes(request)
             growth = out["peak"] - out["baseline"]
             target = ""
@@ -208,6 +230,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
             rows.append(
                 [
                     name,
+                    path,
                     f"{out['baseline'] / MiB:.0f}",
                     f"{out['peak'] / MiB:.0f}",
                     f"{growth / MiB:.0f}",
@@ -217,11 +240,11 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
                     if out["bytes_through"]
                     else "—",
                     f"{out['seconds']:.2f}",
-                    str(out["outcome"]),
+                    f"{out['outcome']}, outputs {out['checked']}",
                     target,
                 ]
             )
-            print(f"[bench] memory {name}: peak {out['peak'] / MiB:.0f} MiB", flush=True)
+            print(f"[bench] memory {name} ({path}): peak {out['peak'] / MiB:.0f} MiB", flush=True)
     finally:
         stop_function(proc)
     body = [
@@ -231,11 +254,17 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         "Baseline = VmRSS after importing `main`, the worker, aiplatform_v1, firestore and"
         " storage and building the clients; peak = VmHWM during the job (reset to the baseline"
         " via /proc/self/clear_refs first). Image bytes = encoded bytes that passed through"
-        " the function (written to storage by it); raw pixels = width x height x 3.",
+        " the function (written to storage by it); raw pixels = width x height x 3. Path:"
+        " `streamed` = the code as it is (each image streamed to Cloud Storage as it"
+        " arrives, 4K calls side by side); `streamed, 4K serial` = the same, 4K calls one"
+        " at a time; `buffered` = main's path before the streaming (bench/_buffered.py:"
+        " the REST client reads whole replies, 4K one at a time), measured in the same run"
+        " as the baseline. Command: `python -m bench memory`.",
         "",
         table(
             [
                 "case",
+                "path",
                 "baseline MiB",
                 "peak MiB",
                 "peak - baseline MiB",

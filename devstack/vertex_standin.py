@@ -35,7 +35,8 @@ Faults can also be asked for inside the prompt (so concurrent tests do not inter
 `[[latency:2000]]`, `[[block:IMAGE_SAFETY]]`, `[[block:SAFETY]]`, `[[block:prompt]]`,
 `[[block:prompt:PROHIBITED_CONTENT]]`, `[[notserved]]`, `[[notserved:us-central1]]`,
 `[[size:1K]]` (deliver that size whatever imageSize asks: the "imageSize silently ignored"
-reports). Counted directives (`xN`) count per (directive, prompt).
+reports), `[[drop:1]]` (the first N calls' connection drops halfway through the reply's
+body, inside the image: a reply cut short). Counted directives (`xN`) count per (directive, prompt).
 
 Run: `python -m devstack.vertex_standin --port 8090 --storage-endpoint http://127.0.0.1:9023`
 (env fallbacks: DEVSTACK_VERTEX_PORT, DEVSTACK_VERTEX_HOST, STORAGE_EMULATOR_HOST).
@@ -105,7 +106,9 @@ MIME_FORMATS = {
     "image/webp": ("WEBP", "webp"),
 }
 
-DIRECTIVE_RE = re.compile(r"\[\[(fail|latency|block|notserved|retry_after|size)(?::([^\]]*))?\]\]")
+DIRECTIVE_RE = re.compile(
+    r"\[\[(fail|latency|block|notserved|retry_after|size|drop)(?::([^\]]*))?\]\]"
+)
 THINKING_LEVEL = {0: "THINKING_LEVEL_UNSPECIFIED", 1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "MINIMAL"}
 # The body Vertex AI answers for a publisher model that does not exist (or no longer does).
 NOT_FOUND = (
@@ -158,6 +161,7 @@ class Effects:
     retry_after: float | None = None
     latency_ms: int = 0
     block: str | None = None  # "SAFETY", "IMAGE_SAFETY", ..., "prompt:SAFETY", "rai"
+    drop: bool = False  # the connection drops halfway through the reply
 
 
 @dataclass
@@ -387,6 +391,10 @@ class StandIn:
                     fx.retry_after = float(arg or 1)
                 elif name == "block" and fx.block is None:
                     fx.block = arg or "SAFETY"
+                elif name == "drop":
+                    key = (text, prompt)
+                    self.counters[key] = self.counters.get(key, 0) + 1
+                    fx.drop = not arg or self.counters[key] <= int(arg)
         return fx
 
     def log(self, **fields: Any) -> None:
@@ -591,6 +599,21 @@ def _generate_content(
     return reply
 
 
+class ConnectionDropped(RuntimeError):
+    """Raised mid-body: werkzeug closes the connection with the reply cut short."""
+
+
+def _dropped(body: bytes) -> flask.Response:
+    """The reply's first half (for an image reply, inside its base64), then the connection
+    closes: what a client sees when the network drops mid-reply."""
+
+    def halves():
+        yield body[: len(body) // 2]
+        raise ConnectionDropped("(stand-in) connection dropped mid-reply by request")
+
+    return flask.Response(halves(), mimetype="application/json")
+
+
 def _check_options(spec, body: dict[str, Any], config: dict[str, Any]) -> None:
     """Vertex's 400 for an option the model does not take."""
     thinking = config.get("thinkingConfig") or {}
@@ -768,6 +791,8 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
             if not quota.admit(model, location):
                 raise VertexError(429, STATUS_MESSAGES[429])
             reply = _generate_content(state, spec, model, body, prompt, fx)
+            if fx.drop:
+                return _dropped(json.dumps(reply).encode())
             return flask.Response(json.dumps(reply), mimetype="application/json")
         except VertexError as exc:
             status = exc.status

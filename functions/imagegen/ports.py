@@ -22,10 +22,8 @@ from imagegen.domain.job import Job
 from imagegen.domain.jobs import ClaimOutcome
 
 if TYPE_CHECKING:
-    # Generation moves to the domain in issue 19's Vertex part (domain/generation.py);
-    # until then it is the Vertex adapter's type (a type-checking import only).
-    from imagegen.adapters.vertex_wire import Generation
     from imagegen.domain.catalog import ModelSpec, Overlay
+    from imagegen.domain.generation import Generation, ImageSink, OpenImage
     from imagegen.domain.jobs import State
     from imagegen.domain.quota import Limits
     from imagegen.domain.request import JobRequest
@@ -121,6 +119,14 @@ class ObjectStore(Protocol):
         metadata: dict[str, str] | None = None,
     ) -> str: ...
 
+    def open_upload(
+        self,
+        bucket: str,
+        name: str,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> ImageSink: ...
+
     def read(self, uri: str, max_bytes: int) -> bytes: ...
 
     def generation(self, uri: str) -> str | None: ...
@@ -141,6 +147,7 @@ class ImageModel(Protocol):
         timeout: float | None = None,
         history: list[dict] | None = None,
         on_reply: Callable[[Generation], None] | None = None,
+        on_image: OpenImage | None = None,
     ) -> Generation: ...
 
 

@@ -509,3 +509,44 @@ def test_a_failed_call_of_a_multi_image_job_reruns_only_the_missing_images(
         # images + the one failed call (a re-run of the whole set would cost images more)
         assert calls[i] == images + 1, f"job {i}: {calls[i]} calls, expected {images + 1}"
     assert outcome.jobs[ids[slow]]["attempts"] == 2, outcome.jobs[ids[slow]]
+
+
+# -- 10. the connection drops mid-image ----------------------------------------------------
+
+
+def test_a_connection_dropped_mid_image_leaves_no_partial_object(faults, unique, expected_pngs):
+    """The stand-in cuts the reply off halfway through the image's base64 (`[[drop:N]]`)
+    while the worker is streaming that image into its upload: the upload is never
+    finalized, the call is retried, and the job ends succeeded with exactly its images
+    (a multi-image job keeps the calls that worked); when every call drops, the job ends
+    failed with the reason and no object at all (issue 18)."""
+    started = time.monotonic()
+    cases = [("a kite [[drop:1]]", 1), ("a kite [[drop:2]]", 3), ("a kite [[drop]]", 1)]
+    bodies = [body(unique, i, text, GEMINI, k) for i, (text, k) in enumerate(cases)]
+    ids = faults.submit_batch(bodies)
+    outcome = faults.wait_all(ids, timeout=110)
+    expected = {ids[0]: expected_pngs(ids[0], 1), ids[1]: expected_pngs(ids[1], 3), ids[2]: set()}
+    calls = calls_per_job(faults, unique, len(ids))
+    faults.record(
+        "10. connection dropped mid-image",
+        len(ids),
+        "drop x1, drop x2 of 3 images, drop always",
+        outcome,
+        faults.duplicates(outcome, expected),
+        sum(calls),
+        time.monotonic() - started,
+    )
+    faults.check(outcome, expected)
+    for i in (0, 1):
+        job = outcome.jobs[ids[i]]
+        assert job["state"] == "succeeded", job
+        images = bodies[i]["number_of_images"]
+        assert [o["index"] for o in job["outputs"]] == list(range(images)), job
+        assert all(o["bytes"] > 0 and o["width"] == 1024 for o in job["outputs"]), job
+        assert job["cost_usd"] == round(images * 0.0672, 6), job  # billed once each
+    assert calls[0] == 2 and calls[1] == 3 + 2, calls  # the dropped calls, asked again
+    failed = outcome.jobs[ids[2]]
+    assert failed["state"] == "failed", failed
+    assert failed["error"]["last_error"]["code"] == "upstream_retryable", failed
+    message = failed["error"]["last_error"]["message"]
+    assert "ended prematurely" in message or "cut short" in message, failed

@@ -205,7 +205,7 @@ def test_merge_keeps_the_first_reply_with_an_image_as_the_model_turn():
             parts.append({"inlineData": {"mimeType": "image/png", "data": _b64(text.encode())}})
         return read_gemini({"candidates": [{"content": {"parts": parts}}]})
 
-    from imagegen.adapters.vertex_wire import Generation
+    from imagegen.domain.generation import Generation
 
     merged = Generation()
     for r in (reply("blocked", image=False), reply("one"), reply("two")):

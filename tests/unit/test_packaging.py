@@ -48,6 +48,7 @@ _DISTRIBUTION_OF = {
     # namespace package; tracing.py's exporter and propagator are listed beside the SDK
     "opentelemetry": "opentelemetry-sdk",
     "standardwebhooks": "standardwebhooks",
+    "ijson": "ijson",
     "urllib3": "google-cloud-storage",  # through requests
     "cryptography": "google-cloud-storage",  # through google-auth (local URL signer only)
 }

@@ -140,12 +140,6 @@ FORBIDDEN = {
     "ports": ("services", "adapters", "http_api", "studio", "bootstrap"),
     "adapters": ("services", "http_api", "studio", "bootstrap"),
 }
-# Arrows still there on this branch, each to be gone when issue 19's Vertex part (which moves
-# Generation and the reference decoding into the domain) is merged: then delete its line.
-PENDING = {
-    ("ports", "imagegen.adapters.vertex_wire"),
-    ("services/worker.py", "imagegen.adapters.vertex_wire"),
-}
 
 
 def _imports(path: Path) -> set[str]:
@@ -170,5 +164,4 @@ def test_imports_point_one_way():
                 if top in forbidden:
                     module = ".".join(name.split(".")[:3])
                     wrong.add((where, module))
-    assert wrong - PENDING == set(), sorted(wrong - PENDING)
-    assert PENDING - wrong == set(), f"fixed, drop from PENDING: {sorted(PENDING - wrong)}"
+    assert wrong == set(), sorted(wrong)

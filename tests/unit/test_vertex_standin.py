@@ -543,6 +543,77 @@ def test_adapter_keeps_the_images_of_calls_that_worked(standin):
         _http("DELETE", f"{standin}/_standin/faults")
 
 
+def test_adapter_sends_what_the_rest_client_sends(standin, client):
+    """Only the reading of the reply changed (issue 18): the adapter's request (path,
+    query, body with enums as numbers, content type, routing header) is the one the
+    aiplatform_v1 REST client sends for the same GenerateContentRequest."""
+    from imagegen.adapters.vertex import VertexClient
+    from imagegen.adapters.vertex_wire import gemini_body
+
+    spec, req = _job(
+        {
+            "prompt": "adapter wire",
+            "model": PRO,
+            "aspect_ratio": "3:4",
+            "image_size": "2K",
+            "seed": 5,
+            "person_generation": "allow_adult",
+            "safety_filter_level": "block_only_high",
+            "include_thoughts": True,
+            "reference_images": [{"gcs_uri": "gs://refs/ref.png"}],
+        }
+    )
+    VertexClient("proj", endpoint_override=standin).generate(spec, req, "us-central1")
+    ours = _last(standin, PRO)
+    body = {**gemini_body(req, spec), "model": _path("us-central1", PRO)}
+    client.generate_content(request=GenerateContentRequest.from_json(json.dumps(body)))
+    theirs = _last(standin, PRO)
+    assert ours is not theirs
+    for key in ("location", "body", "query"):
+        assert ours[key] == theirs[key], key
+    for header in ("content-type", "x-goog-request-params"):
+        assert ours["headers"][header] == theirs["headers"][header], header
+
+
+def test_adapter_streams_each_image_into_its_sink_and_a_dropped_reply_leaves_none(standin):
+    """Issue 18: with `on_image` each image's bytes go to the sink the caller opened as the
+    reply streams in (nothing of them is kept on the Generation); when the connection drops
+    halfway through the image (`[[drop:1]]`), the open sink is aborted and the call is a
+    retryable error, and the next call streams the image whole."""
+    from imagegen.adapters.vertex import VertexClient
+    from imagegen.domain.generation import BytesSink
+    from imagegen.errors import RetryableUpstream
+
+    vertex = VertexClient("proj", endpoint_override=standin)
+    sinks: list = []
+
+    class Sink(BytesSink):
+        aborted = False
+
+        def __init__(self, mime):
+            super().__init__()
+            self.mime = mime
+            sinks.append(self)
+
+        def close(self):
+            super().close()
+            return {"mime": self.mime, "bytes": len(self.data)}
+
+        def abort(self):
+            self.aborted = True
+
+    spec, req = _job({"prompt": "adapter stream [[drop:1]]", "aspect_ratio": "4:3"})
+    with pytest.raises(RetryableUpstream) as info:
+        vertex.generate(spec, req, "global", on_image=Sink)
+    assert "ended prematurely" in info.value.message or "cut short" in info.value.message
+    assert [s.aborted for s in sinks] == [True]
+    result = vertex.generate(spec, req, "global", on_image=Sink)
+    [image] = result.images
+    assert image.data == b"" and image.output == {"mime": "image/png", "bytes": len(sinks[1].data)}
+    assert Image.open(io.BytesIO(sinks[1].data)).size == (1200, 896)
+    assert not sinks[1].aborted and result.usage["promptTokenCount"] > 0
+
+
 # ---------------------------------------------------------------------------- main()
 
 

@@ -38,3 +38,36 @@ class RestClients:
                 )
                 self._clients[host] = client
         return client
+
+
+class RestSessions:
+    """One authorized HTTP session per API host, for calls whose reply is read as a stream
+    (the Vertex adapter's `:generateContent`): google-auth's `AuthorizedSession` with
+    Application Default Credentials, anonymous when an endpoint override points at the
+    local stand-in. Returns the base URL with the session."""
+
+    SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
+    def __init__(self, endpoint_override: str = "") -> None:
+        self._override = endpoint_override
+        self._sessions: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, location: str) -> tuple[str, Any]:
+        host = self._override or api_host(location)
+        base = host if host.startswith(("http://", "https://")) else f"https://{host}"
+        with self._lock:
+            session = self._sessions.get(base)
+            if session is None:
+                from google.auth.transport.requests import AuthorizedSession
+
+                if self._override:
+                    from google.auth.credentials import AnonymousCredentials
+
+                    credentials: Any = AnonymousCredentials()
+                else:
+                    import google.auth
+
+                    credentials, _ = google.auth.default(scopes=list(self.SCOPES))
+                session = self._sessions[base] = AuthorizedSession(credentials)
+        return base, session

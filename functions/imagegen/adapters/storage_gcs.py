@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+# A streamed image no larger than this is held and written in one request when complete;
+# a larger one goes up as a resumable upload in chunks of this size, holding about two
+# chunks at once, and only a finished upload becomes an object (issue 18). The client
+# library requires a multiple of 256 KiB (google.cloud.storage.fileio CHUNK_SIZE_MULTIPLE)
+# and writes up to 8 MiB as one multipart request; "only a completed resumable upload
+# appears in your bucket" — https://docs.cloud.google.com/storage/docs/resumable-uploads
+# (read 2026-11-25).
+UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 
 if TYPE_CHECKING:
     from google.cloud import storage
@@ -41,6 +50,20 @@ class Storage:
         blob.upload_from_string(data, content_type=content_type)
         return f"gs://{bucket}/{name}"
 
+    def open_upload(
+        self,
+        bucket: str,
+        name: str,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+    ) -> Upload:
+        """An object written as its bytes arrive (one request when it is small, else a
+        resumable upload): nothing is visible until `close`, and `abort` cancels it (or
+        removes the object if it was closed)."""
+        blob = self._client.bucket(bucket).blob(name)
+        blob.metadata = metadata or None
+        return Upload(self, blob, content_type, f"gs://{bucket}/{name}")
+
     def read(self, uri: str, max_bytes: int) -> bytes:
         """Read a whole object, refusing one larger than max_bytes before downloading it."""
         bucket, name = split_uri(uri)
@@ -64,3 +87,43 @@ class Storage:
         bucket, name = split_uri(uri)
         with contextlib.suppress(NotFound):
             self._client.bucket(bucket).blob(name).delete()
+
+
+class Upload:
+    """One object being written: `write` as bytes arrive, then `close` (the object
+    appears) or `abort` (it does not, or no longer). Up to one chunk is held and written
+    in one request at `close` (most images: 1K and 2K); past it a resumable upload starts."""
+
+    def __init__(self, storage: Storage, blob: Any, content_type: str, uri: str) -> None:
+        self._storage, self._blob, self._type, self.uri = storage, blob, content_type, uri
+        self._held = bytearray()
+        self._writer: Any = None
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        if self._writer is None:
+            self._held += data
+            if len(self._held) <= UPLOAD_CHUNK_BYTES:
+                return
+            self._writer = self._blob.open(
+                "wb", chunk_size=UPLOAD_CHUNK_BYTES, content_type=self._type, ignore_flush=True
+            )
+            data, self._held = self._held, bytearray()  # handed over, not copied
+        self._writer.write(data)
+
+    def close(self) -> str:
+        if self._writer is None:
+            data, self._held = bytes(self._held), bytearray()  # the held copy freed at once
+            self._blob.upload_from_string(data, content_type=self._type)
+        else:
+            self._writer.close()
+        self.closed = True
+        return self.uri
+
+    def abort(self) -> None:
+        self._held = bytearray()
+        if self.closed:
+            self._storage.delete(self.uri)
+        elif self._writer is not None:
+            with contextlib.suppress(Exception):  # best effort: unfinished, it never shows
+                self._writer.terminate()

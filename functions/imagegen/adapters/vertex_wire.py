@@ -7,12 +7,11 @@ compares what both put on the wire, field by field."""
 from __future__ import annotations
 
 import base64
-import mimetypes
-from dataclasses import dataclass, field
 from typing import Any
 
 from imagegen.domain.catalog import ModelSpec
-from imagegen.domain.request import JobRequest, PersonGeneration, SafetyLevel
+from imagegen.domain.generation import GeneratedImage, Generation, reference_mime
+from imagegen.domain.request import JobRequest, PersonGeneration, ReferenceImage, SafetyLevel
 
 GEMINI_PERSON = {
     PersonGeneration.DONT_ALLOW: "ALLOW_NONE",
@@ -56,14 +55,11 @@ def api_host(location: str) -> str:
     return f"{location}-aiplatform.googleapis.com"
 
 
-def _reference_part(ref) -> dict:
+def reference_part(ref: ReferenceImage) -> dict:
+    """A reference image as a request part: `fileData` for gs://, else `inlineData`."""
     if ref.gcs_uri:
-        mime = ref.mime_type or mimetypes.guess_type(ref.gcs_uri)[0] or "image/png"
-        return {"fileData": {"fileUri": ref.gcs_uri, "mimeType": mime}}
-    from imagegen.domain.request import sniff_image_type
-
-    mime = ref.mime_type or sniff_image_type(base64.b64decode(ref.data[:64])) or "image/png"
-    return {"inlineData": {"mimeType": mime, "data": ref.data}}
+        return {"fileData": {"fileUri": ref.gcs_uri, "mimeType": reference_mime(ref)}}
+    return {"inlineData": {"mimeType": reference_mime(ref), "data": ref.data}}
 
 
 def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = None) -> dict:
@@ -72,7 +68,7 @@ def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = N
     keeps its input's shape), responseModalities [IMAGE] unless text is asked for.
     `history`: the turns of the conversation this job continues (domain/conversation.py),
     sent before the job's own user turn."""
-    parts = [_reference_part(ref) for ref in req.reference_images]
+    parts = [reference_part(ref) for ref in req.reference_images]
     prompt = req.prompt
     if req.negative_prompt:  # a request routed from Imagen: Gemini has no negative prompt
         prompt = f"{prompt}\n\nAvoid: {req.negative_prompt}"
@@ -123,53 +119,13 @@ def _gemini_threshold(level: SafetyLevel) -> str:
     return level.value.upper()
 
 
-@dataclass
-class GeneratedImage:
-    mime_type: str
-    data: bytes
-
-
-@dataclass
-class Generation:
-    """What one job got back from the model, across however many calls it took."""
-
-    images: list[GeneratedImage] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)  # a reason per missing image
-    text: list[str] = field(default_factory=list)
-    enhanced_prompt: str | None = None
-    usage: dict[str, int] = field(default_factory=dict)
-    # Gemini: thought summaries (`thought: true` text parts), and the model turn to store
-    # for a later turn: the reply's parts in order, an image as `{"image": n}` (index into
-    # `images`), text as `{"text": ...}`, each with the `thoughtSignature` it came with.
-    thoughts: list[str] = field(default_factory=list)
-    model_parts: list[dict[str, Any]] = field(default_factory=list)
-
-    def merge(self, other: Generation) -> None:
-        """Add another call's reply. The model turn stays the first reply's that holds an
-        image (with several images a job makes several calls, but continues only one)."""
-        has_image = any("image" in p for p in self.model_parts)
-        other_has_image = any("image" in p for p in other.model_parts)
-        if other.model_parts and not has_image and (other_has_image or not self.model_parts):
-            offset = len(self.images)
-            self.model_parts = [
-                {**p, "image": p["image"] + offset} if "image" in p else dict(p)
-                for p in other.model_parts
-            ]
-        self.thoughts.extend(other.thoughts)
-        self.images.extend(other.images)
-        self.blocked.extend(other.blocked)
-        self.text.extend(other.text)
-        for key, value in other.usage.items():
-            self.usage[key] = self.usage.get(key, 0) + value
-
-
-def read_gemini(reply: dict, inline_bytes: list[bytes] | None = None) -> Generation:
+def read_gemini(reply: dict, images: list[GeneratedImage] | None = None) -> Generation:
     """Images from `inlineData` parts; safety finish reasons and prompt blocks as reasons.
 
-    `inline_bytes`: the raw bytes of every `inlineData` part, in order, when the caller took
-    them out of the reply before turning it into JSON (a 4K image is tens of MB: encoding
-    it to base64 and back would hold three copies at once)."""
-    blobs = iter(inline_bytes) if inline_bytes is not None else None
+    `images`: the images of every `inlineData` part, in order, when the caller read them
+    off the stream itself (vertex_stream.py: a 4K image is tens of MB, and is streamed to
+    its sink rather than held); the reply's own `data` is then ignored."""
+    given = iter(images) if images is not None else None
     result = Generation()
     usage = reply.get("usageMetadata") or {}
     result.usage = {
@@ -182,7 +138,7 @@ def read_gemini(reply: dict, inline_bytes: list[bytes] | None = None) -> Generat
         return result
     for candidate in reply.get("candidates", []):
         for part in (candidate.get("content") or {}).get("parts", []):
-            raw = next(blobs) if blobs is not None and "inlineData" in part else None
+            streamed = next(given) if given is not None and "inlineData" in part else None
             signature = (
                 {"thoughtSignature": part["thoughtSignature"]}
                 if part.get("thoughtSignature")
@@ -199,8 +155,10 @@ def read_gemini(reply: dict, inline_bytes: list[bytes] | None = None) -> Generat
             elif "inlineData" in part:
                 inline = part["inlineData"]
                 result.model_parts.append({"image": len(result.images), **signature})
-                data = raw if raw is not None else base64.b64decode(inline["data"])
-                result.images.append(GeneratedImage(inline.get("mimeType", "image/png"), data))
+                if streamed is None:
+                    mime = inline.get("mimeType", "image/png")
+                    streamed = GeneratedImage(mime, base64.b64decode(inline.get("data", "")))
+                result.images.append(streamed)
             elif part.get("text"):
                 result.text.append(part["text"])
                 result.model_parts.append({"text": part["text"], **signature})

@@ -9,23 +9,31 @@ the error recorded and an exception raised so Pub/Sub redelivers.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from google.api_core.exceptions import InvalidArgument
 
-from imagegen.adapters.vertex_wire import GeneratedImage, Generation
 from imagegen.bootstrap import Services
 from imagegen.domain import conversation
 from imagegen.domain.catalog import ModelSpec
+from imagegen.domain.generation import (
+    GeneratedImage,
+    Generation,
+    OpenImage,
+    reference_bytes,
+    reference_mime,
+)
 from imagegen.domain.job import Job, cost_of
 from imagegen.domain.jobs import ClaimOutcome, State, fits_in_document, utcnow
 from imagegen.domain.request import JobRequest, extension
 from imagegen.domain.retry import Backoff, fits
 from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
 from imagegen.logs import get_logger
-from imagegen.media import embed_text_metadata, pixel_size
+from imagegen.media import ProvenanceStream
 from imagegen.services.lifecycle import call_serving
 from imagegen.services.upkeep import finish_oversized
 
@@ -144,29 +152,42 @@ def _fits(spec: ModelSpec, req: JobRequest) -> bool:
 
 
 class Keeper:
-    """The images a job has, stored the moment each reply arrives and recorded on the job,
-    so a failed call, a retry or a redelivery asks Vertex only for the missing ones and no
-    image is generated (and billed) twice. Outputs carry their pixel size and bytes; one
-    whose size differs from what was asked gets a warning and is priced as delivered."""
+    """The images a job has, stored the moment each arrives and recorded on the job when its
+    reply is complete, so a failed call, a retry or a redelivery asks Vertex only for the
+    missing ones and no image is generated (and billed) twice. Each image is written to
+    Cloud Storage as its bytes arrive (`opener`, issue 18). Outputs carry their pixel size
+    and bytes; one whose size differs from what was asked gets a warning and is priced as
+    delivered."""
 
     def __init__(self, services: Services, job_id: str, attempt: int, req: JobRequest, job: Job):
         self.services, self.job_id, self.attempt, self.req = services, job_id, attempt, req
         self.outputs: list[dict[str, Any]] = list(job.partial_outputs or [])
         self.blocked: list[str] = list(job.partial_blocked or [])
         self.size_warnings: list[str] = list(job.partial_warnings or [])
-        # the replies' text, thoughts and model turn; image bytes are dropped once stored
-        self.generation = Generation(
-            images=[GeneratedImage(o["mime_type"], b"") for o in self.outputs]
-        )
+        # the replies' text, thoughts and model turn; image bytes are never kept
+        self.generation = Generation(images=[GeneratedImage(o["mime_type"]) for o in self.outputs])
+        self._lock = threading.Lock()  # images open from the calls' threads at once
+        self._taken: set[int] = set()  # indexes of this attempt's uploads, not aborted
 
     @property
     def missing(self) -> int:
         return self.req.number_of_images - len(self.outputs) - len(self.blocked)
 
+    def opener(self, route: Route) -> OpenImage:
+        """Opens the upload each image of a call on `route` streams into."""
+        return lambda mime_type: OutputUpload(self, route, mime_type)
+
     def keep(self, reply: Generation, route: Route) -> None:
         for image in reply.images:
-            self.outputs.append(self._store(image, route, len(self.outputs)))
+            output = image.output if image.output is not None else self._store(image, route)
+            self.outputs.append(output)
             image.data = b""
+            _, warning = delivered_size(
+                route.spec, self.req, output["width"], output["height"], output["index"]
+            )
+            if warning:
+                self.size_warnings.append(warning)
+        self.outputs.sort(key=lambda o: o["index"])
         self.blocked.extend(reply.blocked)
         self.generation.merge(reply)
         self.services.jobs.progress(
@@ -179,8 +200,26 @@ class Keeper:
             },
         )
 
-    def _store(self, image: GeneratedImage, route: Route, index: int) -> dict[str, Any]:
-        s = self.services.settings
+    def _store(self, image: GeneratedImage, route: Route) -> dict[str, Any]:
+        """An image read into memory (a caller that passed no opener) goes the same way."""
+        upload = OutputUpload(self, route, image.mime_type)
+        upload.write(image.data)
+        return upload.close()
+
+    def take_index(self) -> int:
+        """The lowest output index neither stored nor being written."""
+        with self._lock:
+            used = {o["index"] for o in self.outputs} | self._taken
+            index = next(i for i in itertools.count() if i not in used)
+            self._taken.add(index)
+            return index
+
+    def release_index(self, index: int) -> None:
+        with self._lock:
+            self._taken.discard(index)
+
+    def provenance(self, route: Route) -> dict[str, str]:
+        """Object metadata, also spliced into the file itself (media.py)."""
         req = self.req
         metadata = {
             "imagegen-job-id": self.job_id,
@@ -191,30 +230,57 @@ class Keeper:
         }
         if req.seed is not None:
             metadata["imagegen-seed"] = str(req.seed)
-        ext = extension(image.mime_type)
-        data = embed_text_metadata(image.data, image.mime_type, metadata)
-        uri = self.services.storage.write(
-            s.require("outputs_bucket"),
-            f"jobs/{self.job_id}/{index}.{ext}",
-            data,
-            image.mime_type,
-            metadata,
-        )
-        width, height = pixel_size(image.data) or (0, 0)
-        priced, warning = delivered_size(route.spec, req, width, height, index)
-        if warning:
-            self.size_warnings.append(warning)
+        return metadata
+
+
+class OutputUpload:
+    """One output image streamed to `jobs/<id>/<index>.<ext>` as its bytes arrive, with its
+    provenance spliced in; `close` returns its output record (the pixel size read from
+    the header on the way), `abort` leaves no object and frees the index."""
+
+    def __init__(self, keeper: Keeper, route: Route, mime_type: str) -> None:
+        self.keeper, self.route, self.mime_type = keeper, route, mime_type
+        self.index = keeper.take_index()
+        metadata = keeper.provenance(route)
+        ext = extension(mime_type)
+        try:
+            self._upload = keeper.services.storage.open_upload(
+                keeper.services.settings.require("outputs_bucket"),
+                f"jobs/{keeper.job_id}/{self.index}.{ext}",
+                mime_type,
+                metadata,
+            )
+        except BaseException:
+            keeper.release_index(self.index)
+            raise
+        self._stream = ProvenanceStream(self._upload.write, mime_type, metadata)
+
+    def write(self, data: bytes) -> None:
+        self._stream.write(data)
+
+    def close(self) -> dict[str, Any]:
+        self._stream.finish()
+        uri = self._upload.close()
+        width, height = self._stream.size or (0, 0)
+        spec = self.route.spec
+        priced, _ = delivered_size(spec, self.keeper.req, width, height, self.index)
         return {
             "uri": uri,
-            "mime_type": image.mime_type,
-            "index": index,
+            "mime_type": self.mime_type,
+            "index": self.index,
             "width": width,
             "height": height,
-            "bytes": len(data),
+            "bytes": self._stream.bytes_written,
             "priced_size": priced,
-            "model": route.spec.id,
-            "cost_usd": route.spec.price(priced),
+            "model": spec.id,
+            "cost_usd": spec.price(priced),
         }
+
+    def abort(self) -> None:
+        try:
+            self._upload.abort()
+        finally:
+            self.keeper.release_index(self.index)
 
 
 def delivered_size(
@@ -285,6 +351,7 @@ def call_with_retries(
                     return keeper.generation, route, calls - 1
                 ask = req.model_copy(update={"number_of_images": keeper.missing})
                 more["on_reply"] = lambda reply, route=route: keeper.keep(reply, route)
+                more["on_image"] = keeper.opener(route)
             result = services.vertex.generate(
                 route.spec, ask, route.location, labels=labels, timeout=remaining, **more
             )
@@ -562,20 +629,15 @@ def _conversation(
     outputs (`jobs/<id>/inputs/<n>.<ext>`), so the job store holds no image bytes. With
     several images a job makes several calls; the model turn is the first reply with an
     image (a later turn continues from that image)."""
-    import base64
-
-    from imagegen.adapters.vertex_wire import _reference_part
-
     bucket = services.settings.require("outputs_bucket")
     references = []
     for index, ref in enumerate(req.reference_images):
-        part = _reference_part(ref)
-        if "fileData" in part:
-            references.append((part["fileData"]["fileUri"], part["fileData"]["mimeType"]))
+        mime = reference_mime(ref)
+        if ref.gcs_uri:
+            references.append((ref.gcs_uri, mime))
             continue
-        mime = part["inlineData"]["mimeType"]
         ext = extension(mime)
-        data = base64.b64decode(part["inlineData"]["data"])
+        data = reference_bytes(ref)
         uri = services.storage.write(
             bucket, f"jobs/{job_id}/inputs/{index}.{ext}", data, mime, {"imagegen-job-id": job_id}
         )
