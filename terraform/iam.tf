@@ -212,47 +212,62 @@ resource "google_cloud_run_v2_service_iam_member" "submit_invokers" {
 
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.submit.name
+  name     = google_cloudfunctions2_function.function["submit"].name
   role     = "roles/run.invoker"
   member   = each.value
 }
 
-resource "google_cloud_run_v2_service_iam_member" "push_invokes_generate" {
-  project  = var.project_id
-  location = var.region
-  name     = google_cloudfunctions2_function.generate.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.push_invoker.member
+# Every other function has one caller (local.functions[*].invoker): the push
+# invoker (generate, dead_letter, deliver_webhooks), the Eventarc trigger
+# (on_upload) or Cloud Scheduler (sweep). Keyed by names known at plan time
+# (the accounts' members are not, on a first deploy).
+locals {
+  invokers = {
+    push_invoker   = google_service_account.push_invoker.member
+    upload_trigger = google_service_account.upload_trigger.member
+    scheduler      = google_service_account.scheduler.member
+  }
 }
 
-resource "google_cloud_run_v2_service_iam_member" "push_invokes_dead_letter" {
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = { for k, f in local.functions : k => f.invoker if f.invoker != null }
+
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.dead_letter.name
+  name     = google_cloudfunctions2_function.function[each.key].name
   role     = "roles/run.invoker"
-  member   = google_service_account.push_invoker.member
+  member   = local.invokers[each.value]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.push_invokes_generate
+  to   = google_cloud_run_v2_service_iam_member.invoker["generate"]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.push_invokes_dead_letter
+  to   = google_cloud_run_v2_service_iam_member.invoker["dead_letter"]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.push_invokes_deliver_webhooks
+  to   = google_cloud_run_v2_service_iam_member.invoker["deliver_webhooks"]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.upload_trigger_invokes_on_upload
+  to   = google_cloud_run_v2_service_iam_member.invoker["on_upload"]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.scheduler_invokes_sweep
+  to   = google_cloud_run_v2_service_iam_member.invoker["sweep"]
 }
 
 resource "google_project_iam_member" "upload_trigger_event_receiver" {
   project = var.project_id
   role    = "roles/eventarc.eventReceiver"
   member  = google_service_account.upload_trigger.member
-}
-
-resource "google_cloud_run_v2_service_iam_member" "upload_trigger_invokes_on_upload" {
-  project  = var.project_id
-  location = var.region
-  name     = google_cloudfunctions2_function.on_upload.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.upload_trigger.member
-}
-
-resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes_sweep" {
-  project  = var.project_id
-  location = var.region
-  name     = google_cloudfunctions2_function.sweep.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.scheduler.member
 }
 
 # --- Function builds ----------------------------------------------------------

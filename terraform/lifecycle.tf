@@ -30,7 +30,7 @@ resource "google_cloud_scheduler_job" "model_check" {
 
   http_target {
     http_method = "POST"
-    uri         = "${google_cloudfunctions2_function.sweep.service_config[0].uri}?mode=models"
+    uri         = "${google_cloudfunctions2_function.function["sweep"].service_config[0].uri}?mode=models"
     body        = base64encode("{}")
     headers = {
       "Content-Type" = "application/json"
@@ -38,13 +38,13 @@ resource "google_cloud_scheduler_job" "model_check" {
 
     oidc_token {
       service_account_email = google_service_account.scheduler.email
-      audience              = google_cloudfunctions2_function.sweep.service_config[0].uri
+      audience              = google_cloudfunctions2_function.function["sweep"].service_config[0].uri
     }
   }
 
   depends_on = [
     google_project_service.this,
-    google_cloud_run_v2_service_iam_member.scheduler_invokes_sweep,
+    google_cloud_run_v2_service_iam_member.invoker,
   ]
 }
 

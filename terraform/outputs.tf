@@ -1,6 +1,6 @@
 output "submit_url" {
   description = "Base URL of the submit API (POST $URL/v1/jobs, GET $URL/v1/jobs/<id>); calls need an identity token of an invoker_members principal."
-  value       = google_cloudfunctions2_function.submit.service_config[0].uri
+  value       = google_cloudfunctions2_function.function["submit"].service_config[0].uri
 }
 
 output "uploads_bucket" {

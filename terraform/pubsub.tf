@@ -46,11 +46,11 @@ resource "google_pubsub_subscription" "generate" {
   message_retention_duration = "86400s"
 
   push_config {
-    push_endpoint = google_cloudfunctions2_function.generate.service_config[0].uri
+    push_endpoint = google_cloudfunctions2_function.function["generate"].service_config[0].uri
 
     oidc_token {
       service_account_email = google_service_account.push_invoker.email
-      audience              = google_cloudfunctions2_function.generate.service_config[0].uri
+      audience              = google_cloudfunctions2_function.function["generate"].service_config[0].uri
     }
   }
 
@@ -71,7 +71,7 @@ resource "google_pubsub_subscription" "generate" {
   depends_on = [
     google_pubsub_topic_iam_member.dead_letter_publisher,
     google_service_account_iam_member.pubsub_mints_push_tokens,
-    google_cloud_run_v2_service_iam_member.push_invokes_generate,
+    google_cloud_run_v2_service_iam_member.invoker,
   ]
 }
 
@@ -87,11 +87,11 @@ resource "google_pubsub_subscription" "dead_letter" {
   message_retention_duration = "604800s"
 
   push_config {
-    push_endpoint = google_cloudfunctions2_function.dead_letter.service_config[0].uri
+    push_endpoint = google_cloudfunctions2_function.function["dead_letter"].service_config[0].uri
 
     oidc_token {
       service_account_email = google_service_account.push_invoker.email
-      audience              = google_cloudfunctions2_function.dead_letter.service_config[0].uri
+      audience              = google_cloudfunctions2_function.function["dead_letter"].service_config[0].uri
     }
   }
 
@@ -106,7 +106,7 @@ resource "google_pubsub_subscription" "dead_letter" {
 
   depends_on = [
     google_service_account_iam_member.pubsub_mints_push_tokens,
-    google_cloud_run_v2_service_iam_member.push_invokes_dead_letter,
+    google_cloud_run_v2_service_iam_member.invoker,
   ]
 }
 

@@ -68,11 +68,11 @@ resource "google_pubsub_subscription" "webhooks" {
   push_config {
     # The topic in the path makes functions-framework put it in the CloudEvent
     # source (see pubsub.tf).
-    push_endpoint = "${google_cloudfunctions2_function.deliver_webhooks.service_config[0].uri}/projects/${var.project_id}/topics/${each.value.name}"
+    push_endpoint = "${google_cloudfunctions2_function.function["deliver_webhooks"].service_config[0].uri}/projects/${var.project_id}/topics/${each.value.name}"
 
     oidc_token {
       service_account_email = google_service_account.push_invoker.email
-      audience              = google_cloudfunctions2_function.deliver_webhooks.service_config[0].uri
+      audience              = google_cloudfunctions2_function.function["deliver_webhooks"].service_config[0].uri
     }
   }
 
@@ -93,7 +93,7 @@ resource "google_pubsub_subscription" "webhooks" {
   depends_on = [
     google_pubsub_topic_iam_member.webhooks_dead_letter_publisher,
     google_service_account_iam_member.pubsub_mints_push_tokens,
-    google_cloud_run_v2_service_iam_member.push_invokes_deliver_webhooks,
+    google_cloud_run_v2_service_iam_member.invoker,
   ]
 }
 
@@ -122,67 +122,7 @@ resource "google_secret_manager_secret_version" "webhook" {
   secret_data = "whsec_${random_bytes.webhook_secret.base64}"
 }
 
-# --- the function ------------------------------------------------------------------
-resource "google_cloudfunctions2_function" "deliver_webhooks" {
-  name        = "${local.prefix}-deliver-webhooks"
-  project     = var.project_id
-  location    = var.region
-  description = "imagegen webhooks: signed deliveries of job events, upload answers (pushed by job-events)."
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "deliver_webhooks"
-    service_account   = google_service_account.build.id
-    docker_repository = google_artifact_registry_repository.functions.id
-
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.functions_source.name
-      }
-    }
-  }
-
-  service_config {
-    available_memory                 = "512Mi"
-    timeout_seconds                  = 60
-    min_instance_count               = 0
-    max_instance_count               = var.max_instances.deliver_webhooks
-    max_instance_request_concurrency = 1
-    # Inbound only from Pub/Sub push; outbound to the internet (webhook URLs are
-    # checked against private ranges in code: functions/imagegen/netguard.py).
-    ingress_settings               = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision = true
-    service_account_email          = google_service_account.function["webhooks"].email
-    environment_variables          = local.function_env
-
-    secret_environment_variables {
-      key        = "IMAGEGEN_WEBHOOK_SECRET"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.webhook.secret_id
-      version    = "latest"
-    }
-  }
-
-  depends_on = [
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_project_iam_member.build_staging_access,
-    google_secret_manager_secret_version.webhook,
-    google_secret_manager_secret_iam_member.webhooks_read_secret,
-  ]
-}
-
 # --- least-privilege IAM -----------------------------------------------------------
-resource "google_cloud_run_v2_service_iam_member" "push_invokes_deliver_webhooks" {
-  project  = var.project_id
-  location = var.region
-  name     = google_cloudfunctions2_function.deliver_webhooks.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.push_invoker.member
-}
-
 resource "google_secret_manager_secret_iam_member" "webhooks_read_secret" {
   project   = var.project_id
   secret_id = google_secret_manager_secret.webhook.secret_id

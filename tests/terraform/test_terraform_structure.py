@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from .conftest import TerraformConfig, as_map, block, blocks
+from .conftest import TerraformConfig, as_map, block, blocks, for_each_map, instance
 
 FUNCTIONS = {
-    # resource name -> (entry point, service account key in google_service_account.function)
+    # key of google_cloudfunctions2_function.function (local.functions)
+    #   -> (entry point, service account key in google_service_account.function)
     "submit": ("submit", "submit"),
     "generate": ("generate", "generate"),
     "on_upload": ("on_upload", "on_upload"),
@@ -70,12 +71,13 @@ IMPLIED_APIS = {
 }
 
 
-def _function(tf: TerraformConfig, name: str):
-    return tf.get("google_cloudfunctions2_function", name)
+def _function(tf: TerraformConfig, name: str) -> dict:
+    """What function ``name`` is given: its instance of the one function resource."""
+    return instance(tf, "google_cloudfunctions2_function", "function", name)
 
 
 def _service_config(tf: TerraformConfig, name: str) -> dict:
-    cfg = block(_function(tf, name).body, "service_config")
+    cfg = block(_function(tf, name), "service_config")
     assert cfg is not None, f"{name} has no service_config"
     return cfg
 
@@ -166,7 +168,7 @@ def test_submit_invokers_are_only_invoker_members(tf: TerraformConfig) -> None:
     grants = [
         r
         for r in tf.of_type("google_cloud_run_v2_service_iam_member")
-        if r.body.get("name") == "${google_cloudfunctions2_function.submit.name}"
+        if r.body.get("name") == '${google_cloudfunctions2_function.function["submit"].name}'
     ]
     assert len(grants) == 1, "exactly one run.invoker grant resource on submit"
     g = grants[0]
@@ -307,11 +309,22 @@ def test_invocation_grants_are_per_service(tf: TerraformConfig) -> None:
         assert r.body["role"] == "roles/run.invoker", (
             f"{r.address}: only run.invoker is granted on services"
         )
-        grants.setdefault(r.body["name"], set()).add(r.body["member"])
+        if r.name != "invoker":
+            grants.setdefault(r.body["name"], set()).add(r.body["member"])
+    # One grant per function that has an invoker (local.functions[*].invoker).
+    invoker = tf.get("google_cloud_run_v2_service_iam_member", "invoker")
+    assert "local.functions" in invoker.body["for_each"]
+    assert "if f.invoker != null" in invoker.body["for_each"]
+    functions = as_map(tf.locals["functions"])
+    for fn, spec in functions.items():
+        if spec["invoker"] is None:
+            continue
+        body = instance(tf, invoker.type, invoker.name, fn, each=spec["invoker"])
+        grants.setdefault(body["name"], set()).add(body["member"])
+    assert functions["submit"]["invoker"] is None, "submit's callers are var.invoker_members"
     for fn, member in expected.items():
-        assert grants.get(f"${{google_cloudfunctions2_function.{fn}.name}}") == {member}, (
-            f"{fn} must be invocable by {member} only"
-        )
+        name = f'${{google_cloudfunctions2_function.function["{fn}"].name}}'
+        assert grants.get(name) == {member}, f"{fn} must be invocable by {member} only"
     project_invokers = [
         r
         for r in tf.of_type("google_project_iam_member")
@@ -362,14 +375,14 @@ def test_generate_subscription_settings(tf: TerraformConfig) -> None:
     retry = block(s, "retry_policy")
     assert (retry["minimum_backoff"], retry["maximum_backoff"]) == ("10s", "600s")
     push = block(s, "push_config")
-    uri = "${google_cloudfunctions2_function.generate.service_config[0].uri}"
+    uri = '${google_cloudfunctions2_function.function["generate"].service_config[0].uri}'
     assert push["push_endpoint"] == uri
     assert block(push, "oidc_token")["audience"] == uri
     assert "no_wrapper" not in push, "functions-framework needs the wrapped push body"
     dl = tf.get("google_pubsub_subscription", "dead_letter").body
     assert (
         block(dl, "push_config")["push_endpoint"]
-        == "${google_cloudfunctions2_function.dead_letter.service_config[0].uri}"
+        == '${google_cloudfunctions2_function.function["dead_letter"].service_config[0].uri}'
     )
 
 
@@ -384,9 +397,13 @@ def test_max_delivery_attempts_range(tf: TerraformConfig) -> None:
 
 
 def test_functions_runtime_entry_points_and_source(tf: TerraformConfig) -> None:
-    assert {r.name for r in tf.of_type("google_cloudfunctions2_function")} == set(FUNCTIONS)
+    [resource] = tf.of_type("google_cloudfunctions2_function")
+    assert set(for_each_map(tf, resource)) == set(FUNCTIONS)
     for name, (entry_point, _) in FUNCTIONS.items():
-        build = block(_function(tf, name).body, "build_config")
+        # <prefix>-<key with "-" for "_">: the names deployments have (imagegen-on-upload)
+        name_expr = f'${{local.prefix}}-${{replace("{name}", "_", "-")}}'
+        assert _function(tf, name)["name"] == name_expr
+        build = block(_function(tf, name), "build_config")
         assert build["entry_point"] == entry_point
         assert build["runtime"] == "${local.runtime}"
         storage = block(block(build, "source"), "storage_source")
@@ -421,7 +438,7 @@ def test_ingress_and_timeouts(tf: TerraformConfig) -> None:
 
 
 def test_event_triggers(tf: TerraformConfig) -> None:
-    trigger = block(_function(tf, "on_upload").body, "event_trigger")
+    trigger = block(_function(tf, "on_upload"), "event_trigger")
     assert trigger is not None, "on_upload needs an event_trigger"
     assert trigger["event_type"] == "google.cloud.storage.object.v1.finalized"
     assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
@@ -429,7 +446,7 @@ def test_event_triggers(tf: TerraformConfig) -> None:
     filters = blocks(trigger, "event_filters")
     assert {"attribute": "bucket", "value": "${google_storage_bucket.uploads.name}"} in filters
     for name in ("generate", "dead_letter", "submit", "sweep", "deliver_webhooks"):
-        assert block(_function(tf, name).body, "event_trigger") is None, (
+        assert block(_function(tf, name), "event_trigger") is None, (
             f"{name} must have no event_trigger (Pub/Sub push / HTTP, see pubsub.tf)"
         )
 
@@ -467,7 +484,7 @@ def test_scheduler_calls_sweep_with_oidc(tf: TerraformConfig) -> None:
     job = tf.get("google_cloud_scheduler_job", "sweep").body
     assert job["schedule"] == "${var.sweep_schedule}"
     target = block(job, "http_target")
-    uri = "${google_cloudfunctions2_function.sweep.service_config[0].uri}"
+    uri = '${google_cloudfunctions2_function.function["sweep"].service_config[0].uri}'
     assert target["uri"] == uri
     oidc = block(target, "oidc_token")
     assert oidc["service_account_email"] == "${google_service_account.scheduler.email}"
