@@ -106,11 +106,28 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
   member  = local.pubsub_service_agent
 }
 
-resource "google_pubsub_subscription_iam_member" "dead_letter_source_subscriber" {
+resource "google_pubsub_subscription_iam_member" "dead_letter_source" {
+  for_each = { for k, s in local.push_subscriptions : k => s if s.dead_letter_topic != null }
+
   project      = var.project_id
-  subscription = google_pubsub_subscription.generate.name
+  subscription = google_pubsub_subscription.push[each.key].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
+}
+
+moved {
+  from = google_pubsub_subscription_iam_member.dead_letter_source_subscriber
+  to   = google_pubsub_subscription_iam_member.dead_letter_source["generate"]
+}
+
+moved {
+  from = google_pubsub_subscription_iam_member.webhooks_dead_letter_source["deliver-webhooks"]
+  to   = google_pubsub_subscription_iam_member.dead_letter_source["deliver-webhooks"]
+}
+
+moved {
+  from = google_pubsub_subscription_iam_member.webhooks_dead_letter_source["webhook-retries"]
+  to   = google_pubsub_subscription_iam_member.dead_letter_source["webhook-retries"]
 }
 
 # The Pub/Sub service agent mints the push OIDC tokens for push_invoker.

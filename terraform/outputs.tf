@@ -30,7 +30,7 @@ output "dead_letter_topic" {
 
 output "dead_letter_hold_subscription" {
   description = "Pull subscription keeping every dead-lettered message for 7 days, for inspection or replay."
-  value       = google_pubsub_subscription.dead_letter_hold.name
+  value       = google_pubsub_subscription.hold["dead-letter"].name
 }
 
 output "function_service_accounts" {

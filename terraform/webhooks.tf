@@ -33,69 +33,9 @@ resource "google_pubsub_topic" "webhooks_dead_letter" {
   depends_on = [google_project_service.this]
 }
 
-# Undeliverable webhook events stay 7 days for operators to inspect or replay.
-resource "google_pubsub_subscription" "webhooks_dead_letter_hold" {
-  name                       = "${local.prefix}-webhooks-dead-letter-hold"
-  project                    = var.project_id
-  topic                      = google_pubsub_topic.webhooks_dead_letter.id
-  ack_deadline_seconds       = 60
-  message_retention_duration = "604800s"
-  retain_acked_messages      = true
-
-  expiration_policy {
-    ttl = ""
-  }
-}
-
-locals {
-  # subscription -> the topic it reads
-  webhook_feeds = {
-    deliver-webhooks = google_pubsub_topic.job_events
-    webhook-retries  = google_pubsub_topic.webhook_retries
-  }
-}
-
-resource "google_pubsub_subscription" "webhooks" {
-  for_each = local.webhook_feeds
-
-  name    = "${local.prefix}-${each.key}-push"
-  project = var.project_id
-  topic   = each.value.id
-
-  ack_deadline_seconds       = 60
-  message_retention_duration = "86400s"
-
-  push_config {
-    # The topic in the path makes functions-framework put it in the CloudEvent
-    # source (see pubsub.tf).
-    push_endpoint = "${google_cloudfunctions2_function.function["deliver_webhooks"].service_config[0].uri}/projects/${var.project_id}/topics/${each.value.name}"
-
-    oidc_token {
-      service_account_email = google_service_account.push_invoker.email
-      audience              = google_cloudfunctions2_function.function["deliver_webhooks"].service_config[0].uri
-    }
-  }
-
-  retry_policy {
-    minimum_backoff = "10s"
-    maximum_backoff = "600s"
-  }
-
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.webhooks_dead_letter.id
-    max_delivery_attempts = var.max_delivery_attempts
-  }
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  depends_on = [
-    google_pubsub_topic_iam_member.webhooks_dead_letter_publisher,
-    google_service_account_iam_member.pubsub_mints_push_tokens,
-    google_cloud_run_v2_service_iam_member.invoker,
-  ]
-}
+# The push subscriptions (job-events and webhook-retries -> deliver_webhooks)
+# and the pull subscription holding webhook dead letters for 7 days are in
+# pubsub.tf, next to the jobs' own.
 
 # --- the signing secret ------------------------------------------------------------
 # whsec_<base64 of 32 random bytes>, the Standard Webhooks secret format.
@@ -143,15 +83,6 @@ resource "google_pubsub_topic_iam_member" "webhooks_dead_letter_publisher" {
   topic   = google_pubsub_topic.webhooks_dead_letter.name
   role    = "roles/pubsub.publisher"
   member  = each.value
-}
-
-resource "google_pubsub_subscription_iam_member" "webhooks_dead_letter_source" {
-  for_each = local.webhook_feeds
-
-  project      = var.project_id
-  subscription = google_pubsub_subscription.webhooks[each.key].name
-  role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_service_agent
 }
 
 # The sweeper queues due retries.

@@ -178,6 +178,7 @@ def tf_text_without_comments(tf: TerraformConfig) -> str:
 # evaluate Terraform (a value that is an expression stays that expression).
 
 _WHOLE_REF = re.compile(r"\$\{(\w+)\.(key|value)(?:\.(\w+))?(\[\*\])?\}")
+_INTERPOLATION = re.compile(r"\$\{(\w+)\.(key|value)(?:\.(\w+))?\}")
 _PART_REF = re.compile(r"\b(\w+)\.(key|value)(?:\.(\w+))?")
 _LOCAL_LOOKUP = re.compile(r'\$\{local\.(\w+)\["([^"]+)"\]\}')
 
@@ -201,6 +202,8 @@ def _lookup(scope: dict[str, tuple[Any, Any]], name: str, part: str, attr: str |
         return key
     if attr is None:
         return value
+    if isinstance(value, str) and value.startswith("${"):  # a reference: its attribute
+        return "${" + value[2:-1] + "." + attr + "}"
     assert isinstance(value, dict) and attr in value, f"{name}.value has no {attr}"
     return value[attr]
 
@@ -228,31 +231,50 @@ def _substitute(node: Any, scope: dict[str, tuple[Any, Any]], cfg: TerraformConf
             return [] if value is None else value if isinstance(value, list) else [value]
         return _substitute(value, scope, cfg)
 
+    def interpolate(m: re.Match) -> str:  # ${each.value.x} inside a template
+        if m.group(1) not in scope:
+            return m.group(0)
+        value = _lookup(scope, *m.group(1, 2, 3))
+        return value if isinstance(value, str) else "${" + _expression(value) + "}"
+
     def splice(m: re.Match) -> str:
         if m.group(1) not in scope:
             return m.group(0)
         return _expression(_lookup(scope, *m.group(1, 2, 3)))
 
-    text = _PART_REF.sub(splice, node) if node.startswith("${") else node
+    text = _INTERPOLATION.sub(interpolate, node)
+    text = _PART_REF.sub(splice, text) if "${" in text else text
+    text = re.sub(r'\$\{"([^"$]*)"\}', r"\1", text)  # a literal spliced into a template
     lookup = _LOCAL_LOOKUP.fullmatch(text)
     if lookup and isinstance(cfg.locals.get(lookup.group(1)), dict):
         return cfg.locals[lookup.group(1)][lookup.group(2)]
     return text
 
 
+_FILTER = re.compile(
+    r"\$\{\{for (\w+), (\w+) in local\.(\w+) : \1 => \2(?:\.(\w+))? if \2\.(\w+) != null\}\}"
+)
+
+
 def for_each_map(cfg: TerraformConfig, resource: Resource) -> dict[str, Any]:
-    """The map a resource's for_each names: ``local.<name>`` (a map literal in locals)."""
+    """The map a resource's for_each gives: a map literal, ``local.<map>``, or
+    ``{ for k, v in local.<map> : k => v[.attr] if v.<attr> != null }``."""
     expr = resource.body.get("for_each")
-    m = re.fullmatch(r"\$\{local\.(\w+)\}", str(expr))
-    assert m, f"{resource.address}: for_each is {expr!r}, not local.<map>; pass the keys"
-    return as_map(cfg.locals[m.group(1)])
+    if isinstance(expr, dict):
+        return expr
+    if m := re.fullmatch(r"\$\{local\.(\w+)\}", str(expr)):
+        return as_map(cfg.locals[m.group(1)])
+    if m := _FILTER.fullmatch(str(expr)):
+        _, _, name, pick, present = m.groups()
+        entries = as_map(cfg.locals[name])
+        return {k: v[pick] if pick else v for k, v in entries.items() if v[present] is not None}
+    raise AssertionError(f"{resource.address}: for_each {expr!r} is not a map this test reads")
 
 
 def instance(cfg: TerraformConfig, rtype: str, rname: str, key: str, each: Any = None) -> dict:
     """The body of ``rtype.rname[key]`` with each.* replaced (see above).
 
-    ``each``: the entry's value when for_each is not a plain ``local.<map>`` (e.g. a for
-    expression filtering one); by default it is read from that map.
+    ``each``: the entry's value, by default read from the resource's for_each map.
     """
     resource = cfg.get(rtype, rname)
     if each is None:

@@ -82,6 +82,12 @@ def _service_config(tf: TerraformConfig, name: str) -> dict:
     return cfg
 
 
+def _push_subscriptions(tf: TerraformConfig) -> dict[str, dict]:
+    """Every push subscription's body by key of google_pubsub_subscription.push."""
+    push = tf.get("google_pubsub_subscription", "push")
+    return {k: instance(tf, push.type, push.name, k) for k in for_each_map(tf, push)}
+
+
 def _iam_resources(tf: TerraformConfig):
     for r in tf.resources:
         if "_iam_" in r.type or r.type.endswith("_iam_member") or r.type.endswith("_iam_binding"):
@@ -234,15 +240,18 @@ def test_pubsub_service_agent_can_dead_letter(tf: TerraformConfig) -> None:
         "the Pub/Sub service agent needs roles/pubsub.publisher on the dead-letter topic"
     )
     dead_lettering = {
-        s.name
-        for s in tf.of_type("google_pubsub_subscription")
-        if block(s.body, "dead_letter_policy") is not None
+        f'${{google_pubsub_subscription.push["{k}"].name}}'
+        for k, s in _push_subscriptions(tf).items()
+        if block(s, "dead_letter_policy") is not None
     }
-    subscribed = {
-        r.body["subscription"].split(".")[1].split("[")[0]
-        for r in tf.of_type("google_pubsub_subscription_iam_member")
-        if r.body.get("role") == "roles/pubsub.subscriber" and r.body.get("member") == agent
-    }
+    assert dead_lettering, "the jobs and webhook subscriptions dead-letter"
+    subscribed = set()
+    for r in tf.of_type("google_pubsub_subscription_iam_member"):
+        keys = for_each_map(tf, r) if "for_each" in r.body else {None: None}
+        for k in keys:
+            body = r.body if k is None else instance(tf, r.type, r.name, k)
+            if body.get("role") == "roles/pubsub.subscriber" and body.get("member") == agent:
+                subscribed.add(body["subscription"])
     assert dead_lettering <= subscribed, (
         "the Pub/Sub service agent needs roles/pubsub.subscriber on "
         f"{sorted(dead_lettering - subscribed)}"
@@ -315,13 +324,12 @@ def test_invocation_grants_are_per_service(tf: TerraformConfig) -> None:
     invoker = tf.get("google_cloud_run_v2_service_iam_member", "invoker")
     assert "local.functions" in invoker.body["for_each"]
     assert "if f.invoker != null" in invoker.body["for_each"]
-    functions = as_map(tf.locals["functions"])
-    for fn, spec in functions.items():
-        if spec["invoker"] is None:
-            continue
-        body = instance(tf, invoker.type, invoker.name, fn, each=spec["invoker"])
+    for fn in for_each_map(tf, invoker):
+        body = instance(tf, invoker.type, invoker.name, fn)
         grants.setdefault(body["name"], set()).add(body["member"])
-    assert functions["submit"]["invoker"] is None, "submit's callers are var.invoker_members"
+    assert as_map(tf.locals["functions"])["submit"]["invoker"] is None, (
+        "submit's callers are var.invoker_members"
+    )
     for fn, member in expected.items():
         name = f'${{google_cloudfunctions2_function.function["{fn}"].name}}'
         assert grants.get(name) == {member}, f"{fn} must be invocable by {member} only"
@@ -337,39 +345,54 @@ def test_invocation_grants_are_per_service(tf: TerraformConfig) -> None:
 
 
 def test_push_subscriptions_retry_and_dead_letter(tf: TerraformConfig) -> None:
-    subs = tf.of_type("google_pubsub_subscription")
-    push = [s for s in subs if block(s.body, "push_config") is not None]
-    assert {s.name for s in push} >= {"generate", "dead_letter"}
-    for s in push:
-        retry = block(s.body, "retry_policy")
+    others = [
+        s
+        for s in tf.of_type("google_pubsub_subscription")
+        if s.name != "push" and block(s.body, "push_config") is not None
+    ]
+    assert not others, "every push subscription is an instance of google_pubsub_subscription.push"
+    push = _push_subscriptions(tf)
+    assert set(push) == {"generate", "dead-letter", "deliver-webhooks", "webhook-retries"}
+    for key, s in push.items():
+        address = f'google_pubsub_subscription.push["{key}"]'
+        assert s["name"] == f"${{local.prefix}}-{key}-push"
+        retry = block(s, "retry_policy")
         assert retry and retry.get("minimum_backoff") and retry.get("maximum_backoff"), (
-            f"{s.address} needs a retry_policy"
+            f"{address} needs a retry_policy"
         )
-        oidc = block(block(s.body, "push_config"), "oidc_token")
+        oidc = block(block(s, "push_config"), "oidc_token")
         assert (
             oidc
             and oidc.get("service_account_email") == "${google_service_account.push_invoker.email}"
-        ), f"{s.address} must push with an OIDC token of the push invoker"
-        expiration = block(s.body, "expiration_policy")
+        ), f"{address} must push with an OIDC token of the push invoker"
+        expiration = block(s, "expiration_policy")
         assert expiration is not None and expiration.get("ttl") == "", (
-            f"{s.address} must never expire"
+            f"{address} must never expire"
         )
-        dlp = block(s.body, "dead_letter_policy")
-        if s.name == "webhooks":  # job events and webhook retries: their own dead letters
+        dlp = block(s, "dead_letter_policy")
+        if key in {"deliver-webhooks", "webhook-retries"}:  # their own dead letters
             assert dlp["dead_letter_topic"] == "${google_pubsub_topic.webhooks_dead_letter.id}"
             assert dlp["max_delivery_attempts"] == "${var.max_delivery_attempts}"
+            fn = 'google_cloudfunctions2_function.function["deliver_webhooks"]'
+            endpoint = block(s, "push_config")["push_endpoint"]
+            # The topic in the path: functions-framework puts it in the CloudEvent source.
+            assert endpoint == (
+                f"${{{fn}.service_config[0].uri}}/projects/${{var.project_id}}/topics/"
+                f"{s['topic'].removesuffix('.id}')}.name}}"
+            ), endpoint
             continue
-        if s.body["topic"] == "${google_pubsub_topic.dead_letter.id}":
+        if s["topic"] == "${google_pubsub_topic.dead_letter.id}":
             # The dead-letter consumer cannot dead-letter into the topic it reads.
-            assert dlp is None, f"{s.address} must not dead-letter into its own topic"
+            assert dlp is None, f"{address} must not dead-letter into its own topic"
             continue
-        assert dlp is not None, f"{s.address} needs a dead_letter_policy"
+        assert dlp is not None, f"{address} needs a dead_letter_policy"
         assert dlp["dead_letter_topic"] == "${google_pubsub_topic.dead_letter.id}"
         assert dlp["max_delivery_attempts"] == "${var.max_delivery_attempts}"
 
 
 def test_generate_subscription_settings(tf: TerraformConfig) -> None:
-    s = tf.get("google_pubsub_subscription", "generate").body
+    subscriptions = _push_subscriptions(tf)
+    s = subscriptions["generate"]
     assert s["topic"] == "${google_pubsub_topic.jobs.id}"
     assert s["ack_deadline_seconds"] == 600
     retry = block(s, "retry_policy")
@@ -379,7 +402,7 @@ def test_generate_subscription_settings(tf: TerraformConfig) -> None:
     assert push["push_endpoint"] == uri
     assert block(push, "oidc_token")["audience"] == uri
     assert "no_wrapper" not in push, "functions-framework needs the wrapped push body"
-    dl = tf.get("google_pubsub_subscription", "dead_letter").body
+    dl = subscriptions["dead-letter"]
     assert (
         block(dl, "push_config")["push_endpoint"]
         == '${google_cloudfunctions2_function.function["dead_letter"].service_config[0].uri}'
