@@ -15,9 +15,6 @@ locals {
 
   # Functions that read or write job documents.
   firestore_users = ["submit", "generate", "on_upload", "dead_letter", "sweep", "webhooks"]
-
-  # Functions that publish job IDs to the jobs topic.
-  jobs_publishers = ["submit", "on_upload", "sweep"]
 }
 
 resource "google_service_account" "function" {
@@ -88,22 +85,97 @@ resource "google_project_iam_member" "generate_vertex_user" {
 }
 
 # --- Pub/Sub ---------------------------------------------------------------------
-resource "google_pubsub_topic_iam_member" "jobs_publisher" {
-  for_each = toset(local.jobs_publishers)
-
-  project = var.project_id
-  topic   = google_pubsub_topic.jobs.name
-  role    = "roles/pubsub.publisher"
-  member  = google_service_account.function[each.key].member
+# Who publishes where ("<topic>/<publisher>"), topic by topic, never
+# project-wide: job IDs to the jobs topic (submit, on_upload, sweep); job
+# events from every function that changes job states (events.tf); the Pub/Sub
+# service agent forwards undeliverable messages to the dead-letter topics (and
+# acknowledges them on the source subscriptions, below); deliver_webhooks
+# dead-letters webhook events after >= 24 h of failures; the sweeper queues
+# due webhook retries. The studio's grants are in studio.tf (it is optional).
+locals {
+  topic_publishers = {
+    "jobs/submit"                       = { topic = google_pubsub_topic.jobs.name, member = google_service_account.function["submit"].member }
+    "jobs/on_upload"                    = { topic = google_pubsub_topic.jobs.name, member = google_service_account.function["on_upload"].member }
+    "jobs/sweep"                        = { topic = google_pubsub_topic.jobs.name, member = google_service_account.function["sweep"].member }
+    "job-events/submit"                 = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["submit"].member }
+    "job-events/generate"               = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["generate"].member }
+    "job-events/on_upload"              = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["on_upload"].member }
+    "job-events/dead_letter"            = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["dead_letter"].member }
+    "job-events/sweep"                  = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["sweep"].member }
+    "dead-letter/pubsub-agent"          = { topic = google_pubsub_topic.dead_letter.name, member = local.pubsub_service_agent }
+    "webhooks-dead-letter/pubsub-agent" = { topic = google_pubsub_topic.webhooks_dead_letter.name, member = local.pubsub_service_agent }
+    "webhooks-dead-letter/webhooks"     = { topic = google_pubsub_topic.webhooks_dead_letter.name, member = google_service_account.function["webhooks"].member }
+    "webhook-retries/sweep"             = { topic = google_pubsub_topic.webhook_retries.name, member = google_service_account.function["sweep"].member }
+  }
 }
 
-# The Pub/Sub service agent forwards undeliverable messages to the
-# dead-letter topic and acknowledges them on the source subscription.
-resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
+resource "google_pubsub_topic_iam_member" "publisher" {
+  for_each = local.topic_publishers
+
   project = var.project_id
-  topic   = google_pubsub_topic.dead_letter.name
+  topic   = each.value.topic
   role    = "roles/pubsub.publisher"
-  member  = local.pubsub_service_agent
+  member  = each.value.member
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.jobs_publisher["submit"]
+  to   = google_pubsub_topic_iam_member.publisher["jobs/submit"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.jobs_publisher["on_upload"]
+  to   = google_pubsub_topic_iam_member.publisher["jobs/on_upload"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.jobs_publisher["sweep"]
+  to   = google_pubsub_topic_iam_member.publisher["jobs/sweep"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.job_events_publisher["submit"]
+  to   = google_pubsub_topic_iam_member.publisher["job-events/submit"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.job_events_publisher["generate"]
+  to   = google_pubsub_topic_iam_member.publisher["job-events/generate"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.job_events_publisher["on_upload"]
+  to   = google_pubsub_topic_iam_member.publisher["job-events/on_upload"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.job_events_publisher["dead_letter"]
+  to   = google_pubsub_topic_iam_member.publisher["job-events/dead_letter"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.job_events_publisher["sweep"]
+  to   = google_pubsub_topic_iam_member.publisher["job-events/sweep"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.dead_letter_publisher
+  to   = google_pubsub_topic_iam_member.publisher["dead-letter/pubsub-agent"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.webhooks_dead_letter_publisher["agent"]
+  to   = google_pubsub_topic_iam_member.publisher["webhooks-dead-letter/pubsub-agent"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.webhooks_dead_letter_publisher["function"]
+  to   = google_pubsub_topic_iam_member.publisher["webhooks-dead-letter/webhooks"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.sweep_publishes_webhook_retries
+  to   = google_pubsub_topic_iam_member.publisher["webhook-retries/sweep"]
 }
 
 resource "google_pubsub_subscription_iam_member" "dead_letter_source" {
@@ -152,12 +224,111 @@ resource "google_project_iam_member" "gcs_agent_pubsub_publisher" {
   member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
 }
 
-# generate writes images (and may overwrite them on retry: objectUser has
-# create + delete) under jobs/<id>/ of the outputs bucket.
-resource "google_storage_bucket_iam_member" "generate_outputs" {
-  bucket = google_storage_bucket.outputs.name
-  role   = "roles/storage.objectUser"
-  member = google_service_account.function["generate"].member
+# What each function may do in the buckets ("<account>/<bucket>"):
+#   generate  writes images (and may overwrite them on retry: objectUser has
+#             create + delete) under jobs/<id>/ of the outputs bucket
+#   on_upload reads job files from uploads, and writes its results only under
+#             results/ of the OUTPUTS bucket, never into uploads, so it can
+#             never trigger itself
+#   submit    signs read URLs for outputs (optional): a signed URL carries the
+#             signer's access, and signing without a key goes through
+#             signBlob on itself (below)
+#   webhooks  the same for URLs in webhook payloads and upload answers, and
+#             rewrites upload answers when the job ends (create + overwrite)
+# results_only: the IAM condition's description, limiting the grant to
+# results/ of the bucket (null: the whole bucket).
+locals {
+  function_bucket_grants = {
+    "generate/outputs" = {
+      account      = "generate"
+      bucket       = google_storage_bucket.outputs.name
+      role         = "roles/storage.objectUser"
+      enabled      = true
+      results_only = null
+    }
+    "on_upload/uploads" = {
+      account      = "on_upload"
+      bucket       = google_storage_bucket.uploads.name
+      role         = "roles/storage.objectViewer"
+      enabled      = true
+      results_only = null
+    }
+    "on_upload/results" = {
+      account      = "on_upload"
+      bucket       = google_storage_bucket.outputs.name
+      role         = "roles/storage.objectCreator"
+      enabled      = true
+      results_only = "on_upload may create objects under results/ only."
+    }
+    "submit/outputs" = {
+      account      = "submit"
+      bucket       = google_storage_bucket.outputs.name
+      role         = "roles/storage.objectViewer"
+      enabled      = var.signed_url_access
+      results_only = null
+    }
+    "webhooks/outputs" = {
+      account      = "webhooks"
+      bucket       = google_storage_bucket.outputs.name
+      role         = "roles/storage.objectViewer"
+      enabled      = true
+      results_only = null
+    }
+    "webhooks/results" = {
+      account      = "webhooks"
+      bucket       = google_storage_bucket.outputs.name
+      role         = "roles/storage.objectUser"
+      enabled      = true
+      results_only = "deliver_webhooks may write objects under results/ only."
+    }
+  }
+}
+
+resource "google_storage_bucket_iam_member" "function" {
+  for_each = { for k, g in local.function_bucket_grants : k => g if g.enabled }
+
+  bucket = each.value.bucket
+  role   = each.value.role
+  member = google_service_account.function[each.value.account].member
+
+  dynamic "condition" {
+    for_each = each.value.results_only[*] # null: the whole bucket
+    content {
+      title       = "results-prefix-only"
+      description = condition.value
+      expression  = "resource.name.startsWith(\"projects/_/buckets/${each.value.bucket}/objects/results/\")"
+    }
+  }
+}
+
+moved {
+  from = google_storage_bucket_iam_member.generate_outputs
+  to   = google_storage_bucket_iam_member.function["generate/outputs"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.on_upload_reads_uploads
+  to   = google_storage_bucket_iam_member.function["on_upload/uploads"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.on_upload_writes_results
+  to   = google_storage_bucket_iam_member.function["on_upload/results"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.submit_signs_outputs[0]
+  to   = google_storage_bucket_iam_member.function["submit/outputs"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.webhooks_read_outputs
+  to   = google_storage_bucket_iam_member.function["webhooks/outputs"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.webhooks_rewrite_results
+  to   = google_storage_bucket_iam_member.function["webhooks/results"]
 }
 
 # generate reads reference images from the uploads bucket and the extra
@@ -170,37 +341,6 @@ resource "google_storage_bucket_iam_member" "generate_reference_reader" {
   member = google_service_account.function["generate"].member
 
   depends_on = [google_storage_bucket.uploads]
-}
-
-# on_upload reads job files from uploads...
-resource "google_storage_bucket_iam_member" "on_upload_reads_uploads" {
-  bucket = google_storage_bucket.uploads.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.function["on_upload"].member
-}
-
-# ...and writes its results only under results/ of the OUTPUTS bucket, never
-# into uploads, so it can never trigger itself.
-resource "google_storage_bucket_iam_member" "on_upload_writes_results" {
-  bucket = google_storage_bucket.outputs.name
-  role   = "roles/storage.objectCreator"
-  member = google_service_account.function["on_upload"].member
-
-  condition {
-    title       = "results-prefix-only"
-    description = "on_upload may create objects under results/ only."
-    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.outputs.name}/objects/results/\")"
-  }
-}
-
-# submit signs read URLs for outputs (optional): a signed URL carries the
-# signer's access, and signing without a key goes through signBlob on itself.
-resource "google_storage_bucket_iam_member" "submit_signs_outputs" {
-  count = var.signed_url_access ? 1 : 0
-
-  bucket = google_storage_bucket.outputs.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.function["submit"].member
 }
 
 resource "google_service_account_iam_member" "submit_sign_blob" {

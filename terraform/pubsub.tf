@@ -121,8 +121,7 @@ resource "google_pubsub_subscription" "push" {
   }
 
   depends_on = [
-    google_pubsub_topic_iam_member.dead_letter_publisher,
-    google_pubsub_topic_iam_member.webhooks_dead_letter_publisher,
+    google_pubsub_topic_iam_member.publisher,
     google_service_account_iam_member.pubsub_mints_push_tokens,
     google_cloud_run_v2_service_iam_member.invoker,
   ]

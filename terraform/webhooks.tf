@@ -70,54 +70,16 @@ resource "google_secret_manager_secret_iam_member" "webhooks_read_secret" {
   member    = google_service_account.function["webhooks"].member
 }
 
-# Dead letters: the function (after >= 24 h of failed attempts) and the
-# Pub/Sub service agent (the subscriptions' dead-letter policy) publish there;
-# the agent also acknowledges on the source subscriptions.
-resource "google_pubsub_topic_iam_member" "webhooks_dead_letter_publisher" {
-  for_each = {
-    agent    = local.pubsub_service_agent
-    function = google_service_account.function["webhooks"].member
-  }
-
-  project = var.project_id
-  topic   = google_pubsub_topic.webhooks_dead_letter.name
-  role    = "roles/pubsub.publisher"
-  member  = each.value
-}
-
-# The sweeper queues due retries.
-resource "google_pubsub_topic_iam_member" "sweep_publishes_webhook_retries" {
-  project = var.project_id
-  topic   = google_pubsub_topic.webhook_retries.name
-  role    = "roles/pubsub.publisher"
-  member  = google_service_account.function["sweep"].member
-}
+# Publishing to webhooks-dead-letter (the function and the Pub/Sub agent) and
+# to webhook-retries (the sweeper): local.topic_publishers in iam.tf.
 
 # Signed URLs in webhook payloads and upload answers: read access to the
-# outputs (a signed URL carries the signer's access) and signBlob on itself
-# (roles/iam.serviceAccountTokenCreator holds iam.serviceAccounts.signBlob).
-resource "google_storage_bucket_iam_member" "webhooks_read_outputs" {
-  bucket = google_storage_bucket.outputs.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.function["webhooks"].member
-}
-
+# outputs (a signed URL carries the signer's access; local.function_bucket_grants
+# in iam.tf) and signBlob on itself (roles/iam.serviceAccountTokenCreator holds
+# iam.serviceAccounts.signBlob). Upload answers are rewritten when the job ends,
+# under results/ only (iam.tf too).
 resource "google_service_account_iam_member" "webhooks_sign_blob" {
   service_account_id = google_service_account.function["webhooks"].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = google_service_account.function["webhooks"].member
-}
-
-# Upload answers are rewritten when the job ends (create + overwrite), under
-# results/ only.
-resource "google_storage_bucket_iam_member" "webhooks_rewrite_results" {
-  bucket = google_storage_bucket.outputs.name
-  role   = "roles/storage.objectUser"
-  member = google_service_account.function["webhooks"].member
-
-  condition {
-    title       = "results-prefix-only"
-    description = "deliver_webhooks may write objects under results/ only."
-    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.outputs.name}/objects/results/\")"
-  }
 }

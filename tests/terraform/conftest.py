@@ -252,23 +252,30 @@ def _substitute(node: Any, scope: dict[str, tuple[Any, Any]], cfg: TerraformConf
 
 
 _FILTER = re.compile(
-    r"\$\{\{for (\w+), (\w+) in local\.(\w+) : \1 => \2(?:\.(\w+))? if \2\.(\w+) != null\}\}"
+    r"\$\{\{for (\w+), (\w+) in local\.(\w+) : \1 => \2(?:\.(\w+))? if \2\.(\w+)( != null)?\}\}"
 )
 
 
-def for_each_map(cfg: TerraformConfig, resource: Resource) -> dict[str, Any]:
+def for_each_map(cfg: TerraformConfig, resource: Resource, strict: bool = True) -> dict | None:
     """The map a resource's for_each gives: a map literal, ``local.<map>``, or
-    ``{ for k, v in local.<map> : k => v[.attr] if v.<attr> != null }``."""
+    ``{ for k, v in local.<map> : k => v[.attr] if v.<attr> [!= null] }`` (a flag that is
+    an expression, e.g. ``var.signed_url_access``, counts as set: the instance may exist).
+    """
     expr = resource.body.get("for_each")
     if isinstance(expr, dict):
         return expr
     if m := re.fullmatch(r"\$\{local\.(\w+)\}", str(expr)):
         return as_map(cfg.locals[m.group(1)])
     if m := _FILTER.fullmatch(str(expr)):
-        _, _, name, pick, present = m.groups()
+        _, _, name, pick, present, _ = m.groups()
         entries = as_map(cfg.locals[name])
-        return {k: v[pick] if pick else v for k, v in entries.items() if v[present] is not None}
-    raise AssertionError(f"{resource.address}: for_each {expr!r} is not a map this test reads")
+        return {
+            k: v[pick] if pick else v
+            for k, v in entries.items()
+            if v[present] is not None and v[present] is not False
+        }
+    assert not strict, f"{resource.address}: for_each {expr!r} is not a map this test reads"
+    return None
 
 
 def instance(cfg: TerraformConfig, rtype: str, rname: str, key: str, each: Any = None) -> dict:
@@ -282,3 +289,19 @@ def instance(cfg: TerraformConfig, rtype: str, rname: str, key: str, each: Any =
         assert key in entries, f"{resource.address} has no instance [{key!r}]"
         each = entries[key]
     return _substitute(resource.body, {"each": (key, each)}, cfg)
+
+
+def expanded(cfg: TerraformConfig, rtype: str) -> list[Resource]:
+    """Every resource of ``rtype``, a for_each over a map read here as its instances
+    (named ``name["key"]``); for_each over input (e.g. ``toset(var.x)``) stays one body."""
+    out = []
+    for r in cfg.of_type(rtype):
+        keys = for_each_map(cfg, r, strict=False) if "for_each" in r.body else None
+        if keys is None:
+            out.append(r)
+            continue
+        for k in keys:
+            out.append(
+                Resource(r.type, f'{r.name}["{k}"]', instance(cfg, r.type, r.name, k), r.file)
+            )
+    return out

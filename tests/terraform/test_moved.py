@@ -31,6 +31,10 @@ BEFORE = "a61b7d4"
 FN = "google_cloudfunctions2_function"
 RUN = "google_cloud_run_v2_service_iam_member"
 SUB = "google_pubsub_subscription"
+PUB = "google_pubsub_topic_iam_member"
+GCS = "google_storage_bucket_iam_member"
+JOBS = ["submit", "on_upload", "sweep"]
+EVENTS = ["submit", "generate", "on_upload", "dead_letter", "sweep"]
 # Every address of BEFORE's terraform/ that is now an instance of a for_each resource.
 OLD_ADDRESSES = {
     f"{FN}.submit": f'{FN}.function["submit"]',
@@ -59,6 +63,22 @@ OLD_ADDRESSES = {
     f'{SUB}_iam_member.webhooks_dead_letter_source["webhook-retries"]': (
         f'{SUB}_iam_member.dead_letter_source["webhook-retries"]'
     ),
+    **{f'{PUB}.jobs_publisher["{f}"]': f'{PUB}.publisher["jobs/{f}"]' for f in JOBS},
+    **{f'{PUB}.job_events_publisher["{f}"]': f'{PUB}.publisher["job-events/{f}"]' for f in EVENTS},
+    f"{PUB}.dead_letter_publisher": f'{PUB}.publisher["dead-letter/pubsub-agent"]',
+    f'{PUB}.webhooks_dead_letter_publisher["agent"]': (
+        f'{PUB}.publisher["webhooks-dead-letter/pubsub-agent"]'
+    ),
+    f'{PUB}.webhooks_dead_letter_publisher["function"]': (
+        f'{PUB}.publisher["webhooks-dead-letter/webhooks"]'
+    ),
+    f"{PUB}.sweep_publishes_webhook_retries": f'{PUB}.publisher["webhook-retries/sweep"]',
+    f"{GCS}.generate_outputs": f'{GCS}.function["generate/outputs"]',
+    f"{GCS}.on_upload_reads_uploads": f'{GCS}.function["on_upload/uploads"]',
+    f"{GCS}.on_upload_writes_results": f'{GCS}.function["on_upload/results"]',
+    f"{GCS}.submit_signs_outputs[0]": f'{GCS}.function["submit/outputs"]',
+    f"{GCS}.webhooks_read_outputs": f'{GCS}.function["webhooks/outputs"]',
+    f"{GCS}.webhooks_rewrite_results": f'{GCS}.function["webhooks/results"]',
 }
 
 

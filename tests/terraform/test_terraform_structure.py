@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .conftest import TerraformConfig, as_map, block, blocks, for_each_map, instance
+from .conftest import TerraformConfig, as_map, block, blocks, expanded, for_each_map, instance
 
 FUNCTIONS = {
     # key of google_cloudfunctions2_function.function (local.functions)
@@ -89,9 +89,11 @@ def _push_subscriptions(tf: TerraformConfig) -> dict[str, dict]:
 
 
 def _iam_resources(tf: TerraformConfig):
-    for r in tf.resources:
-        if "_iam_" in r.type or r.type.endswith("_iam_member") or r.type.endswith("_iam_binding"):
-            yield r
+    """Every IAM grant; for_each grants over a map of locals as their instances."""
+    types = {r.type for r in tf.resources}
+    for rtype in sorted(types):
+        if "_iam_" in rtype or rtype.endswith("_iam_member") or rtype.endswith("_iam_binding"):
+            yield from expanded(tf, rtype)
 
 
 def _members(body: dict) -> list[str]:
@@ -210,14 +212,19 @@ def test_vertex_ai_user_only_for_generate(tf: TerraformConfig) -> None:
         assert "for_each" not in g.body and "count" not in g.body
 
 
+def _function_members(names) -> set[str]:
+    return {f'${{google_service_account.function["{n}"].member}}' for n in names}
+
+
 def test_jobs_topic_publishers(tf: TerraformConfig) -> None:
     publishers = [
         r
-        for r in tf.of_type("google_pubsub_topic_iam_member")
+        for r in expanded(tf, "google_pubsub_topic_iam_member")
         if r.body.get("topic") == "${google_pubsub_topic.jobs.name}"
     ]
     assert publishers and all(p.body["role"] == "roles/pubsub.publisher" for p in publishers)
-    assert set(tf.locals["jobs_publishers"]) == {"submit", "on_upload", "sweep"}
+    functions = {p.body["member"] for p in publishers if "function[" in p.body["member"]}
+    assert functions == _function_members({"submit", "on_upload", "sweep"})
     project_publishers = [
         r
         for r in tf.of_type("google_project_iam_member")
@@ -231,7 +238,7 @@ def test_pubsub_service_agent_can_dead_letter(tf: TerraformConfig) -> None:
     agent = "${local.pubsub_service_agent}"
     dl_publish = [
         r
-        for r in tf.of_type("google_pubsub_topic_iam_member")
+        for r in expanded(tf, "google_pubsub_topic_iam_member")
         if r.body.get("topic") == "${google_pubsub_topic.dead_letter.name}"
         and r.body.get("role") == "roles/pubsub.publisher"
         and r.body.get("member") == agent
@@ -286,7 +293,9 @@ def test_on_upload_never_writes_the_uploads_bucket(tf: TerraformConfig) -> None:
         "roles/storage.admin",
     }
     on_upload = '${google_service_account.function["on_upload"].member}'
-    for r in tf.of_type("google_storage_bucket_iam_member"):
+    grants = expanded(tf, "google_storage_bucket_iam_member")
+    assert any(r.body.get("member") == on_upload for r in grants), "on_upload reads uploads"
+    for r in grants:
         if r.body.get("member") != on_upload or r.body.get("role") not in writer_roles:
             continue
         assert r.body.get("bucket") == "${google_storage_bucket.outputs.name}", (
@@ -635,15 +644,17 @@ def test_checkov_skips_are_inline_and_explained(tf: TerraformConfig) -> None:
 
 def test_job_events_topic_and_its_publishers(tf: TerraformConfig) -> None:
     tf.get("google_pubsub_topic", "job_events")
-    grant = tf.get("google_pubsub_topic_iam_member", "job_events_publisher").body
-    assert grant["role"] == "roles/pubsub.publisher"
-    assert set(tf.locals["event_publishers"]) == {
-        "submit",
-        "generate",
-        "on_upload",
-        "dead_letter",
-        "sweep",
-    }
+    grants = [
+        r.body
+        for r in expanded(tf, "google_pubsub_topic_iam_member")
+        if r.body.get("topic") == "${google_pubsub_topic.job_events.name}"
+    ]
+    assert all(g["role"] == "roles/pubsub.publisher" for g in grants)
+    functions = {g["member"] for g in grants if "function[" in g["member"]}
+    # Every function that changes job states; deliver_webhooks only reads events.
+    assert functions == _function_members(
+        {"submit", "generate", "on_upload", "dead_letter", "sweep"}
+    )
     env = as_map(tf.locals["function_env"])
     assert env["IMAGEGEN_EVENTS_TOPIC"] == "${google_pubsub_topic.job_events.name}"
     assert "var.signed_url_seconds" in env["IMAGEGEN_SIGNED_URL_SECONDS"]
@@ -661,7 +672,8 @@ def test_webhooks_secret_and_least_privilege(tf: TerraformConfig) -> None:
     sign = tf.get("google_service_account_iam_member", "webhooks_sign_blob").body
     assert sign["role"] == "roles/iam.serviceAccountTokenCreator"
     assert sign["member"] == me and 'function["webhooks"].name' in sign["service_account_id"]
-    rewrite = tf.get("google_storage_bucket_iam_member", "webhooks_rewrite_results").body
+    rewrite = instance(tf, "google_storage_bucket_iam_member", "function", "webhooks/results")
+    assert rewrite["member"] == me and rewrite["role"] == "roles/storage.objectUser"
     assert "/objects/results/" in block(rewrite, "condition")["expression"]
     project_roles = [
         r.body["role"]
