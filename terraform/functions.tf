@@ -74,7 +74,7 @@ locals {
         event_type            = "google.cloud.storage.object.v1.finalized"
         bucket                = google_storage_bucket.uploads.name
         retry_policy          = "RETRY_POLICY_RETRY"
-        service_account_email = google_service_account.upload_trigger.email
+        service_account_email = google_service_account.platform["upload_trigger"].email
       }
     }
     dead_letter = {
@@ -165,7 +165,7 @@ resource "google_cloudfunctions2_function" "function" {
   build_config {
     runtime           = local.runtime
     entry_point       = each.key
-    service_account   = google_service_account.build.id
+    service_account   = google_service_account.platform["build"].id
     docker_repository = google_artifact_registry_repository.functions.id
 
     source {

@@ -28,40 +28,59 @@ resource "google_service_account" "function" {
   depends_on = [google_project_service.this]
 }
 
-resource "google_service_account" "push_invoker" {
+# The accounts Google's services act as on this deployment's behalf: Pub/Sub
+# pushes, the Eventarc storage trigger, Cloud Scheduler and the function
+# builds. account_id is <prefix>-<key, "_" -> "-">.
+locals {
+  platform_accounts = {
+    push_invoker = {
+      display_name = "imagegen Pub/Sub push invoker"
+      description  = "Identity in the OIDC token of Pub/Sub pushes to generate and dead_letter."
+    }
+    upload_trigger = {
+      display_name = "imagegen upload trigger"
+      description  = "Eventarc trigger identity that invokes on_upload."
+    }
+    scheduler = {
+      display_name = "imagegen sweep scheduler"
+      description  = "Cloud Scheduler identity that invokes sweep."
+    }
+    build = {
+      display_name = "imagegen function builds"
+      description  = "Cloud Build identity that builds the function containers."
+    }
+  }
+}
+
+resource "google_service_account" "platform" {
+  for_each = local.platform_accounts
+
   project      = var.project_id
-  account_id   = "${local.prefix}-push-invoker"
-  display_name = "imagegen Pub/Sub push invoker"
-  description  = "Identity in the OIDC token of Pub/Sub pushes to generate and dead_letter."
+  account_id   = "${local.prefix}-${replace(each.key, "_", "-")}"
+  display_name = each.value.display_name
+  description  = each.value.description
 
   depends_on = [google_project_service.this]
 }
 
-resource "google_service_account" "upload_trigger" {
-  project      = var.project_id
-  account_id   = "${local.prefix}-upload-trigger"
-  display_name = "imagegen upload trigger"
-  description  = "Eventarc trigger identity that invokes on_upload."
-
-  depends_on = [google_project_service.this]
+moved {
+  from = google_service_account.push_invoker
+  to   = google_service_account.platform["push_invoker"]
 }
 
-resource "google_service_account" "scheduler" {
-  project      = var.project_id
-  account_id   = "${local.prefix}-scheduler"
-  display_name = "imagegen sweep scheduler"
-  description  = "Cloud Scheduler identity that invokes sweep."
-
-  depends_on = [google_project_service.this]
+moved {
+  from = google_service_account.upload_trigger
+  to   = google_service_account.platform["upload_trigger"]
 }
 
-resource "google_service_account" "build" {
-  project      = var.project_id
-  account_id   = "${local.prefix}-build"
-  display_name = "imagegen function builds"
-  description  = "Cloud Build identity that builds the function containers."
+moved {
+  from = google_service_account.scheduler
+  to   = google_service_account.platform["scheduler"]
+}
 
-  depends_on = [google_project_service.this]
+moved {
+  from = google_service_account.build
+  to   = google_service_account.platform["build"]
 }
 
 # --- Firestore ---------------------------------------------------------------
@@ -204,7 +223,7 @@ moved {
 
 # The Pub/Sub service agent mints the push OIDC tokens for push_invoker.
 resource "google_service_account_iam_member" "pubsub_mints_push_tokens" {
-  service_account_id = google_service_account.push_invoker.name
+  service_account_id = google_service_account.platform["push_invoker"].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
 }
@@ -380,9 +399,9 @@ resource "google_cloud_run_v2_service_iam_member" "submit_invokers" {
 # (the accounts' members are not, on a first deploy).
 locals {
   invokers = {
-    push_invoker   = google_service_account.push_invoker.member
-    upload_trigger = google_service_account.upload_trigger.member
-    scheduler      = google_service_account.scheduler.member
+    push_invoker   = google_service_account.platform["push_invoker"].member
+    upload_trigger = google_service_account.platform["upload_trigger"].member
+    scheduler      = google_service_account.platform["scheduler"].member
   }
 }
 
@@ -424,7 +443,7 @@ moved {
 resource "google_project_iam_member" "upload_trigger_event_receiver" {
   project = var.project_id
   role    = "roles/eventarc.eventReceiver"
-  member  = google_service_account.upload_trigger.member
+  member  = google_service_account.platform["upload_trigger"].member
 }
 
 # --- Function builds ----------------------------------------------------------
@@ -433,7 +452,7 @@ resource "google_project_iam_member" "upload_trigger_event_receiver" {
 resource "google_project_iam_member" "build_log_writer" {
   project = var.project_id
   role    = "roles/logging.logWriter"
-  member  = google_service_account.build.member
+  member  = google_service_account.platform["build"].member
 }
 
 resource "google_artifact_registry_repository_iam_member" "build_writer" {
@@ -441,14 +460,14 @@ resource "google_artifact_registry_repository_iam_member" "build_writer" {
   location   = google_artifact_registry_repository.functions.location
   repository = google_artifact_registry_repository.functions.name
   role       = "roles/artifactregistry.writer"
-  member     = google_service_account.build.member
+  member     = google_service_account.platform["build"].member
 }
 
 # The build reads the source archive from our bucket...
 resource "google_storage_bucket_iam_member" "build_reads_source" {
   bucket = google_storage_bucket.source.name
   role   = "roles/storage.objectViewer"
-  member = google_service_account.build.member
+  member = google_service_account.platform["build"].member
 }
 
 # ...and the copies Cloud Functions stages in buckets it creates itself
@@ -469,5 +488,5 @@ resource "google_storage_bucket_iam_member" "build_reads_source" {
 resource "google_project_iam_member" "build_staging_access" {
   project = var.project_id
   role    = "roles/storage.objectAdmin"
-  member  = google_service_account.build.member
+  member  = google_service_account.platform["build"].member
 }

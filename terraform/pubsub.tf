@@ -98,7 +98,7 @@ resource "google_pubsub_subscription" "push" {
     push_endpoint = "${google_cloudfunctions2_function.function[each.value.function].service_config[0].uri}${each.value.push_path}"
 
     oidc_token {
-      service_account_email = google_service_account.push_invoker.email
+      service_account_email = google_service_account.platform["push_invoker"].email
       audience              = google_cloudfunctions2_function.function[each.value.function].service_config[0].uri
     }
   }

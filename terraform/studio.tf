@@ -76,7 +76,7 @@ resource "google_cloud_run_v2_service" "studio" {
     function_target = "studio"
     image_uri       = local.studio_image
     base_image      = local.studio_base_image
-    service_account = google_service_account.build.id
+    service_account = google_service_account.platform["build"].id
   }
 
   template {

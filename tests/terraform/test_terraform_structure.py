@@ -266,7 +266,8 @@ def test_pubsub_service_agent_can_dead_letter(tf: TerraformConfig) -> None:
     token = [
         r
         for r in tf.of_type("google_service_account_iam_member")
-        if r.body.get("service_account_id") == "${google_service_account.push_invoker.name}"
+        if r.body.get("service_account_id")
+        == '${google_service_account.platform["push_invoker"].name}'
         and r.body.get("role") == "roles/iam.serviceAccountTokenCreator"
         and r.body.get("member") == agent
     ]
@@ -316,11 +317,11 @@ def test_on_upload_never_writes_the_uploads_bucket(tf: TerraformConfig) -> None:
 
 def test_invocation_grants_are_per_service(tf: TerraformConfig) -> None:
     expected = {
-        "generate": "${google_service_account.push_invoker.member}",
-        "dead_letter": "${google_service_account.push_invoker.member}",
-        "on_upload": "${google_service_account.upload_trigger.member}",
-        "sweep": "${google_service_account.scheduler.member}",
-        "deliver_webhooks": "${google_service_account.push_invoker.member}",
+        "generate": '${google_service_account.platform["push_invoker"].member}',
+        "dead_letter": '${google_service_account.platform["push_invoker"].member}',
+        "on_upload": '${google_service_account.platform["upload_trigger"].member}',
+        "sweep": '${google_service_account.platform["scheduler"].member}',
+        "deliver_webhooks": '${google_service_account.platform["push_invoker"].member}',
     }
     grants = {}
     for r in tf.of_type("google_cloud_run_v2_service_iam_member"):
@@ -372,7 +373,8 @@ def test_push_subscriptions_retry_and_dead_letter(tf: TerraformConfig) -> None:
         oidc = block(block(s, "push_config"), "oidc_token")
         assert (
             oidc
-            and oidc.get("service_account_email") == "${google_service_account.push_invoker.email}"
+            and oidc.get("service_account_email")
+            == '${google_service_account.platform["push_invoker"].email}'
         ), f"{address} must push with an OIDC token of the push invoker"
         expiration = block(s, "expiration_policy")
         assert expiration is not None and expiration.get("ttl") == "", (
@@ -474,7 +476,10 @@ def test_event_triggers(tf: TerraformConfig) -> None:
     assert trigger is not None, "on_upload needs an event_trigger"
     assert trigger["event_type"] == "google.cloud.storage.object.v1.finalized"
     assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
-    assert trigger["service_account_email"] == "${google_service_account.upload_trigger.email}"
+    assert (
+        trigger["service_account_email"]
+        == '${google_service_account.platform["upload_trigger"].email}'
+    )
     filters = blocks(trigger, "event_filters")
     assert {"attribute": "bucket", "value": "${google_storage_bucket.uploads.name}"} in filters
     for name in ("generate", "dead_letter", "submit", "sweep", "deliver_webhooks"):
@@ -513,15 +518,20 @@ def test_function_environment(tf: TerraformConfig) -> None:
 
 
 def test_scheduler_calls_sweep_with_oidc(tf: TerraformConfig) -> None:
-    job = tf.get("google_cloud_scheduler_job", "sweep").body
+    job = instance(tf, "google_cloud_scheduler_job", "sweep", "sweep")
     assert job["schedule"] == "${var.sweep_schedule}"
     target = block(job, "http_target")
     uri = '${google_cloudfunctions2_function.function["sweep"].service_config[0].uri}'
     assert target["uri"] == uri
     oidc = block(target, "oidc_token")
-    assert oidc["service_account_email"] == "${google_service_account.scheduler.email}"
+    assert oidc["service_account_email"] == '${google_service_account.platform["scheduler"].email}'
     assert oidc["audience"] == uri
     assert tf.variables["sweep_schedule"]["default"] == "*/5 * * * *"
+    # The daily model lifecycle check calls the same function in its models mode.
+    check = instance(tf, "google_cloud_scheduler_job", "sweep", "model-check")
+    assert check["schedule"] == "${var.model_check_schedule}"
+    assert block(check, "http_target")["uri"] == uri + "?mode=models"
+    assert block(block(check, "http_target"), "oidc_token") == oidc
 
 
 # --- Firestore -------------------------------------------------------------------
