@@ -259,7 +259,8 @@ _FILTER = re.compile(
 def for_each_map(cfg: TerraformConfig, resource: Resource, strict: bool = True) -> dict | None:
     """The map a resource's for_each gives: a map literal, ``local.<map>``, or
     ``{ for k, v in local.<map> : k => v[.attr] if v.<attr> [!= null] }`` (a flag that is
-    an expression, e.g. ``var.signed_url_access``, counts as set: the instance may exist).
+    an expression, e.g. ``var.signed_url_access``, counts as set: the instance may exist),
+    or ``var.<flag> ? { k = expr, ... } : {}`` (the map when the flag is set).
     """
     expr = resource.body.get("for_each")
     if isinstance(expr, dict):
@@ -274,6 +275,9 @@ def for_each_map(cfg: TerraformConfig, resource: Resource, strict: bool = True) 
             for k, v in entries.items()
             if v[present] is not None and v[present] is not False
         }
+    if m := re.fullmatch(r"\$\{var\.\w+ \? \{(.*)\} : \{\}\}", str(expr)):  # optional set
+        pairs = (item.split(" = ", 1) for item in m.group(1).split(", "))
+        return {k.strip('"'): "${" + v + "}" for k, v in pairs}
     assert not strict, f"{resource.address}: for_each {expr!r} is not a map this test reads"
     return None
 

@@ -82,6 +82,8 @@ OLD_ADDRESSES = {
     f"{GCS}.webhooks_read_outputs": f'{GCS}.function["webhooks/outputs"]',
     f"{GCS}.webhooks_rewrite_results": f'{GCS}.function["webhooks/results"]',
     **{f"{SA}.{k}": f'{SA}.platform["{k}"]' for k in PLATFORM},
+    f"{PUB}.studio_jobs_publisher[0]": f'{PUB}.studio_publisher["jobs"]',
+    f"{PUB}.studio_events_publisher[0]": f'{PUB}.studio_publisher["job-events"]',
     "google_cloud_scheduler_job.sweep": 'google_cloud_scheduler_job.sweep["sweep"]',
     "google_cloud_scheduler_job.model_check": 'google_cloud_scheduler_job.sweep["model-check"]',
 }
