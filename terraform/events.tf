@@ -14,11 +14,7 @@
 # Every function that changes job states publishes (writes the transition and
 # an outbox entry in one Firestore write, publishes after the commit); the
 # sweeper re-publishes outbox entries a crash left behind (docs/architecture.md).
-
-locals {
-  # Functions that change job states, hence publish job events.
-  event_publishers = ["submit", "generate", "on_upload", "dead_letter", "sweep"]
-}
+# Their grants: local.topic_publishers in iam.tf.
 
 resource "google_pubsub_topic" "job_events" {
   #checkov:skip=CKV_GCP_83:Events carry the public job view (prompt, gs:// URIs, no image bytes or URLs); Google-managed encryption is used.
@@ -29,13 +25,4 @@ resource "google_pubsub_topic" "job_events" {
   message_retention_duration = "604800s"
 
   depends_on = [google_project_service.this]
-}
-
-resource "google_pubsub_topic_iam_member" "job_events_publisher" {
-  for_each = toset(local.event_publishers)
-
-  project = var.project_id
-  topic   = google_pubsub_topic.job_events.name
-  role    = "roles/pubsub.publisher"
-  member  = google_service_account.function[each.key].member
 }

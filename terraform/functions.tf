@@ -1,19 +1,127 @@
-# The five Cloud Functions (2nd gen). All share one source archive (see
-# storage.tf) and one environment (local.function_env in main.tf); each runs
-# as its own service account.
+# The Cloud Functions (2nd gen): one resource, one instance per entry of
+# local.functions. All share one source archive (see storage.tf) and one
+# environment (local.function_env in main.tf); each runs as its own service
+# account.
 #
-#   submit      HTTP API, public ingress, IAM-authenticated (invoker_members)
-#   generate    invoked by the jobs push subscription (pubsub.tf), internal
-#   on_upload   Eventarc trigger on object finalize in the uploads bucket
-#   dead_letter invoked by the dead-letter push subscription, internal
-#   sweep       invoked by Cloud Scheduler (scheduler.tf), internal
+#   submit           HTTP API, public ingress, IAM-authenticated (invoker_members)
+#   generate         invoked by the jobs push subscription (pubsub.tf), internal
+#   on_upload        Eventarc trigger on object finalize in the uploads bucket
+#   dead_letter      invoked by the dead-letter push subscription, internal
+#   sweep            invoked by Cloud Scheduler (scheduler.tf), internal
+#   deliver_webhooks invoked by the job-events and webhook-retries push
+#                    subscriptions (webhooks.tf), internal
 #
 # "Internal" ingress admits Pub/Sub, Eventarc and Cloud Scheduler requests
 # from this project when they target the run.app URL, which is why the push
 # endpoints and the scheduler use service_config[0].uri.
+#
+# The studio (studio.tf) is a Cloud Run service built from the same archive,
+# not a function: it has its own resource.
 
 locals {
   runtime = "python311"
+
+  # What differs between the functions. The name is <prefix>-<key, "_" -> "-">;
+  # account is the key of google_service_account.function (iam.tf); cpu null
+  # leaves the platform's default for the memory size; invoker names the one
+  # account that calls the function (local.invokers in iam.tf), null for
+  # submit, whose callers are var.invoker_members; trigger is an Eventarc
+  # trigger or null (Pub/Sub-fed functions are pushed by subscriptions).
+  functions = {
+    submit = {
+      description   = "imagegen HTTP API: POST /v1/jobs, GET /v1/jobs/{id}, GET /v1/models."
+      account       = "submit"
+      memory        = var.memory.submit
+      cpu           = "1"
+      timeout       = 60
+      max_instances = var.max_instances.submit
+      concurrency   = var.concurrency.submit
+      # Reachable from the internet, but every request needs an identity token
+      # of one of var.invoker_members (no allUsers binding exists).
+      ingress = "ALLOW_ALL"
+      env     = local.submit_env
+      secrets = {}
+      invoker = null
+      trigger = null
+    }
+    generate = {
+      description   = "imagegen worker: runs one job on Vertex AI (pushed by the jobs subscription)."
+      account       = "generate"
+      memory        = var.memory.generate
+      cpu           = "1"
+      timeout       = var.generate_timeout_seconds
+      max_instances = var.max_instances.generate
+      concurrency   = var.concurrency.generate
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      env           = local.function_env
+      secrets       = {}
+      invoker       = "push_invoker"
+      trigger       = null
+    }
+    on_upload = {
+      description   = "imagegen upload handler: a job file finalized in the uploads bucket becomes a job."
+      account       = "on_upload"
+      memory        = var.memory.on_upload
+      cpu           = null
+      timeout       = 60
+      max_instances = var.max_instances.on_upload
+      concurrency   = 1
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      env           = local.function_env
+      secrets       = {}
+      invoker       = "upload_trigger"
+      trigger = {
+        event_type            = "google.cloud.storage.object.v1.finalized"
+        bucket                = google_storage_bucket.uploads.name
+        retry_policy          = "RETRY_POLICY_RETRY"
+        service_account_email = google_service_account.platform["upload_trigger"].email
+      }
+    }
+    dead_letter = {
+      description   = "imagegen dead-letter handler: marks jobs whose messages were dead-lettered as failed."
+      account       = "dead_letter"
+      memory        = var.memory.dead_letter
+      cpu           = null
+      timeout       = 60
+      max_instances = var.max_instances.dead_letter
+      concurrency   = 1
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      env           = local.function_env
+      secrets       = {}
+      invoker       = "push_invoker"
+      trigger       = null
+    }
+    sweep = {
+      description   = "imagegen sweeper: requeues or fails jobs stuck past their lease or deadline."
+      account       = "sweep"
+      memory        = var.memory.sweep
+      cpu           = null
+      timeout       = 60
+      max_instances = var.max_instances.sweep
+      concurrency   = 1
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      env           = local.function_env
+      secrets       = {}
+      invoker       = "scheduler"
+      trigger       = null
+    }
+    deliver_webhooks = {
+      description   = "imagegen webhooks: signed deliveries of job events, upload answers (pushed by job-events)."
+      account       = "webhooks"
+      memory        = "512Mi"
+      cpu           = null
+      timeout       = 60
+      max_instances = var.max_instances.deliver_webhooks
+      concurrency   = 1
+      # Inbound only from Pub/Sub push; outbound to the internet (webhook URLs are
+      # checked against private ranges in code: functions/imagegen/netguard.py).
+      ingress = "ALLOW_INTERNAL_ONLY"
+      env     = local.function_env
+      secrets = { IMAGEGEN_WEBHOOK_SECRET = google_secret_manager_secret.webhook.secret_id }
+      invoker = "push_invoker"
+      trigger = null
+    }
+  }
 }
 
 resource "google_artifact_registry_repository" "functions" {
@@ -45,17 +153,19 @@ resource "google_artifact_registry_repository" "functions" {
   depends_on = [google_project_service.this]
 }
 
-resource "google_cloudfunctions2_function" "submit" {
-  #checkov:skip=CKV_GCP_124:submit is the public API entry point; every request needs an identity token of var.invoker_members (run.invoker, no allUsers), so network ingress stays open.
-  name        = "${local.prefix}-submit"
+resource "google_cloudfunctions2_function" "function" {
+  #checkov:skip=CKV_GCP_124:Only submit allows all ingress: it is the public API entry point; every request needs an identity token of var.invoker_members (run.invoker, no allUsers), so network ingress stays open. The others are ALLOW_INTERNAL_ONLY.
+  for_each = local.functions
+
+  name        = "${local.prefix}-${replace(each.key, "_", "-")}"
   project     = var.project_id
   location    = var.region
-  description = "imagegen HTTP API: POST /v1/jobs, GET /v1/jobs/{id}, GET /v1/models."
+  description = each.value.description
 
   build_config {
     runtime           = local.runtime
-    entry_point       = "submit"
-    service_account   = google_service_account.build.id
+    entry_point       = each.key
+    service_account   = google_service_account.platform["build"].id
     docker_repository = google_artifact_registry_repository.functions.id
 
     source {
@@ -67,126 +177,59 @@ resource "google_cloudfunctions2_function" "submit" {
   }
 
   service_config {
-    available_memory                 = var.memory.submit
-    available_cpu                    = "1"
-    timeout_seconds                  = 60
+    available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    timeout_seconds                  = each.value.timeout
     min_instance_count               = 0
-    max_instance_count               = var.max_instances.submit
-    max_instance_request_concurrency = var.concurrency.submit
-    # Reachable from the internet, but every request needs an identity token
-    # of one of var.invoker_members (no allUsers binding exists).
-    ingress_settings               = "ALLOW_ALL"
-    all_traffic_on_latest_revision = true
-    service_account_email          = google_service_account.function["submit"].email
-    environment_variables          = local.submit_env
-  }
-
-  depends_on = [
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_project_iam_member.build_staging_access,
-  ]
-}
-
-resource "google_cloudfunctions2_function" "generate" {
-  name        = "${local.prefix}-generate"
-  project     = var.project_id
-  location    = var.region
-  description = "imagegen worker: runs one job on Vertex AI (pushed by the jobs subscription)."
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "generate"
-    service_account   = google_service_account.build.id
-    docker_repository = google_artifact_registry_repository.functions.id
-
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.functions_source.name
-      }
-    }
-  }
-
-  # No event_trigger: see pubsub.tf for why delivery is a managed push
-  # subscription (retries + dead-lettering owned by Terraform).
-  service_config {
-    available_memory                 = var.memory.generate
-    available_cpu                    = "1"
-    timeout_seconds                  = var.generate_timeout_seconds
-    min_instance_count               = 0
-    max_instance_count               = var.max_instances.generate
-    max_instance_request_concurrency = var.concurrency.generate
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
+    max_instance_count               = each.value.max_instances
+    max_instance_request_concurrency = each.value.concurrency
+    ingress_settings                 = each.value.ingress
     all_traffic_on_latest_revision   = true
-    service_account_email            = google_service_account.function["generate"].email
-    environment_variables            = local.function_env
+    service_account_email            = google_service_account.function[each.value.account].email
+    environment_variables            = each.value.env
+
+    dynamic "secret_environment_variables" {
+      for_each = each.value.secrets
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
+  }
+
+  dynamic "event_trigger" {
+    for_each = each.value.trigger[*] # null: no trigger
+    content {
+      trigger_region        = var.region # must match the uploads bucket location
+      event_type            = event_trigger.value.event_type
+      retry_policy          = event_trigger.value.retry_policy
+      service_account_email = event_trigger.value.service_account_email
+
+      event_filters {
+        attribute = "bucket"
+        value     = event_trigger.value.bucket
+      }
+    }
   }
 
   lifecycle {
+    # generate is the function that calls Vertex AI in these locations.
     precondition {
-      condition     = contains(var.vertex_locations, var.vertex_default_location)
+      condition     = each.key != "generate" || contains(var.vertex_locations, var.vertex_default_location)
       error_message = "vertex_default_location must be one of vertex_locations."
     }
     precondition {
-      condition     = alltrue([for l in var.vertex_fallback_locations : contains(var.vertex_locations, l)])
+      condition     = each.key != "generate" || alltrue([for l in var.vertex_fallback_locations : contains(var.vertex_locations, l)])
       error_message = "Every vertex_fallback_locations entry must be one of vertex_locations."
     }
   }
 
-  depends_on = [
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_project_iam_member.build_staging_access,
-  ]
-}
-
-resource "google_cloudfunctions2_function" "on_upload" {
-  name        = "${local.prefix}-on-upload"
-  project     = var.project_id
-  location    = var.region
-  description = "imagegen upload handler: a job file finalized in the uploads bucket becomes a job."
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "on_upload"
-    service_account   = google_service_account.build.id
-    docker_repository = google_artifact_registry_repository.functions.id
-
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.functions_source.name
-      }
-    }
-  }
-
-  service_config {
-    available_memory                 = var.memory.on_upload
-    timeout_seconds                  = 60
-    min_instance_count               = 0
-    max_instance_count               = var.max_instances.on_upload
-    max_instance_request_concurrency = 1
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision   = true
-    service_account_email            = google_service_account.function["on_upload"].email
-    environment_variables            = local.function_env
-  }
-
-  event_trigger {
-    trigger_region        = var.region # must match the uploads bucket location
-    event_type            = "google.cloud.storage.object.v1.finalized"
-    retry_policy          = "RETRY_POLICY_RETRY"
-    service_account_email = google_service_account.upload_trigger.email
-
-    event_filters {
-      attribute = "bucket"
-      value     = google_storage_bucket.uploads.name
-    }
-  }
-
+  # depends_on is per resource, so it is the union of what each function needs
+  # before its first deploy: the build account's grants (all), the storage
+  # trigger's agents and grants (on_upload), the webhook secret and the grant
+  # to read it (deliver_webhooks). Ordering only: no argument depends on it.
   depends_on = [
     google_project_iam_member.build_log_writer,
     google_artifact_registry_repository_iam_member.build_writer,
@@ -195,85 +238,38 @@ resource "google_cloudfunctions2_function" "on_upload" {
     google_project_iam_member.gcs_agent_pubsub_publisher,
     google_project_iam_member.upload_trigger_event_receiver,
     google_project_service_identity.eventarc,
+    google_secret_manager_secret_version.webhook,
+    google_secret_manager_secret_iam_member.webhooks_read_secret,
   ]
 }
 
-resource "google_cloudfunctions2_function" "dead_letter" {
-  name        = "${local.prefix}-dead-letter"
-  project     = var.project_id
-  location    = var.region
-  description = "imagegen dead-letter handler: marks jobs whose messages were dead-lettered as failed."
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "dead_letter"
-    service_account   = google_service_account.build.id
-    docker_repository = google_artifact_registry_repository.functions.id
-
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.functions_source.name
-      }
-    }
-  }
-
-  service_config {
-    available_memory                 = var.memory.dead_letter
-    timeout_seconds                  = 60
-    min_instance_count               = 0
-    max_instance_count               = var.max_instances.dead_letter
-    max_instance_request_concurrency = 1
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision   = true
-    service_account_email            = google_service_account.function["dead_letter"].email
-    environment_variables            = local.function_env
-  }
-
-  depends_on = [
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_project_iam_member.build_staging_access,
-  ]
+# Deployments made before the functions were one resource keep their functions.
+moved {
+  from = google_cloudfunctions2_function.submit
+  to   = google_cloudfunctions2_function.function["submit"]
 }
 
-resource "google_cloudfunctions2_function" "sweep" {
-  name        = "${local.prefix}-sweep"
-  project     = var.project_id
-  location    = var.region
-  description = "imagegen sweeper: requeues or fails jobs stuck past their lease or deadline."
+moved {
+  from = google_cloudfunctions2_function.generate
+  to   = google_cloudfunctions2_function.function["generate"]
+}
 
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "sweep"
-    service_account   = google_service_account.build.id
-    docker_repository = google_artifact_registry_repository.functions.id
+moved {
+  from = google_cloudfunctions2_function.on_upload
+  to   = google_cloudfunctions2_function.function["on_upload"]
+}
 
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.functions_source.name
-      }
-    }
-  }
+moved {
+  from = google_cloudfunctions2_function.dead_letter
+  to   = google_cloudfunctions2_function.function["dead_letter"]
+}
 
-  service_config {
-    available_memory                 = var.memory.sweep
-    timeout_seconds                  = 60
-    min_instance_count               = 0
-    max_instance_count               = var.max_instances.sweep
-    max_instance_request_concurrency = 1
-    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision   = true
-    service_account_email            = google_service_account.function["sweep"].email
-    environment_variables            = local.function_env
-  }
+moved {
+  from = google_cloudfunctions2_function.sweep
+  to   = google_cloudfunctions2_function.function["sweep"]
+}
 
-  depends_on = [
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_project_iam_member.build_staging_access,
-  ]
+moved {
+  from = google_cloudfunctions2_function.deliver_webhooks
+  to   = google_cloudfunctions2_function.function["deliver_webhooks"]
 }

@@ -15,9 +15,6 @@ locals {
 
   # Functions that read or write job documents.
   firestore_users = ["submit", "generate", "on_upload", "dead_letter", "sweep", "webhooks"]
-
-  # Functions that publish job IDs to the jobs topic.
-  jobs_publishers = ["submit", "on_upload", "sweep"]
 }
 
 resource "google_service_account" "function" {
@@ -31,40 +28,59 @@ resource "google_service_account" "function" {
   depends_on = [google_project_service.this]
 }
 
-resource "google_service_account" "push_invoker" {
+# The accounts Google's services act as on this deployment's behalf: Pub/Sub
+# pushes, the Eventarc storage trigger, Cloud Scheduler and the function
+# builds. account_id is <prefix>-<key, "_" -> "-">.
+locals {
+  platform_accounts = {
+    push_invoker = {
+      display_name = "imagegen Pub/Sub push invoker"
+      description  = "Identity in the OIDC token of Pub/Sub pushes to generate and dead_letter."
+    }
+    upload_trigger = {
+      display_name = "imagegen upload trigger"
+      description  = "Eventarc trigger identity that invokes on_upload."
+    }
+    scheduler = {
+      display_name = "imagegen sweep scheduler"
+      description  = "Cloud Scheduler identity that invokes sweep."
+    }
+    build = {
+      display_name = "imagegen function builds"
+      description  = "Cloud Build identity that builds the function containers."
+    }
+  }
+}
+
+resource "google_service_account" "platform" {
+  for_each = local.platform_accounts
+
   project      = var.project_id
-  account_id   = "${local.prefix}-push-invoker"
-  display_name = "imagegen Pub/Sub push invoker"
-  description  = "Identity in the OIDC token of Pub/Sub pushes to generate and dead_letter."
+  account_id   = "${local.prefix}-${replace(each.key, "_", "-")}"
+  display_name = each.value.display_name
+  description  = each.value.description
 
   depends_on = [google_project_service.this]
 }
 
-resource "google_service_account" "upload_trigger" {
-  project      = var.project_id
-  account_id   = "${local.prefix}-upload-trigger"
-  display_name = "imagegen upload trigger"
-  description  = "Eventarc trigger identity that invokes on_upload."
-
-  depends_on = [google_project_service.this]
+moved {
+  from = google_service_account.push_invoker
+  to   = google_service_account.platform["push_invoker"]
 }
 
-resource "google_service_account" "scheduler" {
-  project      = var.project_id
-  account_id   = "${local.prefix}-scheduler"
-  display_name = "imagegen sweep scheduler"
-  description  = "Cloud Scheduler identity that invokes sweep."
-
-  depends_on = [google_project_service.this]
+moved {
+  from = google_service_account.upload_trigger
+  to   = google_service_account.platform["upload_trigger"]
 }
 
-resource "google_service_account" "build" {
-  project      = var.project_id
-  account_id   = "${local.prefix}-build"
-  display_name = "imagegen function builds"
-  description  = "Cloud Build identity that builds the function containers."
+moved {
+  from = google_service_account.scheduler
+  to   = google_service_account.platform["scheduler"]
+}
 
-  depends_on = [google_project_service.this]
+moved {
+  from = google_service_account.build
+  to   = google_service_account.platform["build"]
 }
 
 # --- Firestore ---------------------------------------------------------------
@@ -88,34 +104,126 @@ resource "google_project_iam_member" "generate_vertex_user" {
 }
 
 # --- Pub/Sub ---------------------------------------------------------------------
-resource "google_pubsub_topic_iam_member" "jobs_publisher" {
-  for_each = toset(local.jobs_publishers)
-
-  project = var.project_id
-  topic   = google_pubsub_topic.jobs.name
-  role    = "roles/pubsub.publisher"
-  member  = google_service_account.function[each.key].member
+# Who publishes where ("<topic>/<publisher>"), topic by topic, never
+# project-wide: job IDs to the jobs topic (submit, on_upload, sweep); job
+# events from every function that changes job states (events.tf); the Pub/Sub
+# service agent forwards undeliverable messages to the dead-letter topics (and
+# acknowledges them on the source subscriptions, below); deliver_webhooks
+# dead-letters webhook events after >= 24 h of failures; the sweeper queues
+# due webhook retries. The studio's grants are in studio.tf (it is optional).
+locals {
+  topic_publishers = {
+    "jobs/submit"                       = { topic = google_pubsub_topic.jobs.name, member = google_service_account.function["submit"].member }
+    "jobs/on_upload"                    = { topic = google_pubsub_topic.jobs.name, member = google_service_account.function["on_upload"].member }
+    "jobs/sweep"                        = { topic = google_pubsub_topic.jobs.name, member = google_service_account.function["sweep"].member }
+    "job-events/submit"                 = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["submit"].member }
+    "job-events/generate"               = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["generate"].member }
+    "job-events/on_upload"              = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["on_upload"].member }
+    "job-events/dead_letter"            = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["dead_letter"].member }
+    "job-events/sweep"                  = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["sweep"].member }
+    "dead-letter/pubsub-agent"          = { topic = google_pubsub_topic.dead_letter.name, member = local.pubsub_service_agent }
+    "webhooks-dead-letter/pubsub-agent" = { topic = google_pubsub_topic.webhooks_dead_letter.name, member = local.pubsub_service_agent }
+    "webhooks-dead-letter/webhooks"     = { topic = google_pubsub_topic.webhooks_dead_letter.name, member = google_service_account.function["webhooks"].member }
+    "webhook-retries/sweep"             = { topic = google_pubsub_topic.webhook_retries.name, member = google_service_account.function["sweep"].member }
+  }
 }
 
-# The Pub/Sub service agent forwards undeliverable messages to the
-# dead-letter topic and acknowledges them on the source subscription.
-resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
+resource "google_pubsub_topic_iam_member" "publisher" {
+  for_each = local.topic_publishers
+
   project = var.project_id
-  topic   = google_pubsub_topic.dead_letter.name
+  topic   = each.value.topic
   role    = "roles/pubsub.publisher"
-  member  = local.pubsub_service_agent
+  member  = each.value.member
 }
 
-resource "google_pubsub_subscription_iam_member" "dead_letter_source_subscriber" {
+moved {
+  from = google_pubsub_topic_iam_member.jobs_publisher["submit"]
+  to   = google_pubsub_topic_iam_member.publisher["jobs/submit"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.jobs_publisher["on_upload"]
+  to   = google_pubsub_topic_iam_member.publisher["jobs/on_upload"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.jobs_publisher["sweep"]
+  to   = google_pubsub_topic_iam_member.publisher["jobs/sweep"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.job_events_publisher["submit"]
+  to   = google_pubsub_topic_iam_member.publisher["job-events/submit"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.job_events_publisher["generate"]
+  to   = google_pubsub_topic_iam_member.publisher["job-events/generate"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.job_events_publisher["on_upload"]
+  to   = google_pubsub_topic_iam_member.publisher["job-events/on_upload"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.job_events_publisher["dead_letter"]
+  to   = google_pubsub_topic_iam_member.publisher["job-events/dead_letter"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.job_events_publisher["sweep"]
+  to   = google_pubsub_topic_iam_member.publisher["job-events/sweep"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.dead_letter_publisher
+  to   = google_pubsub_topic_iam_member.publisher["dead-letter/pubsub-agent"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.webhooks_dead_letter_publisher["agent"]
+  to   = google_pubsub_topic_iam_member.publisher["webhooks-dead-letter/pubsub-agent"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.webhooks_dead_letter_publisher["function"]
+  to   = google_pubsub_topic_iam_member.publisher["webhooks-dead-letter/webhooks"]
+}
+
+moved {
+  from = google_pubsub_topic_iam_member.sweep_publishes_webhook_retries
+  to   = google_pubsub_topic_iam_member.publisher["webhook-retries/sweep"]
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letter_source" {
+  for_each = { for k, s in local.push_subscriptions : k => s if s.dead_letter_topic != null }
+
   project      = var.project_id
-  subscription = google_pubsub_subscription.generate.name
+  subscription = google_pubsub_subscription.push[each.key].name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
 }
 
+moved {
+  from = google_pubsub_subscription_iam_member.dead_letter_source_subscriber
+  to   = google_pubsub_subscription_iam_member.dead_letter_source["generate"]
+}
+
+moved {
+  from = google_pubsub_subscription_iam_member.webhooks_dead_letter_source["deliver-webhooks"]
+  to   = google_pubsub_subscription_iam_member.dead_letter_source["deliver-webhooks"]
+}
+
+moved {
+  from = google_pubsub_subscription_iam_member.webhooks_dead_letter_source["webhook-retries"]
+  to   = google_pubsub_subscription_iam_member.dead_letter_source["webhook-retries"]
+}
+
 # The Pub/Sub service agent mints the push OIDC tokens for push_invoker.
 resource "google_service_account_iam_member" "pubsub_mints_push_tokens" {
-  service_account_id = google_service_account.push_invoker.name
+  service_account_id = google_service_account.platform["push_invoker"].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
 }
@@ -135,12 +243,111 @@ resource "google_project_iam_member" "gcs_agent_pubsub_publisher" {
   member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
 }
 
-# generate writes images (and may overwrite them on retry: objectUser has
-# create + delete) under jobs/<id>/ of the outputs bucket.
-resource "google_storage_bucket_iam_member" "generate_outputs" {
-  bucket = google_storage_bucket.outputs.name
-  role   = "roles/storage.objectUser"
-  member = google_service_account.function["generate"].member
+# What each function may do in the buckets ("<account>/<bucket>"):
+#   generate  writes images (and may overwrite them on retry: objectUser has
+#             create + delete) under jobs/<id>/ of the outputs bucket
+#   on_upload reads job files from uploads, and writes its results only under
+#             results/ of the OUTPUTS bucket, never into uploads, so it can
+#             never trigger itself
+#   submit    signs read URLs for outputs (optional): a signed URL carries the
+#             signer's access, and signing without a key goes through
+#             signBlob on itself (below)
+#   webhooks  the same for URLs in webhook payloads and upload answers, and
+#             rewrites upload answers when the job ends (create + overwrite)
+# results_only: the IAM condition's description, limiting the grant to
+# results/ of the bucket (null: the whole bucket).
+locals {
+  function_bucket_grants = {
+    "generate/outputs" = {
+      account      = "generate"
+      bucket       = google_storage_bucket.outputs.name
+      role         = "roles/storage.objectUser"
+      enabled      = true
+      results_only = null
+    }
+    "on_upload/uploads" = {
+      account      = "on_upload"
+      bucket       = google_storage_bucket.uploads.name
+      role         = "roles/storage.objectViewer"
+      enabled      = true
+      results_only = null
+    }
+    "on_upload/results" = {
+      account      = "on_upload"
+      bucket       = google_storage_bucket.outputs.name
+      role         = "roles/storage.objectCreator"
+      enabled      = true
+      results_only = "on_upload may create objects under results/ only."
+    }
+    "submit/outputs" = {
+      account      = "submit"
+      bucket       = google_storage_bucket.outputs.name
+      role         = "roles/storage.objectViewer"
+      enabled      = var.signed_url_access
+      results_only = null
+    }
+    "webhooks/outputs" = {
+      account      = "webhooks"
+      bucket       = google_storage_bucket.outputs.name
+      role         = "roles/storage.objectViewer"
+      enabled      = true
+      results_only = null
+    }
+    "webhooks/results" = {
+      account      = "webhooks"
+      bucket       = google_storage_bucket.outputs.name
+      role         = "roles/storage.objectUser"
+      enabled      = true
+      results_only = "deliver_webhooks may write objects under results/ only."
+    }
+  }
+}
+
+resource "google_storage_bucket_iam_member" "function" {
+  for_each = { for k, g in local.function_bucket_grants : k => g if g.enabled }
+
+  bucket = each.value.bucket
+  role   = each.value.role
+  member = google_service_account.function[each.value.account].member
+
+  dynamic "condition" {
+    for_each = each.value.results_only[*] # null: the whole bucket
+    content {
+      title       = "results-prefix-only"
+      description = condition.value
+      expression  = "resource.name.startsWith(\"projects/_/buckets/${each.value.bucket}/objects/results/\")"
+    }
+  }
+}
+
+moved {
+  from = google_storage_bucket_iam_member.generate_outputs
+  to   = google_storage_bucket_iam_member.function["generate/outputs"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.on_upload_reads_uploads
+  to   = google_storage_bucket_iam_member.function["on_upload/uploads"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.on_upload_writes_results
+  to   = google_storage_bucket_iam_member.function["on_upload/results"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.submit_signs_outputs[0]
+  to   = google_storage_bucket_iam_member.function["submit/outputs"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.webhooks_read_outputs
+  to   = google_storage_bucket_iam_member.function["webhooks/outputs"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.webhooks_rewrite_results
+  to   = google_storage_bucket_iam_member.function["webhooks/results"]
 }
 
 # generate reads reference images from the uploads bucket and the extra
@@ -153,37 +360,6 @@ resource "google_storage_bucket_iam_member" "generate_reference_reader" {
   member = google_service_account.function["generate"].member
 
   depends_on = [google_storage_bucket.uploads]
-}
-
-# on_upload reads job files from uploads...
-resource "google_storage_bucket_iam_member" "on_upload_reads_uploads" {
-  bucket = google_storage_bucket.uploads.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.function["on_upload"].member
-}
-
-# ...and writes its results only under results/ of the OUTPUTS bucket, never
-# into uploads, so it can never trigger itself.
-resource "google_storage_bucket_iam_member" "on_upload_writes_results" {
-  bucket = google_storage_bucket.outputs.name
-  role   = "roles/storage.objectCreator"
-  member = google_service_account.function["on_upload"].member
-
-  condition {
-    title       = "results-prefix-only"
-    description = "on_upload may create objects under results/ only."
-    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.outputs.name}/objects/results/\")"
-  }
-}
-
-# submit signs read URLs for outputs (optional): a signed URL carries the
-# signer's access, and signing without a key goes through signBlob on itself.
-resource "google_storage_bucket_iam_member" "submit_signs_outputs" {
-  count = var.signed_url_access ? 1 : 0
-
-  bucket = google_storage_bucket.outputs.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.function["submit"].member
 }
 
 resource "google_service_account_iam_member" "submit_sign_blob" {
@@ -212,47 +388,62 @@ resource "google_cloud_run_v2_service_iam_member" "submit_invokers" {
 
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.submit.name
+  name     = google_cloudfunctions2_function.function["submit"].name
   role     = "roles/run.invoker"
   member   = each.value
 }
 
-resource "google_cloud_run_v2_service_iam_member" "push_invokes_generate" {
-  project  = var.project_id
-  location = var.region
-  name     = google_cloudfunctions2_function.generate.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.push_invoker.member
+# Every other function has one caller (local.functions[*].invoker): the push
+# invoker (generate, dead_letter, deliver_webhooks), the Eventarc trigger
+# (on_upload) or Cloud Scheduler (sweep). Keyed by names known at plan time
+# (the accounts' members are not, on a first deploy).
+locals {
+  invokers = {
+    push_invoker   = google_service_account.platform["push_invoker"].member
+    upload_trigger = google_service_account.platform["upload_trigger"].member
+    scheduler      = google_service_account.platform["scheduler"].member
+  }
 }
 
-resource "google_cloud_run_v2_service_iam_member" "push_invokes_dead_letter" {
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = { for k, f in local.functions : k => f.invoker if f.invoker != null }
+
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.dead_letter.name
+  name     = google_cloudfunctions2_function.function[each.key].name
   role     = "roles/run.invoker"
-  member   = google_service_account.push_invoker.member
+  member   = local.invokers[each.value]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.push_invokes_generate
+  to   = google_cloud_run_v2_service_iam_member.invoker["generate"]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.push_invokes_dead_letter
+  to   = google_cloud_run_v2_service_iam_member.invoker["dead_letter"]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.push_invokes_deliver_webhooks
+  to   = google_cloud_run_v2_service_iam_member.invoker["deliver_webhooks"]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.upload_trigger_invokes_on_upload
+  to   = google_cloud_run_v2_service_iam_member.invoker["on_upload"]
+}
+
+moved {
+  from = google_cloud_run_v2_service_iam_member.scheduler_invokes_sweep
+  to   = google_cloud_run_v2_service_iam_member.invoker["sweep"]
 }
 
 resource "google_project_iam_member" "upload_trigger_event_receiver" {
   project = var.project_id
   role    = "roles/eventarc.eventReceiver"
-  member  = google_service_account.upload_trigger.member
-}
-
-resource "google_cloud_run_v2_service_iam_member" "upload_trigger_invokes_on_upload" {
-  project  = var.project_id
-  location = var.region
-  name     = google_cloudfunctions2_function.on_upload.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.upload_trigger.member
-}
-
-resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes_sweep" {
-  project  = var.project_id
-  location = var.region
-  name     = google_cloudfunctions2_function.sweep.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.scheduler.member
+  member  = google_service_account.platform["upload_trigger"].member
 }
 
 # --- Function builds ----------------------------------------------------------
@@ -261,7 +452,7 @@ resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes_sweep" {
 resource "google_project_iam_member" "build_log_writer" {
   project = var.project_id
   role    = "roles/logging.logWriter"
-  member  = google_service_account.build.member
+  member  = google_service_account.platform["build"].member
 }
 
 resource "google_artifact_registry_repository_iam_member" "build_writer" {
@@ -269,14 +460,14 @@ resource "google_artifact_registry_repository_iam_member" "build_writer" {
   location   = google_artifact_registry_repository.functions.location
   repository = google_artifact_registry_repository.functions.name
   role       = "roles/artifactregistry.writer"
-  member     = google_service_account.build.member
+  member     = google_service_account.platform["build"].member
 }
 
 # The build reads the source archive from our bucket...
 resource "google_storage_bucket_iam_member" "build_reads_source" {
   bucket = google_storage_bucket.source.name
   role   = "roles/storage.objectViewer"
-  member = google_service_account.build.member
+  member = google_service_account.platform["build"].member
 }
 
 # ...and the copies Cloud Functions stages in buckets it creates itself
@@ -297,5 +488,5 @@ resource "google_storage_bucket_iam_member" "build_reads_source" {
 resource "google_project_iam_member" "build_staging_access" {
   project = var.project_id
   role    = "roles/storage.objectAdmin"
-  member  = google_service_account.build.member
+  member  = google_service_account.platform["build"].member
 }

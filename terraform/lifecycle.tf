@@ -1,6 +1,7 @@
 # Model lifecycle autopilot (issue 17; docs/models.md).
 #
-# - Cloud Scheduler calls sweep once a day with ?mode=models: it asks Vertex AI Model
+# - Cloud Scheduler calls sweep once a day with ?mode=models (the model-check
+#   schedule in scheduler.tf): it asks Vertex AI Model
 #   Garden (ModelGardenService.GetPublisherModel) about each catalog model, records the
 #   launch stage, and retires in the catalog overlay (Firestore) any model Google no longer
 #   publishes, before a job is sent to it. No generation call is spent.
@@ -11,42 +12,6 @@
 # - One `model_retired` log line per retirement (the autopilot's transaction winner, or an
 #   admin's `imagegen catalog retire`) feeds a log-based metric and the alert policy
 #   google_monitoring_alert_policy.model_retired (monitoring.tf).
-
-resource "google_cloud_scheduler_job" "model_check" {
-  name        = "${local.prefix}-model-check"
-  project     = var.project_id
-  region      = var.region
-  description = "Daily look-ahead: ask Model Garden about each catalog model; retire the ones gone."
-  schedule    = var.model_check_schedule
-  time_zone   = var.sweep_time_zone
-
-  attempt_deadline = "300s"
-
-  retry_config {
-    retry_count          = 3
-    min_backoff_duration = "60s"
-    max_backoff_duration = "600s"
-  }
-
-  http_target {
-    http_method = "POST"
-    uri         = "${google_cloudfunctions2_function.sweep.service_config[0].uri}?mode=models"
-    body        = base64encode("{}")
-    headers = {
-      "Content-Type" = "application/json"
-    }
-
-    oidc_token {
-      service_account_email = google_service_account.scheduler.email
-      audience              = google_cloudfunctions2_function.sweep.service_config[0].uri
-    }
-  }
-
-  depends_on = [
-    google_project_service.this,
-    google_cloud_run_v2_service_iam_member.scheduler_invokes_sweep,
-  ]
-}
 
 resource "google_project_iam_member" "sweep_reads_model_garden" {
   project = var.project_id

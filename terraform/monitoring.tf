@@ -209,7 +209,7 @@ resource "google_monitoring_alert_policy" "dead_letter_backlog" {
   conditions {
     display_name = "dead-letter hold subscription backlog > 0"
     condition_threshold {
-      filter          = "resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=\"${google_pubsub_subscription.dead_letter_hold.name}\" AND metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\""
+      filter          = "resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=\"${google_pubsub_subscription.hold["dead-letter"].name}\" AND metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\""
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "60s"
@@ -222,7 +222,7 @@ resource "google_monitoring_alert_policy" "dead_letter_backlog" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Jobs exhausted their deliveries and were dead-lettered (each is failed with its last error). Inspect them with `gcloud pubsub subscriptions pull ${google_pubsub_subscription.dead_letter_hold.name} --limit=10` and acknowledge once handled. ${local.alert_documentation_suffix}"
+    content   = "Jobs exhausted their deliveries and were dead-lettered (each is failed with its last error). Inspect them with `gcloud pubsub subscriptions pull ${google_pubsub_subscription.hold["dead-letter"].name} --limit=10` and acknowledge once handled. ${local.alert_documentation_suffix}"
   }
 
   alert_strategy {

@@ -1,6 +1,6 @@
 output "submit_url" {
   description = "Base URL of the submit API (POST $URL/v1/jobs, GET $URL/v1/jobs/<id>); calls need an identity token of an invoker_members principal."
-  value       = google_cloudfunctions2_function.submit.service_config[0].uri
+  value       = google_cloudfunctions2_function.function["submit"].service_config[0].uri
 }
 
 output "uploads_bucket" {
@@ -30,7 +30,7 @@ output "dead_letter_topic" {
 
 output "dead_letter_hold_subscription" {
   description = "Pull subscription keeping every dead-lettered message for 7 days, for inspection or replay."
-  value       = google_pubsub_subscription.dead_letter_hold.name
+  value       = google_pubsub_subscription.hold["dead-letter"].name
 }
 
 output "function_service_accounts" {
@@ -40,22 +40,22 @@ output "function_service_accounts" {
 
 output "push_invoker_service_account" {
   description = "Service account whose OIDC token Pub/Sub push deliveries to generate and dead_letter carry."
-  value       = google_service_account.push_invoker.email
+  value       = google_service_account.platform["push_invoker"].email
 }
 
 output "upload_trigger_service_account" {
   description = "Service account of the Eventarc trigger that invokes on_upload."
-  value       = google_service_account.upload_trigger.email
+  value       = google_service_account.platform["upload_trigger"].email
 }
 
 output "scheduler_service_account" {
   description = "Service account Cloud Scheduler uses to invoke sweep."
-  value       = google_service_account.scheduler.email
+  value       = google_service_account.platform["scheduler"].email
 }
 
 output "build_service_account" {
   description = "Service account Cloud Build uses to build the function containers."
-  value       = google_service_account.build.email
+  value       = google_service_account.platform["build"].email
 }
 
 output "budget_name" {

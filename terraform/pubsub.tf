@@ -35,22 +35,71 @@ resource "google_pubsub_topic" "dead_letter" {
   depends_on = [google_project_service.this]
 }
 
-resource "google_pubsub_subscription" "generate" {
-  name    = "${local.prefix}-generate-push"
-  project = var.project_id
-  topic   = google_pubsub_topic.jobs.id
+# Every push subscription: <prefix>-<key>-push reads topic and pushes it to
+# function's URL + push_path with an OIDC token of the push invoker, retrying
+# with backoff.
+#   generate          the jobs; ack deadline longer than generate's timeout
+#                     (<= 540 s): a running attempt is never redelivered while
+#                     it is still working
+#   dead-letter       dead-lettered jobs, which dead_letter marks failed with the
+#                     last error; no dead-letter policy of its own (it would
+#                     point back at the topic it reads)
+#   deliver-webhooks  job events and due webhook retries (webhooks.tf); the
+#   webhook-retries   topic in the push path makes functions-framework put it
+#                     in the CloudEvent source
+locals {
+  push_subscriptions = {
+    generate = {
+      topic             = google_pubsub_topic.jobs
+      function          = "generate"
+      push_path         = ""
+      ack_deadline      = 600
+      retention         = "86400s"
+      dead_letter_topic = google_pubsub_topic.dead_letter
+    }
+    dead-letter = {
+      topic             = google_pubsub_topic.dead_letter
+      function          = "dead_letter"
+      push_path         = ""
+      ack_deadline      = 60
+      retention         = "604800s"
+      dead_letter_topic = null
+    }
+    deliver-webhooks = {
+      topic             = google_pubsub_topic.job_events
+      function          = "deliver_webhooks"
+      push_path         = "/projects/${var.project_id}/topics/${google_pubsub_topic.job_events.name}"
+      ack_deadline      = 60
+      retention         = "86400s"
+      dead_letter_topic = google_pubsub_topic.webhooks_dead_letter
+    }
+    webhook-retries = {
+      topic             = google_pubsub_topic.webhook_retries
+      function          = "deliver_webhooks"
+      push_path         = "/projects/${var.project_id}/topics/${google_pubsub_topic.webhook_retries.name}"
+      ack_deadline      = 60
+      retention         = "86400s"
+      dead_letter_topic = google_pubsub_topic.webhooks_dead_letter
+    }
+  }
+}
 
-  # Longer than generate's timeout (<= 540 s): a running attempt is never
-  # redelivered while it is still working.
-  ack_deadline_seconds       = 600
-  message_retention_duration = "86400s"
+resource "google_pubsub_subscription" "push" {
+  for_each = local.push_subscriptions
+
+  name    = "${local.prefix}-${each.key}-push"
+  project = var.project_id
+  topic   = each.value.topic.id
+
+  ack_deadline_seconds       = each.value.ack_deadline
+  message_retention_duration = each.value.retention
 
   push_config {
-    push_endpoint = google_cloudfunctions2_function.generate.service_config[0].uri
+    push_endpoint = "${google_cloudfunctions2_function.function[each.value.function].service_config[0].uri}${each.value.push_path}"
 
     oidc_token {
-      service_account_email = google_service_account.push_invoker.email
-      audience              = google_cloudfunctions2_function.generate.service_config[0].uri
+      service_account_email = google_service_account.platform["push_invoker"].email
+      audience              = google_cloudfunctions2_function.function[each.value.function].service_config[0].uri
     }
   }
 
@@ -59,9 +108,12 @@ resource "google_pubsub_subscription" "generate" {
     maximum_backoff = "600s"
   }
 
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letter.id
-    max_delivery_attempts = var.max_delivery_attempts
+  dynamic "dead_letter_policy" {
+    for_each = each.value.dead_letter_topic[*] # null: none
+    content {
+      dead_letter_topic     = dead_letter_policy.value.id
+      max_delivery_attempts = var.max_delivery_attempts
+    }
   }
 
   expiration_policy {
@@ -69,54 +121,44 @@ resource "google_pubsub_subscription" "generate" {
   }
 
   depends_on = [
-    google_pubsub_topic_iam_member.dead_letter_publisher,
+    google_pubsub_topic_iam_member.publisher,
     google_service_account_iam_member.pubsub_mints_push_tokens,
-    google_cloud_run_v2_service_iam_member.push_invokes_generate,
+    google_cloud_run_v2_service_iam_member.invoker,
   ]
 }
 
-# Dead-lettered jobs are pushed to dead_letter, which marks them failed with
-# the last error. It has its own retry policy and no dead-letter policy of its
-# own (it would point back at the topic it reads).
-resource "google_pubsub_subscription" "dead_letter" {
-  name    = "${local.prefix}-dead-letter-push"
-  project = var.project_id
-  topic   = google_pubsub_topic.dead_letter.id
-
-  ack_deadline_seconds       = 60
-  message_retention_duration = "604800s"
-
-  push_config {
-    push_endpoint = google_cloudfunctions2_function.dead_letter.service_config[0].uri
-
-    oidc_token {
-      service_account_email = google_service_account.push_invoker.email
-      audience              = google_cloudfunctions2_function.dead_letter.service_config[0].uri
-    }
-  }
-
-  retry_policy {
-    minimum_backoff = "10s"
-    maximum_backoff = "600s"
-  }
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  depends_on = [
-    google_service_account_iam_member.pubsub_mints_push_tokens,
-    google_cloud_run_v2_service_iam_member.push_invokes_dead_letter,
-  ]
+moved {
+  from = google_pubsub_subscription.generate
+  to   = google_pubsub_subscription.push["generate"]
 }
 
-# Nothing silently lost: every dead-lettered message is also kept for 7 days
-# on a pull subscription operators can inspect or replay
-# (gcloud pubsub subscriptions pull <name> --auto-ack=false).
-resource "google_pubsub_subscription" "dead_letter_hold" {
-  name    = "${local.prefix}-dead-letter-hold"
+moved {
+  from = google_pubsub_subscription.dead_letter
+  to   = google_pubsub_subscription.push["dead-letter"]
+}
+
+moved {
+  from = google_pubsub_subscription.webhooks["deliver-webhooks"]
+  to   = google_pubsub_subscription.push["deliver-webhooks"]
+}
+
+moved {
+  from = google_pubsub_subscription.webhooks["webhook-retries"]
+  to   = google_pubsub_subscription.push["webhook-retries"]
+}
+
+# Nothing silently lost: every dead-lettered message (jobs and webhook events)
+# is also kept for 7 days on a pull subscription operators can inspect or
+# replay (gcloud pubsub subscriptions pull <name> --auto-ack=false).
+resource "google_pubsub_subscription" "hold" {
+  for_each = {
+    dead-letter          = google_pubsub_topic.dead_letter
+    webhooks-dead-letter = google_pubsub_topic.webhooks_dead_letter
+  }
+
+  name    = "${local.prefix}-${each.key}-hold"
   project = var.project_id
-  topic   = google_pubsub_topic.dead_letter.id
+  topic   = each.value.id
 
   ack_deadline_seconds       = 60
   message_retention_duration = "604800s"
@@ -125,4 +167,14 @@ resource "google_pubsub_subscription" "dead_letter_hold" {
   expiration_policy {
     ttl = ""
   }
+}
+
+moved {
+  from = google_pubsub_subscription.dead_letter_hold
+  to   = google_pubsub_subscription.hold["dead-letter"]
+}
+
+moved {
+  from = google_pubsub_subscription.webhooks_dead_letter_hold
+  to   = google_pubsub_subscription.hold["webhooks-dead-letter"]
 }

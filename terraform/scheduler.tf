@@ -1,38 +1,74 @@
 # Cloud Scheduler calls sweep with an OIDC token of the scheduler account,
-# which holds roles/run.invoker on the sweep service only (iam.tf).
+# which holds roles/run.invoker on the sweep service only (iam.tf):
+#   sweep        every few minutes: requeue or fail stuck jobs, republish events
+#   model-check  daily, ?mode=models: the model lifecycle check (lifecycle.tf)
+locals {
+  sweep_schedules = {
+    sweep = {
+      description      = "Requeue or fail imagegen jobs stuck past their lease or deadline."
+      schedule         = var.sweep_schedule
+      query            = ""
+      attempt_deadline = "120s"
+      retry_count      = 1
+      min_backoff      = "10s"
+      max_backoff      = "60s"
+    }
+    model-check = {
+      description      = "Daily look-ahead: ask Model Garden about each catalog model; retire the ones gone."
+      schedule         = var.model_check_schedule
+      query            = "?mode=models"
+      attempt_deadline = "300s"
+      retry_count      = 3
+      min_backoff      = "60s"
+      max_backoff      = "600s"
+    }
+  }
+}
 
 resource "google_cloud_scheduler_job" "sweep" {
-  name        = "${local.prefix}-sweep"
+  for_each = local.sweep_schedules
+
+  name        = "${local.prefix}-${each.key}"
   project     = var.project_id
   region      = var.region
-  description = "Requeue or fail imagegen jobs stuck past their lease or deadline."
-  schedule    = var.sweep_schedule
+  description = each.value.description
+  schedule    = each.value.schedule
   time_zone   = var.sweep_time_zone
 
-  attempt_deadline = "120s"
+  attempt_deadline = each.value.attempt_deadline
 
   retry_config {
-    retry_count          = 1
-    min_backoff_duration = "10s"
-    max_backoff_duration = "60s"
+    retry_count          = each.value.retry_count
+    min_backoff_duration = each.value.min_backoff
+    max_backoff_duration = each.value.max_backoff
   }
 
   http_target {
     http_method = "POST"
-    uri         = google_cloudfunctions2_function.sweep.service_config[0].uri
+    uri         = "${google_cloudfunctions2_function.function["sweep"].service_config[0].uri}${each.value.query}"
     body        = base64encode("{}")
     headers = {
       "Content-Type" = "application/json"
     }
 
     oidc_token {
-      service_account_email = google_service_account.scheduler.email
-      audience              = google_cloudfunctions2_function.sweep.service_config[0].uri
+      service_account_email = google_service_account.platform["scheduler"].email
+      audience              = google_cloudfunctions2_function.function["sweep"].service_config[0].uri
     }
   }
 
   depends_on = [
     google_project_service.this,
-    google_cloud_run_v2_service_iam_member.scheduler_invokes_sweep,
+    google_cloud_run_v2_service_iam_member.invoker,
   ]
+}
+
+moved {
+  from = google_cloud_scheduler_job.sweep
+  to   = google_cloud_scheduler_job.sweep["sweep"]
+}
+
+moved {
+  from = google_cloud_scheduler_job.model_check
+  to   = google_cloud_scheduler_job.sweep["model-check"]
 }

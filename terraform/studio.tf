@@ -76,7 +76,7 @@ resource "google_cloud_run_v2_service" "studio" {
     function_target = "studio"
     image_uri       = local.studio_image
     base_image      = local.studio_base_image
-    service_account = google_service_account.build.id
+    service_account = google_service_account.platform["build"].id
   }
 
   template {
@@ -154,22 +154,27 @@ resource "google_project_iam_member" "studio_firestore_user" {
   member  = google_service_account.studio[0].member
 }
 
-resource "google_pubsub_topic_iam_member" "studio_jobs_publisher" {
-  count = var.studio_enabled ? 1 : 0
+# It queues jobs and publishes their events, as submit does.
+resource "google_pubsub_topic_iam_member" "studio_publisher" {
+  for_each = var.studio_enabled ? {
+    jobs       = google_pubsub_topic.jobs.name
+    job-events = google_pubsub_topic.job_events.name
+  } : {}
 
   project = var.project_id
-  topic   = google_pubsub_topic.jobs.name
+  topic   = each.value
   role    = "roles/pubsub.publisher"
   member  = google_service_account.studio[0].member
 }
 
-resource "google_pubsub_topic_iam_member" "studio_events_publisher" {
-  count = var.studio_enabled ? 1 : 0
+moved {
+  from = google_pubsub_topic_iam_member.studio_jobs_publisher[0]
+  to   = google_pubsub_topic_iam_member.studio_publisher["jobs"]
+}
 
-  project = var.project_id
-  topic   = google_pubsub_topic.job_events.name
-  role    = "roles/pubsub.publisher"
-  member  = google_service_account.studio[0].member
+moved {
+  from = google_pubsub_topic_iam_member.studio_events_publisher[0]
+  to   = google_pubsub_topic_iam_member.studio_publisher["job-events"]
 }
 
 # Reads outputs (earlier images as references, signed thumbnails) and writes a new

@@ -33,69 +33,9 @@ resource "google_pubsub_topic" "webhooks_dead_letter" {
   depends_on = [google_project_service.this]
 }
 
-# Undeliverable webhook events stay 7 days for operators to inspect or replay.
-resource "google_pubsub_subscription" "webhooks_dead_letter_hold" {
-  name                       = "${local.prefix}-webhooks-dead-letter-hold"
-  project                    = var.project_id
-  topic                      = google_pubsub_topic.webhooks_dead_letter.id
-  ack_deadline_seconds       = 60
-  message_retention_duration = "604800s"
-  retain_acked_messages      = true
-
-  expiration_policy {
-    ttl = ""
-  }
-}
-
-locals {
-  # subscription -> the topic it reads
-  webhook_feeds = {
-    deliver-webhooks = google_pubsub_topic.job_events
-    webhook-retries  = google_pubsub_topic.webhook_retries
-  }
-}
-
-resource "google_pubsub_subscription" "webhooks" {
-  for_each = local.webhook_feeds
-
-  name    = "${local.prefix}-${each.key}-push"
-  project = var.project_id
-  topic   = each.value.id
-
-  ack_deadline_seconds       = 60
-  message_retention_duration = "86400s"
-
-  push_config {
-    # The topic in the path makes functions-framework put it in the CloudEvent
-    # source (see pubsub.tf).
-    push_endpoint = "${google_cloudfunctions2_function.deliver_webhooks.service_config[0].uri}/projects/${var.project_id}/topics/${each.value.name}"
-
-    oidc_token {
-      service_account_email = google_service_account.push_invoker.email
-      audience              = google_cloudfunctions2_function.deliver_webhooks.service_config[0].uri
-    }
-  }
-
-  retry_policy {
-    minimum_backoff = "10s"
-    maximum_backoff = "600s"
-  }
-
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.webhooks_dead_letter.id
-    max_delivery_attempts = var.max_delivery_attempts
-  }
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  depends_on = [
-    google_pubsub_topic_iam_member.webhooks_dead_letter_publisher,
-    google_service_account_iam_member.pubsub_mints_push_tokens,
-    google_cloud_run_v2_service_iam_member.push_invokes_deliver_webhooks,
-  ]
-}
+# The push subscriptions (job-events and webhook-retries -> deliver_webhooks)
+# and the pull subscription holding webhook dead letters for 7 days are in
+# pubsub.tf, next to the jobs' own.
 
 # --- the signing secret ------------------------------------------------------------
 # whsec_<base64 of 32 random bytes>, the Standard Webhooks secret format.
@@ -122,67 +62,7 @@ resource "google_secret_manager_secret_version" "webhook" {
   secret_data = "whsec_${random_bytes.webhook_secret.base64}"
 }
 
-# --- the function ------------------------------------------------------------------
-resource "google_cloudfunctions2_function" "deliver_webhooks" {
-  name        = "${local.prefix}-deliver-webhooks"
-  project     = var.project_id
-  location    = var.region
-  description = "imagegen webhooks: signed deliveries of job events, upload answers (pushed by job-events)."
-
-  build_config {
-    runtime           = local.runtime
-    entry_point       = "deliver_webhooks"
-    service_account   = google_service_account.build.id
-    docker_repository = google_artifact_registry_repository.functions.id
-
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.functions_source.name
-      }
-    }
-  }
-
-  service_config {
-    available_memory                 = "512Mi"
-    timeout_seconds                  = 60
-    min_instance_count               = 0
-    max_instance_count               = var.max_instances.deliver_webhooks
-    max_instance_request_concurrency = 1
-    # Inbound only from Pub/Sub push; outbound to the internet (webhook URLs are
-    # checked against private ranges in code: functions/imagegen/netguard.py).
-    ingress_settings               = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision = true
-    service_account_email          = google_service_account.function["webhooks"].email
-    environment_variables          = local.function_env
-
-    secret_environment_variables {
-      key        = "IMAGEGEN_WEBHOOK_SECRET"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.webhook.secret_id
-      version    = "latest"
-    }
-  }
-
-  depends_on = [
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_project_iam_member.build_staging_access,
-    google_secret_manager_secret_version.webhook,
-    google_secret_manager_secret_iam_member.webhooks_read_secret,
-  ]
-}
-
 # --- least-privilege IAM -----------------------------------------------------------
-resource "google_cloud_run_v2_service_iam_member" "push_invokes_deliver_webhooks" {
-  project  = var.project_id
-  location = var.region
-  name     = google_cloudfunctions2_function.deliver_webhooks.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.push_invoker.member
-}
-
 resource "google_secret_manager_secret_iam_member" "webhooks_read_secret" {
   project   = var.project_id
   secret_id = google_secret_manager_secret.webhook.secret_id
@@ -190,63 +70,16 @@ resource "google_secret_manager_secret_iam_member" "webhooks_read_secret" {
   member    = google_service_account.function["webhooks"].member
 }
 
-# Dead letters: the function (after >= 24 h of failed attempts) and the
-# Pub/Sub service agent (the subscriptions' dead-letter policy) publish there;
-# the agent also acknowledges on the source subscriptions.
-resource "google_pubsub_topic_iam_member" "webhooks_dead_letter_publisher" {
-  for_each = {
-    agent    = local.pubsub_service_agent
-    function = google_service_account.function["webhooks"].member
-  }
-
-  project = var.project_id
-  topic   = google_pubsub_topic.webhooks_dead_letter.name
-  role    = "roles/pubsub.publisher"
-  member  = each.value
-}
-
-resource "google_pubsub_subscription_iam_member" "webhooks_dead_letter_source" {
-  for_each = local.webhook_feeds
-
-  project      = var.project_id
-  subscription = google_pubsub_subscription.webhooks[each.key].name
-  role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_service_agent
-}
-
-# The sweeper queues due retries.
-resource "google_pubsub_topic_iam_member" "sweep_publishes_webhook_retries" {
-  project = var.project_id
-  topic   = google_pubsub_topic.webhook_retries.name
-  role    = "roles/pubsub.publisher"
-  member  = google_service_account.function["sweep"].member
-}
+# Publishing to webhooks-dead-letter (the function and the Pub/Sub agent) and
+# to webhook-retries (the sweeper): local.topic_publishers in iam.tf.
 
 # Signed URLs in webhook payloads and upload answers: read access to the
-# outputs (a signed URL carries the signer's access) and signBlob on itself
-# (roles/iam.serviceAccountTokenCreator holds iam.serviceAccounts.signBlob).
-resource "google_storage_bucket_iam_member" "webhooks_read_outputs" {
-  bucket = google_storage_bucket.outputs.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.function["webhooks"].member
-}
-
+# outputs (a signed URL carries the signer's access; local.function_bucket_grants
+# in iam.tf) and signBlob on itself (roles/iam.serviceAccountTokenCreator holds
+# iam.serviceAccounts.signBlob). Upload answers are rewritten when the job ends,
+# under results/ only (iam.tf too).
 resource "google_service_account_iam_member" "webhooks_sign_blob" {
   service_account_id = google_service_account.function["webhooks"].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = google_service_account.function["webhooks"].member
-}
-
-# Upload answers are rewritten when the job ends (create + overwrite), under
-# results/ only.
-resource "google_storage_bucket_iam_member" "webhooks_rewrite_results" {
-  bucket = google_storage_bucket.outputs.name
-  role   = "roles/storage.objectUser"
-  member = google_service_account.function["webhooks"].member
-
-  condition {
-    title       = "results-prefix-only"
-    description = "deliver_webhooks may write objects under results/ only."
-    expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.outputs.name}/objects/results/\")"
-  }
 }

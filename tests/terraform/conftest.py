@@ -108,6 +108,7 @@ class TerraformConfig:
     outputs: dict[str, dict] = field(default_factory=dict)
     locals: dict[str, Any] = field(default_factory=dict)
     terraform_blocks: list[dict] = field(default_factory=list)
+    moved: list[dict] = field(default_factory=list)  # {"from": "${addr}", "to": "${addr}"}
 
     def of_type(self, rtype: str) -> list[Resource]:
         return [r for r in self.resources if r.type == rtype]
@@ -159,9 +160,152 @@ def tf() -> TerraformConfig:
         for entry in parsed.get("locals", []):
             cfg.locals.update(entry)
         cfg.terraform_blocks.extend(parsed.get("terraform", []))
+        cfg.moved.extend(parsed.get("moved", []))
     return cfg
 
 
 @pytest.fixture(scope="session")
 def tf_text_without_comments(tf: TerraformConfig) -> str:
     return _strip_comments(tf.all_text)
+
+
+# --- for_each resources, read per instance ------------------------------------------
+# The functions (and the grants and subscriptions that follow them) are one resource
+# with for_each over a map literal in locals. `instance` gives the body one instance
+# gets: each.key / each.value.<attr> replaced by that entry's values (HCL expression
+# text, as the parser returns it), dynamic blocks expanded into the blocks they make,
+# and `local.<map>["key"]` lookups of map literals resolved. It reads; it does not
+# evaluate Terraform (a value that is an expression stays that expression).
+
+_WHOLE_REF = re.compile(r"\$\{(\w+)\.(key|value)(?:\.(\w+))?(\[\*\])?\}")
+_INTERPOLATION = re.compile(r"\$\{(\w+)\.(key|value)(?:\.(\w+))?\}")
+_PART_REF = re.compile(r"\b(\w+)\.(key|value)(?:\.(\w+))?")
+_LOCAL_LOOKUP = re.compile(r'\$\{local\.(\w+)\["([^"]+)"\]\}')
+
+
+def _expression(value: Any) -> str:
+    """``value`` as HCL expression text, to splice into a larger expression."""
+    if isinstance(value, str):
+        if value.startswith("${") and value.endswith("}"):
+            return value[2:-1]
+        return '"' + value.replace('"', '\\"') + '"'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _lookup(scope: dict[str, tuple[Any, Any]], name: str, part: str, attr: str | None) -> Any:
+    key, value = scope[name]
+    if part == "key":
+        return key
+    if attr is None:
+        return value
+    if isinstance(value, str) and value.startswith("${"):  # a reference: its attribute
+        return "${" + value[2:-1] + "." + attr + "}"
+    assert isinstance(value, dict) and attr in value, f"{name}.value has no {attr}"
+    return value[attr]
+
+
+def _substitute(node: Any, scope: dict[str, tuple[Any, Any]], cfg: TerraformConfig) -> Any:
+    if isinstance(node, list):
+        return [_substitute(item, scope, cfg) for item in node]
+    if isinstance(node, dict):
+        out = {k: _substitute(v, scope, cfg) for k, v in node.items() if k != "dynamic"}
+        for dynamic in node.get("dynamic", []):
+            for name, spec in dynamic.items():
+                items = _substitute(spec["for_each"], scope, cfg)
+                pairs = items.items() if isinstance(items, dict) else enumerate(items or [])
+                for k, v in pairs:
+                    (content,) = spec["content"]
+                    made = _substitute(content, {**scope, name: (k, v)}, cfg)
+                    out.setdefault(name, []).append(made)
+        return out
+    if not isinstance(node, str):
+        return node
+    whole = _WHOLE_REF.fullmatch(node)
+    if whole and whole.group(1) in scope:
+        value = _lookup(scope, *whole.group(1, 2, 3))
+        if whole.group(4):  # splat: null -> [], a value -> [value]
+            return [] if value is None else value if isinstance(value, list) else [value]
+        return _substitute(value, scope, cfg)
+
+    def interpolate(m: re.Match) -> str:  # ${each.value.x} inside a template
+        if m.group(1) not in scope:
+            return m.group(0)
+        value = _lookup(scope, *m.group(1, 2, 3))
+        return value if isinstance(value, str) else "${" + _expression(value) + "}"
+
+    def splice(m: re.Match) -> str:
+        if m.group(1) not in scope:
+            return m.group(0)
+        return _expression(_lookup(scope, *m.group(1, 2, 3)))
+
+    text = _INTERPOLATION.sub(interpolate, node)
+    text = _PART_REF.sub(splice, text) if "${" in text else text
+    text = re.sub(r'\$\{"([^"$]*)"\}', r"\1", text)  # a literal spliced into a template
+    lookup = _LOCAL_LOOKUP.fullmatch(text)
+    if lookup and isinstance(cfg.locals.get(lookup.group(1)), dict):
+        return cfg.locals[lookup.group(1)][lookup.group(2)]
+    return text
+
+
+_FILTER = re.compile(
+    r"\$\{\{for (\w+), (\w+) in local\.(\w+) : \1 => \2(?:\.(\w+))? if \2\.(\w+)( != null)?\}\}"
+)
+
+
+def for_each_map(cfg: TerraformConfig, resource: Resource, strict: bool = True) -> dict | None:
+    """The map a resource's for_each gives: a map literal, ``local.<map>``, or
+    ``{ for k, v in local.<map> : k => v[.attr] if v.<attr> [!= null] }`` (a flag that is
+    an expression, e.g. ``var.signed_url_access``, counts as set: the instance may exist),
+    or ``var.<flag> ? { k = expr, ... } : {}`` (the map when the flag is set).
+    """
+    expr = resource.body.get("for_each")
+    if isinstance(expr, dict):
+        return expr
+    if m := re.fullmatch(r"\$\{local\.(\w+)\}", str(expr)):
+        return as_map(cfg.locals[m.group(1)])
+    if m := _FILTER.fullmatch(str(expr)):
+        _, _, name, pick, present, _ = m.groups()
+        entries = as_map(cfg.locals[name])
+        return {
+            k: v[pick] if pick else v
+            for k, v in entries.items()
+            if v[present] is not None and v[present] is not False
+        }
+    if m := re.fullmatch(r"\$\{var\.\w+ \? \{(.*)\} : \{\}\}", str(expr)):  # optional set
+        pairs = (item.split(" = ", 1) for item in m.group(1).split(", "))
+        return {k.strip('"'): "${" + v + "}" for k, v in pairs}
+    assert not strict, f"{resource.address}: for_each {expr!r} is not a map this test reads"
+    return None
+
+
+def instance(cfg: TerraformConfig, rtype: str, rname: str, key: str, each: Any = None) -> dict:
+    """The body of ``rtype.rname[key]`` with each.* replaced (see above).
+
+    ``each``: the entry's value, by default read from the resource's for_each map.
+    """
+    resource = cfg.get(rtype, rname)
+    if each is None:
+        entries = for_each_map(cfg, resource)
+        assert key in entries, f"{resource.address} has no instance [{key!r}]"
+        each = entries[key]
+    return _substitute(resource.body, {"each": (key, each)}, cfg)
+
+
+def expanded(cfg: TerraformConfig, rtype: str) -> list[Resource]:
+    """Every resource of ``rtype``, a for_each over a map read here as its instances
+    (named ``name["key"]``); for_each over input (e.g. ``toset(var.x)``) stays one body."""
+    out = []
+    for r in cfg.of_type(rtype):
+        keys = for_each_map(cfg, r, strict=False) if "for_each" in r.body else None
+        if keys is None:
+            out.append(r)
+            continue
+        for k in keys:
+            out.append(
+                Resource(r.type, f'{r.name}["{k}"]', instance(cfg, r.type, r.name, k), r.file)
+            )
+    return out

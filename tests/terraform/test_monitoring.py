@@ -155,7 +155,7 @@ def test_dead_letter_alert_watches_the_hold_subscription(tf: TerraformConfig) ->
         ],
         "condition_threshold",
     )
-    assert "google_pubsub_subscription.dead_letter_hold.name" in cond["filter"]
+    assert 'google_pubsub_subscription.hold["dead-letter"].name' in cond["filter"]
     assert cond["comparison"] == "COMPARISON_GT" and cond["threshold_value"] == 0
 
 

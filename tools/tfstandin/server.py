@@ -13,7 +13,9 @@ The protocol messages come from the generated tfplugin6 stubs of the ``tf`` pack
 servicer that answers from a pre-serialized GetProviderSchema response.
 
 Usage (Terraform runs it through the wrapper `python -m tools.tfstandin validate` writes):
-    python -m tools.tfstandin.server <schema.pb>
+    python -m tools.tfstandin.server <schema.pb> [--fake-cloud]
+--fake-cloud serves tools/tfstandin/fakecloud.py instead: plan and apply into Terraform
+state only, for `python -m tools.tfstandin replan`.
 """
 
 from __future__ import annotations
@@ -157,12 +159,18 @@ def _server_credentials() -> tuple[grpc.ServerCredentials, str]:
     return credentials, base64.b64encode(der).decode().rstrip("=")
 
 
-def serve(schema_file: Path) -> None:
+def serve(schema_file: Path, fake_cloud: bool = False) -> None:
     if os.environ.get(MAGIC_COOKIE_KEY) != MAGIC_COOKIE:
         sys.exit("This binary is a Terraform plugin; Terraform starts it (see tools/tfstandin).")
     schema = pb.GetProviderSchema.Response.FromString(schema_file.read_bytes())
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    rpc.add_ProviderServicer_to_server(SchemaOnlyProvider(schema), server)
+    if fake_cloud:
+        from .fakecloud import FakeCloudProvider
+
+        provider: SchemaOnlyProvider = FakeCloudProvider(schema)
+    else:
+        provider = SchemaOnlyProvider(schema)
+    rpc.add_ProviderServicer_to_server(provider, server)
     controller = _Controller()
     controller_rpc.add_GRPCControllerServicer_to_server(controller, server)
     stdio_rpc.add_GRPCStdioServicer_to_server(_Stdio(), server)
@@ -177,4 +185,4 @@ def serve(schema_file: Path) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]))
+    serve(Path(sys.argv[1]), fake_cloud="--fake-cloud" in sys.argv[2:])
