@@ -47,7 +47,7 @@ locals {
     generate = {
       description   = "imagegen worker: runs one job on Vertex AI (pushed by the jobs subscription)."
       account       = "generate"
-      memory        = var.memory.generate
+      memory        = coalesce(var.memory.generate, var.concurrency.generate > 1 ? "1Gi" : "512Mi")
       cpu           = "1"
       timeout       = var.generate_timeout_seconds
       max_instances = var.max_instances.generate

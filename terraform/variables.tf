@@ -173,16 +173,16 @@ variable "max_instances" {
 variable "memory" {
   type = object({
     submit      = optional(string, "512Mi")
-    generate    = optional(string, "1Gi")
+    generate    = optional(string)
     on_upload   = optional(string, "512Mi")
     dead_letter = optional(string, "256Mi")
     sweep       = optional(string, "256Mi")
   })
-  description = "Memory per function, in Cloud Run units (e.g. 256Mi, 512Mi, 1Gi, 2Gi). generate holds one 4K reply at a time: bench/RESULTS.md (memory) measured a peak of 598 MiB for 4 x 4K incompressible images (701 MiB with two at once), hence 1Gi (the measurement plus Cloud Run's own overhead); 512Mi only once the reply is stream-decoded (issue 18, not done yet)."
+  description = "Memory per function, in Cloud Run units (e.g. 256Mi, 512Mi, 1Gi, 2Gi). generate streams each image to Cloud Storage as it arrives: bench/RESULTS.md (memory) measured a peak of 217 MiB for one job of 4 x 4K incompressible images (600 MiB for the old buffered path, same run), so its default is 512Mi, the smallest the second-generation environment takes (https://cloud.google.com/run/docs/configuring/services/memory-limits, read 2026-11-25), at concurrency.generate = 1, and 1Gi when an instance runs more than one job at once (about 75 MiB more a concurrent 4 x 4K job: projected, not measured)."
   default     = {}
 
   validation {
-    condition     = alltrue([for k, v in var.memory : can(regex("^[0-9]+(Mi|Gi)$", v))])
+    condition     = alltrue([for k, v in var.memory : v == null || can(regex("^[0-9]+(Mi|Gi)$", v))])
     error_message = "memory values must look like 256Mi or 1Gi."
   }
 }

@@ -693,3 +693,12 @@ def test_webhooks_secret_and_least_privilege(tf: TerraformConfig) -> None:
     assert project_roles == ["roles/datastore.user"] or not project_roles
     retention = tf.variables["webhooks"]
     assert ">= 86400" in blocks(retention, "validation")[1]["condition"]
+
+
+def test_generate_memory_follows_the_measurement(tf: TerraformConfig) -> None:
+    """Issue 18: with each image streamed to Cloud Storage, one 4 x 4K job peaks at 217 MiB
+    (bench/RESULTS.md, memory), so generate defaults to 512Mi at one job an instance and to
+    1Gi when it runs more than one at once; a memory the caller sets wins."""
+    memory = str(_service_config(tf, "generate").get("available_memory"))
+    assert "coalesce(var.memory.generate" in memory, memory
+    assert '"512Mi"' in memory and '"1Gi"' in memory and "var.concurrency.generate > 1" in memory
