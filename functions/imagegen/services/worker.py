@@ -520,44 +520,16 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
         log.warning("out of time for this attempt; handing back for redelivery", extra=ctx)
         raise RetryLater(exc.message) from exc
     except Blocked as exc:
-        services.jobs.finish(
-            job_id,
-            attempt,
-            State.BLOCKED if not keeper.outputs else State.SUCCEEDED,
-            {
-                "outputs": keeper.outputs,
-                "blocked_images": [{"reason": r} for r in [*keeper.blocked, exc.message]],
-                "images_produced": len(keeper.outputs),
-                "cost_usd": cost_of(keeper.outputs),
-                "error": None if keeper.outputs else _error(exc),
-            },
-        )
-        log.warning(
-            "job blocked",
-            extra={
-                **ctx,
-                "error": exc.message,
-                "state": "blocked",
-                "model": spec.id,
-                "job_seconds": _since_submit(job),
-            },
-        )
+        # a block after some images were stored: the job succeeded with what it has
+        blocked = [{"reason": r} for r in [*keeper.blocked, exc.message]]
+        state = State.BLOCKED if not keeper.outputs else State.SUCCEEDED
+        end = _end_with_kept(services, job, keeper, state, exc, {"blocked_images": blocked})
+        log.warning("job blocked", extra={**ctx, **end, "model": spec.id, "state": "blocked"})
         return State.BLOCKED.value
     except FinalUpstream as exc:
         # images already stored stay on the job (and are billed); the job still failed
-        kept = {"outputs": keeper.outputs, "images_produced": len(keeper.outputs)}
-        kept["cost_usd"] = cost_of(keeper.outputs)
-        services.jobs.finish(job_id, attempt, State.FAILED, {"error": _error(exc), **kept})
-        log.error(
-            "job failed",
-            extra={
-                **ctx,
-                "error": exc.message,
-                "state": "failed",
-                "model": spec.id,
-                "job_seconds": _since_submit(job),
-            },
-        )
+        end = _end_with_kept(services, job, keeper, State.FAILED, exc, {})
+        log.error("job failed", extra={**ctx, **end, "model": spec.id, "state": "failed"})
         return State.FAILED.value
     except Exception as exc:
         # Storage or an unexpected fault: hand back, let redelivery (bounded by the
@@ -595,6 +567,28 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
         },
     )
     return state.value
+
+
+def _end_with_kept(
+    services: Services,
+    job: Job,
+    keeper: Keeper,
+    state: State,
+    exc: ImagegenError,
+    fields: dict[str, Any],
+) -> dict[str, Any]:
+    """Finish a job that ends on a block or a final error with the images its calls stored
+    (kept and billed; the error is recorded only when there are none, or the job failed).
+    Returns the end's log fields."""
+    kept = {
+        "outputs": keeper.outputs,
+        "images_produced": len(keeper.outputs),
+        "cost_usd": cost_of(keeper.outputs),
+        "error": _error(exc) if state is State.FAILED or not keeper.outputs else None,
+        **fields,
+    }
+    services.jobs.finish(keeper.job_id, keeper.attempt, state, kept)
+    return {"error": exc.message, "job_seconds": _since_submit(job)}
 
 
 def _rerouted(
