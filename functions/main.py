@@ -14,7 +14,7 @@ from cloudevents.http import CloudEvent
 
 from imagegen import logs, tracing
 from imagegen.bootstrap import services
-from imagegen.events import decoded, job_message
+from imagegen.events import decode_event, decoded, job_message
 
 # The settings are read here, at start: a bad value stops the instance with its name.
 logs.setup(services().settings.log_level)
@@ -68,7 +68,6 @@ def on_upload(event: CloudEvent) -> None:
 @functions_framework.cloud_event
 def deliver_webhooks(event: CloudEvent) -> None:
     """`job-events` / `webhook-retries` message -> webhook delivery and upload answers."""
-    from imagegen.adapters.events_pubsub import decode_event
     from imagegen.services.webhooks import handle_event
 
     job_event = decoded(event, decode_event, "job event")

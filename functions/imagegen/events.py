@@ -79,3 +79,20 @@ def _count(value: Any) -> int | None:
         return int(value) if value else None
     except (TypeError, ValueError):
         return None
+
+
+def decode_event(event_type: str, data: Any) -> dict[str, Any]:
+    """The job CloudEvent inside a Pub/Sub push (structured mode: the message data is the
+    event's JSON); BadEvent when it is not one."""
+    if event_type != PUBSUB_EVENT:
+        raise BadEvent(f"expected {PUBSUB_EVENT}, got {event_type}")
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict) or not message.get("data"):
+        raise BadEvent("the event has no Pub/Sub message data")
+    try:
+        event = json.loads(base64.b64decode(message["data"]))
+    except ValueError as exc:
+        raise BadEvent(f"message data is not JSON: {exc}") from None
+    if not isinstance(event, dict) or not {"id", "type", "subject"} <= event.keys():
+        raise BadEvent("message data is not a job CloudEvent")
+    return event

@@ -14,7 +14,6 @@ from werkzeug import exceptions as http_errors
 from werkzeug.routing import BaseConverter, Map, RequestRedirect, Rule
 
 from imagegen import catalog_admin, logs
-from imagegen.adapters.signer import with_urls
 from imagegen.auth import Caller, Unauthenticated
 from imagegen.bootstrap import Services
 from imagegen.domain import bounded_json
@@ -190,7 +189,7 @@ class Api:
         """The job as the API shows it (JobView) with its `status_url`, and with signed
         download URLs on its outputs when `signed`."""
         view = JobView.of(job, status_url(_base_url(request), job.id, self.jobs_path)).to_json()
-        return with_urls(self.services.signer, view) if signed or self.sign_views else view
+        return self.services.signer.with_urls(view) if signed or self.sign_views else view
 
     # -- endpoints ----------------------------------------------------------------------
     def healthz(self, request: flask.Request) -> flask.Response:

@@ -165,3 +165,25 @@ def test_imports_point_one_way():
                     module = ".".join(name.split(".")[:3])
                     wrong.add((where, module))
     assert wrong == set(), sorted(wrong)
+
+
+# The edge: entry points, HTTP, the studio and event decoding reach adapters only through
+# `bootstrap.Services` (typed by the ports), never by importing them.
+EDGE = [
+    PACKAGE.parent / "main.py",
+    PACKAGE / "http_api.py",
+    PACKAGE / "events.py",
+    PACKAGE / "catalog_admin.py",
+    *(PACKAGE / "studio").glob("*.py"),
+]
+
+
+def test_the_edge_imports_no_adapter():
+    wrong = {
+        (path.name, name)
+        for path in EDGE
+        for name in _imports(path)
+        if name.startswith("imagegen.adapters")
+    }
+    assert wrong == set(), sorted(wrong)
+    assert all(path.exists() for path in EDGE), [str(p) for p in EDGE if not p.exists()]

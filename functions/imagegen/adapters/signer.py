@@ -166,8 +166,3 @@ class UrlSigner:
                 token_uri="https://oauth2.googleapis.com/token",  # noqa: S106 (a URL)
             )
         return self._local_credentials
-
-
-def with_urls(signer: UrlSigner, view: dict[str, Any]) -> dict[str, Any]:
-    """`signer.with_urls(view)`, for the HTTP edge."""
-    return signer.with_urls(view)
