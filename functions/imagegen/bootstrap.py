@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from imagegen import ports
 from imagegen.config import Settings, load_settings
@@ -55,10 +55,7 @@ class Services:
     def catalog_store(self) -> ports.CatalogStore:
         from imagegen.adapters.catalog_firestore import CatalogStore
 
-        s = self.settings
-        return CatalogStore.connect(
-            s.require("project"), s.firestore_database, s.catalog_collection
-        )
+        return CatalogStore(self.firestore, self.settings.catalog_collection)
 
     @cached_property
     def model_garden(self) -> ports.ModelRegistry:
@@ -99,17 +96,32 @@ class Services:
             trust_caller_header=s.trust_caller_header,
         )
 
+    # --- the clients the adapters share --------------------------------------------------
+    # One Firestore client and one Pub/Sub publisher an instance: each client resolves
+    # credentials, fetches its own token and opens its own channel, so an adapter each
+    # (jobs, event log, catalog, limiter; jobs and events topics) multiplied that work on
+    # every cold start. Google's clients are safe to share between threads.
+
+    @cached_property
+    def firestore(self) -> Any:
+        from google.cloud import firestore
+
+        s = self.settings
+        return firestore.Client(project=s.require("project"), database=s.firestore_database)
+
+    @cached_property
+    def publisher(self) -> Any:
+        from google.cloud import pubsub_v1
+
+        return pubsub_v1.PublisherClient()
+
     @cached_property
     def jobs(self) -> ports.JobStore:
         from imagegen.adapters.jobs_firestore import JobStore
 
         s = self.settings
-        store = JobStore.connect(
-            s.require("project"),
-            s.firestore_database,
-            s.jobs_collection,
-            s.usage_collection,
-            s.idempotency_collection,
+        store = JobStore(
+            self.firestore, s.jobs_collection, s.usage_collection, s.idempotency_collection
         )
         store.counter_shards = s.counter_shards  # issue 18: sharded usage counters
         if s.events_topic:
@@ -123,7 +135,8 @@ class Services:
         from imagegen.adapters.queue_pubsub import JobQueue
 
         s = self.settings
-        return JobQueue.connect(s.require("project"), s.jobs_topic, s.publish_timeout_seconds)
+        topic = self.publisher.topic_path(s.require("project"), s.jobs_topic)
+        return JobQueue(self.publisher, topic, s.publish_timeout_seconds)
 
     @cached_property
     def storage(self) -> ports.ObjectStore:
@@ -147,19 +160,18 @@ class Services:
         quotas = QuotaTable.parse(s.vertex_requests_per_minute, s.vertex_quota_overrides)
         if not quotas.default_per_minute and not quotas.overrides:
             return None
-        from google.cloud import firestore
-
         from imagegen.adapters.limiter_firestore import FirestoreLimiter
 
-        client = firestore.Client(project=s.require("project"), database=s.firestore_database)
-        return FirestoreLimiter(client, s.limiter_collection, quotas)
+        return FirestoreLimiter(self.firestore, s.limiter_collection, quotas)
 
     # --- results that reach people (issue 16) ------------------------------------------
 
     def _topic(self, name: str) -> ports.EventTopic:
         from imagegen.adapters.events_pubsub import EventTopic
 
-        return EventTopic.connect(self.settings.require("project"), name)
+        return EventTopic(
+            self.publisher, self.publisher.topic_path(self.settings.require("project"), name)
+        )
 
     @cached_property
     def event_topic(self) -> ports.EventTopic:
@@ -178,9 +190,7 @@ class Services:
         from imagegen.adapters.events_firestore import EventLog
 
         s = self.settings
-        return EventLog.connect(
-            s.require("project"), s.firestore_database, s.jobs_collection, s.webhooks_collection
-        )
+        return EventLog(self.firestore, s.jobs_collection, s.webhooks_collection)
 
     @cached_property
     def signer(self) -> ports.Signer:

@@ -28,97 +28,111 @@ from imagegen.services import lifecycle, submission
 if TYPE_CHECKING:
     from imagegen.http_api import Api
 
-Handler = Callable[[], flask.Response]
+Handler = Callable[["Api", flask.Request], flask.Response]
 
 
-def routes(api: Api, request: flask.Request) -> dict[str, dict[str, Handler]]:
-    """Routes added to the API's table (http_api.Api._route)."""
-    from imagegen.http_api import _json, _read_json
+def _json(body: Any, status: int) -> flask.Response:
+    """http_api's JSON answer (imported here: http_api imports this module)."""
+    from imagegen.http_api import _json as answer
 
+    return answer(body, status)
+
+
+def _admin(api: Api, request: flask.Request) -> str:
+    caller = api.caller(request)
+    if not caller.admin:
+        raise Forbidden("only the deployment's admins (admin_members) change the catalog")
+    return caller.id
+
+
+def _body(api: Api, request: flask.Request) -> Any:
+    from imagegen.http_api import _read_json
+
+    s = api.services.settings
+    return _read_json(request, s.max_body_bytes, s.max_json_depth)
+
+
+def show(api: Api, request: flask.Request) -> flask.Response:
     services = api.services
+    _admin(api, request)
+    services.live_catalog.refresh()
+    record = services.live_catalog.record()
+    return _json({**_record_json(record), "facts": lifecycle.facts(services)}, 200)
 
-    def admin() -> str:
-        caller = api.caller(request)
-        if not caller.admin:
-            raise Forbidden("only the deployment's admins (admin_members) change the catalog")
-        return caller.id
 
-    def body() -> Any:
-        s = services.settings
-        return _read_json(request, s.max_body_bytes, s.max_json_depth)
+def diff_current(api: Api, request: flask.Request) -> flask.Response:
+    services = api.services
+    _admin(api, request)
+    services.live_catalog.refresh()
+    return _json({"changes": diff(services.base_catalog, services.catalog)}, 200)
 
-    def show() -> flask.Response:
-        admin()
-        services.live_catalog.refresh()
-        record = services.live_catalog.record()
-        return _json({**_record_json(record), "facts": lifecycle.facts(services)}, 200)
 
-    def diff_current() -> flask.Response:
-        admin()
-        services.live_catalog.refresh()
-        return _json({"changes": diff(services.base_catalog, services.catalog)}, 200)
+def diff_proposed(api: Api, request: flask.Request) -> flask.Response:
+    services = api.services
+    _admin(api, request)
+    proposed = _parse(services.base_catalog, _body(api, request))
+    return _json({"changes": diff(services.catalog, proposed[1])}, 200)
 
-    def diff_proposed() -> flask.Response:
-        admin()
-        proposed = _parse(services.base_catalog, body())
-        return _json({"changes": diff(services.catalog, proposed[1])}, 200)
 
-    def put() -> flask.Response:
-        who = admin()
-        overlay, _ = _parse(services.base_catalog, body())
-        _, record = services.catalog_store.change(
-            who,
-            f"set overlay ({len(overlay.models)} models, {len(overlay.retired)} retired)",
-            lambda _old: overlay,
+def put(api: Api, request: flask.Request) -> flask.Response:
+    services = api.services
+    who = _admin(api, request)
+    overlay, _ = _parse(services.base_catalog, _body(api, request))
+    _, record = services.catalog_store.change(
+        who,
+        f"set overlay ({len(overlay.models)} models, {len(overlay.retired)} retired)",
+        lambda _old: overlay,
+    )
+    services.live_catalog.refresh()
+    return _json(_record_json(record), 200)
+
+
+def retire(api: Api, request: flask.Request) -> flask.Response:
+    services = api.services
+    who = _admin(api, request)
+    payload = _body(api, request)
+    model = payload.get("model") if isinstance(payload, dict) else None
+    replacement = payload.get("replacement") if isinstance(payload, dict) else None
+    catalog = services.catalog
+    problems = []
+    if not isinstance(model, str) or catalog.get(model) is None:
+        problems.append({"field": "model", "message": f"not a served model: {model!r}"})
+    if not isinstance(replacement, str) or catalog.get(replacement) is None or replacement == model:
+        problems.append(
+            {"field": "replacement", "message": f"not another served model: {replacement!r}"}
         )
-        services.live_catalog.refresh()
-        return _json(_record_json(record), 200)
+    if problems:
+        raise InvalidRequest("cannot retire", details=problems)
+    wrote = lifecycle.retire(
+        services, model, replacement, who=who, source="admin", reason=f"retired by {who}"
+    )
+    record = services.live_catalog.record()
+    return _json({"retired": wrote, **_record_json(record)}, 200)
 
-    def retire() -> flask.Response:
-        who = admin()
-        payload = body()
-        model = payload.get("model") if isinstance(payload, dict) else None
-        replacement = payload.get("replacement") if isinstance(payload, dict) else None
-        catalog = services.catalog
-        problems = []
-        if not isinstance(model, str) or catalog.get(model) is None:
-            problems.append({"field": "model", "message": f"not a served model: {model!r}"})
-        if (
-            not isinstance(replacement, str)
-            or catalog.get(replacement) is None
-            or (replacement == model)
-        ):
-            problems.append(
-                {"field": "replacement", "message": f"not another served model: {replacement!r}"}
-            )
-        if problems:
-            raise InvalidRequest("cannot retire", details=problems)
-        wrote = lifecycle.retire(
-            services, model, replacement, who=who, source="admin", reason=f"retired by {who}"
-        )
-        record = services.live_catalog.record()
-        return _json({"retired": wrote, **_record_json(record)}, 200)
 
-    def models() -> flask.Response:
-        facts = lifecycle.facts(services)
-        entries = submission.models(services)
-        for entry in entries:  # stage, shutdown, replacement and where each came from
-            entry["lifecycle_facts"] = facts.get(entry["id"])
-        return _json(
-            {
-                "models": entries,
-                "default": services.catalog.default_model,
-                "catalog": _record_json(services.live_catalog.record(), history=10),
-            },
-            200,
-        )
+def models(api: Api, request: flask.Request) -> flask.Response:
+    services = api.services
+    facts = lifecycle.facts(services)
+    entries = submission.models(services)
+    for entry in entries:  # stage, shutdown, replacement and where each came from
+        entry["lifecycle_facts"] = facts.get(entry["id"])
+    return _json(
+        {
+            "models": entries,
+            "default": services.catalog.default_model,
+            "catalog": _record_json(services.live_catalog.record(), history=10),
+        },
+        200,
+    )
 
-    return {
-        "/v1/models": {"GET": models},
-        "/v1/catalog": {"GET": show, "PUT": put},
-        "/v1/catalog/diff": {"GET": diff_current, "POST": diff_proposed},
-        "/v1/catalog/retire": {"POST": retire},
-    }
+
+# Routes added to the API's table (http_api.Api.rules / _route): path -> method -> handler.
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/v1/models": {"GET": models},
+    "/v1/catalog": {"GET": show, "PUT": put},
+    "/v1/catalog/diff": {"GET": diff_current, "POST": diff_proposed},
+    "/v1/catalog/retire": {"POST": retire},
+}
 
 
 def _parse(base: Catalog, payload: Any) -> tuple[Overlay, Catalog]:

@@ -147,7 +147,7 @@ class Api:
             rule("/v1/usage", "usage", "GET"),
         ]
         # the live catalog's routes (issue 17), `GET /v1/models` among them
-        catalog = catalog_admin.routes(self, flask.Request.from_values())
+        catalog = catalog_admin.ROUTES
         return own + [rule(path, f"catalog {path}", *methods) for path, methods in catalog.items()]
 
     def caller(self, request: flask.Request) -> Caller:
@@ -181,7 +181,7 @@ class Api:
         endpoint, args = match(self.routes, request)
         if endpoint.startswith("catalog "):
             path = endpoint.removeprefix("catalog ")
-            return catalog_admin.routes(self, request)[path][request.method]()
+            return catalog_admin.ROUTES[path][request.method](self, request)
         return getattr(self, endpoint)(request, **args)
 
     # -- views: a job as JSON, with its URLs -------------------------------------------

@@ -105,13 +105,12 @@ class CatalogStore:
     def _obs(self, model_id: str):
         return self._collection.document(f"obs-{model_id}")
 
-    def record_not_found(self, model_id: str, location: str, message: str) -> dict[str, Any]:
-        """Vertex answered 404 NOT_FOUND for the model in this location; returns the
-        model's observations after the write."""
+    def record_not_found(self, model_id: str, location: str, message: str) -> None:
+        """Vertex answered 404 NOT_FOUND for the model in this location (one write, no
+        read back: `observations` reads them when a decision needs them)."""
         self._obs(model_id).set(
             {"not_found": {location: {"at": _now(), "message": message[:500]}}}, merge=True
         )
-        return self.observations(model_id)
 
     def record_check(self, model_id: str, result: dict[str, Any]) -> None:
         """What the Model Garden check saw (launch stage, found or not, when)."""

@@ -31,12 +31,6 @@ class EventLog:
         self._collection = client.collection(collection)
         self._webhooks = client.collection(webhooks)
 
-    @classmethod
-    def connect(cls, project: str, database: str, collection: str, webhooks: str) -> EventLog:
-        from google.cloud import firestore
-
-        return cls(firestore.Client(project=project, database=database), collection, webhooks)
-
     def _ref(self, job_id: str):
         return self._collection.document(job_id)
 

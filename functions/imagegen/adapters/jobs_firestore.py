@@ -63,16 +63,6 @@ class JobStore:
         self._usage = client.collection(usage)
         self._keys = client.collection(idempotency)
 
-    @classmethod
-    def connect(
-        cls, project: str, database: str, collection: str, usage: str, idempotency: str
-    ) -> JobStore:
-        from google.cloud import firestore
-
-        return cls(
-            firestore.Client(project=project, database=database), collection, usage, idempotency
-        )
-
     def _ref(self, job_id: str):
         return self._collection.document(job_id)
 
