@@ -665,13 +665,9 @@ def _stored_shape(endpoint: str | None, uri: str) -> tuple[int, int] | None:
 
 
 def _shape(raw: bytes) -> tuple[int, int] | None:
-    from PIL import Image, UnidentifiedImageError
+    from imagegen.media import pixel_size  # the function's own header reader
 
-    try:
-        with Image.open(io.BytesIO(raw)) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
+    return pixel_size(raw)
 
 
 def _nearest_ratio(table: dict[str, tuple[int, int]], shape: tuple[int, int] | None) -> str:

@@ -12,9 +12,6 @@ locals {
     sweep       = "Sweeper: fails or requeues stale jobs on a schedule."
     webhooks    = "Webhook deliverer: signs and POSTs job events, answers uploads."
   }
-
-  # Functions that read or write job documents.
-  firestore_users = ["submit", "generate", "on_upload", "dead_letter", "sweep", "webhooks"]
 }
 
 resource "google_service_account" "function" {
@@ -89,7 +86,7 @@ moved {
 # libraries need (tighten further with an IAM condition on the database name
 # if the project holds other Firestore databases).
 resource "google_project_iam_member" "firestore_user" {
-  for_each = toset(local.firestore_users)
+  for_each = local.function_accounts # every function reads or writes job documents
 
   project = var.project_id
   role    = "roles/datastore.user"
@@ -482,7 +479,7 @@ resource "google_storage_bucket_iam_member" "build_reads_source" {
 # bucket names; the names are not a documented contract, the condition needed
 # the project number at plan time, and nothing offline can prove the narrower
 # grant lets a build finish, so the documented grant is used. What it widens:
-# this account (used only by Cloud Build for these five functions, no key, no
+# this account (used only by Cloud Build for the six functions and the studio, no key, no
 # user can act as it without iam.serviceAccountUser) can also read and write
 # objects in the project's other buckets during a build.
 resource "google_project_iam_member" "build_staging_access" {

@@ -1,6 +1,7 @@
 # Shared names, labels and the environment every function reads.
 # Resources live in one file per concern: apis, iam, storage, pubsub,
-# firestore, functions, scheduler, budget, monitoring.
+# firestore, functions, scheduler, budget, monitoring, events, webhooks,
+# lifecycle, studio.
 #
 # No data "google_project" here: a data source is read at plan time, and that
 # one goes through the Cloud Resource Manager API, which a fresh project may not
@@ -10,6 +11,10 @@
 
 locals {
   prefix = var.name_prefix
+
+  # Callers who may read and cancel every caller's jobs and usage and change the catalog
+  # (emails, no "user:" prefix): submit's and the studio's IMAGEGEN_ADMIN_MEMBERS.
+  admin_emails = join(",", [for m in var.admin_members : split(":", m)[1]])
 
   # service-<PROJECT_NUMBER>@gcp-sa-pubsub.iam.gserviceaccount.com is the Pub/Sub
   # service agent of the project (DeadLetterPolicy.dead_letter_topic in
@@ -87,9 +92,8 @@ locals {
   # one worker with as many threads as the instance takes concurrent requests
   # (bench/RESULTS.md, submit section).
   submit_env = merge(local.function_env, {
-    WORKERS = "1"
-    THREADS = tostring(var.concurrency.submit)
-    # Callers who may read and cancel every caller's jobs and usage (emails, no prefix).
-    IMAGEGEN_ADMIN_MEMBERS = join(",", [for m in var.admin_members : split(":", m)[1]])
+    WORKERS                = "1"
+    THREADS                = tostring(var.concurrency.submit)
+    IMAGEGEN_ADMIN_MEMBERS = local.admin_emails
   })
 }

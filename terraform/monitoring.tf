@@ -180,8 +180,8 @@ resource "google_monitoring_dashboard" "operations" {
     title                   = "imagegen (${local.prefix})"
     metric_prefix           = local.metric_prefix
     promql_metric_prefix    = "logging_googleapis_com:user_${replace(local.prefix, "-", "_")}"
-    submit_service          = "${local.prefix}-submit"
-    dead_letter_hold        = "${local.prefix}-dead-letter-hold"
+    submit_service          = google_cloudfunctions2_function.function["submit"].name
+    dead_letter_hold        = google_pubsub_subscription.hold["dead-letter"].name
     failure_ratio_threshold = var.alert_thresholds.failure_ratio
   })
 
@@ -310,9 +310,9 @@ resource "google_monitoring_alert_policy" "submit_5xx" {
   severity              = "ERROR"
 
   conditions {
-    display_name = "5xx responses of ${local.prefix}-submit over 5 min"
+    display_name = "5xx responses of ${google_cloudfunctions2_function.function["submit"].name} over 5 min"
     condition_threshold {
-      filter          = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${local.prefix}-submit\" AND metric.type=\"run.googleapis.com/request_count\" AND metric.labels.response_code_class=\"5xx\""
+      filter          = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${google_cloudfunctions2_function.function["submit"].name}\" AND metric.type=\"run.googleapis.com/request_count\" AND metric.labels.response_code_class=\"5xx\""
       comparison      = "COMPARISON_GT"
       threshold_value = var.alert_thresholds.submit_5xx_per_5min
       duration        = "0s"

@@ -34,12 +34,12 @@ output "dead_letter_hold_subscription" {
 }
 
 output "function_service_accounts" {
-  description = "Runtime service account e-mail of each function, keyed by function (submit, generate, on_upload, dead_letter, sweep)."
+  description = "Runtime service account e-mail of each function, keyed by account (submit, generate, on_upload, dead_letter, sweep, and webhooks: deliver_webhooks's)."
   value       = { for k, sa in google_service_account.function : k => sa.email }
 }
 
 output "push_invoker_service_account" {
-  description = "Service account whose OIDC token Pub/Sub push deliveries to generate and dead_letter carry."
+  description = "Service account whose OIDC token Pub/Sub push deliveries to generate, dead_letter and deliver_webhooks carry."
   value       = google_service_account.platform["push_invoker"].email
 }
 

@@ -11,9 +11,9 @@
 # set at least one message attribute: the conversion needs message.attributes,
 # and Pub/Sub omits the field when a message has none.
 #
-# generate and dead_letter therefore have no event_trigger; Pub/Sub pushes to
-# their run.app URL with an OIDC token of the push-invoker service account,
-# which holds roles/run.invoker on those two services only.
+# generate, dead_letter and deliver_webhooks therefore have no event_trigger;
+# Pub/Sub pushes to their run.app URL with an OIDC token of the push-invoker
+# service account, which holds roles/run.invoker on those three services only.
 
 resource "google_pubsub_topic" "jobs" {
   #checkov:skip=CKV_GCP_83:Messages carry only job IDs (no prompts or images); Google-managed encryption is used.

@@ -30,7 +30,7 @@ locals {
   studio_env = merge(local.function_env, {
     WORKERS                       = "1"
     THREADS                       = "20"
-    IMAGEGEN_ADMIN_MEMBERS        = join(",", [for m in var.admin_members : split(":", m)[1]])
+    IMAGEGEN_ADMIN_MEMBERS        = local.admin_emails
     IMAGEGEN_STUDIO_IAP_AUDIENCES = var.studio_iap ? local.studio_iap_audience : ""
     IMAGEGEN_STUDIO_ID_TOKENS     = var.studio_iap ? "0" : "1"
   })

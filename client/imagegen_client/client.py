@@ -83,7 +83,7 @@ class WaitTimeout(Exception):
     def __init__(self, job_id: str, job: dict[str, Any] | None, timeout: float) -> None:
         self.job_id = job_id
         self.job = job
-        self.state = (job or {}).get("state") or (job or {}).get("status") or "unknown"
+        self.state = state_of(job or {})
         self.timeout = timeout
         waited = f" after {timeout:g} s" if timeout else ""
         super().__init__(
