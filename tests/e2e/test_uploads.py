@@ -150,3 +150,24 @@ def test_other_objects_are_ignored(stack_env):
     }
     assert handle_upload(services, STORAGE_FINALIZED, event) == "ignored"
     assert handle_upload(services, "google.cloud.storage.object.v1.deleted", event) == "ignored"
+
+
+def test_a_request_file_nested_thousands_deep_is_refused_not_retried(gcs, stack_env, unique):
+    """A 100,000-deep array (200 KB, under the 1 MiB cap) once raised RecursionError in
+    on_upload, which Eventarc would retry for a day; it gets the HTTP API's 400 instead."""
+    name = f"requests/{unique}.json"
+    gcs.bucket(stack_env["IMAGEGEN_UPLOADS_BUCKET"]).blob(name).upload_from_string(
+        "[" * 100_000 + "]" * 100_000, content_type="application/json"
+    )
+    services = Services(load_settings())
+    event = {
+        "bucket": stack_env["IMAGEGEN_UPLOADS_BUCKET"],
+        "name": name,
+        "generation": "1",
+        "size": "200000",
+        "metadata": {},
+    }
+    assert handle_upload(services, STORAGE_FINALIZED, event) == "refused"
+    answer = _answer(gcs, stack_env, name)
+    assert answer["error"]["code"] == "invalid_request" and "job_id" not in answer
+    assert "nested deeper than" in answer["error"]["details"][0]["message"]

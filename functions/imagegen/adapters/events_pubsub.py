@@ -21,6 +21,13 @@ class EventTopic:
         self._publisher = publisher
         self.topic = topic_path
 
+    @classmethod
+    def connect(cls, project: str, topic: str) -> EventTopic:
+        from google.cloud import pubsub_v1
+
+        publisher = pubsub_v1.PublisherClient()
+        return cls(publisher, publisher.topic_path(project, topic))
+
     def publish(self, event: dict[str, Any], *, timeout: float = 10.0) -> str:
         """Publish one CloudEvent as JSON. The attributes let subscriptions filter
         (`attributes.state = "succeeded"`) and carry `job_id`, which the push conversion in

@@ -21,6 +21,13 @@ class JobQueue:
         self._topic = topic_path
         self._timeout = timeout
 
+    @classmethod
+    def connect(cls, project: str, topic: str, timeout: float = 3.0) -> JobQueue:
+        from google.cloud import pubsub_v1
+
+        publisher = pubsub_v1.PublisherClient()
+        return cls(publisher, publisher.topic_path(project, topic), timeout)
+
     def publish(self, job_id: str, *, timeout: float | None = None, **attributes: str) -> str:
         """Publish one message and wait for the server's ack; Unavailable if it fails.
 
