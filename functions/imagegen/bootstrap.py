@@ -96,11 +96,13 @@ class Services:
             trust_caller_header=s.trust_caller_header,
         )
 
-    # --- the clients the adapters share --------------------------------------------------
-    # One Firestore client and one Pub/Sub publisher an instance: each client resolves
-    # credentials, fetches its own token and opens its own channel, so an adapter each
-    # (jobs, event log, catalog, limiter; jobs and events topics) multiplied that work on
-    # every cold start. Google's clients are safe to share between threads.
+    # --- the client the Firestore adapters share -----------------------------------------
+    # One Firestore client an instance: each client resolves credentials, fetches its own
+    # token and opens its own channel, so one per adapter (jobs, event log, catalog,
+    # limiter) multiplied that work on every cold start. Google's clients are safe to
+    # share between threads. The job queue and the event topics keep a publisher each, as
+    # before: sharing one made the events' publishes wait on the queue's dead channel in
+    # the Pub/Sub outage test (tests/hostile/test_job_life.py), past its bound.
 
     @cached_property
     def firestore(self) -> Any:
@@ -108,12 +110,6 @@ class Services:
 
         s = self.settings
         return firestore.Client(project=s.require("project"), database=s.firestore_database)
-
-    @cached_property
-    def publisher(self) -> Any:
-        from google.cloud import pubsub_v1
-
-        return pubsub_v1.PublisherClient()
 
     @cached_property
     def jobs(self) -> ports.JobStore:
@@ -135,8 +131,7 @@ class Services:
         from imagegen.adapters.queue_pubsub import JobQueue
 
         s = self.settings
-        topic = self.publisher.topic_path(s.require("project"), s.jobs_topic)
-        return JobQueue(self.publisher, topic, s.publish_timeout_seconds)
+        return JobQueue.connect(s.require("project"), s.jobs_topic, s.publish_timeout_seconds)
 
     @cached_property
     def storage(self) -> ports.ObjectStore:
@@ -169,9 +164,7 @@ class Services:
     def _topic(self, name: str) -> ports.EventTopic:
         from imagegen.adapters.events_pubsub import EventTopic
 
-        return EventTopic(
-            self.publisher, self.publisher.topic_path(self.settings.require("project"), name)
-        )
+        return EventTopic.connect(self.settings.require("project"), name)
 
     @cached_property
     def event_topic(self) -> ports.EventTopic:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from imagegen.domain.job import Job, JobView
+from imagegen.domain.job import Job, JobView, iso
 from imagegen.domain.jobs import State
 
 SPEC_VERSION = "1.0"
@@ -50,12 +50,6 @@ def created_fields(job: dict[str, Any]) -> dict[str, Any]:
     return {"event_sequence": 1, "pending_events": [entry], "events_pending": True}
 
 
-def _iso(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    return str(value)
-
-
 def event_data(job: Job) -> dict[str, Any]:
     """The public view of the job (JobView), without inline reference image bytes (an event
     stays small: Pub/Sub push bodies and webhooks carry it; the bytes are on the job)."""
@@ -80,7 +74,7 @@ def cloud_event(job: Job, entry: dict[str, Any], source: str) -> dict[str, Any]:
         "source": source,
         "type": event_type(entry["state"]),
         "subject": job.id,
-        "time": _iso(entry["time"]),
+        "time": iso(t) if isinstance(t := entry["time"], dt.datetime) else str(t),
         "datacontenttype": "application/json",
         "data": event_data(job),
     }

@@ -19,7 +19,13 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
-from imagegen.domain.catalog import ModelSpec, Overlay, OverlayRetirement, replacement_for
+from imagegen.domain.catalog import (
+    ModelSpec,
+    Overlay,
+    OverlayRetirement,
+    apply_overlay,
+    replacement_for,
+)
 from imagegen.domain.request import JobRequest, validate_request
 from imagegen.errors import FinalUpstream, ImagegenError
 from imagegen.logs import get_logger
@@ -111,8 +117,6 @@ def _wait_for_retirement(services: Services, model_id: str) -> None:
 
 def _check(services: Services, overlay: Overlay) -> None:
     """The overlay must make a valid catalog on top of the code's table (same schema)."""
-    from imagegen.domain.catalog import apply_overlay
-
     apply_overlay(services.base_catalog, overlay)
 
 

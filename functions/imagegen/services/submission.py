@@ -167,9 +167,8 @@ def store_inline_references(
     bucket and refer to it by gs:// URI instead: the job document holds references, never
     image bytes (a Firestore document is at most 1 MiB; Vertex takes 7 MB per inline
     image). Returns the request to store and the URIs written."""
-    import base64
-
-    from imagegen.domain.request import sniff_image_type
+    from imagegen.domain.generation import reference_bytes, reference_mime
+    from imagegen.domain.request import extension
 
     refs = validated.request.reference_images
     if not any(ref.data is not None for ref in refs):
@@ -182,12 +181,10 @@ def store_inline_references(
             if ref.data is None:
                 stored.append(ref)
                 continue
-            raw = base64.b64decode(ref.data)
-            mime = ref.mime_type or sniff_image_type(raw) or "image/png"
-            ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
+            raw, mime = reference_bytes(ref), reference_mime(ref)
             uri = services.storage.write(
                 bucket,
-                f"jobs/{job_id}/inputs/{index}.{ext}",
+                f"jobs/{job_id}/inputs/{index}.{extension(mime)}",
                 raw,
                 mime,
                 {"imagegen-job-id": job_id},

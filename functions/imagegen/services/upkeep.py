@@ -9,7 +9,7 @@ from typing import Any
 
 from imagegen.bootstrap import Services
 from imagegen.domain.job import Job
-from imagegen.domain.jobs import State, utcnow
+from imagegen.domain.jobs import MAX_DOCUMENT_BYTES, State, document_bytes, utcnow
 from imagegen.errors import Unavailable
 from imagegen.logs import get_logger
 
@@ -94,8 +94,6 @@ def finish_oversized(
     once, with the reason. Handing it back would re-run it (each run a billable Vertex
     call) only to fail the same way. Its output objects are deleted and named in the
     error, and the Vertex spend stays on the job (cost_usd), so budgets stay true."""
-    from imagegen.domain.jobs import MAX_DOCUMENT_BYTES, document_bytes
-
     size = document_bytes(job.document_with(fields))
     uris = [o["uri"] for o in fields.get("outputs") or []]
     for uri in uris:

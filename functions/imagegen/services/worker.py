@@ -34,7 +34,7 @@ from imagegen.domain.retry import Backoff, fits
 from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
 from imagegen.logs import get_logger
 from imagegen.media import ProvenanceStream
-from imagegen.services.lifecycle import call_serving
+from imagegen.services.lifecycle import call_serving, record_not_found, reroute
 from imagegen.services.upkeep import finish_oversized
 
 log = get_logger("imagegen.generate")
@@ -89,7 +89,7 @@ def pace(services: Services, job_id: str) -> Route | None:
     the first of its model's routes (the job's region, then the deployment's fallback
     locations) that has them within `limiter_max_wait_seconds`, and wait for them. Raises
     PacedLater when no route has them that soon. None when nothing is paced."""
-    limiter = getattr(services, "limiter", None)
+    limiter = services.limiter
     if limiter is None:
         return None
     job = services.jobs.get(job_id)
@@ -126,7 +126,7 @@ def pace(services: Services, job_id: str) -> Route | None:
 def _slots(services: Services, route: Route, calls: int) -> None:
     """A call after the first (a retry or another route) takes its slots too; none within
     the wait is a quota error of our own (the attempt is handed back)."""
-    limiter = getattr(services, "limiter", None)
+    limiter = services.limiter
     if limiter is None or not limiter.paced(route.spec.id, route.location):
         return
     wait_limit = services.settings.limiter_max_wait_seconds
@@ -372,7 +372,7 @@ def call_with_retries(
         except RetryableUpstream as exc:
             _log_call(job_id, route, 429 if exc.quota else exc.status)
             last = exc
-            if exc.quota and exc.status == 429 and getattr(services, "limiter", None):
+            if exc.quota and exc.status == 429 and services.limiter:
                 services.limiter.throttled(route.spec.id, route.location)
             log.warning(
                 "retryable upstream error",
@@ -395,8 +395,6 @@ def call_with_retries(
 
 def _note_not_found(services: Services, route: Route, exc: FinalUpstream) -> None:
     """A 404 NOT_FOUND for a publisher model: the lifecycle autopilot counts it (issue 17)."""
-    from imagegen.services.lifecycle import record_not_found
-
     record_not_found(services, route.spec, route.location, exc.message)
 
 
@@ -596,8 +594,6 @@ def _rerouted(
 ) -> tuple[JobRequest, ModelSpec] | None:
     """The job's model was retired after submit: its replacement, or the job fails with
     the reason when the deployment refuses retired names (issue 17)."""
-    from imagegen.services.lifecycle import reroute
-
     try:
         return reroute(services, job, req)
     except FinalUpstream as exc:
