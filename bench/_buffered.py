@@ -7,13 +7,13 @@ at a time. `install()` patches it into the running process (the benchmark's chil
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from imagegen.adapters import vertex
 from imagegen.adapters.vertex_wire import model_path, read_gemini
 from imagegen.domain.generation import GeneratedImage, Generation
+from imagegen.domain.job_values import Output
 from imagegen.media import embed_text_metadata, pixel_size
-from imagegen.services import worker
+from imagegen.services import keeper
 
 
 def _generate_content(self, spec, location, body, timeout, on_image=None) -> Generation:
@@ -40,7 +40,7 @@ def _generate_content(self, spec, location, body, timeout, on_image=None) -> Gen
     return read_gemini(reply, inline)
 
 
-def _store(self, image: GeneratedImage, route) -> dict[str, Any]:
+def _store(self, image: GeneratedImage, route) -> Output:
     """As main had it: splice into a copy, one upload_from_string of the whole file."""
     index = self.take_index()
     metadata = self.provenance(route)
@@ -54,18 +54,18 @@ def _store(self, image: GeneratedImage, route) -> dict[str, Any]:
         metadata,
     )
     width, height = pixel_size(image.data) or (0, 0)
-    priced, _ = worker.delivered_size(route.spec, self.req, width, height, index)
-    return {
-        "uri": uri,
-        "mime_type": image.mime_type,
-        "index": index,
-        "width": width,
-        "height": height,
-        "bytes": len(data),
-        "priced_size": priced,
-        "model": route.spec.id,
-        "cost_usd": route.spec.price(priced),
-    }
+    priced, _ = keeper.delivered_size(route.spec, self.req, width, height, index)
+    return Output(
+        uri=uri,
+        mime_type=image.mime_type,
+        index=index,
+        width=width,
+        height=height,
+        bytes=len(data),
+        priced_size=priced,
+        model=route.spec.id,
+        cost_usd=route.spec.price(priced),
+    )
 
 
 def install(services) -> None:
@@ -76,5 +76,5 @@ def install(services) -> None:
     client._buffered_clients = RestClients("PredictionServiceClient", client._override)
     vertex.MAX_PARALLEL_4K = 1
     vertex.VertexClient._generate_content = _generate_content
-    worker.Keeper.opener = lambda self, route: None  # images come back in memory
-    worker.Keeper._store = _store
+    keeper.Keeper.opener = lambda self, route: None  # images come back in memory
+    keeper.Keeper._store = _store

@@ -21,6 +21,7 @@ from imagegen.config import Settings, load_settings
 from imagegen.domain.catalog import Catalog, load_catalog
 from imagegen.domain.quota import Limits
 from imagegen.domain.request import Policy
+from imagegen.services.job_events import announce
 
 if TYPE_CHECKING:
     from imagegen.auth import Authenticator
@@ -121,8 +122,6 @@ class Services:
         )
         store.counter_shards = s.counter_shards  # issue 18: sharded usage counters
         if s.events_topic:
-            from imagegen.services.job_events import announce
-
             store.announcer = lambda job, entry: announce(self, job, entry)
         return store
 

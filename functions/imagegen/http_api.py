@@ -5,8 +5,8 @@ services.submission, which takes commands and returns domain objects."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import json
 from typing import Any
 
 import flask
@@ -16,19 +16,19 @@ from werkzeug.routing import BaseConverter, Map, RequestRedirect, Rule
 from imagegen import catalog_admin, logs
 from imagegen.auth import Caller, Unauthenticated
 from imagegen.bootstrap import Services
-from imagegen.domain import bounded_json
-from imagegen.domain.job import Job, JobView, status_url
+from imagegen.domain.job import Job
+from imagegen.domain.job_view import JobView, status_url
 from imagegen.errors import (
     BudgetExceeded,
     ImagegenError,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
-    PayloadTooLarge,
     RateLimited,
     Unavailable,
-    UnsupportedMediaType,
 )
+from imagegen.http_io import base_url, error_response, idempotency_key, json_response, read_json
+from imagegen.openapi import document
 from imagegen.services import submission
 
 log = logs.get_logger("imagegen.http")
@@ -78,47 +78,6 @@ def match(routes: Map, request: flask.Request) -> tuple[str, dict[str, Any]]:
         raise NotFound(f"no route {request.method} {request.path}") from None
 
 
-def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> flask.Response:
-    response = flask.Response(
-        json.dumps(body, default=str), status=status, mimetype="application/json"
-    )
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
-
-
-def _error(exc: ImagegenError, headers: dict[str, str] | None = None) -> flask.Response:
-    return _json(exc.to_json(), exc.http_status, headers)
-
-
-def _base_url(request: flask.Request) -> str:
-    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
-    return f"{scheme}://{request.host}"
-
-
-def _read_json(request: flask.Request, limit: int, max_depth: int) -> Any:
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is over {limit} bytes")
-    mimetype = request.mimetype or ""
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise UnsupportedMediaType("send the job as JSON with Content-Type: application/json")
-    raw = request.get_data(cache=False)
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"the body is over {limit} bytes")
-    return bounded_json.loads(raw, max_depth)
-
-
-def idempotency_key(request: flask.Request) -> str | None:
-    """The request's Idempotency-Key header (1 to 256 characters), or None."""
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 256):
-        raise InvalidRequest(
-            "bad Idempotency-Key",
-            details=[{"field": "Idempotency-Key", "message": "1 to 256 characters"}],
-        )
-    return key
-
-
 class Api:
     """The `submit` function's HTTP API. Subclassed by the studio (same error table)."""
 
@@ -130,8 +89,6 @@ class Api:
         self.services = services
         self.auth = services.auth
         if trust_caller_header is not None:
-            import dataclasses
-
             self.auth = dataclasses.replace(self.auth, trust_caller_header=trust_caller_header)
         self.routes = url_map(self.rules())
 
@@ -152,7 +109,7 @@ class Api:
 
     def caller(self, request: flask.Request) -> Caller:
         """The verified caller (401 without one); see imagegen.auth."""
-        return self.auth.caller(request.headers, _base_url(request))
+        return self.auth.caller(request.headers, base_url(request))
 
     def handle(self, request: flask.Request) -> flask.Response:
         logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), self.services.settings.project)
@@ -160,22 +117,22 @@ class Api:
             return self._route(request)
         except (RateLimited, BudgetExceeded) as exc:
             log.warning("request refused", extra={"error": exc.message, "path": request.path})
-            return _error(exc, {"Retry-After": str(exc.retry_after)})
+            return error_response(exc, {"Retry-After": str(exc.retry_after)})
         except Unauthenticated as exc:
             log.warning("unauthenticated", extra={"error": exc.message, "path": request.path})
-            return _error(exc, {"WWW-Authenticate": 'Bearer realm="imagegen"'})
+            return error_response(exc, {"WWW-Authenticate": 'Bearer realm="imagegen"'})
         except Unavailable as exc:
             log.error("request failed", extra={"error": exc.message, "path": request.path})
-            return _error(exc, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+            return error_response(exc, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
         except NotAllowed as exc:
-            return _error(exc, {"Allow": exc.allow})
+            return error_response(exc, {"Allow": exc.allow})
         except ImagegenError as exc:
             if exc.http_status >= 500:
                 log.error("request failed", extra={"error": exc.message, "path": request.path})
-            return _error(exc)
+            return error_response(exc)
         except Exception:
             log.exception("unhandled error", extra={"path": request.path})
-            return _json({"error": {"code": "internal", "message": "internal error"}}, 500)
+            return json_response({"error": {"code": "internal", "message": "internal error"}}, 500)
 
     def _route(self, request: flask.Request) -> flask.Response:
         endpoint, args = match(self.routes, request)
@@ -188,17 +145,17 @@ class Api:
     def job_json(self, request: flask.Request, job: Job, *, signed: bool = False) -> dict[str, Any]:
         """The job as the API shows it (JobView) with its `status_url`, and with signed
         download URLs on its outputs when `signed`."""
-        view = JobView.of(job, status_url(_base_url(request), job.id, self.jobs_path)).to_json()
+        view = JobView.of(job, status_url(base_url(request), job.id, self.jobs_path)).to_json()
         return self.services.signer.with_urls(view) if signed or self.sign_views else view
 
     # -- endpoints ----------------------------------------------------------------------
     def healthz(self, request: flask.Request) -> flask.Response:
-        return _json({"ok": True}, 200)
+        return json_response({"ok": True}, 200)
 
     def submit(self, request: flask.Request) -> flask.Response:
         caller = self.caller(request)  # before the body is read: no identity, no work
         settings = self.services.settings
-        body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        body = read_json(request, settings.max_body_bytes, settings.max_json_depth)
         key = idempotency_key(request)
         result = submission.submit(
             self.services,
@@ -208,24 +165,24 @@ class Api:
         )
         view = self.job_json(request, result.job)
         status = 202 if result.created else 200
-        return _json(view, status, {"Location": view["status_url"]})
+        return json_response(view, status, {"Location": view["status_url"]})
 
     def get_job(self, request: flask.Request, job_id: str) -> flask.Response:
         job = submission.get_job(self.services, job_id, self.caller(request))
-        return _json(self.job_json(request, job, signed=True), 200)
+        return json_response(self.job_json(request, job, signed=True), 200)
 
     def cancel_job(self, request: flask.Request, job_id: str) -> flask.Response:
         job = submission.cancel_job(self.services, job_id, self.caller(request))
-        return _json(self.job_json(request, job), 200)
+        return json_response(self.job_json(request, job), 200)
 
     def output_redirect(self, request: flask.Request, job_id: str, n: int) -> flask.Response:
         """302 to a freshly signed URL of output `n` (issue 16): the caller's own job
         only, like every read (another caller's is the same 404 as a missing one)."""
         job = submission.get_job(self.services, job_id, self.caller(request))
-        outputs = {o.get("index", i): o for i, o in enumerate(job.outputs or [])}
-        if n not in outputs:
+        output = job.output(n)
+        if output is None:
             raise NotFound(f"job {job_id} has no output {n}")
-        signed = self.services.signer.sign(str(outputs[n].get("uri") or ""))
+        signed = self.services.signer.sign(output.uri)
         if signed is None:
             raise NotFound("signed URLs are off in this deployment (IMAGEGEN_URL_SIGNER=off)")
         response = flask.redirect(signed[0], code=302)
@@ -238,12 +195,10 @@ class Api:
         caller = submission.usage_caller(asker, request.args.get("caller") or None)
         period, start, end = usage_period(request.args.get("day"), request.args.get("month"))
         report = submission.usage(self.services, caller=caller, start=start, end=end)
-        return _json({**period, **report}, 200)
+        return json_response({**period, **report}, 200)
 
     def openapi(self, request: flask.Request) -> flask.Response:
-        from imagegen.openapi import document
-
-        return _json(document(), 200)
+        return json_response(document(), 200)
 
 
 def usage_period(

@@ -9,14 +9,15 @@ import random
 import pytest
 from PIL import Image
 
-from imagegen.domain.job import Job, JobView
-from imagegen.domain.jobs import (
+from imagegen.domain.job import (
     ClaimOutcome,
+    Job,
     State,
     TransitionError,
     check_transition,
     decide_claim,
 )
+from imagegen.domain.job_view import JobView
 from imagegen.domain.retry import Backoff, fits
 from imagegen.events import PUBSUB_EVENT, BadEvent, job_message
 from imagegen.media import embed_text_metadata

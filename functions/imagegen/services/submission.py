@@ -6,23 +6,23 @@ import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from imagegen.auth import Caller
 from imagegen.bootstrap import Services
-from imagegen.domain.job import Job
-from imagegen.domain.jobs import (
-    MAX_SUBMIT_DOCUMENT_BYTES,
-    State,
-    document_bytes,
-    new_job_id,
-    utcnow,
+from imagegen.domain.document_size import MAX_SUBMIT_DOCUMENT_BYTES
+from imagegen.domain.generation import reference_bytes, reference_mime
+from imagegen.domain.job import Job, State, new_job_id, utcnow
+from imagegen.domain.quota import usage_report
+from imagegen.domain.request import (
+    ValidatedRequest,
+    extension,
+    request_fingerprint,
+    validate_request,
 )
-from imagegen.domain.request import ValidatedRequest, request_fingerprint, validate_request
 from imagegen.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
-
-if TYPE_CHECKING:
-    from imagegen.auth import Caller
 from imagegen.logs import get_logger
+from imagegen.services.refine import resolve_parent
 
 log = get_logger("imagegen.submit")
 
@@ -38,39 +38,6 @@ def idempotency_id(scope: str, key: str) -> str:
     one request meet one job. Only the record's id is derived; the job id itself is random
     (a job id computed from a caller's email and key would be guessable)."""
     return hashlib.sha256(f"{scope}\x00{key}".encode()).hexdigest()
-
-
-def new_job(
-    job_id: str,
-    validated: ValidatedRequest,
-    *,
-    fingerprint: str,
-    source: str,
-    caller: str,
-    deadline_seconds: float,
-    now: dt.datetime,
-    **more: Any,
-) -> Job:
-    """A queued job for a validated request (`more`: other Job fields, e.g. the upload
-    that made it, the conversation it continues, its idempotency record's id)."""
-    request = validated.request
-    return Job(
-        id=job_id,
-        state=State.QUEUED,
-        request=validated.to_json(),
-        model=request.model or "",
-        region=request.region,
-        warnings=validated.warnings,
-        estimated_cost_usd=validated.estimated_cost_usd,
-        attempts=0,
-        source=source,
-        caller=caller,
-        fingerprint=fingerprint,
-        created_at=now,
-        updated_at=now,
-        deadline_at=now + dt.timedelta(seconds=deadline_seconds),
-        **more,
-    )
 
 
 def submit(
@@ -90,8 +57,6 @@ def submit(
     validated = validate_request(body, services.catalog, services.policy)
     conversation_prefix = None
     if validated.request.parent_job_id:
-        from imagegen.services.refine import resolve_parent
-
         conversation_prefix, more_warnings = resolve_parent(
             services, validated, validated.request.parent_job_id, caller
         )
@@ -105,7 +70,7 @@ def submit(
         more["parent_job_id"] = validated.request.parent_job_id
     if idempotency_key:
         more["idempotency_id"] = idempotency_id(caller, idempotency_key)
-    job = new_job(
+    job = Job.submitted(
         job_id,
         validated,
         fingerprint=fingerprint,
@@ -118,10 +83,7 @@ def submit(
     created = False
     try:
         check_document_size(job)
-        if services.limits.enabled:
-            created, stored = services.jobs.create_within_limits(job, services.limits)
-        else:
-            created, stored = services.jobs.create(job)
+        created, stored = services.jobs.create(job, services.limits)
     finally:
         if not created:  # refused, over a limit, or a replay: its copies are not needed
             _remove(services, written, job_id)
@@ -137,8 +99,8 @@ def submit(
         services.queue.publish(job_id)
     except Unavailable:
         log.error("publish failed; withdrawing the job", extra={"job_id": job_id})
-        try:
-            services.jobs.cancel(job_id)  # gives back any budget it reserved
+        try:  # the cancel gives back any budget it reserved
+            services.jobs.transact(job_id, lambda job: job.cancel(utcnow()))
             services.jobs.delete(job_id)
         except Exception:
             # The sweeper re-publishes queued jobs that were never picked up.
@@ -157,7 +119,7 @@ def submit(
             "state": State.QUEUED.value,
         },
     )
-    return Submitted(job, created=True)
+    return Submitted(stored, created=True)
 
 
 def store_inline_references(
@@ -167,9 +129,6 @@ def store_inline_references(
     bucket and refer to it by gs:// URI instead: the job document holds references, never
     image bytes (a Firestore document is at most 1 MiB; Vertex takes 7 MB per inline
     image). Returns the request to store and the URIs written."""
-    from imagegen.domain.generation import reference_bytes, reference_mime
-    from imagegen.domain.request import extension
-
     refs = validated.request.reference_images
     if not any(ref.data is not None for ref in refs):
         return validated, []
@@ -209,7 +168,7 @@ def _remove(services: Services, uris: list[str], job_id: str) -> None:
 def check_document_size(job: Job) -> None:
     """Refuse (400, nothing charged) a job whose document would leave too little room for
     its results: a refine chain grows every turn, and Firestore stores at most 1 MiB."""
-    size = document_bytes(job.to_document())
+    size = job.stored_bytes
     if size <= MAX_SUBMIT_DOCUMENT_BYTES:
         return
     if job.conversation:
@@ -255,8 +214,11 @@ def get_job(services: Services, job_id: str, caller: Caller, *, change: bool = F
 
 
 def cancel_job(services: Services, job_id: str, caller: Caller) -> Job:
+    """Cancel the caller's queued job (Conflict, 409, once it runs or has ended)."""
     get_job(services, job_id, caller, change=True)  # the owner never changes
-    job = services.jobs.cancel(job_id)
+    job = services.jobs.transact(job_id, lambda stored: stored.cancel(utcnow())).after
+    if job is None:  # withdrawn meanwhile
+        raise NotFound(f"no job {job_id}")
     log.info("job cancelled", extra={"job_id": job_id, "caller": caller.id, "state": "cancelled"})
     return job
 
@@ -298,7 +260,5 @@ def usage(
 ) -> dict[str, Any]:
     """Images, jobs and dollars of the jobs created in [start, end), overall, per caller and
     per model; one caller's only when `caller` is set (see usage_caller)."""
-    from imagegen.domain.quota import usage_report
-
     jobs = services.jobs.between(start, end, caller)
     return {"caller": caller, **usage_report(jobs)}

@@ -33,15 +33,8 @@ from imagegen.auth import Caller
 from imagegen.bootstrap import Services
 from imagegen.domain.request import validate_request
 from imagegen.errors import InvalidRequest, MethodNotAllowed, NotFound
-from imagegen.http_api import (
-    Api,
-    _base_url,
-    _json,
-    _read_json,
-    idempotency_key,
-    match,
-    rule,
-)
+from imagegen.http_api import Api, match, rule
+from imagegen.http_io import base_url, idempotency_key, json_response, read_json
 from imagegen.services import submission
 from imagegen.studio.identity import StudioIdentity
 
@@ -106,7 +99,7 @@ class Studio(Api):
         self.identity = identity or StudioIdentity.from_settings(services.settings, services.auth)
 
     def caller(self, request: flask.Request) -> Caller:
-        return self.identity.caller(request.headers, _base_url(request))
+        return self.identity.caller(request.headers, base_url(request))
 
     def handle(self, request: flask.Request) -> flask.Response:
         response = super().handle(request)
@@ -148,21 +141,21 @@ class Studio(Api):
 
     def me(self, request: flask.Request) -> flask.Response:
         caller = self.caller(request)
-        return _json(
+        return json_response(
             {"caller": caller.id, "admin": caller.admin, "local": self.identity.local}, 200
         )
 
     def models(self, request: flask.Request) -> flask.Response:
-        return _json(self._models(), 200)
+        return json_response(self._models(), 200)
 
     def estimate(self, request: flask.Request) -> flask.Response:
-        return _json(self._estimate(request), 200)
+        return json_response(self._estimate(request), 200)
 
     def create(self, request: flask.Request) -> flask.Response:
         return self._create(request, self.caller(request))
 
     def gallery(self, request: flask.Request) -> flask.Response:
-        return _json(self._gallery(request, self.caller(request)), 200)
+        return json_response(self._gallery(request, self.caller(request)), 200)
 
     # -- pieces ---------------------------------------------------------------------
     def asset(self, request: flask.Request, name: str) -> flask.Response:
@@ -182,7 +175,7 @@ class Studio(Api):
         """Validate without writing: the page shows the cost (or what is wrong) as the
         options change. References from earlier outputs count by number only here."""
         settings = self.services.settings
-        body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        body = read_json(request, settings.max_body_bytes, settings.max_json_depth)
         if isinstance(body, dict):
             body = {k: v for k, v in body.items() if k != "parent_job_id"}
             if isinstance(body.get("reference_images"), list):
@@ -203,7 +196,7 @@ class Studio(Api):
 
     def _create(self, request: flask.Request, caller: Caller) -> flask.Response:
         settings = self.services.settings
-        body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        body = read_json(request, settings.max_body_bytes, settings.max_json_depth)
         if isinstance(body, dict) and isinstance(body.get("reference_images"), list):
             refs = self._resolve_refs(body["reference_images"], caller)
             body = {**body, "reference_images": refs}
@@ -211,7 +204,7 @@ class Studio(Api):
         result = submission.submit(
             self.services, body, caller=caller.id, idempotency_key=key, source="studio"
         )
-        return _json(self.job_json(request, result.job), 202 if result.created else 200)
+        return json_response(self.job_json(request, result.job), 202 if result.created else 200)
 
     def _resolve_refs(self, refs: list[Any], caller: Caller) -> list[Any]:
         """`{"job_id", "index"}` (an earlier output of the user's own job) becomes the
@@ -223,15 +216,15 @@ class Studio(Api):
                 resolved.append(ref)
                 continue
             job = submission.get_job(self.services, str(ref["job_id"]), caller)
-            outputs = {o.get("index", n): o for n, o in enumerate(job.outputs or [])}
-            output = outputs.get(ref.get("index", 0))
+            index = ref.get("index", 0)
+            output = job.output(index) if isinstance(index, int) else None
             if output is None:
                 raise InvalidRequest(
                     "no such output",
                     details=[{"field": f"reference_images.{i}", "message": "no such output"}],
                 )
             limit = self.services.settings.max_inline_image_bytes
-            data = self.services.storage.read(str(output["uri"]), limit + 1)
+            data = self.services.storage.read(output.uri, limit + 1)
             resolved.append({"data": base64.b64encode(data).decode("ascii")})
         return resolved
 
