@@ -391,12 +391,8 @@ def validate_request(
         updates["model_requested"] = asked
         _translate_legacy(req, resolved.retired, spec, updates, warnings)
         req = req.model_copy(update={k: v for k, v in updates.items() if k != "model"})
-    elif any(getattr(req, name) for name in ("negative_prompt", "language")) or (
-        req.enhance_prompt is not None
-    ):
-        for name in IMAGEN_ONLY:
-            if getattr(req, name) not in (None, ""):
-                bad(name, f"{spec.id} does not take {name} (an Imagen parameter)")
+    else:
+        _refuse_imagen_fields(req, spec, bad)
 
     if req.webhook is not None:
         _check_webhook(req.webhook.url, policy, bad)
@@ -405,6 +401,37 @@ def validate_request(
     if req.number_of_images > spec.max_images:
         bad("number_of_images", f"{spec.id} makes at most {spec.max_images} image(s) a request")
 
+    size = _check_shape(req, spec, updates, warnings, bad)
+    _check_options(req, spec, bad)
+    _check_references(req, spec, policy, bad)
+    _check_region(req, spec, policy, updates, bad)
+    for i, fallback in enumerate(req.fallback_models):
+        other = catalog.get(fallback)
+        if other is None:
+            bad(f"fallback_models.{i}", f"unknown model {fallback!r}")
+
+    if problems:
+        raise InvalidRequest(
+            f"{len(problems)} invalid field(s) in the job request", details=problems
+        )
+    resolved_req = req.model_copy(update=updates)
+    images = spec.price(size) * req.number_of_images
+    inputs = spec.price_usd_per_input_image * len(req.reference_images) * req.number_of_images
+    return ValidatedRequest(resolved_req, spec, warnings, round(images + inputs, 6))
+
+
+def _refuse_imagen_fields(req: JobRequest, spec: ModelSpec, bad) -> None:
+    """Imagen's own fields are only translated on a routed request for an Imagen name."""
+    for name in IMAGEN_ONLY:
+        value = getattr(req, name)
+        if value not in (None, "") and (name == "enhance_prompt" or value):
+            bad(name, f"{spec.id} does not take {name} (an Imagen parameter)")
+
+
+def _check_shape(
+    req: JobRequest, spec: ModelSpec, updates: dict[str, Any], warnings: list[str], bad
+) -> str:
+    """The size (the model's default when none is asked: returned), ratio and MIME type."""
     size = req.image_size or spec.default_size
     updates["image_size"] = size
     if size not in spec.sizes:
@@ -419,7 +446,11 @@ def validate_request(
         bad("aspect_ratio", f"{spec.id} offers {ratio} at {', '.join(_sizes_with(spec, ratio))}")
     if req.output.mime_type not in spec.output_mime_types:
         bad("output.mime_type", f"{spec.id} returns {', '.join(spec.output_mime_types)}")
+    return size
 
+
+def _check_options(req: JobRequest, spec: ModelSpec, bad) -> None:
+    """The options a model has or lacks: watermark, seed, thinking, grounding, turns."""
     if not req.add_watermark:
         bad(
             "add_watermark",
@@ -437,22 +468,6 @@ def validate_request(
         bad("parent_job_id", f"{spec.id} does not continue a conversation")
     if req.include_thoughts and not spec.thinking:
         bad("include_thoughts", f"{spec.id} has no thinking mode to return thoughts from")
-
-    _check_references(req, spec, policy, bad)
-    _check_region(req, spec, policy, updates, bad)
-    for i, fallback in enumerate(req.fallback_models):
-        other = catalog.get(fallback)
-        if other is None:
-            bad(f"fallback_models.{i}", f"unknown model {fallback!r}")
-
-    if problems:
-        raise InvalidRequest(
-            f"{len(problems)} invalid field(s) in the job request", details=problems
-        )
-    resolved_req = req.model_copy(update=updates)
-    images = spec.price(size) * req.number_of_images
-    inputs = spec.price_usd_per_input_image * len(req.reference_images) * req.number_of_images
-    return ValidatedRequest(resolved_req, spec, warnings, round(images + inputs, 6))
 
 
 def _sizes_with(spec: ModelSpec, ratio: str) -> list[str]:

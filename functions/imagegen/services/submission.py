@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
@@ -11,17 +10,12 @@ from typing import Any
 from imagegen.auth import Caller
 from imagegen.bootstrap import Services
 from imagegen.domain.document_size import MAX_SUBMIT_DOCUMENT_BYTES
-from imagegen.domain.generation import reference_bytes, reference_mime
 from imagegen.domain.job import Job, State, new_job_id, utcnow
 from imagegen.domain.quota import usage_report
-from imagegen.domain.request import (
-    ValidatedRequest,
-    extension,
-    request_fingerprint,
-    validate_request,
-)
+from imagegen.domain.request import request_fingerprint, validate_request
 from imagegen.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
 from imagegen.logs import get_logger
+from imagegen.services import inputs
 from imagegen.services.refine import resolve_parent
 
 log = get_logger("imagegen.submit")
@@ -54,6 +48,7 @@ def submit(
     writes nothing; a queue failure removes the record again and raises Unavailable (503),
     so a job is either queued or was never accepted."""
     _note_retired_model(services, body)
+    fingerprint = request_fingerprint(body)
     validated = validate_request(body, services.catalog, services.policy)
     conversation_prefix = None
     if validated.request.parent_job_id:
@@ -61,9 +56,8 @@ def submit(
             services, validated, validated.request.parent_job_id, caller
         )
         validated.warnings.extend(more_warnings)
-    fingerprint = request_fingerprint(body)
     job_id = new_job_id()
-    validated, written = store_inline_references(services, validated, job_id)
+    validated, written = inputs.store_inline(services, validated, job_id)
     more: dict[str, Any] = {"upload": upload} if upload else {}  # its object, its answer
     if conversation_prefix is not None:
         more["conversation"] = conversation_prefix
@@ -80,34 +74,10 @@ def submit(
         now=utcnow(),
         **more,
     )
-    created = False
-    try:
-        check_document_size(job)
-        created, stored = services.jobs.create(job, services.limits)
-    finally:
-        if not created:  # refused, over a limit, or a replay: its copies are not needed
-            _remove(services, written, job_id)
+    created, stored = _record(services, job, written)
     if not created:
-        if stored.fingerprint != fingerprint:
-            raise Conflict(
-                "this Idempotency-Key was used with a different request body",
-                details=[{"field": "Idempotency-Key", "message": f"belongs to job {job_id}"}],
-            )
-        log.info("idempotent replay", extra={"job_id": job_id})
-        return Submitted(stored, created=False)
-    try:
-        services.queue.publish(job_id)
-    except Unavailable:
-        log.error("publish failed; withdrawing the job", extra={"job_id": job_id})
-        try:  # the cancel gives back any budget it reserved
-            services.jobs.transact(job_id, lambda job: job.cancel(utcnow()))
-            services.jobs.delete(job_id)
-        except Exception:
-            # The sweeper re-publishes queued jobs that were never picked up.
-            log.exception(
-                "could not withdraw job; the sweeper will queue it", extra={"job_id": job_id}
-            )
-        raise
+        return _replay(stored, fingerprint, job_id)
+    _queue(services, job_id)
     log.info(
         "job queued",
         extra={
@@ -122,47 +92,46 @@ def submit(
     return Submitted(stored, created=True)
 
 
-def store_inline_references(
-    services: Services, validated: ValidatedRequest, job_id: str
-) -> tuple[ValidatedRequest, list[str]]:
-    """Write each inline reference image to `jobs/<id>/inputs/<n>.<ext>` of the outputs
-    bucket and refer to it by gs:// URI instead: the job document holds references, never
-    image bytes (a Firestore document is at most 1 MiB; Vertex takes 7 MB per inline
-    image). Returns the request to store and the URIs written."""
-    refs = validated.request.reference_images
-    if not any(ref.data is not None for ref in refs):
-        return validated, []
-    bucket = services.settings.require("outputs_bucket")
-    written: list[str] = []
-    stored = []
+def _record(services: Services, job: Job, written: list[str]) -> tuple[bool, Job]:
+    """Store the job and charge its budget: (created, the stored job: an earlier one for a
+    replay). The stored inputs of a job that is not created are removed again."""
+    created = False
     try:
-        for index, ref in enumerate(refs):
-            if ref.data is None:
-                stored.append(ref)
-                continue
-            raw, mime = reference_bytes(ref), reference_mime(ref)
-            uri = services.storage.write(
-                bucket,
-                f"jobs/{job_id}/inputs/{index}.{extension(mime)}",
-                raw,
-                mime,
-                {"imagegen-job-id": job_id},
+        check_document_size(job)
+        created, stored = services.jobs.create(job, services.limits)
+    finally:
+        if not created:  # refused, over a limit, or a replay: its copies are not needed
+            inputs.remove(services, written, job.id)
+    return created, stored
+
+
+def _replay(stored: Job, fingerprint: str, job_id: str) -> Submitted:
+    """The answer to a request whose Idempotency-Key made a job before: that job, or
+    Conflict (409) when the key came with another body."""
+    if stored.fingerprint != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was used with a different request body",
+            details=[{"field": "Idempotency-Key", "message": f"belongs to job {job_id}"}],
+        )
+    log.info("idempotent replay", extra={"job_id": job_id})
+    return Submitted(stored, created=False)
+
+
+def _queue(services: Services, job_id: str) -> None:
+    """Hand the job to a worker; when the queue is down, withdraw it (Unavailable, 503)."""
+    try:
+        services.queue.publish(job_id)
+    except Unavailable:
+        log.error("publish failed; withdrawing the job", extra={"job_id": job_id})
+        try:  # the cancel gives back any budget it reserved
+            services.jobs.transact(job_id, lambda job: job.cancel(utcnow()))
+            services.jobs.delete(job_id)
+        except Exception:
+            # The sweeper re-publishes queued jobs that were never picked up.
+            log.exception(
+                "could not withdraw job; the sweeper will queue it", extra={"job_id": job_id}
             )
-            written.append(uri)
-            stored.append(ref.model_copy(update={"data": None, "gcs_uri": uri, "mime_type": mime}))
-    except Exception as exc:
-        _remove(services, written, job_id)
-        raise Unavailable(f"could not store the reference images: {exc}") from exc
-    request = validated.request.model_copy(update={"reference_images": stored})
-    return dataclasses.replace(validated, request=request), written
-
-
-def _remove(services: Services, uris: list[str], job_id: str) -> None:
-    for uri in uris:
-        try:
-            services.storage.delete(uri)
-        except Exception:  # the bucket's lifecycle rule removes it later
-            log.warning("could not delete an unused input", extra={"job_id": job_id, "uri": uri})
+        raise
 
 
 def check_document_size(job: Job) -> None:

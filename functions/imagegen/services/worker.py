@@ -20,14 +20,14 @@ from google.api_core.exceptions import InvalidArgument
 from imagegen.bootstrap import Services
 from imagegen.domain import conversation
 from imagegen.domain.document_size import MAX_DOCUMENT_BYTES
-from imagegen.domain.generation import reference_bytes, reference_mime
+from imagegen.domain.generation import reference_mime
 from imagegen.domain.job import ClaimOutcome, Job, Outcome, State, utcnow
 from imagegen.domain.job_values import BlockedImage, JobError, Output, ServedBy, Turn, cost_of
-from imagegen.domain.request import JobRequest, extension
+from imagegen.domain.request import JobRequest
 from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
 from imagegen.logs import get_logger
 from imagegen.ports import Claim
-from imagegen.services import lifecycle
+from imagegen.services import inputs, lifecycle
 from imagegen.services.keeper import Keeper
 from imagegen.services.routes import PacedLater, RetryLater, Route, Served, pace, serve
 
@@ -324,22 +324,8 @@ def _conversation(
     outputs (`jobs/<id>/inputs/<n>.<ext>`), so the job store holds no image bytes. With
     several images a job makes several calls; the model turn is the first reply with an
     image (a later turn continues from that image)."""
-    services, job_id = run.services, run.job.id
-    bucket = services.settings.require("outputs_bucket")
-    references = []
-    for index, ref in enumerate(req.reference_images):
-        mime = reference_mime(ref)
-        if ref.gcs_uri:
-            references.append((ref.gcs_uri, mime))
-            continue
-        uri = services.storage.write(
-            bucket,
-            f"jobs/{job_id}/inputs/{index}.{extension(mime)}",
-            reference_bytes(ref),
-            mime,
-            {"imagegen-job-id": job_id},
-        )
-        references.append((uri, mime))
+    refs, _ = inputs.stored_references(run.services, req.reference_images, run.job.id)
+    references = [(str(ref.gcs_uri), reference_mime(ref)) for ref in refs]
     images = [(o.uri, o.mime_type or "image/png") for o in outputs]
     turns = [
         conversation.user_turn(references, req.prompt),
