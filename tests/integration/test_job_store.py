@@ -133,3 +133,29 @@ def test_stale_query_finds_old_queued_jobs(store):
     later = utcnow() + dt.timedelta(seconds=1)
     ids = {j.id for j in store.stale(State.QUEUED, later)}
     assert old.id in ids
+
+
+def test_a_document_of_main_lives_on_and_keeps_fields_of_another_version(store, make_services):
+    """A queued job as main wrote it (tests/fixtures/main_job_documents.json), with a field
+    this version does not know: claimed and finished through the Job's transitions, it
+    keeps every field it had (the store writes only what a change changed) and each
+    transition numbers its event after main's."""
+    from tests.unit.test_main_documents import CAPTURED, _decode
+
+    document = _decode(CAPTURED["queued"]["document"])
+    job_id = new_job_id()
+    document.update(id=job_id, written_by_a_newer_version={"x": 1})
+    document.pop("charged")  # its counters are not this test's
+    ref = make_services().firestore.collection("jobs").document(job_id)
+    ref.set(document)
+    claim = _claim(store, job_id, 60)
+    assert claim.outcome is ClaimOutcome.CLAIMED and claim.attempt == 1
+    output = Output(uri=f"gs://b/jobs/{job_id}/0.png", mime_type="image/png", index=0)
+    assert _finish(store, job_id, 1, [output]) is True
+    stored = ref.get().to_dict()
+    assert stored["written_by_a_newer_version"] == {"x": 1}
+    assert set(document) <= set(stored)
+    assert stored["state"] == "succeeded" and stored["outputs"] == [output.to_json()]
+    assert stored["event_sequence"] == 3  # queued (main's), running, succeeded
+    assert {e["id"] for e in stored["pending_events"]} <= {f"{job_id}-{n}" for n in (1, 2, 3)}
+    assert stored["request"] == document["request"]

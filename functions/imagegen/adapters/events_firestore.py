@@ -17,6 +17,12 @@ import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from google.api_core import exceptions
+from google.api_core.exceptions import FailedPrecondition, NotFound
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.field_path import FieldPath
+
 from imagegen.adapters import job_documents
 from imagegen.adapters.firestore_retry import contention
 from imagegen.domain.job import Job
@@ -48,8 +54,6 @@ class EventLog:
         """Remove a published event from the job's outbox: one write, no read, so the hot
         path pays little (the `events_pending` flag is cleared later by the sweeper, see
         `settle`). A deleted job: nothing to do."""
-        from google.api_core.exceptions import NotFound
-        from google.cloud import firestore
 
         stored = job_documents.entry(entry)
         remove = {job_documents.OUTBOX: firestore.ArrayRemove([stored])}
@@ -60,7 +64,6 @@ class EventLog:
         """(job, update time) of jobs flagged `events_pending`: a boolean, not
         `pending_events != []`, because Firestore indexes array fields for array-contains
         only, so an inequality on the array would need an index of its own."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
 
         query = self._collection.where(filter=FieldFilter("events_pending", "==", True))
         return [
@@ -71,7 +74,6 @@ class EventLog:
     def settle(self, job_id: str, update_time: Any) -> bool:
         """Clear the flag of a job whose outbox was empty at `update_time`, unless it was
         written since (a new transition sets the flag again in its own write)."""
-        from google.api_core.exceptions import FailedPrecondition, NotFound
 
         unchanged = self._client.write_option(last_update_time=update_time)
         try:
@@ -84,7 +86,6 @@ class EventLog:
 
     def due_webhooks(self, now: dt.datetime, limit: int = 200) -> list[dict[str, Any]]:
         """Delivery documents whose next attempt is due (pending ones only carry a time)."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
 
         query = (
             self._webhooks.where(filter=FieldFilter("next_attempt_at", "<=", now))
@@ -99,7 +100,6 @@ class EventLog:
         """Claim the next attempt of one delivery, in a transaction on its own document:
         ("attempt", the body to send: the one stored with the first attempt, byte for
         byte) or (the reason to skip, None)."""
-        from google.cloud import firestore
 
         event_id, event_type, body = event
         ref = self._webhooks.document(event_id)
@@ -125,7 +125,6 @@ class EventLog:
     def finish_attempt(self, job_id: str, event_id: str, close) -> Delivery | None:
         """Record an attempt's outcome (`close(delivery, now) -> Delivery | None`) on the
         delivery document, then mirror it onto the job."""
-        from google.cloud import firestore
 
         ref = self._webhooks.document(event_id)
 
@@ -146,8 +145,6 @@ class EventLog:
 
     def mirror(self, job_id: str, delivery: Delivery) -> None:
         """Show the delivery on the job (one plain write; a deleted job: nothing to do)."""
-        from google.api_core.exceptions import NotFound
-        from google.cloud.firestore_v1.field_path import FieldPath
 
         path = FieldPath("webhook_deliveries", delivery.event_id).to_api_repr()
         with contextlib.suppress(NotFound):
@@ -159,7 +156,6 @@ def _contended(call):
     jittered backoff for up to 20 s: an attempt made but not recorded would be sent again
     later, and an event published but not marked would be published again. Conflict covers
     Aborted (lock timeouts) and AlreadyExists (a racing create)."""
-    from google.api_core import exceptions
 
     lost = (exceptions.Conflict, exceptions.ServiceUnavailable)
     return contention(*lost, initial=0.02, maximum=1.0)(call)()

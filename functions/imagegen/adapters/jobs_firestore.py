@@ -17,7 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.api_core.exceptions import Aborted, AlreadyExists
+from google.cloud import firestore
+from google.cloud.firestore_v1 import Query
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from imagegen.adapters import job_documents
 from imagegen.adapters.firestore_retry import contention, or_busy
@@ -34,9 +40,6 @@ from imagegen.domain.quota import (
 )
 from imagegen.errors import NotFound, Unavailable
 from imagegen.ports import Transacted
-
-if TYPE_CHECKING:
-    from google.cloud import firestore
 
 # Called after a committed change with (the Job after it, the outbox entry it raised).
 Announce = Callable[[Job, PendingEvent], Any]
@@ -105,7 +108,6 @@ class JobStore:
     def stale(self, state: State, updated_before: dt.datetime, limit: int = 500) -> list[Job]:
         """Jobs in `state` not touched since `updated_before` (needs the (state, updated_at)
         composite index declared in terraform/firestore.tf)."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
 
         query = (
             self._collection.where(filter=FieldFilter("state", "==", state.value))
@@ -131,7 +133,6 @@ class JobStore:
         return created, stored
 
     def _create(self, job: Job) -> tuple[bool, Job]:
-        from google.api_core.exceptions import AlreadyExists
 
         key_ref = self._key_ref(job)
         batch = self._client.batch()
@@ -155,7 +156,6 @@ class JobStore:
         transaction's read locks make concurrent submissions wait on each other until
         they time out (seen on the emulator: 10 at once, 9 aborted after 25 s); a failed
         precondition costs one quick retry instead."""
-        from google.api_core import exceptions as gexc
 
         assert job.created_at is not None
         # issue 18: a limited counter in one shard is read and rewritten exactly (as before);
@@ -224,7 +224,6 @@ class JobStore:
     def _sharded_total(self, counter_id: str, key: str) -> dict[str, Any]:
         """A sharded counter's value: one aggregation query over its shards (billed one
         read per 1,000 index entries, so the shard count costs nothing at read time)."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
 
         name = "requests" if key.endswith("minute") else "reserved_usd"
         query = self._usage.where(filter=FieldFilter("counter", "==", counter_id))
@@ -236,7 +235,6 @@ class JobStore:
         self, key: str, counter_id: str, cost: float, job: Job, now: dt.datetime
     ) -> dict[str, Any]:
         """The merge-write charging one shard: server-side increments, no read needed."""
-        from google.cloud import firestore
 
         if key.endswith("minute"):
             return {
@@ -255,7 +253,6 @@ class JobStore:
 
     def between(self, start: dt.datetime, end: dt.datetime, caller: str | None = None) -> list[Job]:
         """Jobs created in [start, end), optionally of one caller (for usage reports)."""
-        from google.cloud.firestore_v1.base_query import FieldFilter
 
         query = self._collection
         if caller:
@@ -269,8 +266,6 @@ class JobStore:
         """One caller's jobs, newest first, `limit` of them created before `before` (the
         studio's gallery pages by the last job's created_at; index jobs_caller_created_desc
         in terraform/firestore.tf)."""
-        from google.cloud.firestore_v1 import Query
-        from google.cloud.firestore_v1.base_query import FieldFilter
 
         query = self._collection.where(filter=FieldFilter("caller", "==", caller))
         if before is not None:
@@ -293,7 +288,6 @@ class JobStore:
         and write what it changed; nothing when it returns None or there is no such job.
         A retried transaction runs `change` again on what it reads then. After the commit,
         the event the change raised is published."""
-        from google.cloud import firestore
 
         ref = self._ref(job_id)
 
@@ -334,14 +328,12 @@ class JobStore:
         """Run a transaction, retrying contention (Aborted, or the client giving up on
         the commit) with jittered backoff for up to 20 s (adapters/firestore_retry.py);
         then Unavailable (503, or a redelivery)."""
-        from google.api_core.exceptions import Aborted
 
         policy = contention(Aborted, initial=0.04, maximum=1.0)
         return or_busy(policy, lambda: run(self._client.transaction(max_attempts=3)))
 
     def _refund(self, txn, job: Job) -> None:
         """Give back what was reserved at submit beyond what the job really cost."""
-        from google.cloud import firestore
 
         back = job.refund_usd
         if back <= 0:

@@ -16,6 +16,8 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
+from google.api_core import exceptions as gexc
+
 from imagegen.domain.limiter import Aimd, QuotaTable, horizon, plan, wait_for
 
 if TYPE_CHECKING:
@@ -46,7 +48,6 @@ class FirestoreLimiter:
     def acquire(self, model: str, location: str, count: int, max_wait: float) -> float | None:
         """Take `count` slots within `max_wait` seconds: the seconds to wait before the
         calls, or None when they are not to be had that soon (hand the job back)."""
-        from google.api_core import exceptions as gexc
 
         rate = self.quotas.per_second(model, location)
         if rate <= 0 or count <= 0:
@@ -83,7 +84,6 @@ class FirestoreLimiter:
 
     def throttled(self, model: str, location: str) -> bool:
         """Vertex answered 429 anyway: cut the rate (once per cooldown). True if cut."""
-        from google.api_core import exceptions as gexc
 
         ref = self._state_ref(model, location)
         snap = ref.get()

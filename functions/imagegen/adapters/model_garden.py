@@ -12,6 +12,8 @@ read 2026-11-25). `IMAGEGEN_VERTEX_ENDPOINT` points the same client at the local
 
 from __future__ import annotations
 
+from google.api_core import exceptions as gexc
+
 from imagegen.adapters.rest_clients import RestClients
 from imagegen.ports import PublisherModelState
 
@@ -23,7 +25,6 @@ class ModelGarden:
 
     def publisher_model(self, model_id: str, location: str) -> PublisherModelState:
         """The model's state; NotFound is an answer (found=False), other errors raise."""
-        from google.api_core import exceptions as gexc
 
         name = f"publishers/google/models/{model_id}"
         try:

@@ -11,6 +11,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import google.auth
+from google.auth.credentials import AnonymousCredentials
+from google.auth.transport.requests import AuthorizedSession
+from google.cloud import aiplatform_v1
+
 from imagegen.adapters.vertex_wire import api_host
 
 
@@ -26,12 +31,8 @@ class RestClients:
         with self._lock:
             client = self._clients.get(host)
             if client is None:
-                from google.cloud import aiplatform_v1
-
                 kwargs: dict[str, Any] = {}
                 if self._override:
-                    from google.auth.credentials import AnonymousCredentials
-
                     kwargs["credentials"] = AnonymousCredentials()
                 client = getattr(aiplatform_v1, self._class)(
                     transport="rest", client_options={"api_endpoint": host}, **kwargs
@@ -59,15 +60,9 @@ class RestSessions:
         with self._lock:
             session = self._sessions.get(base)
             if session is None:
-                from google.auth.transport.requests import AuthorizedSession
-
                 if self._override:
-                    from google.auth.credentials import AnonymousCredentials
-
                     credentials: Any = AnonymousCredentials()
                 else:
-                    import google.auth
-
                     credentials, _ = google.auth.default(scopes=list(self.SCOPES))
                 session = self._sessions[base] = AuthorizedSession(credentials)
         return base, session

@@ -22,6 +22,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import NoReturn
 
+import requests
+from google.api_core import exceptions as gexc
+from google.api_core import gapic_v1, path_template, rest_helpers
+from google.auth.exceptions import TransportError
+from google.cloud.aiplatform_v1.types import GenerateContentRequest, GenerateContentResponse
+from google.protobuf import json_format
+
 from imagegen.adapters.rest_clients import RestSessions
 from imagegen.adapters.vertex_stream import ReplyError, ReplyReader
 from imagegen.adapters.vertex_wire import gemini_body, model_path, read_gemini
@@ -112,7 +119,6 @@ class VertexClient:
     def _generate_content(
         self, spec, location, body, timeout, on_image: OpenImage | None = None
     ) -> Generation:
-        from google.api_core import exceptions as gexc
 
         base, session = self._client(location)
         payload = {**body, "model": model_path(self._project, location, spec.id)}
@@ -168,9 +174,6 @@ def rest_request(base: str, payload: dict) -> tuple[str, str, dict, dict]:
     """URL, body, query and headers of `:generateContent` as the aiplatform_v1 REST
     transport makes them: the request proto transcoded by its HTTP rule, the body as the
     proto's JSON with enums as numbers, and the routing header."""
-    from google.api_core import gapic_v1, path_template, rest_helpers
-    from google.cloud.aiplatform_v1.types import GenerateContentRequest
-    from google.protobuf import json_format
 
     request = GenerateContentRequest.from_json(json.dumps(payload))
     transcoded = path_template.transcode(HTTP_RULE, GenerateContentRequest.pb(request))
@@ -189,8 +192,6 @@ def _through_proto(reply: dict) -> dict:
     """The reply's dict as the REST client made it: read through the response proto (enums
     sent as numbers come back as names; fields and enum values the proto does not know are
     dropped, as before). Small: the images' data is already out."""
-    from google.cloud.aiplatform_v1.types import GenerateContentResponse
-    from google.protobuf import json_format
 
     message = GenerateContentResponse.pb()()
     json_format.ParseDict(reply, message, ignore_unknown_fields=True)
@@ -198,8 +199,6 @@ def _through_proto(reply: dict) -> dict:
 
 
 def _is_transport_error(exc: Exception) -> bool:
-    import requests
-    from google.auth.exceptions import TransportError
 
     return isinstance(exc, requests.RequestException | TransportError | TimeoutError)
 
@@ -215,7 +214,6 @@ def _retry_after(exc) -> float | None:
 
 def classify(exc, model: str, location: str) -> Exception:
     """429/5xx/timeouts are retryable; 400/403/404 are final (404 = not served here)."""
-    from google.api_core import exceptions as gexc
 
     status = exc.code if isinstance(exc.code, int) else None
     message = f"{model} in {location}: HTTP {status}: {exc.message}"

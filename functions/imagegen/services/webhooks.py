@@ -15,6 +15,8 @@ import datetime as dt
 import json
 from typing import Any
 
+from standardwebhooks.webhooks import Webhook
+
 from imagegen import netguard
 from imagegen.bootstrap import Services
 from imagegen.domain.job_events import TERMINAL_EVENTS, state_of_type, wanted_events
@@ -92,7 +94,6 @@ def deliver(services: Services, job_id: str, event: dict[str, Any], url: str) ->
 
 def sign(secret: str, message_id: str, body: str, now: dt.datetime | None = None) -> dict[str, str]:
     """Standard Webhooks headers for one attempt (a new timestamp each time)."""
-    from standardwebhooks.webhooks import Webhook
 
     now = now or dt.datetime.now(dt.UTC)
     return {

@@ -1,0 +1,71 @@
+"""Documents written by the job store of main before `Job` became the aggregate (c08d881),
+captured from a run of that code against the local stack (tests/fixtures/
+main_job_documents.json: every state a job reaches, with main's own JobView and CloudEvent of
+each). They must still be read, shown and announced exactly as main showed them, and a
+field of another version must not break the reading."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from imagegen.domain.job import Job
+from imagegen.domain.job_events import cloud_event
+from imagegen.domain.job_values import PendingEvent
+from imagegen.domain.job_view import JobView
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "main_job_documents.json"
+CAPTURED = json.loads(FIXTURE.read_text())
+
+
+def _decode(value):
+    """Firestore timestamps were captured as {"$time": ISO 8601}."""
+    if isinstance(value, dict):
+        if set(value) == {"$time"}:
+            return dt.datetime.fromisoformat(value["$time"])
+        return {key: _decode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
+
+
+def _shown(value) -> object:
+    return json.loads(json.dumps(value, default=str))
+
+
+def test_the_capture_covers_every_state():
+    states = {_decode(c["document"])["state"] for c in CAPTURED.values()}
+    assert states == {"queued", "succeeded", "blocked", "failed", "cancelled"}
+    assert {"refined", "thoughts", "routed", "dead_lettered", "upload"} <= set(CAPTURED)
+
+
+@pytest.mark.parametrize("name", sorted(CAPTURED))
+def test_a_document_of_main_is_read_and_shown_as_main_showed_it(name):
+    captured = CAPTURED[name]
+    document = _decode(captured["document"])
+    job = Job.from_document(document)
+    assert _shown(JobView.of(job).to_json()) == captured["view"]
+    entry = PendingEvent(id=f"{job.id}-7", state=job.state, time=job.created_at)
+    assert _shown(cloud_event(job, entry, "s")) == captured["event"]
+
+
+@pytest.mark.parametrize("name", sorted(CAPTURED))
+def test_a_document_of_main_keeps_its_stored_form(name):
+    """Every value main stored comes back in the same form (nested nulls and all), so a
+    change written from the Job writes what main would have."""
+    document = _decode(CAPTURED[name]["document"])
+    stored = Job.from_document(document).model_dump(by_alias=True, exclude_unset=True)
+    assert stored == document
+
+
+@pytest.mark.parametrize("name", sorted(CAPTURED))
+def test_a_field_of_another_version_does_not_break_the_reading(name):
+    document = _decode(CAPTURED[name]["document"])
+    newer = {**document, "written_by_a_newer_version": {"x": 1}}
+    if newer.get("outputs"):
+        newer["outputs"] = [{**o, "content_credentials": {"valid": True}} for o in newer["outputs"]]
+    job = Job.from_document(newer)
+    assert _shown(JobView.of(job).to_json()) == CAPTURED[name]["view"]
