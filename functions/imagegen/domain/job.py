@@ -102,12 +102,10 @@ def decide_claim(job: Job | None, now: dt.datetime) -> ClaimOutcome:
     return ClaimOutcome.CLAIMED
 
 
-class Outcome(Value):
-    """How an attempt ends the job: its terminal state and the result fields it sets (a
-    field left unset keeps the job's value). The worker computes one and commits it with
-    `Job.finish`; an `error` of None clears what an earlier attempt recorded."""
+class Results(Value):
+    """What an attempt produced: the result fields of a job, and of the `Outcome` that sets
+    them."""
 
-    state: State
     outputs: list[Output] | None = None
     blocked_images: list[BlockedImage] | None = None
     error: JobError | None = None
@@ -118,6 +116,14 @@ class Outcome(Value):
     served_by: ServedBy | None = None
     cost_usd: float | None = None
     images_produced: int | None = None
+
+
+class Outcome(Results):
+    """How an attempt ends the job: its terminal state and the result fields it sets (a
+    field left unset keeps the job's value). The worker computes one and commits it with
+    `Job.finish`; an `error` of None clears what an earlier attempt recorded."""
+
+    state: State
     warnings: list[str] | None = None
     conversation: list[Turn] | None = None
 
@@ -126,7 +132,7 @@ class Outcome(Value):
         return {name: getattr(self, name) for name in self.model_fields_set - {"state"}}
 
 
-class Job(Value):
+class Job(Results):
     """A job as the job store holds it. Strict: an unknown field is refused. A stored
     document is read with `from_document` (tolerant: fields of another version are left
     out here and kept in the document)."""
@@ -162,17 +168,7 @@ class Job(Value):
     event_sequence: int | None = None
     pending_events: list[PendingEvent] | None = None
     events_pending: bool | None = None
-    # results
-    outputs: list[Output] | None = None
-    blocked_images: list[BlockedImage] | None = None
-    error: JobError | None = None
-    text: list[str] | None = None
-    thoughts: list[str] | None = None
-    enhanced_prompt: str | None = None
-    usage: dict[str, int] | None = None
-    served_by: ServedBy | None = None
-    cost_usd: float | None = None
-    images_produced: int | None = None
+    # results: those of `Results`, and what a running attempt has so far
     partial_outputs: list[Output] | None = None
     partial_blocked: list[str] | None = None
     partial_warnings: list[str] | None = None

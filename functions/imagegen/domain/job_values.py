@@ -26,7 +26,8 @@ READ = {"tolerant": True}
 class Value(BaseModel):
     """A part of a job: immutable, strict on write, tolerant on read (see the module)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: a part's schema is built on its first use, not at import (cold starts)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod
