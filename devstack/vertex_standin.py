@@ -36,7 +36,17 @@ Faults can also be asked for inside the prompt (so concurrent tests do not inter
 `[[block:prompt:PROHIBITED_CONTENT]]`, `[[notserved]]`, `[[notserved:us-central1]]`,
 `[[size:1K]]` (deliver that size whatever imageSize asks: the "imageSize silently ignored"
 reports), `[[drop:1]]` (the first N calls' connection drops halfway through the reply's
-body, inside the image: a reply cut short). Counted directives (`xN`) count per (directive, prompt).
+body, inside the image: a reply cut short), `[[noise]]` (incompressible pixels, seeded by the
+prompt: images of nearly raw size, tens of MB at 4K), `[[c2pa:none]]` (no Content
+Credentials, even for a model that carries them), `[[c2pa:tamper]]` (signed, then one byte
+of the image changed: invalid credentials). Counted directives (`xN`) count per (directive,
+prompt).
+
+Content Credentials (issue 25): as Vertex signs the images of the models it supports, the
+stand-in signs those of the models the catalog marks `content_credentials` with C2PA (a
+`c2pa.created` action, digital source type trainedAlgorithmicMedia), with a test
+certificate chain made when it starts (devstack/c2pa_signing.py). Each recorded request
+lists what was sent back (`sent`: mime type, bytes and SHA-256 of each image).
 
 Run: `python -m devstack.vertex_standin --port 8090 --storage-endpoint http://127.0.0.1:9023`
 (env fallbacks: DEVSTACK_VERTEX_PORT, DEVSTACK_VERTEX_HOST, STORAGE_EMULATOR_HOST).
@@ -54,6 +64,7 @@ import io
 import json
 import math
 import os
+import random
 import re
 import signal
 import sys
@@ -64,6 +75,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import flask
+
+from devstack.c2pa_signing import ContentSigner, tampered
 
 # ASCII only: the default font has no em dash
 STANDIN_NOTE = "imagegen local stand-in - not a Vertex AI image"
@@ -107,7 +120,7 @@ MIME_FORMATS = {
 }
 
 DIRECTIVE_RE = re.compile(
-    r"\[\[(fail|latency|block|notserved|retry_after|size|drop)(?::([^\]]*))?\]\]"
+    r"\[\[(fail|latency|block|notserved|retry_after|size|drop|noise|c2pa)(?::([^\]]*))?\]\]"
 )
 THINKING_LEVEL = {0: "THINKING_LEVEL_UNSPECIFIED", 1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "MINIMAL"}
 # The body Vertex AI answers for a publisher model that does not exist (or no longer does).
@@ -255,9 +268,12 @@ def _colour(prompt: str) -> tuple[int, int, int]:
 def render_image(
     prompt: str, width: int, height: int, mime: str, quality: int | None, caption: str
 ) -> bytes:
-    """A placeholder of exactly width x height, encoded as `mime`."""
+    """A placeholder of exactly width x height, encoded as `mime` (random pixels, seeded by
+    the prompt, for `[[noise]]`)."""
     from PIL import Image, ImageDraw, ImageFont
 
+    if "[[noise]]" in prompt:
+        return _encode(_noise(prompt, width, height), mime, quality)
     factor = max(1, math.ceil(max(width, height) / 1024))
     sw, sh = max(1, math.ceil(width / factor)), max(1, math.ceil(height / factor))
     bg = _colour(prompt)
@@ -282,6 +298,17 @@ def render_image(
         fy += size * 2 // 3 + 4
     if (sw, sh) != (width, height):
         img = img.resize((width, height), Image.Resampling.NEAREST)
+    return _encode(img, mime, quality)
+
+
+def _noise(prompt: str, width: int, height: int):
+    from PIL import Image
+
+    pixels = random.Random(prompt).randbytes(width * height * 3)
+    return Image.frombytes("RGB", (width, height), pixels)
+
+
+def _encode(img, mime: str, quality: int | None) -> bytes:
     out = io.BytesIO()
     fmt = MIME_FORMATS[mime][0]
     if fmt == "PNG":
@@ -302,15 +329,24 @@ class ImageCache:
         self._lock = threading.Lock()
 
     def get(
-        self, prompt: str, width: int, height: int, mime: str, quality: int | None, caption: str
+        self,
+        prompt: str,
+        width: int,
+        height: int,
+        mime: str,
+        quality: int | None,
+        caption: str,
+        signer: ContentSigner | None = None,
     ) -> bytes:
-        key = (prompt, width, height, mime, quality, caption)
+        key = (prompt, width, height, mime, quality, caption, signer is not None)
         with self._lock:
             data = self._items.get(key)
             if data is not None:
                 self._items.move_to_end(key)
                 return data
         data = render_image(prompt, width, height, mime, quality, caption)
+        if signer is not None:
+            data = signer.sign(data, mime, prompt)
         with self._lock:
             if key not in self._items:
                 self._items[key] = data
@@ -337,6 +373,7 @@ class StandIn:
     lock: threading.Lock = field(default_factory=threading.Lock)
     log_lock: threading.Lock = field(default_factory=threading.Lock)
     shut_down: set[str] = field(default_factory=set)  # models shut down at run time
+    signer: ContentSigner | None = None  # Content Credentials (made at start)
 
     # -- recording
     def record(self, entry: dict[str, Any], size: int) -> None:
@@ -492,7 +529,13 @@ def _modalities(config: dict[str, Any]) -> list[str]:
 
 
 def _generate_content(
-    state: StandIn, spec, model: str, body: dict[str, Any], prompt: str, fx: Effects
+    state: StandIn,
+    spec,
+    model: str,
+    body: dict[str, Any],
+    prompt: str,
+    fx: Effects,
+    sent: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
@@ -589,7 +632,14 @@ def _generate_content(
         caption = f"{model} {size} {ratio} {width}x{height}"
         if config.get("seed") is not None:
             caption += f" seed {_int(config['seed'], 'seed', 0)}"
-        data = state.cache.get(prompt, width, height, mime, quality, caption)
+        credentials = _credentials(prompt)
+        signer = state.signer if spec.content_credentials and credentials != "none" else None
+        data = state.cache.get(prompt, width, height, mime, quality, caption, signer)
+        if signer is not None and credentials == "tamper":
+            data = tampered(data)
+        if sent is not None:
+            sha256 = hashlib.sha256(data).hexdigest()
+            sent.append({"mime_type": mime, "bytes": len(data), "sha256": sha256})
         parts.append({"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode()}})
         if thinking:
             parts[-1]["thoughtSignature"] = thought_signature(model, prompt, 1)
@@ -597,6 +647,14 @@ def _generate_content(
         {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
     ]
     return reply
+
+
+def _credentials(prompt: str) -> str:
+    """`none` or `tamper` when the prompt asks for it (`[[c2pa:none]]`), else `sign`."""
+    for _, name, arg in parse_directives(prompt):
+        if name == "c2pa" and arg in ("none", "tamper"):
+            return arg
+    return "sign"
 
 
 class ConnectionDropped(RuntimeError):
@@ -731,6 +789,7 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
     app = flask.Flask("vertex_standin")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     state = StandIn(storage_endpoint=_normalise_endpoint(storage_endpoint))
+    state.signer = ContentSigner()  # a fresh test chain each start
     app.extensions["vertex_standin"] = state
     quota = QuotaGate(int(os.environ.get("DEVSTACK_VERTEX_QUOTA_RPM", "0") or 0))
     app.extensions["vertex_quota"] = quota
@@ -755,24 +814,23 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
             if not isinstance(body, dict):
                 raise VertexError(400, "The request body must be a JSON object. (stand-in)")
             headers = flask.request.headers
-            state.record(
-                {
-                    "method": method,
-                    "project": project,
-                    "location": location,
-                    "model": model,
-                    "body": body,
-                    "query": dict(flask.request.args),
-                    "headers": {
-                        "content-type": headers.get("Content-Type"),
-                        "x-goog-api-client": headers.get("X-Goog-Api-Client"),
-                        "x-goog-request-params": headers.get("X-Goog-Request-Params"),
-                        "authorization": "Authorization" in headers,
-                    },
-                    "time": dt.datetime.now(dt.UTC).isoformat(),
+            entry = {
+                "method": method,
+                "project": project,
+                "location": location,
+                "model": model,
+                "body": body,
+                "query": dict(flask.request.args),
+                "headers": {
+                    "content-type": headers.get("Content-Type"),
+                    "x-goog-api-client": headers.get("X-Goog-Api-Client"),
+                    "x-goog-request-params": headers.get("X-Goog-Request-Params"),
+                    "authorization": "Authorization" in headers,
                 },
-                len(raw),
-            )
+                "time": dt.datetime.now(dt.UTC).isoformat(),
+                "sent": [],
+            }
+            state.record(entry, len(raw))
             prompt = _gemini_prompt(body)
             if model in state.shut_down:
                 raise VertexError(
@@ -786,7 +844,7 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
                 raise VertexError(fx.status, fx.message, fx.retry_after)
             if not quota.admit(model, location):
                 raise VertexError(429, STATUS_MESSAGES[429])
-            reply = _generate_content(state, spec, model, body, prompt, fx)
+            reply = _generate_content(state, spec, model, body, prompt, fx, entry["sent"])
             if fx.drop:
                 return _dropped(json.dumps(reply).encode())
             return flask.Response(json.dumps(reply), mimetype="application/json")

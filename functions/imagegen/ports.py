@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from imagegen.domain.job import Job
 from imagegen.domain.jobs import ClaimOutcome
@@ -128,6 +128,8 @@ class ObjectStore(Protocol):
     ) -> ImageSink: ...
 
     def read(self, uri: str, max_bytes: int) -> bytes: ...
+
+    def open_read(self, uri: str) -> BinaryIO: ...
 
     def generation(self, uri: str) -> str | None: ...
 

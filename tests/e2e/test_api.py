@@ -80,6 +80,30 @@ def test_job_end_to_end(http, api_url, vertex_url, stack_env, unique, body, size
     assert (output["width"], output["height"]) == size and output["bytes"] > 0
 
 
+def test_google_content_credentials_survive_to_the_signed_url(http, api_url, unique):
+    """Issue 25's promise: a job on a model that carries Content Credentials (the stand-in
+    signs as Vertex does) stores an image whose manifest still validates with c2pa-python —
+    downloaded as a user does, through the job's signed URL — and the job says so."""
+    import c2pa
+
+    body = {"prompt": f"{unique} a heron", "model": "gemini-3-pro-image", "image_size": "2K"}
+    response = http.post(f"{api_url}/v1/jobs", json=body, timeout=10)
+    assert response.status_code == 202, response.text
+    job = wait(http, response.json()["status_url"])
+    assert job["state"] == "succeeded", job
+    [output] = job["outputs"]
+    assert output["content_credentials"]["valid"] is True, output
+    assert output["content_credentials"]["digital_source_type"] == "trainedAlgorithmicMedia"
+    assert output["synthid"] is True
+    downloaded = http.get(output["url"], timeout=30)
+    assert downloaded.status_code == 200 and len(downloaded.content) == output["bytes"]
+    with c2pa.Reader("image/png", io.BytesIO(downloaded.content)) as reader:
+        results = reader.get_validation_results() or {}
+        failures = [f["code"] for f in results["activeManifest"].get("failure") or []]
+        assert reader.get_validation_state() == "Valid", failures
+    assert "assertion.dataHash.mismatch" not in failures
+
+
 # The guide's two Vertex AI examples (../shared/guide/), sent as imagegen requests with the
 # model names the guide teaches; both models are shut down, so their replacements serve them.
 GUIDE_IMAGEN_3 = {
@@ -177,9 +201,13 @@ def test_models_lists_the_lineup_and_the_retired_names(http, api_url):
         "gemini-3-pro-image",
     }
     for model in current.values():
-        assert model["sources"] and all(s["read"] == "2026-11-25" for s in model["sources"])
+        # the lineup was read 2026-11-25, the Content Credentials facts 2026-12-06
+        read = {s["read"] for s in model["sources"]}
+        assert model["sources"] and read <= {"2026-11-25", "2026-12-06"}
         assert model["release_date"] and model["image_sizes"]
     retired = {m["id"]: m for m in body["models"] if m["retired"]}
+    assert current["gemini-3-pro-image"]["content_credentials"] is True
+    assert current["gemini-3.1-flash-image"]["content_credentials"] is False
     assert retired["imagen-4.0-ultra-generate-001"]["replacement"] == "gemini-3-pro-image"
     assert retired["gemini-2.5-flash-image"]["replacement"] == "gemini-3.1-flash-image"
     assert retired["imagen-4.0-fast-generate-001"]["thinking_level"] == "minimal"

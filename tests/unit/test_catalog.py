@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from imagegen.domain.catalog import (
+    C2PA_READ_ON,
     DEFAULT_MODEL,
     READ_ON,
     Lifecycle,
@@ -59,7 +60,9 @@ def test_every_current_model_is_consistent_and_sourced(model_id):
             assert w % 8 == 0 and h % 8 == 0, (size, ratio)
             assert abs(w / h - rw / rh) < 0.05, (size, ratio, w, h)  # the pixels fit the ratio
     assert spec.sources and all(s.url.startswith("https://") for s in spec.sources)
-    assert all(s.read == READ_ON == dt.date(2026, 11, 25) for s in spec.sources)
+    # the lineup was read 2026-11-25; the Content Credentials facts 2026-12-06
+    assert dt.date(2026, 11, 25) == READ_ON and dt.date(2026, 12, 6) == C2PA_READ_ON
+    assert all(s.read in (READ_ON, C2PA_READ_ON) for s in spec.sources)
 
 
 def test_nano_banana_2_facts():
@@ -91,6 +94,18 @@ def test_pro_facts():
     assert spec.output_tokens == {"1K": 1120, "2K": 1120, "4K": 2000}
     assert spec.price("4K") == pytest.approx(0.24) and spec.price("4K") > spec.price("1K")
     assert spec.thinking and spec.thinking_levels == []
+
+
+def test_content_credentials_are_marked_where_a_google_page_says_so():
+    """Which models Vertex signs with C2PA is a sourced fact: Pro (Google DeepMind's
+    announcement) and Lite (its model page); Nano Banana 2 stays off until a Vertex page
+    says so (a missing manifest must not warn on every job of the default model)."""
+    catalog = load_catalog()
+    marked = {spec.id for spec in catalog if spec.content_credentials}
+    assert marked == {"gemini-3-pro-image", "gemini-3.1-flash-lite-image"}
+    for spec in catalog:
+        facts = [s for s in spec.sources if "C2PA" in s.fact or "Content Credentials" in s.fact]
+        assert facts, f"{spec.id}: content_credentials has no source"
 
 
 @pytest.mark.parametrize(("old", "expected"), sorted(RETIRED.items()))

@@ -57,6 +57,17 @@ PRICING_PAGE = "https://cloud.google.com/vertex-ai/generative-ai/pricing"
 MIGRATION_PAGE = "https://firebase.google.com/docs/ai-logic/imagen-models-migration"
 DEPRECATIONS_PAGE = "https://ai.google.dev/gemini-api/docs/deprecations"
 CHANGELOG_PAGE = "https://ai.google.dev/gemini-api/docs/changelog"
+# Content Credentials (C2PA), read 2026-12-06: Vertex adds them, "signed by Google LLC", to
+# media of "a supported Google model" (the copy read does not list the models); Google
+# DeepMind's announcement names Nano Banana Pro on Vertex AI; the Lite page says
+# "SynthID + C2PA".
+CONTENT_CREDENTIALS_PAGE = (
+    "https://docs.cloud.google.com/vertex-ai/generative-ai/docs/content-credentials"
+)
+C2PA_PRO_ANNOUNCEMENT = (
+    "https://deepmind.google/blog/how-were-bringing-ai-image-verification-to-the-gemini-app/"
+)
+C2PA_READ_ON = dt.date(2026, 12, 6)
 
 
 class Source(BaseModel):
@@ -157,6 +168,10 @@ class ModelSpec(BaseModel):
     price_usd_per_image: dict[str, float]  # by size name
     price_usd_per_input_image: float = 0.0
     replacement: str | None = None  # for a model a deployment marks with a shutdown date
+    # Vertex attaches C2PA Content Credentials signed by Google to this model's images (a
+    # sourced fact): an image that arrives without them, or with invalid ones, is a warning
+    # on the job (docs/architecture.md, "Provenance").
+    content_credentials: bool = False
     sources: list[Source] = Field(default_factory=list)
     notes: str = ""
 
@@ -243,6 +258,13 @@ NB2 = ModelSpec(
         ),
         Source(fact="$60 per 1M image output tokens; $0.50 per 1M input tokens", url=PRICING_PAGE),
         Source(fact="preview id discontinued 2026-07-17", url=NB2_PREVIEW_PAGE),
+        Source(
+            fact="Content Credentials: not listed for this model on a Vertex page read "
+            "(third-party articles say it carries C2PA): content_credentials stays off, so a "
+            "missing manifest is no warning; outputs are still verified",
+            url=CONTENT_CREDENTIALS_PAGE,
+            read=C2PA_READ_ON,
+        ),
     ],
     notes=(
         "SynthID is always embedded. Sources disagree on 9:21: the GA model page lists it, the "
@@ -264,6 +286,7 @@ PRO = ModelSpec(
     preview_sizes=["4K"],
     thinking=True,  # always thinks; no thinking level documented for this model
     google_search=True,
+    content_credentials=True,
     **_billing({"1K": 1120, "2K": 1120, "4K": 2000}, 560, 120.0, 2.0),
     sources=[
         Source(
@@ -274,6 +297,16 @@ PRO = ModelSpec(
         ),
         Source(fact="pixel sizes (same 1K table, 2K/4K doubled)", url=SIZES_PAGE),
         Source(fact="$120 per 1M image output tokens; $2 per 1M input tokens", url=PRICING_PAGE),
+        Source(
+            fact="C2PA Content Credentials in Nano Banana Pro images on Vertex AI",
+            url=C2PA_PRO_ANNOUNCEMENT,
+            read=C2PA_READ_ON,
+        ),
+        Source(
+            fact="Content Credentials signed by Google LLC on supported models' media",
+            url=CONTENT_CREDENTIALS_PAGE,
+            read=C2PA_READ_ON,
+        ),
     ],
     notes=(
         "SynthID is always embedded; thinking model (thought summaries on request). The model "
@@ -293,6 +326,7 @@ LITE = ModelSpec(
     thinking=False,
     thinking_levels=["minimal", "high"],
     google_search=False,
+    content_credentials=True,
     **_billing({"1K": 1120}, 1120, 30.0, 0.25),
     sources=[
         Source(fact="GA 2026-06-30; global; 1K only; 14 reference images", url=LITE_PAGE),
@@ -302,6 +336,7 @@ LITE = ModelSpec(
             url=LITE_API_PAGE,
         ),
         Source(fact="$30 per 1M image output tokens ($0.0336 a 1K image)", url=PRICING_PAGE),
+        Source(fact="SynthID + C2PA (Content Credentials)", url=LITE_PAGE),
     ],
     notes=(
         "SynthID (always on) + C2PA. Sources disagree on ratios: the Vertex page lists 14 "

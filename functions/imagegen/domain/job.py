@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from imagegen.domain.jobs import TERMINAL, State
+from imagegen.domain.provenance import ContentCredentials
 
 DEADLINE_EXCEEDED = "the job passed its overall deadline without finishing"
 
@@ -168,6 +169,14 @@ class Output(BaseModel):
     )
     model: str | None = Field(default=None, description="the model that made it")
     cost_usd: float | None = None
+    content_credentials: ContentCredentials | None = Field(
+        default=None,
+        description="the C2PA Content Credentials read from the stored file (Google's, kept "
+        "byte for byte); absent when they could not be read or verification is off",
+    )
+    synthid: bool | None = Field(
+        default=None, description="a SynthID watermark is in the pixels (every Gemini image)"
+    )
     url: str | None = Field(
         default=None,
         json_schema_extra={"format": "uri"},

@@ -8,7 +8,6 @@ the error recorded and an exception raised so Pub/Sub redelivers.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 from google.api_core.exceptions import InvalidArgument
 
+from imagegen import content_credentials
 from imagegen.bootstrap import Services
 from imagegen.domain import conversation
 from imagegen.domain.catalog import ModelSpec
@@ -27,13 +27,19 @@ from imagegen.domain.generation import (
     reference_bytes,
     reference_mime,
 )
-from imagegen.domain.job import Job, cost_of
+from imagegen.domain.job import Job, cost_of, iso
 from imagegen.domain.jobs import ClaimOutcome, State, fits_in_document, utcnow
+from imagegen.domain.provenance import (
+    SYNTHID,
+    ContentCredentials,
+    credentials_warning,
+    object_metadata,
+)
 from imagegen.domain.request import JobRequest, extension
 from imagegen.domain.retry import Backoff, fits
 from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
 from imagegen.logs import get_logger
-from imagegen.media import ProvenanceStream
+from imagegen.media import ImageStream
 from imagegen.services.lifecycle import call_serving, record_not_found, reroute
 from imagegen.services.upkeep import finish_oversized
 
@@ -155,15 +161,18 @@ class Keeper:
     """The images a job has, stored the moment each arrives and recorded on the job when its
     reply is complete, so a failed call, a retry or a redelivery asks Vertex only for the
     missing ones and no image is generated (and billed) twice. Each image is written to
-    Cloud Storage as its bytes arrive (`opener`, issue 18). Outputs carry their pixel size
-    and bytes; one whose size differs from what was asked gets a warning and is priced as
-    delivered."""
+    Cloud Storage as its bytes arrive (`opener`, issue 18), byte for byte as Vertex sent it,
+    then its Content Credentials are read back from the stored object (issue 25). Outputs
+    carry their pixel size, bytes and credentials; one whose size differs from what was
+    asked, or that lacks the credentials its model carries, gets a warning (and is priced
+    as delivered)."""
 
     def __init__(self, services: Services, job_id: str, attempt: int, req: JobRequest, job: Job):
         self.services, self.job_id, self.attempt, self.req = services, job_id, attempt, req
+        self.job = job
         self.outputs: list[dict[str, Any]] = list(job.partial_outputs or [])
         self.blocked: list[str] = list(job.partial_blocked or [])
-        self.size_warnings: list[str] = list(job.partial_warnings or [])
+        self.warnings: list[str] = list(job.partial_warnings or [])
         # the replies' text, thoughts and model turn; image bytes are never kept
         self.generation = Generation(images=[GeneratedImage(o["mime_type"]) for o in self.outputs])
         self._lock = threading.Lock()  # images open from the calls' threads at once
@@ -186,7 +195,16 @@ class Keeper:
                 route.spec, self.req, output["width"], output["height"], output["index"]
             )
             if warning:
-                self.size_warnings.append(warning)
+                self.warnings.append(warning)
+            credentials = output.get("content_credentials")
+            warning = credentials_warning(
+                route.spec.content_credentials,
+                ContentCredentials(**credentials) if credentials else None,
+                output["index"],
+                route.spec.id,
+            )
+            if warning and self.services.settings.verify_content_credentials:
+                self.warnings.append(warning)
         self.outputs.sort(key=lambda o: o["index"])
         self.blocked.extend(reply.blocked)
         self.generation.merge(reply)
@@ -196,7 +214,7 @@ class Keeper:
             {
                 "partial_outputs": self.outputs,
                 "partial_blocked": self.blocked,
-                "partial_warnings": self.size_warnings,
+                "partial_warnings": self.warnings,
             },
         )
 
@@ -219,24 +237,52 @@ class Keeper:
             self._taken.discard(index)
 
     def provenance(self, route: Route) -> dict[str, str]:
-        """Object metadata, also spliced into the file itself (media.py)."""
-        req = self.req
-        metadata = {
-            "imagegen-job-id": self.job_id,
-            "imagegen-model": route.spec.id,
-            "imagegen-region": route.location,
-            "imagegen-prompt-sha256": hashlib.sha256(req.prompt.encode()).hexdigest(),
-            "imagegen-watermark": "synthid",
-        }
-        if req.seed is not None:
-            metadata["imagegen-seed"] = str(req.seed)
-        return metadata
+        """The object metadata of an output made on `route`: our provenance, kept beside
+        the file (the file itself stays as Vertex sent it)."""
+        job, req = self.job, self.req
+        return object_metadata(
+            job_id=self.job_id,
+            model_requested=req.model_requested or job.model or route.spec.id,
+            model=route.spec.id,
+            location=route.location,
+            request=job.request,
+            prompt=req.prompt,
+            created_at=iso(job.created_at) if job.created_at else "",
+            seed=req.seed,
+        )
+
+    def credentials(self, uri: str, mime_type: str) -> dict[str, Any] | None:
+        """The stored image's Content Credentials as recorded on its output (read back from
+        the bucket); None when verification is off or the object could not be read back
+        (logged; the image is kept either way)."""
+        if not self.services.settings.verify_content_credentials:
+            return None
+        try:
+            with self.services.storage.open_read(uri) as stream:
+                found = content_credentials.read(stream, mime_type)
+        except Exception as exc:  # storage: the job keeps its image; the warning says why
+            log.warning(
+                "content credentials not read",
+                extra={"job_id": self.job_id, "uri": uri, "error": f"{type(exc).__name__}"},
+            )
+            return None
+        log.info(
+            "content credentials read",
+            extra={
+                "job_id": self.job_id,
+                "uri": uri,
+                "c2pa_present": found.present,
+                "c2pa_valid": found.valid,
+            },
+        )
+        return found.record()
 
 
 class OutputUpload:
-    """One output image streamed to `jobs/<id>/<index>.<ext>` as its bytes arrive, with its
-    provenance spliced in; `close` returns its output record (the pixel size read from
-    the header on the way), `abort` leaves no object and frees the index."""
+    """One output image streamed to `jobs/<id>/<index>.<ext>` as its bytes arrive, exactly
+    as they arrive; `close` returns its output record (the pixel size read from the header
+    on the way, the Content Credentials read back), `abort` leaves no object and frees
+    the index."""
 
     def __init__(self, keeper: Keeper, route: Route, mime_type: str) -> None:
         self.keeper, self.route, self.mime_type = keeper, route, mime_type
@@ -253,7 +299,7 @@ class OutputUpload:
         except BaseException:
             keeper.release_index(self.index)
             raise
-        self._stream = ProvenanceStream(self._upload.write, mime_type, metadata)
+        self._stream = ImageStream(self._upload.write)
 
     def write(self, data: bytes) -> None:
         self._stream.write(data)
@@ -264,7 +310,7 @@ class OutputUpload:
         width, height = self._stream.size or (0, 0)
         spec = self.route.spec
         priced, _ = delivered_size(spec, self.keeper.req, width, height, self.index)
-        return {
+        output = {
             "uri": uri,
             "mime_type": self.mime_type,
             "index": self.index,
@@ -274,7 +320,12 @@ class OutputUpload:
             "priced_size": priced,
             "model": spec.id,
             "cost_usd": spec.price(priced),
+            "synthid": SYNTHID,
         }
+        credentials = self.keeper.credentials(uri, self.mime_type)
+        if credentials is not None:
+            output["content_credentials"] = credentials
+        return output
 
     def abort(self) -> None:
         try:
@@ -655,6 +706,6 @@ def _outputs_fields(keeper: Keeper, result: Generation, route: Route, job: Job) 
         "partial_blocked": None,
         "partial_warnings": None,
     }
-    if keeper.size_warnings:
-        fields["warnings"] = [*job.warnings, *keeper.size_warnings]
+    if keeper.warnings:
+        fields["warnings"] = [*job.warnings, *keeper.warnings]
     return fields
