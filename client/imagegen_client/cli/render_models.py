@@ -49,7 +49,8 @@ def lineup_table(every: list[dict[str, Any]], default: str | None) -> Table:
         if model.get("retired"):
             lifecycle = "retired"
         elif model.get("release_date"):
-            lifecycle += f" since {model['release_date']}"
+            since = "released" if lifecycle == "deprecated" else "since"
+            lifecycle += f" {since} {model['release_date']}"
         if model.get("preview_sizes"):
             lifecycle += f" ({'/'.join(model['preview_sizes'])} preview)"
         notice = model.get("deprecation") or {}
