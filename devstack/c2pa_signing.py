@@ -1,6 +1,6 @@
 """Content Credentials for the Vertex stand-in's placeholder images (development and tests
 only): the stand-in signs the images of the models the catalog marks as carrying C2PA
-(`ModelSpec.content_credentials`), as Vertex signs theirs, so every end-to-end run
+(`ModelSpec.c2pa_content_credentials`), as Vertex signs theirs, so every end-to-end run
 exercises the path where a byte added to the file would break Google's signature.
 
 A test certificate chain is made when the stand-in starts (a root CA and an ES256 signing

@@ -7,8 +7,9 @@ It speaks the REST wire format that `google.cloud.aiplatform_v1.PredictionServic
 
 and answers with placeholder images rendered by Pillow at exactly the pixel size the model
 catalog lists for the requested aspect ratio and size (with no aspectRatio, the first input
-image's shape, as an edit keeps it). A retired model (every Imagen id, gemini-2.5-flash-image,
-the `-preview` ids) gets the 404 NOT_FOUND Vertex sends for a model that is gone, and an
+image's shape, as an edit keeps it). A retired model (every Imagen id, the `-preview` ids,
+a model past its Vertex retirement date) gets the 404 NOT_FOUND Vertex sends for a model that
+is gone, and an
 option a model does not take (4K on Lite, a thinking level it lacks, Google Search on Lite)
 gets Vertex's 400 INVALID_ARGUMENT. Nothing it returns is a Vertex AI image; every image says
 so on its face and every request logs so.
@@ -22,13 +23,20 @@ Control endpoints (JSON):
   `POST {"model": "gemini-3.1-flash-lite-image"}` makes every later call for it, and its
   Model Garden entry, answer 404 NOT_FOUND as Vertex does for a model Google shut down;
   `DELETE` brings every model back; `GET` lists the ones shut down.
+- `GET|POST|DELETE /_standin/models` - a model appears at run time (issue 30):
+  `POST {"model": "gemini-9-image", "like": "gemini-nano-banana-2.1", "launch_stage":
+  "PUBLIC_PREVIEW"}` publishes it in Model Garden and serves it like `like`; `DELETE`
+  forgets every such model.
 
-Model Garden (issue 17): `GET /v1/publishers/google/models/{m}` answers a `PublisherModel`
-(`name`, `versionId`, `openSourceCategory`, `launchStage`) for a catalog model and 404
-NOT_FOUND for one that is retired or shut down - the REST shape of
-`ModelGardenService.GetPublisherModel`
+Model Garden: `GET /v1/publishers/google/models/{m}` (GetPublisherModel) answers a
+`PublisherModel` (`name`, `versionId`, `openSourceCategory`, `launchStage`) for a served
+model and 404 NOT_FOUND for one that is retired, shut down or past its Vertex retirement
+date; `GET /v1beta1/publishers/google/models` (ListPublisherModels, paged with `pageSize`
+and `pageToken`, `publisherModels` + `nextPageToken`) lists the served models, the ones that
+appeared and a few that generate no images - the REST shapes of `ModelGardenService`
 (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/publishers.models, read
-2026-11-25). Each is recorded with method `getPublisherModel`.
+2026-11-25; the list method is in the v1beta1 surface of google-cloud-aiplatform 2.7.0).
+Each is recorded with method `getPublisherModel` / `listPublisherModels`.
 
 Faults can also be asked for inside the prompt (so concurrent tests do not interfere):
 `[[fail:429x2]]`, `[[fail:500x1]]`, `[[fail:503]]` (every time), `[[retry_after:1]]`,
@@ -43,7 +51,7 @@ of the image changed: invalid credentials). Counted directives (`xN`) count per 
 prompt).
 
 Content Credentials (issue 25): as Vertex signs the images of the models it supports, the
-stand-in signs those of the models the catalog marks `content_credentials` with C2PA (a
+stand-in signs those of the models the catalog marks `c2pa_content_credentials` with C2PA (a
 `c2pa.created` action, digital source type trainedAlgorithmicMedia), with a test
 certificate chain made when it starts (devstack/c2pa_signing.py). Each recorded request
 lists what was sent back (`sent`: mime type, bytes and SHA-256 of each image).
@@ -123,6 +131,8 @@ DIRECTIVE_RE = re.compile(
     r"\[\[(fail|latency|block|notserved|retry_after|size|drop|noise|c2pa)(?::([^\]]*))?\]\]"
 )
 THINKING_LEVEL = {0: "THINKING_LEVEL_UNSPECIFIED", 1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "MINIMAL"}
+# imageConfig.prominentPeople: google-genai sends the names (types.ProminentPeople)
+PROMINENT_PEOPLE = {"ALLOW_PROMINENT_PEOPLE", "BLOCK_PROMINENT_PEOPLE"}
 # The body Vertex AI answers for a publisher model that does not exist (or no longer does).
 NOT_FOUND = (
     "Publisher Model `projects/{project}/locations/{location}/publishers/google/models/"
@@ -374,6 +384,7 @@ class StandIn:
     log_lock: threading.Lock = field(default_factory=threading.Lock)
     shut_down: set[str] = field(default_factory=set)  # models shut down at run time
     signer: ContentSigner | None = None  # Content Credentials (made at start)
+    appeared: dict[str, Any] = field(default_factory=dict)  # id -> spec, published at run time
 
     # -- recording
     def record(self, entry: dict[str, Any], size: int) -> None:
@@ -448,9 +459,20 @@ def _catalog():
     )
 
 
-def _find_spec(project: str, model: str, location: str, prompt: str):
-    spec = _catalog().get(model)
-    if spec is None:  # never existed, or shut down (Imagen, gemini-2.5-flash-image, previews)
+def _served(state: StandIn, model: str):
+    """The spec of a model this stand-in serves today: a catalog model before its Vertex
+    retirement date, or one told to appear at run time; None otherwise."""
+    spec = state.appeared.get(model) or _catalog().get(model)
+    if spec is None or model in state.shut_down:
+        return None
+    if spec.retired(dt.datetime.now(dt.UTC).date()):  # past Vertex's retirement date
+        return None
+    return spec
+
+
+def _find_spec(state: StandIn, project: str, model: str, location: str, prompt: str):
+    spec = _served(state, model)
+    if spec is None:  # never existed, or shut down (Imagen, the previews, past its date)
         raise VertexError(404, NOT_FOUND.format(project=project, location=location, model=model))
     served = location in spec.locations
     for _, name, arg in parse_directives(prompt):
@@ -633,7 +655,7 @@ def _generate_content(
         if config.get("seed") is not None:
             caption += f" seed {_int(config['seed'], 'seed', 0)}"
         credentials = _credentials(prompt)
-        signer = state.signer if spec.content_credentials and credentials != "none" else None
+        signer = state.signer if spec.c2pa_content_credentials and credentials != "none" else None
         data = state.cache.get(prompt, width, height, mime, quality, caption, signer)
         if signer is not None and credentials == "tamper":
             data = tampered(data)
@@ -684,6 +706,15 @@ def _check_options(spec, body: dict[str, Any], config: dict[str, Any]) -> None:
             )
     if thinking.get("includeThoughts") and not spec.thinking:
         raise VertexError(400, f"includeThoughts is not supported for {spec.id}. (stand-in)")
+    image_config = config.get("imageConfig") or {}
+    prominent = image_config.get("prominentPeople")
+    if prominent is not None:
+        if prominent not in PROMINENT_PEOPLE:
+            raise VertexError(400, f"Invalid value for prominentPeople: {prominent!r}. (stand-in)")
+        if not spec.prominent_people:
+            raise VertexError(400, f"prominentPeople is not supported for {spec.id}. (stand-in)")
+    if image_config.get("personGeneration") is not None and not spec.person_generation:
+        raise VertexError(400, f"personGeneration is not supported for {spec.id}. (stand-in)")
     searches = [t for t in body.get("tools") or [] if isinstance(t, dict) and "googleSearch" in t]
     if searches and not spec.google_search:
         raise VertexError(
@@ -832,11 +863,7 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
             }
             state.record(entry, len(raw))
             prompt = _gemini_prompt(body)
-            if model in state.shut_down:
-                raise VertexError(
-                    404, NOT_FOUND.format(project=project, location=location, model=model)
-                )
-            spec = _find_spec(project, model, location, prompt)
+            spec = _find_spec(state, project, model, location, prompt)
             fx = state.effects(method, model, location, prompt)
             if fx.latency_ms:
                 time.sleep(fx.latency_ms / 1000)
@@ -916,38 +943,123 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
 
 
 LAUNCH_STAGES = {"ga": "GA", "preview": "PUBLIC_PREVIEW", "deprecated": "GA"}
+STAGE_LIFECYCLE = {"GA": "ga", "PUBLIC_PREVIEW": "preview", "PRIVATE_PREVIEW": "preview"}
+# Publisher models that are not image generators, so that a client listing Model Garden
+# has something to leave out (the real list holds hundreds: text, embedding, video, ...).
+OTHER_PUBLISHER_MODELS = (
+    ("gemini-3.5-flash", "GA"),
+    ("gemini-embedding-2", "GA"),
+    ("veo-3.1-generate-001", "GA"),
+    ("gemini-3.1-flash-tts-preview", "PUBLIC_PREVIEW"),
+)
+LIST_PAGE_SIZE = 4  # small, so the client's pager follows nextPageToken
+
+
+def _publisher_model(model: str, stage: str) -> dict[str, Any]:
+    """A `PublisherModel` as Model Garden's REST API answers it."""
+    return {
+        "name": f"publishers/google/models/{model}",
+        "versionId": "001",
+        "openSourceCategory": "PROPRIETARY",
+        "launchStage": stage,
+        "versionState": "VERSION_STATE_STABLE",
+    }
+
+
+def _published(state: StandIn) -> list[dict[str, Any]]:
+    """Every publisher model Model Garden lists now: the catalog's served models, the ones
+    told to appear, and a few that generate no images; none shut down or past its date."""
+    out = []
+    ids = [spec.id for spec in _catalog()] + list(state.appeared)
+    for model in dict.fromkeys(ids):
+        spec = _served(state, model)
+        if spec is not None:
+            out.append(_publisher_model(model, LAUNCH_STAGES.get(spec.lifecycle.value, "GA")))
+    out += [_publisher_model(m, stage) for m, stage in OTHER_PUBLISHER_MODELS]
+    return out
+
+
+def _record_lookup(state: StandIn, method: str, model: str) -> None:
+    state.record(
+        {
+            "method": method,
+            "project": "",
+            "location": "",
+            "model": model,
+            "body": {},
+            "query": dict(flask.request.args),
+            "headers": {},
+            "time": dt.datetime.now(dt.UTC).isoformat(),
+        },
+        0,
+    )
 
 
 def _lifecycle_routes(app: flask.Flask, state: StandIn) -> None:
-    """Model Garden's GetPublisherModel and the run-time shutdown control (issue 17)."""
+    """Model Garden (GetPublisherModel, ListPublisherModels) and the run-time controls: a
+    model shut down (issue 17), a model that appears (issue 30)."""
 
     @app.get("/v1/publishers/google/models/<model>")
     def publisher_model(model: str):
-        state.record(
-            {
-                "method": "getPublisherModel",
-                "project": "",
-                "location": "",
-                "model": model,
-                "body": {},
-                "query": dict(flask.request.args),
-                "headers": {},
-                "time": dt.datetime.now(dt.UTC).isoformat(),
-            },
-            0,
-        )
-        spec = _catalog().get(model)
-        if spec is None or model in state.shut_down:
+        _record_lookup(state, "getPublisherModel", model)
+        spec = _served(state, model)
+        if spec is None:
             return VertexError(
                 404, f"Publisher model publishers/google/models/{model} not found. (stand-in)"
             ).response()
-        return {
-            "name": f"publishers/google/models/{model}",
-            "versionId": "001",
-            "openSourceCategory": "PROPRIETARY",
-            "launchStage": LAUNCH_STAGES.get(spec.lifecycle.value, "GA"),
-            "versionState": "VERSION_STATE_STABLE",
-        }
+        return _publisher_model(model, LAUNCH_STAGES.get(spec.lifecycle.value, "GA"))
+
+    @app.get("/v1beta1/publishers/google/models")
+    def list_publisher_models():
+        """ListPublisherModels: `GET v1beta1/{parent=publishers/*}/models`, paged."""
+        _record_lookup(state, "listPublisherModels", "")
+        args = flask.request.args
+        try:
+            size = min(int(args.get("pageSize") or LIST_PAGE_SIZE), LIST_PAGE_SIZE)
+            start = int(args.get("pageToken") or 0)
+        except ValueError:
+            return VertexError(400, "Invalid pageSize or pageToken. (stand-in)").response()
+        with state.lock:
+            models = _published(state)
+        page: dict[str, Any] = {"publisherModels": models[start : start + size]}
+        if start + size < len(models):
+            page["nextPageToken"] = str(start + size)
+        return page
+
+    @app.get("/_standin/models")
+    def appeared_models():
+        with state.lock:
+            return {"models": sorted(state.appeared)}
+
+    @app.post("/_standin/models")
+    def appear():
+        """`{"model": "<new id>", "like": "<catalog id>", "launch_stage": "GA"}`: Google
+        publishes a new model, served like `like` (sizes, options), listed in Model Garden."""
+        payload = flask.request.get_json(silent=True)
+        if not isinstance(payload, dict) or not isinstance(payload.get("model"), str):
+            return {"error": 'expected {"model": "<id>", "like": "<catalog id>"}'}, 400
+        catalog = _catalog()
+        like = catalog.get(str(payload.get("like") or catalog.default_model))
+        stage = str(payload.get("launch_stage") or "GA")
+        if like is None or stage not in STAGE_LIFECYCLE:
+            return {"error": "like must be a catalog model, launch_stage GA or *_PREVIEW"}, 400
+        spec = like.model_copy(
+            update={
+                "id": payload["model"],
+                "display_name": payload["model"],
+                "lifecycle": type(like.lifecycle)(STAGE_LIFECYCLE[stage]),
+                "shutdown_date": None,
+            }
+        )
+        with state.lock:
+            state.appeared[spec.id] = spec
+            return {"models": sorted(state.appeared)}
+
+    @app.delete("/_standin/models")
+    def forget_appeared():
+        with state.lock:
+            state.appeared.clear()
+        return {"models": []}
 
     @app.get("/_standin/shutdown")
     def shut_down_models():

@@ -155,9 +155,11 @@ class ImageModel(Protocol):
 
 @runtime_checkable
 class ModelRegistry(Protocol):
-    """What the model's publisher says about it (the daily lifecycle check)."""
+    """What the model's publisher says about it, and what it publishes (the daily check)."""
 
     def publisher_model(self, model_id: str, location: str) -> PublisherModelState: ...
+
+    def publisher_models(self, location: str) -> list[PublisherModelState]: ...
 
 
 @runtime_checkable
@@ -220,6 +222,12 @@ class CatalogStore(Protocol):
     def observations(self, model_id: str) -> dict[str, Any]: ...
 
     def all_observations(self) -> dict[str, dict[str, Any]]: ...
+
+    def record_discovered(self, model_id: str, facts: dict[str, Any]) -> bool: ...
+
+    def mark_discovered(self, model_id: str, fields: dict[str, Any]) -> None: ...
+
+    def discovered(self) -> dict[str, dict[str, Any]]: ...
 
 
 @runtime_checkable

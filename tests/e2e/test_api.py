@@ -197,21 +197,51 @@ def test_models_lists_the_lineup_and_the_retired_names(http, api_url):
     current = {m["id"]: m for m in body["models"] if not m["retired"]}
     assert set(current) == {
         "gemini-3.1-flash-image",
+        "gemini-nano-banana-2.1",
         "gemini-3.1-flash-lite-image",
         "gemini-3-pro-image",
+        "gemini-2.5-flash-image",
     }
     for model in current.values():
-        # the lineup was read 2026-11-25, the Content Credentials facts 2026-12-06
-        read = {s["read"] for s in model["sources"]}
-        assert model["sources"] and read <= {"2026-11-25", "2026-12-06"}
+        assert model["sources"] and all(s["url"] and s["read"] for s in model["sources"])
         assert model["release_date"] and model["image_sizes"]
+    assert list(current["gemini-nano-banana-2.1"]["image_sizes"]) == ["1K", "2K", "4K"]
+    old = current["gemini-2.5-flash-image"]
+    assert old["deprecation"]["retirement_date"] == "2027-03-15"
+    assert old["deprecation"]["replacement"] == "gemini-3.1-flash-lite-image"
+    assert current["gemini-3.1-flash-image"]["deprecation"] is None
+    assert current["gemini-3.1-flash-image"]["other_platforms"][0]["platform"] == "gemini_api"
     retired = {m["id"]: m for m in body["models"] if m["retired"]}
-    assert current["gemini-3-pro-image"]["content_credentials"] is True
-    assert current["gemini-3.1-flash-image"]["content_credentials"] is False
+    assert current["gemini-3-pro-image"]["c2pa_content_credentials"] is True
+    assert current["gemini-3.1-flash-image"]["c2pa_content_credentials"] is False
     assert retired["imagen-4.0-ultra-generate-001"]["replacement"] == "gemini-3-pro-image"
-    assert retired["gemini-2.5-flash-image"]["replacement"] == "gemini-3.1-flash-image"
+    assert retired["imagegeneration@006"]["replacement"] == "gemini-3.1-flash-image"
+    assert retired["imagetext@001"]["replacement"] is None
     assert retired["imagen-4.0-fast-generate-001"]["thinking_level"] == "minimal"
     assert all(m["routing"] == "route" and m["shutdown_date"] for m in retired.values())
+
+
+def test_gemini_2_5_flash_image_is_served_as_asked_with_a_warning(http, api_url, unique):
+    response = http.post(
+        f"{api_url}/v1/jobs",
+        json={"prompt": unique, "model": "gemini-2.5-flash-image"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    job = wait(http, response.json()["status_url"])
+    assert job["state"] == "succeeded", job
+    assert job["served_by"]["model"] == "gemini-2.5-flash-image"
+    assert "model_requested" not in job["request"]
+    assert any("2027-03-15" in w and "deprecated" in w for w in job["warnings"]), job
+
+
+def test_the_captioning_model_is_a_400_that_says_what_it_was(http, api_url, unique):
+    response = http.post(
+        f"{api_url}/v1/jobs", json={"prompt": unique, "model": "imagetext@001"}, timeout=10
+    )
+    assert response.status_code == 400
+    [detail] = response.json()["error"]["details"]
+    assert detail["field"] == "model" and "captioning" in detail["message"], detail
 
 
 def test_openapi_covers_every_route_and_field(http, api_url):

@@ -24,7 +24,13 @@ from typing import NoReturn
 
 from imagegen.adapters.rest_clients import RestSessions
 from imagegen.adapters.vertex_stream import ReplyError, ReplyReader
-from imagegen.adapters.vertex_wire import gemini_body, model_path, read_gemini
+from imagegen.adapters.vertex_wire import (
+    gemini_body,
+    merge_beyond_proto,
+    model_path,
+    read_gemini,
+    split_beyond_proto,
+)
 from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.generation import Generation, OpenImage
 from imagegen.domain.request import JobRequest
@@ -172,9 +178,12 @@ def rest_request(base: str, payload: dict) -> tuple[str, str, dict, dict]:
     from google.cloud.aiplatform_v1.types import GenerateContentRequest
     from google.protobuf import json_format
 
-    request = GenerateContentRequest.from_json(json.dumps(payload))
+    known, extras = split_beyond_proto(payload)  # fields newer than the proto ride along
+    request = GenerateContentRequest.from_json(json.dumps(known))
     transcoded = path_template.transcode(HTTP_RULE, GenerateContentRequest.pb(request))
     body = json_format.MessageToJson(transcoded["body"], use_integers_for_enums=True)
+    if extras:
+        body = json.dumps(merge_beyond_proto(json.loads(body), extras))
     params = rest_helpers.flatten_query_params({"$alt": "json;enum-encoding=int"}, strict=True)
     routing = gapic_v1.routing_header.to_grpc_metadata((("model", request.model),))
     headers = {

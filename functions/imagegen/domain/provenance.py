@@ -1,7 +1,7 @@
 """Where an output's provenance lives, and what it says. Pure.
 
 Vertex attaches C2PA Content Credentials, signed by Google, to the images of the models it
-supports (`ModelSpec.content_credentials`). A C2PA manifest binds the file's bytes by hash,
+supports (`ModelSpec.c2pa_content_credentials`). A C2PA manifest binds the file's bytes by hash,
 so any byte added to the file breaks it: imagegen therefore stores each image byte for byte
 as Vertex sent it, and keeps its own provenance *beside* the file — the object's metadata
 (`object_metadata`) and the job record (`ContentCredentials` per output) — never inside it.

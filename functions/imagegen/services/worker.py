@@ -198,7 +198,7 @@ class Keeper:
                 self.warnings.append(warning)
             credentials = output.get("content_credentials")
             warning = credentials_warning(
-                route.spec.content_credentials,
+                route.spec.c2pa_content_credentials,
                 ContentCredentials(**credentials) if credentials else None,
                 output["index"],
                 route.spec.id,
