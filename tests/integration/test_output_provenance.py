@@ -13,7 +13,7 @@ import json
 import pytest
 import requests
 
-from imagegen.domain.catalog import NB2, PRO
+from imagegen.domain.lineup import NB2, PRO
 from imagegen.services import submission
 from imagegen.services.worker import generate
 
