@@ -176,7 +176,9 @@ class Rehearsal:
         root = applied_root(self.repo)
         self.root = stage(root, self.scratch / "work")
         # The locked versions are the ones `make validate --lowest` checks (test_rehearsal).
-        self.env = standin_env(root, self.scratch / "providers", "lowest", fake_cloud=True)
+        providers = self.scratch / "providers"
+        providers.mkdir()
+        self.env = standin_env(root, providers, "lowest", fake_cloud=True)
         if len(local_modules(root)) > 1:
             run_terraform(self.root, self.env, "get")
         versions = ", ".join(
@@ -257,7 +259,7 @@ class Rehearsal:
                 continue
             try:
                 print(f"rehearse: {sid}: {runner(self, step)}", flush=True)
-            except StepFailed as failure:
+            except (StepFailed, SystemExit) as failure:  # run_terraform exits on a failure
                 print(f"rehearse: FAILED {sid}: {failure}")
                 return 1
         print("rehearse: every step of cloudbuild.yaml passed")
