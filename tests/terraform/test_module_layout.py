@@ -28,7 +28,7 @@ def test_the_root_takes_the_module_s_variables_unchanged() -> None:
     module = (TF_DIR / "variables.tf").read_text(encoding="utf-8")
     assert "\n".join(copy[ROOT_HEADER_LINES:]) == module, (
         "terraform/examples/deploy/variables.tf must be the module's (below its header): "
-        "cp terraform/variables.tf and keep the header"
+        "python -m tools.tfstandin moduledoc --sync"
     )
 
 
@@ -82,5 +82,5 @@ def test_the_guide_lists_the_module_s_inputs_and_outputs() -> None:
     assert section, "docs/deploy.md: no <!-- module-io --> section"
     assert section.group(1) == module_io(TF_DIR), (
         "docs/deploy.md's input/output table is stale: "
-        "python -m tools.tfstandin moduledoc prints it"
+        "python -m tools.tfstandin moduledoc --sync rewrites it"
     )

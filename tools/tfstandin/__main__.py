@@ -5,7 +5,8 @@
     python -m tools.tfstandin replan OLD_DIR NEW_DIR [--var-file F]...
     python -m tools.tfstandin check [REPO]          order, time and permission (deploychecks.py)
     python -m tools.tfstandin roles                 the deployer role table (docs/deploy.md)
-    python -m tools.tfstandin moduledoc [MODULE]    the module's inputs and outputs (docs)
+    python -m tools.tfstandin moduledoc [MODULE] [--sync]   its inputs/outputs table; --sync
+                                                    rewrites examples/deploy and the docs
 
 `validate` picks, for each provider in the configuration's required_providers (its own and
 those of the local modules it calls), the newest known schema whose version meets the
@@ -159,11 +160,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("roles", help="print the deployer role table (docs/deploy.md)")
     p = sub.add_parser("moduledoc", help="print the module's input/output table (docs)")
     p.add_argument("module", nargs="?", default=str(REPO / "terraform"))
+    p.add_argument("--sync", action="store_true", help="rewrite examples/deploy and the docs")
     args = parser.parse_args(argv)
     if args.command == "moduledoc":
         from .moduledoc import markdown as module_io  # needs python-hcl2 (the project's .venv)
+        from .moduledoc import sync
 
-        print(module_io(Path(args.module)))
+        module = Path(args.module)
+        if args.sync:
+            root, guide = module / "examples" / "deploy", REPO / "docs" / "deploy.md"
+            for path in sync(module, root, guide):
+                print(f"tfstandin: rewrote {path}")
+            return 0
+        print(module_io(module))
         return 0
     if args.command == "roles":
         from .deployer_roles import markdown, project_roles

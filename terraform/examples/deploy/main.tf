@@ -1,6 +1,6 @@
 # The imagegen module (terraform/) with every input passed through: this root takes the
-# same variables as the module (variables.tf here is a copy of the module's, kept equal by
-# tests/terraform/test_module_layout.py), so a terraform.tfvars written for the module
+# same variables as the module (variables.tf here is a copy of the module's, kept equal
+# by tests/terraform/test_module_layout.py), so a terraform.tfvars written for the module
 # works here unchanged.
 
 module "imagegen" {

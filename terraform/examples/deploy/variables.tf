@@ -1,7 +1,7 @@
 # A copy of the module's variables.tf (terraform/variables.tf): this root passes each to
-# the module. tests/terraform/test_module_layout.py keeps the two equal; after changing the
-# module's, copy it: cp terraform/variables.tf terraform/examples/deploy/variables.tf
-# (and keep these three lines).
+# the module. tests/terraform/test_module_layout.py keeps the two equal; after changing
+# the module's, run `python -m tools.tfstandin moduledoc --sync` (rewrites this file,
+# main.tf, outputs.tf and the tables of docs/deploy.md).
 # Inputs of the imagegen deployment. Every variable is typed, described and,
 # where a wrong value would only fail late (at apply or at run time), validated.
 
