@@ -144,7 +144,7 @@ def _check_outputs(services, job_id: str) -> str:
     from PIL import Image
 
     job = services.jobs.get(job_id)
-    outputs = job.get("outputs") or []
+    outputs = job.outputs or []
     for output in outputs:
         data = services.storage.read(output["uri"], 1 << 30)
         assert len(data) == output["bytes"], output
