@@ -18,9 +18,8 @@ import sys
 import time
 
 from bench._common import ROOT, emit, machine, table, verdict
-from bench._stack import BenchStack, local_stack, stop_function, wait_http
+from bench._stack import NOISY_PORT, BenchStack, local_stack, stop_function, wait_http
 
-NOISY_PORT = 28693
 TARGET_MIB = 512
 MiB = 1024 * 1024
 
@@ -47,6 +46,14 @@ CASES = [
     ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "streamed, 4K serial", "noisy"),
     ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "streamed", "noisy"),
     ("4 x 1K gemini-3.1-flash-image, incompressible images", _1K, "streamed", "noisy"),
+]
+# `--small`: every path once, on two 1K images (seconds, not minutes)
+_SMALL = {**_1K, "number_of_images": 2}
+_SMALL_NAME = "2 x 1K gemini-3.1-flash-image"
+SMALL_CASES = [
+    (f"{_SMALL_NAME}, placeholder images", _SMALL, "streamed", "stock"),
+    (f"{_SMALL_NAME}, incompressible images", _SMALL, "buffered", "noisy"),
+    (f"{_SMALL_NAME}, incompressible images", _SMALL, "streamed, 4K serial", "noisy"),
 ]
 PROMPT = "a harbour at night with fishing boats, oil painting"
 
@@ -180,10 +187,10 @@ def run_case(env: dict[str, str], case: dict) -> dict:
     return json.loads(lines[-1])
 
 
-def run(stack: BenchStack | None = None) -> dict[str, object]:
+def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, object]:
     if stack is None:
         with local_stack() as own:
-            return run(own)
+            return run(own, small)
     stack.apply()
     from imagegen.bootstrap import Services
     from imagegen.services.submission import submit
@@ -216,7 +223,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
     rows, results = [], {}
     try:
         wait_http(f"http://127.0.0.1:{NOISY_PORT}/_standin/health", proc=proc)
-        for name, request, path, standin in CASES:
+        for name, request, path, standin in SMALL_CASES if small else CASES:
             case = {"path": path, "request": request}
             case["job_id"] = submit(services, {"prompt": PROMPT, **request}).job.id
             env = noisy_env if standin == "noisy" else base_env
@@ -278,7 +285,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
             rows,
         ),
     ]
-    emit("memory", "\n".join(body))
+    emit("memory", "\n".join(body), small)
     return results
 
 

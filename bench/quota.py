@@ -193,10 +193,10 @@ def simulate(stack: BenchStack, limiter_on: bool) -> dict[str, float]:
     }
 
 
-def run(stack: BenchStack | None = None) -> dict[str, object]:
+def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, object]:
     if stack is None:
         with local_stack() as own:
-            return run(own)
+            return run(own, small)
     stack.apply()
     on = simulate(stack, True)
     print(f"[quota] limiter on: {on}", flush=True)
@@ -274,7 +274,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         "",
         READING,
     ]
-    emit("quota", "\n".join(body))
+    emit("quota", "\n".join(body), small)
     return {"on": on, "off": off}
 
 
