@@ -47,12 +47,19 @@ class Platform:
     headroom: float = 0.95  # the limiter aims this far under the quota
     call_seconds: tuple[float, float] = (8.0, 16.0)  # an accepted call, uniform
     refused_seconds: float = 0.3  # a 429
+    # what an invocation costs before it knows whether it has a slot (the job's read, the
+    # limiter's reads and write): a hand-back takes this long and is not free
+    overhead_seconds: float = 0.1
     min_backoff: float = 10.0  # the push subscription's retry policy
     max_backoff: float = 600.0
     max_deliveries: int = 5  # dead letter after this many
     timeout: float = 540.0  # generate_timeout_seconds
     call_budget: float = 480.0
     capacity: int = 40  # concurrent requests generate takes (max instances x concurrency)
+    # a push generate has no room for: refused by Cloud Run, a delivery spent (True), or
+    # held by Pub/Sub until there is room (False: the most favourable reading of push's
+    # "adjusts the rate of push requests", and what the real-stack bench's push model does)
+    refuse_when_full: bool = True
     max_attempts: int = 5
     job_deadline: float = 3600.0
     day_quota: int | None = None  # calls per location before the per-day quota is spent
@@ -224,6 +231,7 @@ class Model:
             self.jobs.append(Job(n, t, t + platform.job_deadline))
         # Cloud Tasks: the queue and its token bucket; ordering keys: the keys' queues
         self.tasks: collections.deque[int] = collections.deque()
+        self.held: collections.deque[tuple[Job, int]] = collections.deque()  # pushes waiting
         self.tasks_next = 0.0
         self.tasks_timer = False
         self.key_queues: list[collections.deque[int]] = [
@@ -258,6 +266,9 @@ class Model:
         self.publish(job, nacks, delay)
 
     def _push(self, job: Job, nacks: int) -> None:
+        if self.busy >= self.p.capacity and not self.p.refuse_when_full:
+            self.held.append((job, nacks))  # Pub/Sub waits for room: no delivery yet
+            return
         self.stats.deliveries += 1
         if self.busy >= self.p.capacity:  # Cloud Run has no instance for it: refused
             self.stats.rejected += 1
@@ -348,12 +359,15 @@ class Model:
             acked(outcome["ok"])
             if self.m.kind == "tasks":
                 self._dispatch_tasks()
+            elif self.held and self.busy < self.p.capacity:
+                self._push(*self.held.popleft())
 
         self.sim.spawn(self._generate(job, outcome), done)
 
     def _generate(self, job: Job, outcome: dict) -> Generator[float, None, None]:
         """services.worker.generate: pace, claim, call with retries, finish."""
         p, m, now = self.p, self.m, lambda: self.sim.now
+        yield p.overhead_seconds
         if job.state != "queued":
             return  # a duplicate: acknowledged, nothing done
         if now() >= job.deadline:
