@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from imagegen.adapters import vertex
+from imagegen.adapters import vertex, vertex_errors
 from imagegen.adapters.vertex_wire import model_path, read_gemini
 from imagegen.domain.generation import GeneratedImage, Generation
 from imagegen.media import pixel_size
@@ -30,7 +30,7 @@ def _generate_content(self, spec, location, body, timeout, on_image=None) -> Gen
     try:
         response = client.generate_content(request=request, timeout=timeout, retry=None)
     except gexc.GoogleAPICallError as exc:
-        raise vertex.classify(exc, spec.id, location) from exc
+        raise vertex_errors.classify(exc, spec.id, location) from exc
     inline: list[GeneratedImage] = []
     for candidate in response._pb.candidates:
         for part in candidate.content.parts:

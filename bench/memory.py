@@ -21,9 +21,8 @@ import sys
 import time
 
 from bench._common import ROOT, emit, machine, table, verdict
-from bench._stack import BenchStack, local_stack, stop_function, wait_http
+from bench._stack import NOISY_PORT, BenchStack, local_stack, stop_function, wait_http
 
-NOISY_PORT = 28693
 TARGET_MIB = 512
 MiB = 1024 * 1024
 
@@ -58,6 +57,14 @@ CASES = [
     ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "streamed", "noisy", False),
     ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "streamed", "noisy", True),
     ("4 x 1K gemini-3.1-flash-image, incompressible images", _1K, "streamed", "noisy", True),
+]
+# `--small`: every path once, on two 1K images (seconds, not minutes)
+_SMALL = {**_1K, "number_of_images": 2}
+_SMALL_NAME = "2 x 1K gemini-3.1-flash-image"
+SMALL_CASES = [
+    (f"{_SMALL_NAME}, placeholder images", _SMALL, "streamed", "stock", True),
+    (f"{_SMALL_NAME}, incompressible images", _SMALL, "buffered", "noisy", False),
+    (f"{_SMALL_NAME}, incompressible images", _SMALL, "streamed, 4K serial", "noisy", False),
 ]
 PROMPT = "a harbour at night with fishing boats, oil painting"
 
@@ -193,10 +200,10 @@ def run_case(env: dict[str, str], case: dict) -> dict:
     return json.loads(lines[-1])
 
 
-def run(stack: BenchStack | None = None) -> dict[str, object]:
+def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, object]:
     if stack is None:
         with local_stack() as own:
-            return run(own)
+            return run(own, small)
     stack.apply()
     from imagegen.bootstrap import Services
     from imagegen.services.submission import submit
@@ -229,7 +236,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
     rows, results = [], {}
     try:
         wait_http(f"http://127.0.0.1:{NOISY_PORT}/_standin/health", proc=proc)
-        for name, request, path, standin, verify in CASES:
+        for name, request, path, standin, verify in SMALL_CASES if small else CASES:
             case = {"path": path, "request": request}
             case["job_id"] = submit(services, {"prompt": PROMPT, **request}).job.id
             env = dict(noisy_env if standin == "noisy" else base_env)
@@ -301,7 +308,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
             rows,
         ),
     ]
-    emit("memory", "\n".join(body))
+    emit("memory", "\n".join(body), small)
     return results
 
 

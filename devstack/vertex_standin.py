@@ -47,14 +47,28 @@ reports), `[[drop:1]]` (the first N calls' connection drops halfway through the 
 body, inside the image: a reply cut short), `[[noise]]` (incompressible pixels, seeded by the
 prompt: images of nearly raw size, tens of MB at 4K), `[[c2pa:none]]` (no Content
 Credentials, even for a model that carries them), `[[c2pa:tamper]]` (signed, then one byte
-of the image changed: invalid credentials). Counted directives (`xN`) count per (directive,
-prompt).
+of the image changed: invalid credentials), and quota errors the way Vertex words them
+(issue 27): `[[quota:shared]]` (pay-as-you-go "Resource exhausted, please try again later.",
+no details), `[[quota:pt]]` ("Too many requests. Exceeded the Provisioned Throughput."),
+`[[quota:minute]]` and `[[quota:day]]` (a named per-minute / per-day quota: `details[]` with
+ErrorInfo RATE_LIMIT_EXCEEDED, QuotaFailure, Help and RetryInfo), each also `xN`;
+`[[retry_delay:S]]` puts `RetryInfo.retryDelay` S seconds into any of them. Counted
+directives (`xN`) count per (directive, prompt).
 
 Content Credentials (issue 25): as Vertex signs the images of the models it supports, the
 stand-in signs those of the models the catalog marks `c2pa_content_credentials` with C2PA (a
 `c2pa.created` action, digital source type trainedAlgorithmicMedia), with a test
 certificate chain made when it starts (devstack/c2pa_signing.py). Each recorded request
 lists what was sent back (`sent`: mime type, bytes and SHA-256 of each image).
+
+Quota errors (issue 27): the body is a `google.rpc.Status` whose `details[]` follow
+google/rpc/error_details.proto (RetryInfo, QuotaFailure, ErrorInfo, Help); the two framework
+messages are Vertex's own
+(https://cloud.google.com/vertex-ai/generative-ai/docs/provisioned-throughput/error-code-429,
+read 2026-12-06). The quota names are modelled on what Google's quota system reports for
+Vertex ("Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_minute_
+per_project_per_base_model with base model: ..."), with the same names per day; Google
+publishes no sample body of a per-day Vertex 429, so the day's names are ours.
 
 Run: `python -m devstack.vertex_standin --port 8090 --storage-endpoint http://127.0.0.1:9023`
 (env fallbacks: DEVSTACK_VERTEX_PORT, DEVSTACK_VERTEX_HOST, STORAGE_EMULATOR_HOST).
@@ -108,7 +122,7 @@ STATUS_NAMES = {
     504: "DEADLINE_EXCEEDED",
 }
 STATUS_MESSAGES = {
-    429: "Resource exhausted. Please try again later. (stand-in)",
+    429: "Resource exhausted, please try again later. (stand-in)",
     500: "Internal error encountered. (stand-in)",
     503: "The service is currently unavailable. (stand-in)",
     504: "Deadline exceeded. (stand-in)",
@@ -128,8 +142,12 @@ MIME_FORMATS = {
 }
 
 DIRECTIVE_RE = re.compile(
-    r"\[\[(fail|latency|block|notserved|retry_after|size|drop|noise|c2pa)(?::([^\]]*))?\]\]"
+    r"\[\[(fail|latency|block|notserved|retry_after|retry_delay|size|drop|noise|c2pa|quota)"
+    r"(?::([^\]]*))?\]\]"
 )
+QUOTA_KINDS = ("shared", "pt", "minute", "day")
+PT_MESSAGE = "Too many requests. Exceeded the Provisioned Throughput. (stand-in)"
+RPC = "type.googleapis.com/google.rpc."
 THINKING_LEVEL = {0: "THINKING_LEVEL_UNSPECIFIED", 1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "MINIMAL"}
 # imageConfig.prominentPeople: google-genai sends the names (types.ProminentPeople)
 PROMINENT_PEOPLE = {"ALLOW_PROMINENT_PEOPLE", "BLOCK_PROMINENT_PEOPLE"}
@@ -144,24 +162,32 @@ ROUTE = "/<version>/projects/<project>/locations/<location>/publishers/google/mo
 
 
 class VertexError(Exception):
-    """Answered as a Google-style error body."""
+    """Answered as a Google-style error body (`google.rpc.Status`, with `details[]` when
+    given)."""
 
     def __init__(
-        self, status: int, message: str | None = None, retry_after: float | None = None
+        self,
+        status: int,
+        message: str | None = None,
+        retry_after: float | None = None,
+        details: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message or STATUS_MESSAGES.get(status, "Error. (stand-in)")
         self.retry_after = retry_after
+        self.details = details or []
 
     def response(self) -> flask.Response:
-        body = {
+        body: dict[str, Any] = {
             "error": {
                 "code": self.status,
                 "message": self.message,
                 "status": STATUS_NAMES.get(self.status, "UNKNOWN"),
             }
         }
+        if self.details:
+            body["error"]["details"] = self.details
         resp = flask.Response(json.dumps(body), status=self.status, mimetype="application/json")
         if self.retry_after is not None:
             resp.headers["Retry-After"] = _fmt_seconds(self.retry_after)
@@ -170,6 +196,81 @@ class VertexError(Exception):
 
 def _fmt_seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _duration(seconds: float) -> str:
+    """A protobuf Duration in its JSON form ("53s", "1.500s")."""
+    from google.protobuf import duration_pb2
+
+    value = duration_pb2.Duration()
+    value.FromTimedelta(dt.timedelta(seconds=seconds))
+    return value.ToJsonString()
+
+
+def quota_error(
+    kind: str,
+    project: str,
+    model: str,
+    location: str,
+    retry_delay: float | None = None,
+    limit: int = 0,
+) -> VertexError:
+    """The 429 of one quota framework, as Vertex words it (see the module's docstring)."""
+    details: list[dict[str, Any]] = []
+    if kind == "pt":
+        message = PT_MESSAGE
+    elif kind in ("minute", "day"):
+        period = "minute" if kind == "minute" else "day"
+        metric = (
+            f"aiplatform.googleapis.com/generate_content_requests_per_{period}"
+            "_per_project_per_base_model"
+        )
+        quota_id = f"GenerateContentRequestsPer{period.title()}PerProjectPerBaseModel"
+        message = (
+            f"Quota exceeded for {metric} with base model: {model}. Please submit a quota"
+            " increase request. https://cloud.google.com/vertex-ai/docs/generative-ai/"
+            "quotas-genai. (stand-in)"
+        )
+        details = [
+            {
+                "@type": f"{RPC}ErrorInfo",
+                "reason": "RATE_LIMIT_EXCEEDED",
+                "domain": "googleapis.com",
+                "metadata": {
+                    "service": "aiplatform.googleapis.com",
+                    "quota_metric": metric,
+                    "quota_limit": quota_id,
+                    "quota_limit_value": str(limit),
+                    "quota_location": location,
+                    "consumer": f"projects/{project}",
+                },
+            },
+            {
+                "@type": f"{RPC}QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": metric,
+                        "quotaId": quota_id,
+                        "quotaDimensions": {"location": location, "base_model": model},
+                        "quotaValue": str(limit),
+                    }
+                ],
+            },
+            {
+                "@type": f"{RPC}Help",
+                "links": [
+                    {
+                        "description": "Request a higher quota limit.",
+                        "url": "https://cloud.google.com/docs/quotas/help/request_increase",
+                    }
+                ],
+            },
+        ]
+    else:
+        message = STATUS_MESSAGES[429]
+    if retry_delay is not None:
+        details.append({"@type": f"{RPC}RetryInfo", "retryDelay": _duration(retry_delay)})
+    return VertexError(429, message, details=details)
 
 
 # --------------------------------------------------------------------------------- faults
@@ -185,6 +286,8 @@ class Effects:
     latency_ms: int = 0
     block: str | None = None  # "SAFETY", "IMAGE_SAFETY", ..., "prompt:SAFETY", "rai"
     drop: bool = False  # the connection drops halfway through the reply
+    quota: str | None = None  # a quota 429 of this kind (QUOTA_KINDS)
+    retry_delay: float | None = None  # RetryInfo.retryDelay on a quota 429
 
 
 @dataclass
@@ -437,6 +540,15 @@ class StandIn:
                     fx.latency_ms = max(fx.latency_ms, int(arg or 0))
                 elif name == "retry_after":
                     fx.retry_after = float(arg or 1)
+                elif name == "retry_delay":
+                    fx.retry_delay = float(arg or 1)
+                elif name == "quota" and fx.quota is None:
+                    kind, _, times = arg.partition("x")
+                    key = (text, prompt)
+                    count = self.counters.get(key, 0) + 1
+                    self.counters[key] = count
+                    if (not times or count <= int(times)) and (kind or "shared") in QUOTA_KINDS:
+                        fx.quota = kind or "shared"
                 elif name == "block" and fx.block is None:
                     fx.block = arg or "SAFETY"
                 elif name == "drop":
@@ -776,42 +888,86 @@ def thought_signature(model: str, prompt: str, part: int) -> str:
 class QuotaGate:
     """Quota-enforcement mode (issue 18): at most `limit` accepted calls per model and
     location in any sliding `window` seconds; beyond that a 429 RESOURCE_EXHAUSTED with no
-    Retry-After, as Vertex's shared quota answers. Off (limit 0) unless set with
-    `DEVSTACK_VERTEX_QUOTA_RPM` at start or `POST /_standin/quota {"limit", "window"}`.
-    Counts admitted and refused calls per model|location for benchmarks."""
+    details, as Vertex's shared quota answers, or with `retry_info` the per-minute quota's
+    429 (ErrorInfo, QuotaFailure, RetryInfo: the seconds until the window has room). Issue
+    27: `day_limit` accepted calls per model and location per stand-in day (`day_seconds`
+    long, counted from the configuration), beyond which every call gets the per-day quota's
+    429 (its RetryInfo: the seconds left of the day) until the day ends. Off (limits 0)
+    unless set with `DEVSTACK_VERTEX_QUOTA_RPM` at start or `POST /_standin/quota {"limit",
+    "window", "retry_info", "day_limit", "day_seconds"}`. Counts admitted and refused calls
+    per model|location for benchmarks ("429" all refusals, "429_day" the per-day ones)."""
 
     def __init__(self, limit: int = 0, window: float = 60.0) -> None:
         self.limit, self.window = limit, window
+        self.retry_info = False
+        self.day_limit, self.day_seconds = 0, 86400.0
+        self.day_start = time.monotonic()
         self.lock = threading.Lock()
         self.accepted: dict[str, collections.deque] = {}
+        self.today: dict[str, tuple[int, int]] = {}  # key -> (day number, calls accepted)
         self.counts: dict[str, dict[str, int]] = {}
 
-    def admit(self, model: str, location: str) -> bool:
+    def admit(self, project: str, model: str, location: str) -> VertexError | None:
+        """None when the call may go ahead; the 429 to answer when not."""
         key = f"{model}|{location}"
         now = time.monotonic()
         with self.lock:
             counts = self.counts.setdefault(key, {"ok": 0, "429": 0})
-            if self.limit <= 0:
-                counts["ok"] += 1
-                return True
-            seen = self.accepted.setdefault(key, collections.deque())
-            while seen and seen[0] <= now - self.window:
-                seen.popleft()
-            if len(seen) >= self.limit:
-                counts["429"] += 1
-                return False
-            seen.append(now)
+            if self.day_limit > 0:
+                elapsed = now - self.day_start
+                day = int(elapsed // self.day_seconds)
+                number, used = self.today.get(key, (day, 0))
+                used = used if number == day else 0
+                if used >= self.day_limit:
+                    counts["429"] += 1
+                    counts["429_day"] = counts.get("429_day", 0) + 1
+                    left = (day + 1) * self.day_seconds - elapsed
+                    return quota_error("day", project, model, location, left, self.day_limit)
+                self.today[key] = (day, used)
+            if self.limit > 0:
+                seen = self.accepted.setdefault(key, collections.deque())
+                while seen and seen[0] <= now - self.window:
+                    seen.popleft()
+                if len(seen) >= self.limit:
+                    counts["429"] += 1
+                    if not self.retry_info:
+                        return VertexError(429, STATUS_MESSAGES[429])
+                    free = seen[0] + self.window - now
+                    return quota_error("minute", project, model, location, free, self.limit)
+                seen.append(now)
+            if self.day_limit > 0:
+                day, used = self.today[key]
+                self.today[key] = (day, used + 1)
             counts["ok"] += 1
-            return True
+            return None
 
     def to_json(self) -> dict[str, Any]:
         with self.lock:
-            return {"limit": self.limit, "window": self.window, "counts": dict(self.counts)}
+            return {
+                "limit": self.limit,
+                "window": self.window,
+                "retry_info": self.retry_info,
+                "day_limit": self.day_limit,
+                "day_seconds": self.day_seconds,
+                "counts": dict(self.counts),
+            }
 
-    def configure(self, limit: int, window: float) -> None:
+    def configure(
+        self,
+        limit: int,
+        window: float,
+        retry_info: bool = False,
+        day_limit: int = 0,
+        day_seconds: float = 86400.0,
+    ) -> None:
+        if window <= 0 or day_seconds <= 0 or limit < 0 or day_limit < 0:
+            raise ValueError("window and day_seconds must be > 0, limits >= 0")
         with self.lock:
-            self.limit, self.window = limit, window
+            self.limit, self.window, self.retry_info = limit, window, retry_info
+            self.day_limit, self.day_seconds = day_limit, day_seconds
+            self.day_start = time.monotonic()
             self.accepted.clear()
+            self.today.clear()
             self.counts.clear()
 
 
@@ -869,8 +1025,11 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
                 time.sleep(fx.latency_ms / 1000)
             if fx.status is not None:
                 raise VertexError(fx.status, fx.message, fx.retry_after)
-            if not quota.admit(model, location):
-                raise VertexError(429, STATUS_MESSAGES[429])
+            if fx.quota is not None:
+                raise quota_error(fx.quota, project, model, location, fx.retry_delay)
+            refused = quota.admit(project, model, location)
+            if refused is not None:
+                raise refused
             reply = _generate_content(state, spec, model, body, prompt, fx, entry["sent"])
             if fx.drop:
                 return _dropped(json.dumps(reply).encode())
@@ -926,7 +1085,13 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
         if flask.request.method == "POST":
             payload = flask.request.get_json(silent=True) or {}
             try:
-                quota.configure(int(payload.get("limit", 0)), float(payload.get("window", 60)))
+                quota.configure(
+                    int(payload.get("limit", 0)),
+                    float(payload.get("window", 60)),
+                    retry_info=bool(payload.get("retry_info", False)),
+                    day_limit=int(payload.get("day_limit", 0)),
+                    day_seconds=float(payload.get("day_seconds", 86400)),
+                )
             except (TypeError, ValueError) as exc:
                 return {"error": str(exc)}, 400
         return quota.to_json()

@@ -200,7 +200,9 @@ class Limiter(Protocol):
 
     def acquire(self, model: str, location: str, count: int, max_wait: float) -> float | None: ...
 
-    def throttled(self, model: str, location: str) -> bool: ...
+    def throttled(
+        self, model: str, location: str, resets_at: dt.datetime | None = None
+    ) -> bool: ...
 
 
 @runtime_checkable

@@ -751,3 +751,36 @@ def test_a_model_told_to_appear_is_listed_and_served(standin, client):
         _http("DELETE", f"{standin}/_standin/models")
     url = f"{standin}/v1/{_path('global', 'gemini-9-image')}:generateContent"
     assert _http("POST", url, {"contents": [{"role": "user", "parts": [{"text": "x"}]}]})[0] == 404
+
+
+def test_quota_mode_spends_a_day_and_tells_when_it_resets():
+    """Issue 27: `day_limit` calls per model and location per stand-in day, then the per-day
+    quota's 429 (ErrorInfo, QuotaFailure naming a per-day quota, RetryInfo = the day's
+    rest) until the day ends; with `retry_info` the window's 429 names the per-minute quota."""
+    web = create_app().test_client()
+    setup = {"limit": 0, "day_limit": 1, "day_seconds": 1.0}
+    assert web.post("/_standin/quota", json=setup).status_code == 200
+    body = {"contents": [{"role": "user", "parts": [{"text": "q"}]}]}
+    url = f"/v1/{_path('global', NB2)}:generateContent"
+    assert web.post(url, json=body).status_code == 200
+    refused = web.post(url, json=body)
+    assert refused.status_code == 429
+    error = refused.get_json()["error"]
+    kinds = {d["@type"].rsplit(".", 1)[-1]: d for d in error["details"]}
+    assert set(kinds) == {"ErrorInfo", "QuotaFailure", "Help", "RetryInfo"}
+    assert kinds["QuotaFailure"]["violations"][0]["quotaId"].startswith(
+        "GenerateContentRequestsPerDay"
+    )
+    assert kinds["ErrorInfo"]["reason"] == "RATE_LIMIT_EXCEEDED"
+    assert 0 < float(kinds["RetryInfo"]["retryDelay"].rstrip("s")) <= 1.0
+    time.sleep(1.05)  # the stand-in's day is over
+    assert web.post(url, json=body).status_code == 200
+    counts = web.get("/_standin/quota").get_json()["counts"][f"{NB2}|global"]
+    assert counts == {"ok": 2, "429": 1, "429_day": 1}
+    minute = {"limit": 1, "window": 60, "retry_info": True}
+    assert web.post("/_standin/quota", json=minute).status_code == 200
+    assert web.post(url, json=body).status_code == 200
+    error = web.post(url, json=body).get_json()["error"]
+    assert "per_minute" in error["message"]
+    assert any(d["@type"].endswith("RetryInfo") for d in error["details"])
+    assert web.post("/_standin/quota", json={"window": 0}).status_code == 400

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import NoReturn
 
 from imagegen.adapters.rest_clients import RestSessions
+from imagegen.adapters.vertex_errors import classify
 from imagegen.adapters.vertex_stream import ReplyError, ReplyReader
 from imagegen.adapters.vertex_wire import (
     gemini_body,
@@ -34,7 +35,7 @@ from imagegen.adapters.vertex_wire import (
 from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.generation import Generation, OpenImage
 from imagegen.domain.request import JobRequest
-from imagegen.errors import Blocked, FinalUpstream, RetryableUpstream
+from imagegen.errors import FinalUpstream, RetryableUpstream
 
 # 4K calls side by side, like every other size: with the reply streamed, a call holds a few
 # MiB of it at a time, not the whole ~64 MiB reply several times over (bench/RESULTS.md,
@@ -50,8 +51,6 @@ HTTP_RULE = [
         "body": "*",
     }
 ]
-PROMPT_REFUSAL = "Responsible AI"
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class VertexClient:
@@ -211,31 +210,3 @@ def _is_transport_error(exc: Exception) -> bool:
     from google.auth.exceptions import TransportError
 
     return isinstance(exc, requests.RequestException | TransportError | TimeoutError)
-
-
-def _retry_after(exc) -> float | None:
-    response = getattr(exc, "response", None)
-    header = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
-    try:
-        return float(header) if header else None
-    except ValueError:
-        return None
-
-
-def classify(exc, model: str, location: str) -> Exception:
-    """429/5xx/timeouts are retryable; 400/403/404 are final (404 = not served here)."""
-    from google.api_core import exceptions as gexc
-
-    status = exc.code if isinstance(exc.code, int) else None
-    message = f"{model} in {location}: HTTP {status}: {exc.message}"
-    if isinstance(exc, gexc.ResourceExhausted | gexc.TooManyRequests) or status == 429:
-        return RetryableUpstream(message, status=429, retry_after=_retry_after(exc), quota=True)
-    if isinstance(exc, gexc.DeadlineExceeded) or (status in RETRYABLE_STATUS):
-        return RetryableUpstream(message, status=status, retry_after=_retry_after(exc))
-    if isinstance(exc, gexc.ServerError):
-        return RetryableUpstream(message, status=status)
-    if status == 400 and PROMPT_REFUSAL in str(exc.message):
-        # A refusal citing Google's Responsible AI practices is a safety block, not a
-        # broken request.
-        return Blocked(f"prompt blocked: {exc.message}")
-    return FinalUpstream(message, status=status, not_served=status == 404)
