@@ -19,7 +19,7 @@ GENAI  := .venv-genai
 GENAI_VERSION := 3.6.1
 export IMAGEGEN_GENAI_PYTHON := $(abspath $(GENAI))/bin/python
 
-.PHONY: help install tools browser demo test lint unit integration e2e faults terraform-check validate bench up down clean screenshots
+.PHONY: help install tools browser demo test lint unit integration e2e faults terraform-check validate rehearse bench up down clean screenshots
 
 help:
 	@echo "make demo     start the local stack, run three jobs, write images to ./out, stop"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench    benchmarks (writes bench/RESULTS.md)"
 	@echo "make up/down  start/stop the local stack by hand (prints the studio's URL)"
 	@echo "make validate terraform validate offline (stand-in providers serving the real schemas)"
+	@echo "make rehearse cloudbuild.yaml's steps in order, offline (REHEARSE_ARGS=--skip-tests)"
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs Python 3.11+ as $(PYTHON)"; exit 1; }
@@ -45,10 +46,10 @@ $(TOOLS)/.installed:
 
 # The stand-in providers' environment, and the provider schemas taken from the prebuilt
 # CDK-for-Terraform bindings on PyPI (the only download; validate itself is offline).
-$(STANDIN)/.installed: tools/tfstandin/requirements.txt terraform/versions.tf tools/tfstandin/catalog.py
+$(STANDIN)/.installed: tools/tfstandin/requirements.txt terraform/versions.tf terraform/examples/deploy/versions.tf tools/tfstandin/catalog.py
 	$(PYTHON) -m venv $(STANDIN)
 	$(STANDIN)/bin/pip install -q -r tools/tfstandin/requirements.txt
-	$(STANDIN)/bin/python -m tools.tfstandin fetch terraform
+	$(STANDIN)/bin/python -m tools.tfstandin fetch terraform/examples/deploy
 	@touch $@
 
 $(GENAI)/.installed:
@@ -106,6 +107,12 @@ down: install
 
 validate: tools
 	scripts/validate_terraform.sh
+
+# cloudbuild.yaml's steps in order, offline, stopping at the first that would fail
+# (tools/tfstandin/rehearse.py; docs/deploy.md, "Rehearse the pipeline").
+REHEARSE_ARGS ?=
+rehearse: install tools
+	$(PY) -m tools.tfstandin.rehearse $(REHEARSE_ARGS)
 
 clean:
 	-$(PY) -m devstack down

@@ -1,18 +1,20 @@
 """main's non-streaming Gemini path (before issue 18's streaming), kept for the memory
 benchmark's same-run baseline only: the `aiplatform_v1` REST client reads the whole reply
-(body, text, dict, proto), the image bytes are taken out of the proto, the provenance is
-spliced into a copy, and the object is written with one `upload_from_string`; 4K calls one
-at a time. `install()` patches it into the running process (the benchmark's child)."""
+(body, text, dict, proto), the image bytes are taken out of the proto, and the object is
+written with one `upload_from_string`; 4K calls one at a time. (Main then also spliced its
+provenance text into a copy of the file; issue 25 removed that from the code, so the
+baseline no longer makes the copy either: it slightly understates main's peak.)
+`install()` patches it into the running process (the benchmark's child)."""
 
 from __future__ import annotations
 
 import json
 
-from imagegen.adapters import vertex
+from imagegen.adapters import vertex, vertex_errors
 from imagegen.adapters.vertex_wire import model_path, read_gemini
 from imagegen.domain.generation import GeneratedImage, Generation
 from imagegen.domain.job_values import Output
-from imagegen.media import embed_text_metadata, pixel_size
+from imagegen.media import pixel_size
 from imagegen.services import keeper
 
 
@@ -28,7 +30,7 @@ def _generate_content(self, spec, location, body, timeout, on_image=None) -> Gen
     try:
         response = client.generate_content(request=request, timeout=timeout, retry=None)
     except gexc.GoogleAPICallError as exc:
-        raise vertex.classify(exc, spec.id, location) from exc
+        raise vertex_errors.classify(exc, spec.id, location) from exc
     inline: list[GeneratedImage] = []
     for candidate in response._pb.candidates:
         for part in candidate.content.parts:
@@ -41,11 +43,11 @@ def _generate_content(self, spec, location, body, timeout, on_image=None) -> Gen
 
 
 def _store(self, image: GeneratedImage, route) -> Output:
-    """As main had it: splice into a copy, one upload_from_string of the whole file."""
+    """As main had it: one upload_from_string of the whole file."""
     index = self.take_index()
     metadata = self.provenance(route)
     ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(image.mime_type, "png")
-    data = embed_text_metadata(image.data, image.mime_type, metadata)
+    data = image.data
     uri = self.services.storage.write(
         self.services.settings.require("outputs_bucket"),
         f"jobs/{self.job_id}/{index}.{ext}",

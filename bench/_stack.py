@@ -2,6 +2,14 @@
 and a private state dir, so it never meets another stack on this machine. No functions and
 no relay: each benchmark serves or calls what it measures itself.
 
+Every port can be moved with an environment variable (`BENCH_PUBSUB_PORT`,
+`BENCH_FIRESTORE_PORT`, `BENCH_STORAGE_PORT`, `BENCH_VERTEX_PORT`, and the servers the
+benchmarks start themselves: `BENCH_SUBMIT_PORT`, `BENCH_BASELINE_PORT`, `BENCH_NOISY_PORT`),
+so benchmarks run beside other stacks. `BENCH_STACK=running` uses the stack the environment
+already points at (the emulators and stand-in of `make up` or of the test session, by the
+same `DEVSTACK_*` variables) instead of starting one: the small run in `make test` shares
+the session's stack.
+
 Jobs go to a topic nobody subscribes to (`bench-sink`), so nothing runs them behind the
 benchmark's back.
 """
@@ -22,19 +30,30 @@ from pathlib import Path
 
 from bench._common import ROOT
 
+
+def _port(name: str, default: int) -> int:
+    """A benchmark port: `BENCH_<name>_PORT` from the environment, else the default."""
+    return int(os.environ.get(f"BENCH_{name}_PORT") or default)
+
+
+# the bench stack's components (devstack reads its ports from these DEVSTACK_* names); the
+# function ports are never bound (no functions run here) but are kept off the defaults of
+# `make up` all the same
 PORT_ENV = {
-    "DEVSTACK_PUBSUB_PORT": "28685",
-    "DEVSTACK_FIRESTORE_PORT": "28686",
-    "DEVSTACK_STORAGE_PORT": "29023",
-    "DEVSTACK_VERTEX_PORT": "28690",
+    "DEVSTACK_PUBSUB_PORT": str(_port("PUBSUB", 28685)),
+    "DEVSTACK_FIRESTORE_PORT": str(_port("FIRESTORE", 28686)),
+    "DEVSTACK_STORAGE_PORT": str(_port("STORAGE", 29023)),
+    "DEVSTACK_VERTEX_PORT": str(_port("VERTEX", 28690)),
     "DEVSTACK_SUBMIT_PORT": "28681",
     "DEVSTACK_GENERATE_PORT": "28682",
     "DEVSTACK_ON_UPLOAD_PORT": "28683",
     "DEVSTACK_DEAD_LETTER_PORT": "28684",
 }
-# ports of the functions-framework servers the submit benchmark starts itself
-SUBMIT_PORT = 28691
-BASELINE_PORT = 28692
+# ports of the servers benchmarks start themselves: submit's functions-framework servers and
+# the memory benchmark's incompressible stand-in
+SUBMIT_PORT = _port("SUBMIT", 28691)
+BASELINE_PORT = _port("BASELINE", 28692)
+NOISY_PORT = _port("NOISY", 28693)
 SINK_TOPIC = "bench-sink"
 COMPONENTS = "pubsub,firestore,storage,vertex"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -68,8 +87,13 @@ def _create_topic(host: str, project: str, topic: str) -> None:
 
 @contextlib.contextmanager
 def local_stack() -> Iterator[BenchStack]:
-    """Start the stack, yield its environment, always stop it (also on error/SIGTERM)."""
+    """Start the stack, yield its environment, always stop it (also on error/SIGTERM).
+    With `BENCH_STACK=running`, the stack the environment points at (never stopped here)."""
     from devstack.stack import Stack, StackConfig
+
+    if os.environ.get("BENCH_STACK") == "running":
+        yield _running_stack()
+        return
 
     state_dir = Path(tempfile.mkdtemp(prefix="imagegen-bench-"))
     environ = dict(os.environ)
@@ -100,6 +124,23 @@ def local_stack() -> Iterator[BenchStack]:
             signal.signal(signal.SIGTERM, previous)
             if not os.environ.get("BENCH_KEEP_STATE"):
                 shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _running_stack() -> BenchStack:
+    """The stack `DEVSTACK_*` in the environment describes, already up (not started or
+    stopped here); its emulators' process groups from its state file, for CPU accounting."""
+    from devstack.stack import Stack, StackConfig
+
+    stack = Stack(StackConfig.from_env(root=ROOT))
+    env = stack.env()
+    env["IMAGEGEN_JOBS_TOPIC"] = SINK_TOPIC
+    env["LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
+    _create_topic(env["PUBSUB_EMULATOR_HOST"], env["GOOGLE_CLOUD_PROJECT"], SINK_TOPIC)
+    components = stack.load_state().get("components", {})
+    pgids = {name: int(c.get("pgid") or c["pid"]) for name, c in components.items()}
+    state_dir = Path(tempfile.mkdtemp(prefix="imagegen-bench-"))
+    print(f"[bench] using the running stack ({stack.state_dir}); logs in {state_dir}", flush=True)
+    return BenchStack(env, state_dir, pgids)
 
 
 def start_function(

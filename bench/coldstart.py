@@ -114,15 +114,18 @@ def top_packages(code: str) -> list[tuple[str, float]]:
     return sorted(((k, v / 1e6) for k, v in totals.items()), key=lambda kv: -kv[1])[:12]
 
 
-def run() -> dict[str, object]:
+def run(small: bool = False) -> dict[str, object]:
+    """`small`: one timed run per case and no warm-up round (proves it still runs)."""
     env = _env()
+    runs = 1 if small else RUNS
     samples: dict[str, list[float]] = {name: [] for name, _, _ in CASES}
     before: dict[str, list[float]] = {name: [] for name, _, _ in CASES}
-    for _, code, _ in CASES:  # warm-up round: page cache, .pyc files
-        time_once(code, env)
-        if BEFORE:
-            time_once(code, env, BEFORE)
-    for _ in range(RUNS):
+    if not small:
+        for _, code, _ in CASES:  # warm-up round: page cache, .pyc files
+            time_once(code, env)
+            if BEFORE:
+                time_once(code, env, BEFORE)
+    for _ in range(runs):
         for name, code, _ in CASES:
             samples[name].append(time_once(code, env))
             if BEFORE:
@@ -153,7 +156,7 @@ def run() -> dict[str, object]:
         "## Cold start",
         "",
         f"Machine: {machine()}.",
-        f"Median of {RUNS} fresh interpreters per case (`{os.path.basename(sys.executable)} -c`,"
+        f"Median of {runs} fresh interpreters per case (`{os.path.basename(sys.executable)} -c`,"
         " cwd `functions/`), interleaved, after one discarded warm-up round.",
         "",
         table(
@@ -174,7 +177,7 @@ def run() -> dict[str, object]:
     ]
     if BEFORE:
         body += ["", *_before_after(samples, before, base)]
-    emit("coldstart", "\n".join(body))
+    emit("coldstart", "\n".join(body), small)
     return results
 
 
@@ -189,7 +192,7 @@ def _before_after(
             [name, ms(old), ms(new), f"{old / base:.3f}x", f"{new / base:.3f}x", f"{new / old:.3f}"]
         )
     return [
-        f"Before ({BEFORE}) and after (this tree), same run, medians of {RUNS}:",
+        f"Before ({BEFORE}) and after (this tree), same run, medians of {len(after[CASES[1][0]])}:",
         "",
         table(
             ["case", "before ms", "after ms", "before vs baseline", "after vs baseline", "ratio"],

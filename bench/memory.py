@@ -6,7 +6,10 @@ reads VmRSS (baseline), resets the high-water mark (/proc/self/clear_refs), runs
 and reads VmHWM (peak). Cases: 4 x 4K on gemini-3-pro-image and 4 x 1K on
 gemini-3.1-flash-image through the worker, with the stock stand-in (flat placeholders that
 compress to little) and with incompressible images (bench/_noisy_standin.py: encoded size ≈
-raw pixels, an upper bound for real output).
+raw pixels, an upper bound for real output). Content Credentials (issue 25): gemini-3-pro-image
+carries them, so the stand-in signs its images and the worker reads each one back and
+verifies it; the 4 x 4K incompressible case runs with that verification on and off in the
+same run (`IMAGEGEN_VERIFY_CONTENT_CREDENTIALS=0`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,8 @@ import sys
 import time
 
 from bench._common import ROOT, emit, machine, table, verdict
-from bench._stack import BenchStack, local_stack, stop_function, wait_http
+from bench._stack import NOISY_PORT, BenchStack, local_stack, stop_function, wait_http
 
-NOISY_PORT = 28693
 TARGET_MIB = 512
 MiB = 1024 * 1024
 
@@ -36,17 +38,33 @@ _1K = {
     "image_size": "1K",
     "aspect_ratio": "1:1",
 }
-# name, request, path, stand-in. path: "streamed" = the code as it is (each image streamed
-# to Cloud Storage as it arrives, 4K calls side by side); "streamed, 4K serial" = the same
-# with 4K calls one at a time; "buffered" = main's path before issue 18's streaming
-# (bench/_buffered.py: whole replies in memory, 4K one at a time), the same-run baseline.
+# name, request, path, stand-in, verify. path: "streamed" = the code as it is (each image
+# streamed to Cloud Storage as it arrives, 4K calls side by side); "streamed, 4K serial" =
+# the same with 4K calls one at a time; "buffered" = main's path before issue 18's
+# streaming (bench/_buffered.py: whole replies in memory, 4K one at a time), the same-run
+# baseline. verify: each output's Content Credentials read back and checked (issue 25).
 CASES = [
-    ("4 x 4K gemini-3-pro-image, placeholder images", _4K, "streamed", "stock"),
-    ("4 x 1K gemini-3.1-flash-image, placeholder images", _1K, "streamed", "stock"),
-    ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "buffered", "noisy"),
-    ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "streamed, 4K serial", "noisy"),
-    ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "streamed", "noisy"),
-    ("4 x 1K gemini-3.1-flash-image, incompressible images", _1K, "streamed", "noisy"),
+    ("4 x 4K gemini-3-pro-image, placeholder images", _4K, "streamed", "stock", True),
+    ("4 x 1K gemini-3.1-flash-image, placeholder images", _1K, "streamed", "stock", True),
+    ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "buffered", "noisy", False),
+    (
+        "4 x 4K gemini-3-pro-image, incompressible images",
+        _4K,
+        "streamed, 4K serial",
+        "noisy",
+        True,
+    ),
+    ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "streamed", "noisy", False),
+    ("4 x 4K gemini-3-pro-image, incompressible images", _4K, "streamed", "noisy", True),
+    ("4 x 1K gemini-3.1-flash-image, incompressible images", _1K, "streamed", "noisy", True),
+]
+# `--small`: every path once, on two 1K images (seconds, not minutes)
+_SMALL = {**_1K, "number_of_images": 2}
+_SMALL_NAME = "2 x 1K gemini-3.1-flash-image"
+SMALL_CASES = [
+    (f"{_SMALL_NAME}, placeholder images", _SMALL, "streamed", "stock", True),
+    (f"{_SMALL_NAME}, incompressible images", _SMALL, "buffered", "noisy", False),
+    (f"{_SMALL_NAME}, incompressible images", _SMALL, "streamed, 4K serial", "noisy", False),
 ]
 PROMPT = "a harbour at night with fishing boats, oil painting"
 
@@ -137,24 +155,26 @@ def child(spec_json: str) -> None:
 
 def _check_outputs(services, job_id: str) -> str:
     """After the peak is read: every output object is whole (its bytes as recorded, its
-    pixel size as recorded, the provenance text inside) - the streamed path must store
-    exactly what the buffered one did."""
+    pixel size as recorded, the pixels decode) and, where verified, its Content Credentials
+    valid - the streamed path must store exactly what Vertex (the stand-in) sent."""
     import io
 
     from PIL import Image
 
     job = services.jobs.get(job_id)
-    outputs = job.get("outputs") or []
+    outputs = job.outputs or []
+    verified = 0
     for output in outputs:
         data = services.storage.read(output["uri"], 1 << 30)
         assert len(data) == output["bytes"], output
         with Image.open(io.BytesIO(data)) as image:
             assert image.size == (output["width"], output["height"]), output
-            assert image.info.get("imagegen-job-id", job_id) == job_id
-            if output["mime_type"] == "image/png":
-                assert image.text["imagegen-job-id"] == job_id
             image.load()  # the pixels decode: no chunk lost or repeated
-    return f"{len(outputs)} ok"
+        credentials = output.get("content_credentials") or {}
+        if credentials.get("present"):  # signed (gemini-3-pro-image): must still validate
+            assert credentials["valid"], credentials
+            verified += 1
+    return f"{len(outputs)} ok, {verified} C2PA valid"
 
 
 def pixel_bytes(request: dict) -> int:
@@ -180,10 +200,10 @@ def run_case(env: dict[str, str], case: dict) -> dict:
     return json.loads(lines[-1])
 
 
-def run(stack: BenchStack | None = None) -> dict[str, object]:
+def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, object]:
     if stack is None:
         with local_stack() as own:
-            return run(own)
+            return run(own, small)
     stack.apply()
     from imagegen.bootstrap import Services
     from imagegen.services.submission import submit
@@ -216,12 +236,13 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
     rows, results = [], {}
     try:
         wait_http(f"http://127.0.0.1:{NOISY_PORT}/_standin/health", proc=proc)
-        for name, request, path, standin in CASES:
+        for name, request, path, standin, verify in SMALL_CASES if small else CASES:
             case = {"path": path, "request": request}
             case["job_id"] = submit(services, {"prompt": PROMPT, **request}).job.id
-            env = noisy_env if standin == "noisy" else base_env
+            env = dict(noisy_env if standin == "noisy" else base_env)
+            env["IMAGEGEN_VERIFY_CONTENT_CREDENTIALS"] = "1" if verify else "0"
             out = run_case(env, case)
-            results[f"{name} ({path})"] = out
+            results[f"{name} ({path}, C2PA {'on' if verify else 'off'})"] = out
             raw = pixel_bytes(request)
             growth = out["peak"] - out["baseline"]
             target = ""
@@ -231,6 +252,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
                 [
                     name,
                     path,
+                    "on" if verify else "off",
                     f"{out['baseline'] / MiB:.0f}",
                     f"{out['peak'] / MiB:.0f}",
                     f"{growth / MiB:.0f}",
@@ -244,7 +266,11 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
                     target,
                 ]
             )
-            print(f"[bench] memory {name} ({path}): peak {out['peak'] / MiB:.0f} MiB", flush=True)
+            print(
+                f"[bench] memory {name} ({path}, verify {verify}): "
+                f"peak {out['peak'] / MiB:.0f} MiB",
+                flush=True,
+            )
     finally:
         stop_function(proc)
     body = [
@@ -259,12 +285,16 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         " arrives, 4K calls side by side); `streamed, 4K serial` = the same, 4K calls one"
         " at a time; `buffered` = main's path before the streaming (bench/_buffered.py:"
         " the REST client reads whole replies, 4K one at a time), measured in the same run"
-        " as the baseline. Command: `python -m bench memory`.",
+        " as the baseline. C2PA verify: each output read back from Cloud Storage and its"
+        " Content Credentials checked with c2pa-python (issue 25); gemini-3-pro-image's"
+        " images are signed by the stand-in, so the check reads every 4K image. Command:"
+        " `python -m bench memory`.",
         "",
         table(
             [
                 "case",
                 "path",
+                "C2PA verify",
                 "baseline MiB",
                 "peak MiB",
                 "peak - baseline MiB",
@@ -278,7 +308,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
             rows,
         ),
     ]
-    emit("memory", "\n".join(body))
+    emit("memory", "\n".join(body), small)
     return results
 
 

@@ -34,6 +34,10 @@ LEVEL_CAP_S = float(os.environ.get("BENCH_SUBMIT_LEVEL_SECONDS", "30"))
 # terraform/variables.tf: concurrency.submit defaults to 80 (max_instance_request_concurrency)
 THREADS = int(os.environ.get("BENCH_SUBMIT_THREADS", "80"))
 WARMUP = 30
+# `--small`: a few requests at two levels, to prove the benchmark still runs
+SMALL_LEVELS = [1, 4]
+SMALL_REQUESTS = 8
+SMALL_CAP_S = 10.0
 TARGET_P50_S = 0.015
 TARGET_RPS = 200.0
 
@@ -82,7 +86,12 @@ class Load:
 
 
 def run_level(
-    url: str, clients: int, server_pgid: int, stack_pgids: list[int] | None = None
+    url: str,
+    clients: int,
+    server_pgid: int,
+    stack_pgids: list[int] | None = None,
+    requests_n: int = REQUESTS,
+    cap_s: float = LEVEL_CAP_S,
 ) -> dict[str, float]:
     load = Load(url, clients)
     try:
@@ -92,8 +101,8 @@ def run_level(
         stack0 = sum(group_cpu_seconds(p) for p in stack_pgids)
         cpu0, proc0 = group_cpu_seconds(server_pgid), time.process_time()
         start = time.perf_counter()
-        deadline = time.monotonic() + LEVEL_CAP_S
-        results = [r for r in load.pool.map(lambda _: load.one(deadline), range(REQUESTS)) if r]
+        deadline = time.monotonic() + cap_s
+        results = [r for r in load.pool.map(lambda _: load.one(deadline), range(requests_n)) if r]
         wall = time.perf_counter() - start
         cpu1, proc1 = group_cpu_seconds(server_pgid), time.process_time()
         stack1 = sum(group_cpu_seconds(p) for p in stack_pgids)
@@ -123,6 +132,7 @@ def measure_server(
     env: dict[str, str],
     log: Path,
     stack_pgids: list[int],
+    small: bool = False,
 ) -> tuple[list[dict[str, float]], float]:
     proc = start_function(source, target, port, env, log)
     try:
@@ -136,8 +146,14 @@ def measure_server(
         if first.status_code not in (200, 202):
             raise RuntimeError(f"{name}: first POST answered {first.status_code}: {first.text}")
         with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda _: requests.post(url, json=BODY, timeout=60), range(WARMUP)))
-        levels = [run_level(url, clients, proc.pid, stack_pgids) for clients in LEVELS]
+            warmup = SMALL_REQUESTS if small else WARMUP
+            list(pool.map(lambda _: requests.post(url, json=BODY, timeout=60), range(warmup)))
+        levels = [
+            run_level(url, clients, proc.pid, stack_pgids, SMALL_REQUESTS, SMALL_CAP_S)
+            if small
+            else run_level(url, clients, proc.pid, stack_pgids)
+            for clients in (SMALL_LEVELS if small else LEVELS)
+        ]
         for level in levels:
             print(
                 f"[bench] submit {name}: {level['clients']:>3} clients "
@@ -150,6 +166,12 @@ def measure_server(
         stop_function(proc)
 
 
+def _ratio(a: float, b: float, digits: int) -> str:
+    """`a / b` as "1.5x"; a dash when the baseline measured nothing (a tiny run's CPU can
+    stay under one clock tick)."""
+    return f"{a / b:.{digits}f}x" if b else "—"
+
+
 def server_env(stack: BenchStack) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
@@ -158,10 +180,10 @@ def server_env(stack: BenchStack) -> dict[str, str]:
     return env
 
 
-def run(stack: BenchStack | None = None) -> dict[str, object]:
+def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, object]:
     if stack is None:
         with local_stack() as own:
-            return run(own)
+            return run(own, small)
     env = server_env(stack)
     logs = stack.state_dir / "logs"
     emulators = [stack.pgids[n] for n in ("pubsub", "firestore") if n in stack.pgids]
@@ -173,6 +195,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         env,
         logs / "bench-submit.log",
         emulators,
+        small,
     )
     base, base_first = measure_server(
         "validate-only",
@@ -182,6 +205,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         env,
         logs / "bench-validate.log",
         emulators,
+        small,
     )
     rows = []
     for s, b in zip(submit, base, strict=True):
@@ -207,11 +231,11 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
                 s["clients"],
                 "",
                 "",
-                f"{s['p50'] / b['p50']:.1f}x",
+                _ratio(s["p50"], b["p50"], 1),
                 "",
-                f"{s['p99'] / b['p99']:.1f}x",
-                f"{s['rps'] / b['rps']:.2f}x",
-                f"{s['server_cpu_ms'] / b['server_cpu_ms']:.1f}x",
+                _ratio(s["p99"], b["p99"], 1),
+                _ratio(s["rps"], b["rps"], 2),
+                _ratio(s["server_cpu_ms"], b["server_cpu_ms"], 1),
                 "",
                 "",
             ]
@@ -259,7 +283,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         "",
         table(["target", "measured", "verdict"], checks),
     ]
-    emit("submit", "\n".join(body))
+    emit("submit", "\n".join(body), small)
     return {"submit": submit, "baseline": base, "first_s": submit_first}
 
 

@@ -25,6 +25,7 @@ from bench._stack import BenchStack, local_stack
 
 JOBS = int(os.environ.get("BENCH_WORKER_JOBS", "60"))
 CONCURRENT = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
+SMALL_JOBS = 4  # `--small`: proves the benchmark (and its instrumentation) still runs
 TARGET_P50_S = 0.050
 BODY = {
     "prompt": "a paper boat on a pond, flat illustration",
@@ -107,11 +108,12 @@ def split(acc: dict[str, float], total: float) -> dict[str, float]:
     return out
 
 
-def run(stack: BenchStack | None = None) -> dict[str, object]:
+def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, object]:
     if stack is None:
         with local_stack() as own:
-            return run(own)
+            return run(own, small)
     stack.apply()
+    jobs = SMALL_JOBS if small else JOBS
     from imagegen.bootstrap import Services
     from imagegen.services.submission import submit
     from imagegen.services.worker import generate
@@ -124,10 +126,10 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
     assert generate(services, first_id) == "succeeded"
     first_s = time.perf_counter() - start
     instrument(services, timer)
-    for _ in range(3):  # warm-up
+    for _ in range(1 if small else 3):  # warm-up
         generate(services, submit(services, BODY).job.id)
 
-    ids = [submit(services, BODY).job.id for _ in range(JOBS)]
+    ids = [submit(services, BODY).job.id for _ in range(jobs)]
     per_job: list[dict[str, float]] = []
     wall0 = time.perf_counter()
     for job_id in ids:
@@ -140,7 +142,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         per_job.append(split(timer.current(), total))
     seq_wall = time.perf_counter() - wall0
 
-    ids = [submit(services, BODY).job.id for _ in range(JOBS)]
+    ids = [submit(services, BODY).job.id for _ in range(jobs)]
     conc_lat: list[float] = []
 
     def one(job_id: str) -> None:
@@ -174,7 +176,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         "## Worker overhead (`services.worker.generate`, in-process)",
         "",
         f"Machine: {machine()}.",
-        f"{JOBS} one-image 1K jobs of gemini-3.1-flash-image run one after another in-process"
+        f"{jobs} one-image 1K jobs of gemini-3.1-flash-image run one after another in-process"
         " against the Firestore and Storage emulators and the Vertex stand-in (no injected"
         " latency, cached placeholder), after 3 warm-up jobs.",
         "",
@@ -185,15 +187,15 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
             [
                 [
                     "sequential",
-                    JOBS,
-                    f"{JOBS / seq_wall:.1f}",
+                    jobs,
+                    f"{jobs / seq_wall:.1f}",
                     ms(total_p50),
                     ms(percentile([j["total"] for j in per_job], 99)),
                 ],
                 [
                     f"{CONCURRENT} threads (one instance, concurrency {CONCURRENT})",
-                    JOBS,
-                    f"{JOBS / conc_wall:.1f}",
+                    jobs,
+                    f"{jobs / conc_wall:.1f}",
                     ms(percentile(conc_lat, 50)),
                     ms(percentile(conc_lat, 99)),
                 ],
@@ -214,8 +216,8 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
             ],
         ),
     ]
-    emit("worker", "\n".join(body))
-    return {"p50_s": total_p50, "jobs_per_s": JOBS / seq_wall}
+    emit("worker", "\n".join(body), small)
+    return {"p50_s": total_p50, "jobs_per_s": jobs / seq_wall}
 
 
 if __name__ == "__main__":

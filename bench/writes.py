@@ -29,7 +29,7 @@ TARGET_RATE = 200.0
 WINDOW = 10.0  # "sustained": writes in the busiest 10 s of a document, divided by 10
 
 
-def measure(shards: int) -> dict[str, float]:
+def measure(shards: int, seconds: float = SECONDS, threads_n: int = THREADS) -> dict[str, float]:
     from imagegen.bootstrap import Services
     from imagegen.config import load_settings
     from imagegen.services import submission
@@ -55,7 +55,7 @@ def measure(shards: int) -> dict[str, float]:
     body = {"prompt": "a kite over the dunes", "model": "gemini-3.1-flash-image"}
     submission.submit(services, dict(body), caller="bench-writes")  # warm the clients
     writes.clear()
-    stop = time.monotonic() + SECONDS
+    stop = time.monotonic() + seconds
     submitted = [0]
 
     def loop() -> None:
@@ -65,7 +65,7 @@ def measure(shards: int) -> dict[str, float]:
                 submitted[0] += 1
 
     started = time.monotonic()
-    threads = [threading.Thread(target=loop) for _ in range(THREADS)]
+    threads = [threading.Thread(target=loop) for _ in range(threads_n)]
     for t in threads:
         t.start()
     for t in threads:
@@ -111,14 +111,16 @@ def measure(shards: int) -> dict[str, float]:
     }
 
 
-def run(stack: BenchStack | None = None) -> dict[str, object]:
+def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, object]:
     if stack is None:
         with local_stack() as own:
-            return run(own)
+            return run(own, small)
     stack.apply()
-    sharded = measure(SHARDS)
+    # `--small`: a second of submissions from two threads, to prove the benchmark still runs
+    seconds, threads_n = (1.0, 2) if small else (SECONDS, THREADS)
+    sharded = measure(SHARDS, seconds, threads_n)
     print(f"[writes] sharded: {sharded}", flush=True)
-    base = measure(1)
+    base = measure(1, seconds, threads_n)
     print(f"[writes] baseline: {base}", flush=True)
 
     def row(name: str, r: dict) -> list[object]:
@@ -136,7 +138,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
         "## Document write rate at submit, budgets on (issue 18: sharded counters)",
         "",
         f"Machine: {machine()}.",
-        f"`services.submission.submit` in-process from {THREADS} threads for {SECONDS:.0f} s,"
+        f"`services.submission.submit` in-process from {threads_n} threads for {seconds:.0f} s,"
         " one caller, caller and deployment daily budgets set, against the Firestore"
         " emulator; every write counted in the job store adapter (`JobStore.on_write`)."
         f" Sustained = a document's writes in its busiest {WINDOW:.0f} s / {WINDOW:.0f}."
@@ -170,7 +172,7 @@ def run(stack: BenchStack | None = None) -> dict[str, object]:
             ],
         ),
     ]
-    emit("writes", "\n".join(body))
+    emit("writes", "\n".join(body), small)
     return {"sharded": sharded, "baseline": base}
 
 

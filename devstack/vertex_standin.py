@@ -7,8 +7,9 @@ It speaks the REST wire format that `google.cloud.aiplatform_v1.PredictionServic
 
 and answers with placeholder images rendered by Pillow at exactly the pixel size the model
 catalog lists for the requested aspect ratio and size (with no aspectRatio, the first input
-image's shape, as an edit keeps it). A retired model (every Imagen id, gemini-2.5-flash-image,
-the `-preview` ids) gets the 404 NOT_FOUND Vertex sends for a model that is gone, and an
+image's shape, as an edit keeps it). A retired model (every Imagen id, the `-preview` ids,
+a model past its Vertex retirement date) gets the 404 NOT_FOUND Vertex sends for a model that
+is gone, and an
 option a model does not take (4K on Lite, a thinking level it lacks, Google Search on Lite)
 gets Vertex's 400 INVALID_ARGUMENT. Nothing it returns is a Vertex AI image; every image says
 so on its face and every request logs so.
@@ -22,13 +23,20 @@ Control endpoints (JSON):
   `POST {"model": "gemini-3.1-flash-lite-image"}` makes every later call for it, and its
   Model Garden entry, answer 404 NOT_FOUND as Vertex does for a model Google shut down;
   `DELETE` brings every model back; `GET` lists the ones shut down.
+- `GET|POST|DELETE /_standin/models` - a model appears at run time (issue 30):
+  `POST {"model": "gemini-9-image", "like": "gemini-nano-banana-2.1", "launch_stage":
+  "PUBLIC_PREVIEW"}` publishes it in Model Garden and serves it like `like`; `DELETE`
+  forgets every such model.
 
-Model Garden (issue 17): `GET /v1/publishers/google/models/{m}` answers a `PublisherModel`
-(`name`, `versionId`, `openSourceCategory`, `launchStage`) for a catalog model and 404
-NOT_FOUND for one that is retired or shut down - the REST shape of
-`ModelGardenService.GetPublisherModel`
+Model Garden: `GET /v1/publishers/google/models/{m}` (GetPublisherModel) answers a
+`PublisherModel` (`name`, `versionId`, `openSourceCategory`, `launchStage`) for a served
+model and 404 NOT_FOUND for one that is retired, shut down or past its Vertex retirement
+date; `GET /v1beta1/publishers/google/models` (ListPublisherModels, paged with `pageSize`
+and `pageToken`, `publisherModels` + `nextPageToken`) lists the served models, the ones that
+appeared and a few that generate no images - the REST shapes of `ModelGardenService`
 (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/publishers.models, read
-2026-11-25). Each is recorded with method `getPublisherModel`.
+2026-11-25; the list method is in the v1beta1 surface of google-cloud-aiplatform 2.7.0).
+Each is recorded with method `getPublisherModel` / `listPublisherModels`.
 
 Faults can also be asked for inside the prompt (so concurrent tests do not interfere):
 `[[fail:429x2]]`, `[[fail:500x1]]`, `[[fail:503]]` (every time), `[[retry_after:1]]`,
@@ -36,7 +44,31 @@ Faults can also be asked for inside the prompt (so concurrent tests do not inter
 `[[block:prompt:PROHIBITED_CONTENT]]`, `[[notserved]]`, `[[notserved:us-central1]]`,
 `[[size:1K]]` (deliver that size whatever imageSize asks: the "imageSize silently ignored"
 reports), `[[drop:1]]` (the first N calls' connection drops halfway through the reply's
-body, inside the image: a reply cut short). Counted directives (`xN`) count per (directive, prompt).
+body, inside the image: a reply cut short), `[[noise]]` (incompressible pixels, seeded by the
+prompt: images of nearly raw size, tens of MB at 4K), `[[c2pa:none]]` (no Content
+Credentials, even for a model that carries them), `[[c2pa:tamper]]` (signed, then one byte
+of the image changed: invalid credentials), and quota errors the way Vertex words them
+(issue 27): `[[quota:shared]]` (pay-as-you-go "Resource exhausted, please try again later.",
+no details), `[[quota:pt]]` ("Too many requests. Exceeded the Provisioned Throughput."),
+`[[quota:minute]]` and `[[quota:day]]` (a named per-minute / per-day quota: `details[]` with
+ErrorInfo RATE_LIMIT_EXCEEDED, QuotaFailure, Help and RetryInfo), each also `xN`;
+`[[retry_delay:S]]` puts `RetryInfo.retryDelay` S seconds into any of them. Counted
+directives (`xN`) count per (directive, prompt).
+
+Content Credentials (issue 25): as Vertex signs the images of the models it supports, the
+stand-in signs those of the models the catalog marks `c2pa_content_credentials` with C2PA (a
+`c2pa.created` action, digital source type trainedAlgorithmicMedia), with a test
+certificate chain made when it starts (devstack/c2pa_signing.py). Each recorded request
+lists what was sent back (`sent`: mime type, bytes and SHA-256 of each image).
+
+Quota errors (issue 27): the body is a `google.rpc.Status` whose `details[]` follow
+google/rpc/error_details.proto (RetryInfo, QuotaFailure, ErrorInfo, Help); the two framework
+messages are Vertex's own
+(https://cloud.google.com/vertex-ai/generative-ai/docs/provisioned-throughput/error-code-429,
+read 2026-12-06). The quota names are modelled on what Google's quota system reports for
+Vertex ("Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_minute_
+per_project_per_base_model with base model: ..."), with the same names per day; Google
+publishes no sample body of a per-day Vertex 429, so the day's names are ours.
 
 Run: `python -m devstack.vertex_standin --port 8090 --storage-endpoint http://127.0.0.1:9023`
 (env fallbacks: DEVSTACK_VERTEX_PORT, DEVSTACK_VERTEX_HOST, STORAGE_EMULATOR_HOST).
@@ -54,6 +86,7 @@ import io
 import json
 import math
 import os
+import random
 import re
 import signal
 import sys
@@ -64,6 +97,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import flask
+
+from devstack.c2pa_signing import ContentSigner, tampered
 
 # ASCII only: the default font has no em dash
 STANDIN_NOTE = "imagegen local stand-in - not a Vertex AI image"
@@ -87,7 +122,7 @@ STATUS_NAMES = {
     504: "DEADLINE_EXCEEDED",
 }
 STATUS_MESSAGES = {
-    429: "Resource exhausted. Please try again later. (stand-in)",
+    429: "Resource exhausted, please try again later. (stand-in)",
     500: "Internal error encountered. (stand-in)",
     503: "The service is currently unavailable. (stand-in)",
     504: "Deadline exceeded. (stand-in)",
@@ -107,9 +142,15 @@ MIME_FORMATS = {
 }
 
 DIRECTIVE_RE = re.compile(
-    r"\[\[(fail|latency|block|notserved|retry_after|size|drop)(?::([^\]]*))?\]\]"
+    r"\[\[(fail|latency|block|notserved|retry_after|retry_delay|size|drop|noise|c2pa|quota)"
+    r"(?::([^\]]*))?\]\]"
 )
+QUOTA_KINDS = ("shared", "pt", "minute", "day")
+PT_MESSAGE = "Too many requests. Exceeded the Provisioned Throughput. (stand-in)"
+RPC = "type.googleapis.com/google.rpc."
 THINKING_LEVEL = {0: "THINKING_LEVEL_UNSPECIFIED", 1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "MINIMAL"}
+# imageConfig.prominentPeople: google-genai sends the names (types.ProminentPeople)
+PROMINENT_PEOPLE = {"ALLOW_PROMINENT_PEOPLE", "BLOCK_PROMINENT_PEOPLE"}
 # The body Vertex AI answers for a publisher model that does not exist (or no longer does).
 NOT_FOUND = (
     "Publisher Model `projects/{project}/locations/{location}/publishers/google/models/"
@@ -121,24 +162,32 @@ ROUTE = "/<version>/projects/<project>/locations/<location>/publishers/google/mo
 
 
 class VertexError(Exception):
-    """Answered as a Google-style error body."""
+    """Answered as a Google-style error body (`google.rpc.Status`, with `details[]` when
+    given)."""
 
     def __init__(
-        self, status: int, message: str | None = None, retry_after: float | None = None
+        self,
+        status: int,
+        message: str | None = None,
+        retry_after: float | None = None,
+        details: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message or STATUS_MESSAGES.get(status, "Error. (stand-in)")
         self.retry_after = retry_after
+        self.details = details or []
 
     def response(self) -> flask.Response:
-        body = {
+        body: dict[str, Any] = {
             "error": {
                 "code": self.status,
                 "message": self.message,
                 "status": STATUS_NAMES.get(self.status, "UNKNOWN"),
             }
         }
+        if self.details:
+            body["error"]["details"] = self.details
         resp = flask.Response(json.dumps(body), status=self.status, mimetype="application/json")
         if self.retry_after is not None:
             resp.headers["Retry-After"] = _fmt_seconds(self.retry_after)
@@ -147,6 +196,81 @@ class VertexError(Exception):
 
 def _fmt_seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _duration(seconds: float) -> str:
+    """A protobuf Duration in its JSON form ("53s", "1.500s")."""
+    from google.protobuf import duration_pb2
+
+    value = duration_pb2.Duration()
+    value.FromTimedelta(dt.timedelta(seconds=seconds))
+    return value.ToJsonString()
+
+
+def quota_error(
+    kind: str,
+    project: str,
+    model: str,
+    location: str,
+    retry_delay: float | None = None,
+    limit: int = 0,
+) -> VertexError:
+    """The 429 of one quota framework, as Vertex words it (see the module's docstring)."""
+    details: list[dict[str, Any]] = []
+    if kind == "pt":
+        message = PT_MESSAGE
+    elif kind in ("minute", "day"):
+        period = "minute" if kind == "minute" else "day"
+        metric = (
+            f"aiplatform.googleapis.com/generate_content_requests_per_{period}"
+            "_per_project_per_base_model"
+        )
+        quota_id = f"GenerateContentRequestsPer{period.title()}PerProjectPerBaseModel"
+        message = (
+            f"Quota exceeded for {metric} with base model: {model}. Please submit a quota"
+            " increase request. https://cloud.google.com/vertex-ai/docs/generative-ai/"
+            "quotas-genai. (stand-in)"
+        )
+        details = [
+            {
+                "@type": f"{RPC}ErrorInfo",
+                "reason": "RATE_LIMIT_EXCEEDED",
+                "domain": "googleapis.com",
+                "metadata": {
+                    "service": "aiplatform.googleapis.com",
+                    "quota_metric": metric,
+                    "quota_limit": quota_id,
+                    "quota_limit_value": str(limit),
+                    "quota_location": location,
+                    "consumer": f"projects/{project}",
+                },
+            },
+            {
+                "@type": f"{RPC}QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": metric,
+                        "quotaId": quota_id,
+                        "quotaDimensions": {"location": location, "base_model": model},
+                        "quotaValue": str(limit),
+                    }
+                ],
+            },
+            {
+                "@type": f"{RPC}Help",
+                "links": [
+                    {
+                        "description": "Request a higher quota limit.",
+                        "url": "https://cloud.google.com/docs/quotas/help/request_increase",
+                    }
+                ],
+            },
+        ]
+    else:
+        message = STATUS_MESSAGES[429]
+    if retry_delay is not None:
+        details.append({"@type": f"{RPC}RetryInfo", "retryDelay": _duration(retry_delay)})
+    return VertexError(429, message, details=details)
 
 
 # --------------------------------------------------------------------------------- faults
@@ -162,6 +286,8 @@ class Effects:
     latency_ms: int = 0
     block: str | None = None  # "SAFETY", "IMAGE_SAFETY", ..., "prompt:SAFETY", "rai"
     drop: bool = False  # the connection drops halfway through the reply
+    quota: str | None = None  # a quota 429 of this kind (QUOTA_KINDS)
+    retry_delay: float | None = None  # RetryInfo.retryDelay on a quota 429
 
 
 @dataclass
@@ -255,9 +381,12 @@ def _colour(prompt: str) -> tuple[int, int, int]:
 def render_image(
     prompt: str, width: int, height: int, mime: str, quality: int | None, caption: str
 ) -> bytes:
-    """A placeholder of exactly width x height, encoded as `mime`."""
+    """A placeholder of exactly width x height, encoded as `mime` (random pixels, seeded by
+    the prompt, for `[[noise]]`)."""
     from PIL import Image, ImageDraw, ImageFont
 
+    if "[[noise]]" in prompt:
+        return _encode(_noise(prompt, width, height), mime, quality)
     factor = max(1, math.ceil(max(width, height) / 1024))
     sw, sh = max(1, math.ceil(width / factor)), max(1, math.ceil(height / factor))
     bg = _colour(prompt)
@@ -282,6 +411,17 @@ def render_image(
         fy += size * 2 // 3 + 4
     if (sw, sh) != (width, height):
         img = img.resize((width, height), Image.Resampling.NEAREST)
+    return _encode(img, mime, quality)
+
+
+def _noise(prompt: str, width: int, height: int):
+    from PIL import Image
+
+    pixels = random.Random(prompt).randbytes(width * height * 3)
+    return Image.frombytes("RGB", (width, height), pixels)
+
+
+def _encode(img, mime: str, quality: int | None) -> bytes:
     out = io.BytesIO()
     fmt = MIME_FORMATS[mime][0]
     if fmt == "PNG":
@@ -302,15 +442,24 @@ class ImageCache:
         self._lock = threading.Lock()
 
     def get(
-        self, prompt: str, width: int, height: int, mime: str, quality: int | None, caption: str
+        self,
+        prompt: str,
+        width: int,
+        height: int,
+        mime: str,
+        quality: int | None,
+        caption: str,
+        signer: ContentSigner | None = None,
     ) -> bytes:
-        key = (prompt, width, height, mime, quality, caption)
+        key = (prompt, width, height, mime, quality, caption, signer is not None)
         with self._lock:
             data = self._items.get(key)
             if data is not None:
                 self._items.move_to_end(key)
                 return data
         data = render_image(prompt, width, height, mime, quality, caption)
+        if signer is not None:
+            data = signer.sign(data, mime, prompt)
         with self._lock:
             if key not in self._items:
                 self._items[key] = data
@@ -337,6 +486,8 @@ class StandIn:
     lock: threading.Lock = field(default_factory=threading.Lock)
     log_lock: threading.Lock = field(default_factory=threading.Lock)
     shut_down: set[str] = field(default_factory=set)  # models shut down at run time
+    signer: ContentSigner | None = None  # Content Credentials (made at start)
+    appeared: dict[str, Any] = field(default_factory=dict)  # id -> spec, published at run time
 
     # -- recording
     def record(self, entry: dict[str, Any], size: int) -> None:
@@ -389,6 +540,15 @@ class StandIn:
                     fx.latency_ms = max(fx.latency_ms, int(arg or 0))
                 elif name == "retry_after":
                     fx.retry_after = float(arg or 1)
+                elif name == "retry_delay":
+                    fx.retry_delay = float(arg or 1)
+                elif name == "quota" and fx.quota is None:
+                    kind, _, times = arg.partition("x")
+                    key = (text, prompt)
+                    count = self.counters.get(key, 0) + 1
+                    self.counters[key] = count
+                    if (not times or count <= int(times)) and (kind or "shared") in QUOTA_KINDS:
+                        fx.quota = kind or "shared"
                 elif name == "block" and fx.block is None:
                     fx.block = arg or "SAFETY"
                 elif name == "drop":
@@ -411,9 +571,20 @@ def _catalog():
     )
 
 
-def _find_spec(project: str, model: str, location: str, prompt: str):
-    spec = _catalog().get(model)
-    if spec is None:  # never existed, or shut down (Imagen, gemini-2.5-flash-image, previews)
+def _served(state: StandIn, model: str):
+    """The spec of a model this stand-in serves today: a catalog model before its Vertex
+    retirement date, or one told to appear at run time; None otherwise."""
+    spec = state.appeared.get(model) or _catalog().get(model)
+    if spec is None or model in state.shut_down:
+        return None
+    if spec.retired(dt.datetime.now(dt.UTC).date()):  # past Vertex's retirement date
+        return None
+    return spec
+
+
+def _find_spec(state: StandIn, project: str, model: str, location: str, prompt: str):
+    spec = _served(state, model)
+    if spec is None:  # never existed, or shut down (Imagen, the previews, past its date)
         raise VertexError(404, NOT_FOUND.format(project=project, location=location, model=model))
     served = location in spec.locations
     for _, name, arg in parse_directives(prompt):
@@ -492,7 +663,13 @@ def _modalities(config: dict[str, Any]) -> list[str]:
 
 
 def _generate_content(
-    state: StandIn, spec, model: str, body: dict[str, Any], prompt: str, fx: Effects
+    state: StandIn,
+    spec,
+    model: str,
+    body: dict[str, Any],
+    prompt: str,
+    fx: Effects,
+    sent: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
@@ -589,7 +766,14 @@ def _generate_content(
         caption = f"{model} {size} {ratio} {width}x{height}"
         if config.get("seed") is not None:
             caption += f" seed {_int(config['seed'], 'seed', 0)}"
-        data = state.cache.get(prompt, width, height, mime, quality, caption)
+        credentials = _credentials(prompt)
+        signer = state.signer if spec.c2pa_content_credentials and credentials != "none" else None
+        data = state.cache.get(prompt, width, height, mime, quality, caption, signer)
+        if signer is not None and credentials == "tamper":
+            data = tampered(data)
+        if sent is not None:
+            sha256 = hashlib.sha256(data).hexdigest()
+            sent.append({"mime_type": mime, "bytes": len(data), "sha256": sha256})
         parts.append({"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode()}})
         if thinking:
             parts[-1]["thoughtSignature"] = thought_signature(model, prompt, 1)
@@ -597,6 +781,14 @@ def _generate_content(
         {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
     ]
     return reply
+
+
+def _credentials(prompt: str) -> str:
+    """`none` or `tamper` when the prompt asks for it (`[[c2pa:none]]`), else `sign`."""
+    for _, name, arg in parse_directives(prompt):
+        if name == "c2pa" and arg in ("none", "tamper"):
+            return arg
+    return "sign"
 
 
 class ConnectionDropped(RuntimeError):
@@ -626,6 +818,15 @@ def _check_options(spec, body: dict[str, Any], config: dict[str, Any]) -> None:
             )
     if thinking.get("includeThoughts") and not spec.thinking:
         raise VertexError(400, f"includeThoughts is not supported for {spec.id}. (stand-in)")
+    image_config = config.get("imageConfig") or {}
+    prominent = image_config.get("prominentPeople")
+    if prominent is not None:
+        if prominent not in PROMINENT_PEOPLE:
+            raise VertexError(400, f"Invalid value for prominentPeople: {prominent!r}. (stand-in)")
+        if not spec.prominent_people:
+            raise VertexError(400, f"prominentPeople is not supported for {spec.id}. (stand-in)")
+    if image_config.get("personGeneration") is not None and not spec.person_generation:
+        raise VertexError(400, f"personGeneration is not supported for {spec.id}. (stand-in)")
     searches = [t for t in body.get("tools") or [] if isinstance(t, dict) and "googleSearch" in t]
     if searches and not spec.google_search:
         raise VertexError(
@@ -687,42 +888,86 @@ def thought_signature(model: str, prompt: str, part: int) -> str:
 class QuotaGate:
     """Quota-enforcement mode (issue 18): at most `limit` accepted calls per model and
     location in any sliding `window` seconds; beyond that a 429 RESOURCE_EXHAUSTED with no
-    Retry-After, as Vertex's shared quota answers. Off (limit 0) unless set with
-    `DEVSTACK_VERTEX_QUOTA_RPM` at start or `POST /_standin/quota {"limit", "window"}`.
-    Counts admitted and refused calls per model|location for benchmarks."""
+    details, as Vertex's shared quota answers, or with `retry_info` the per-minute quota's
+    429 (ErrorInfo, QuotaFailure, RetryInfo: the seconds until the window has room). Issue
+    27: `day_limit` accepted calls per model and location per stand-in day (`day_seconds`
+    long, counted from the configuration), beyond which every call gets the per-day quota's
+    429 (its RetryInfo: the seconds left of the day) until the day ends. Off (limits 0)
+    unless set with `DEVSTACK_VERTEX_QUOTA_RPM` at start or `POST /_standin/quota {"limit",
+    "window", "retry_info", "day_limit", "day_seconds"}`. Counts admitted and refused calls
+    per model|location for benchmarks ("429" all refusals, "429_day" the per-day ones)."""
 
     def __init__(self, limit: int = 0, window: float = 60.0) -> None:
         self.limit, self.window = limit, window
+        self.retry_info = False
+        self.day_limit, self.day_seconds = 0, 86400.0
+        self.day_start = time.monotonic()
         self.lock = threading.Lock()
         self.accepted: dict[str, collections.deque] = {}
+        self.today: dict[str, tuple[int, int]] = {}  # key -> (day number, calls accepted)
         self.counts: dict[str, dict[str, int]] = {}
 
-    def admit(self, model: str, location: str) -> bool:
+    def admit(self, project: str, model: str, location: str) -> VertexError | None:
+        """None when the call may go ahead; the 429 to answer when not."""
         key = f"{model}|{location}"
         now = time.monotonic()
         with self.lock:
             counts = self.counts.setdefault(key, {"ok": 0, "429": 0})
-            if self.limit <= 0:
-                counts["ok"] += 1
-                return True
-            seen = self.accepted.setdefault(key, collections.deque())
-            while seen and seen[0] <= now - self.window:
-                seen.popleft()
-            if len(seen) >= self.limit:
-                counts["429"] += 1
-                return False
-            seen.append(now)
+            if self.day_limit > 0:
+                elapsed = now - self.day_start
+                day = int(elapsed // self.day_seconds)
+                number, used = self.today.get(key, (day, 0))
+                used = used if number == day else 0
+                if used >= self.day_limit:
+                    counts["429"] += 1
+                    counts["429_day"] = counts.get("429_day", 0) + 1
+                    left = (day + 1) * self.day_seconds - elapsed
+                    return quota_error("day", project, model, location, left, self.day_limit)
+                self.today[key] = (day, used)
+            if self.limit > 0:
+                seen = self.accepted.setdefault(key, collections.deque())
+                while seen and seen[0] <= now - self.window:
+                    seen.popleft()
+                if len(seen) >= self.limit:
+                    counts["429"] += 1
+                    if not self.retry_info:
+                        return VertexError(429, STATUS_MESSAGES[429])
+                    free = seen[0] + self.window - now
+                    return quota_error("minute", project, model, location, free, self.limit)
+                seen.append(now)
+            if self.day_limit > 0:
+                day, used = self.today[key]
+                self.today[key] = (day, used + 1)
             counts["ok"] += 1
-            return True
+            return None
 
     def to_json(self) -> dict[str, Any]:
         with self.lock:
-            return {"limit": self.limit, "window": self.window, "counts": dict(self.counts)}
+            return {
+                "limit": self.limit,
+                "window": self.window,
+                "retry_info": self.retry_info,
+                "day_limit": self.day_limit,
+                "day_seconds": self.day_seconds,
+                "counts": dict(self.counts),
+            }
 
-    def configure(self, limit: int, window: float) -> None:
+    def configure(
+        self,
+        limit: int,
+        window: float,
+        retry_info: bool = False,
+        day_limit: int = 0,
+        day_seconds: float = 86400.0,
+    ) -> None:
+        if window <= 0 or day_seconds <= 0 or limit < 0 or day_limit < 0:
+            raise ValueError("window and day_seconds must be > 0, limits >= 0")
         with self.lock:
-            self.limit, self.window = limit, window
+            self.limit, self.window, self.retry_info = limit, window, retry_info
+            self.day_limit, self.day_seconds = day_limit, day_seconds
+            self.day_start = time.monotonic()
             self.accepted.clear()
+            self.today.clear()
             self.counts.clear()
 
 
@@ -731,6 +976,7 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
     app = flask.Flask("vertex_standin")
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024
     state = StandIn(storage_endpoint=_normalise_endpoint(storage_endpoint))
+    state.signer = ContentSigner()  # a fresh test chain each start
     app.extensions["vertex_standin"] = state
     quota = QuotaGate(int(os.environ.get("DEVSTACK_VERTEX_QUOTA_RPM", "0") or 0))
     app.extensions["vertex_quota"] = quota
@@ -755,38 +1001,36 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
             if not isinstance(body, dict):
                 raise VertexError(400, "The request body must be a JSON object. (stand-in)")
             headers = flask.request.headers
-            state.record(
-                {
-                    "method": method,
-                    "project": project,
-                    "location": location,
-                    "model": model,
-                    "body": body,
-                    "query": dict(flask.request.args),
-                    "headers": {
-                        "content-type": headers.get("Content-Type"),
-                        "x-goog-api-client": headers.get("X-Goog-Api-Client"),
-                        "x-goog-request-params": headers.get("X-Goog-Request-Params"),
-                        "authorization": "Authorization" in headers,
-                    },
-                    "time": dt.datetime.now(dt.UTC).isoformat(),
+            entry = {
+                "method": method,
+                "project": project,
+                "location": location,
+                "model": model,
+                "body": body,
+                "query": dict(flask.request.args),
+                "headers": {
+                    "content-type": headers.get("Content-Type"),
+                    "x-goog-api-client": headers.get("X-Goog-Api-Client"),
+                    "x-goog-request-params": headers.get("X-Goog-Request-Params"),
+                    "authorization": "Authorization" in headers,
                 },
-                len(raw),
-            )
+                "time": dt.datetime.now(dt.UTC).isoformat(),
+                "sent": [],
+            }
+            state.record(entry, len(raw))
             prompt = _gemini_prompt(body)
-            if model in state.shut_down:
-                raise VertexError(
-                    404, NOT_FOUND.format(project=project, location=location, model=model)
-                )
-            spec = _find_spec(project, model, location, prompt)
+            spec = _find_spec(state, project, model, location, prompt)
             fx = state.effects(method, model, location, prompt)
             if fx.latency_ms:
                 time.sleep(fx.latency_ms / 1000)
             if fx.status is not None:
                 raise VertexError(fx.status, fx.message, fx.retry_after)
-            if not quota.admit(model, location):
-                raise VertexError(429, STATUS_MESSAGES[429])
-            reply = _generate_content(state, spec, model, body, prompt, fx)
+            if fx.quota is not None:
+                raise quota_error(fx.quota, project, model, location, fx.retry_delay)
+            refused = quota.admit(project, model, location)
+            if refused is not None:
+                raise refused
+            reply = _generate_content(state, spec, model, body, prompt, fx, entry["sent"])
             if fx.drop:
                 return _dropped(json.dumps(reply).encode())
             return flask.Response(json.dumps(reply), mimetype="application/json")
@@ -841,7 +1085,13 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
         if flask.request.method == "POST":
             payload = flask.request.get_json(silent=True) or {}
             try:
-                quota.configure(int(payload.get("limit", 0)), float(payload.get("window", 60)))
+                quota.configure(
+                    int(payload.get("limit", 0)),
+                    float(payload.get("window", 60)),
+                    retry_info=bool(payload.get("retry_info", False)),
+                    day_limit=int(payload.get("day_limit", 0)),
+                    day_seconds=float(payload.get("day_seconds", 86400)),
+                )
             except (TypeError, ValueError) as exc:
                 return {"error": str(exc)}, 400
         return quota.to_json()
@@ -858,38 +1108,123 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
 
 
 LAUNCH_STAGES = {"ga": "GA", "preview": "PUBLIC_PREVIEW", "deprecated": "GA"}
+STAGE_LIFECYCLE = {"GA": "ga", "PUBLIC_PREVIEW": "preview", "PRIVATE_PREVIEW": "preview"}
+# Publisher models that are not image generators, so that a client listing Model Garden
+# has something to leave out (the real list holds hundreds: text, embedding, video, ...).
+OTHER_PUBLISHER_MODELS = (
+    ("gemini-3.5-flash", "GA"),
+    ("gemini-embedding-2", "GA"),
+    ("veo-3.1-generate-001", "GA"),
+    ("gemini-3.1-flash-tts-preview", "PUBLIC_PREVIEW"),
+)
+LIST_PAGE_SIZE = 4  # small, so the client's pager follows nextPageToken
+
+
+def _publisher_model(model: str, stage: str) -> dict[str, Any]:
+    """A `PublisherModel` as Model Garden's REST API answers it."""
+    return {
+        "name": f"publishers/google/models/{model}",
+        "versionId": "001",
+        "openSourceCategory": "PROPRIETARY",
+        "launchStage": stage,
+        "versionState": "VERSION_STATE_STABLE",
+    }
+
+
+def _published(state: StandIn) -> list[dict[str, Any]]:
+    """Every publisher model Model Garden lists now: the catalog's served models, the ones
+    told to appear, and a few that generate no images; none shut down or past its date."""
+    out = []
+    ids = [spec.id for spec in _catalog()] + list(state.appeared)
+    for model in dict.fromkeys(ids):
+        spec = _served(state, model)
+        if spec is not None:
+            out.append(_publisher_model(model, LAUNCH_STAGES.get(spec.lifecycle.value, "GA")))
+    out += [_publisher_model(m, stage) for m, stage in OTHER_PUBLISHER_MODELS]
+    return out
+
+
+def _record_lookup(state: StandIn, method: str, model: str) -> None:
+    state.record(
+        {
+            "method": method,
+            "project": "",
+            "location": "",
+            "model": model,
+            "body": {},
+            "query": dict(flask.request.args),
+            "headers": {},
+            "time": dt.datetime.now(dt.UTC).isoformat(),
+        },
+        0,
+    )
 
 
 def _lifecycle_routes(app: flask.Flask, state: StandIn) -> None:
-    """Model Garden's GetPublisherModel and the run-time shutdown control (issue 17)."""
+    """Model Garden (GetPublisherModel, ListPublisherModels) and the run-time controls: a
+    model shut down (issue 17), a model that appears (issue 30)."""
 
     @app.get("/v1/publishers/google/models/<model>")
     def publisher_model(model: str):
-        state.record(
-            {
-                "method": "getPublisherModel",
-                "project": "",
-                "location": "",
-                "model": model,
-                "body": {},
-                "query": dict(flask.request.args),
-                "headers": {},
-                "time": dt.datetime.now(dt.UTC).isoformat(),
-            },
-            0,
-        )
-        spec = _catalog().get(model)
-        if spec is None or model in state.shut_down:
+        _record_lookup(state, "getPublisherModel", model)
+        spec = _served(state, model)
+        if spec is None:
             return VertexError(
                 404, f"Publisher model publishers/google/models/{model} not found. (stand-in)"
             ).response()
-        return {
-            "name": f"publishers/google/models/{model}",
-            "versionId": "001",
-            "openSourceCategory": "PROPRIETARY",
-            "launchStage": LAUNCH_STAGES.get(spec.lifecycle.value, "GA"),
-            "versionState": "VERSION_STATE_STABLE",
-        }
+        return _publisher_model(model, LAUNCH_STAGES.get(spec.lifecycle.value, "GA"))
+
+    @app.get("/v1beta1/publishers/google/models")
+    def list_publisher_models():
+        """ListPublisherModels: `GET v1beta1/{parent=publishers/*}/models`, paged."""
+        _record_lookup(state, "listPublisherModels", "")
+        args = flask.request.args
+        try:
+            size = min(int(args.get("pageSize") or LIST_PAGE_SIZE), LIST_PAGE_SIZE)
+            start = int(args.get("pageToken") or 0)
+        except ValueError:
+            return VertexError(400, "Invalid pageSize or pageToken. (stand-in)").response()
+        with state.lock:
+            models = _published(state)
+        page: dict[str, Any] = {"publisherModels": models[start : start + size]}
+        if start + size < len(models):
+            page["nextPageToken"] = str(start + size)
+        return page
+
+    @app.get("/_standin/models")
+    def appeared_models():
+        with state.lock:
+            return {"models": sorted(state.appeared)}
+
+    @app.post("/_standin/models")
+    def appear():
+        """`{"model": "<new id>", "like": "<catalog id>", "launch_stage": "GA"}`: Google
+        publishes a new model, served like `like` (sizes, options), listed in Model Garden."""
+        payload = flask.request.get_json(silent=True)
+        if not isinstance(payload, dict) or not isinstance(payload.get("model"), str):
+            return {"error": 'expected {"model": "<id>", "like": "<catalog id>"}'}, 400
+        catalog = _catalog()
+        like = catalog.get(str(payload.get("like") or catalog.default_model))
+        stage = str(payload.get("launch_stage") or "GA")
+        if like is None or stage not in STAGE_LIFECYCLE:
+            return {"error": "like must be a catalog model, launch_stage GA or *_PREVIEW"}, 400
+        spec = like.model_copy(
+            update={
+                "id": payload["model"],
+                "display_name": payload["model"],
+                "lifecycle": type(like.lifecycle)(STAGE_LIFECYCLE[stage]),
+                "shutdown_date": None,
+            }
+        )
+        with state.lock:
+            state.appeared[spec.id] = spec
+            return {"models": sorted(state.appeared)}
+
+    @app.delete("/_standin/models")
+    def forget_appeared():
+        with state.lock:
+            state.appeared.clear()
+        return {"models": []}
 
     @app.get("/_standin/shutdown")
     def shut_down_models():

@@ -42,7 +42,7 @@ resource "google_project_service_identity" "pubsub" {
   project = var.project_id
   service = "pubsub.googleapis.com"
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_project_service_identity" "eventarc" {
@@ -51,5 +51,5 @@ resource "google_project_service_identity" "eventarc" {
   project = var.project_id
   service = "eventarc.googleapis.com"
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }

@@ -58,7 +58,7 @@ resource "google_billing_budget" "project" {
     }
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 locals {

@@ -24,5 +24,5 @@ resource "google_pubsub_topic" "job_events" {
   # Subscribers that attach late, or seek back, can still read a week of events.
   message_retention_duration = "604800s"
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }

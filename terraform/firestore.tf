@@ -14,7 +14,7 @@ resource "google_firestore_database" "default" {
   # has one (default) database and its data outlives a redeploy.
   deletion_policy = "ABANDON"
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 locals {
@@ -39,7 +39,7 @@ resource "google_firestore_index" "jobs_state_updated_at" {
     order      = "ASCENDING"
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Used by GET /v1/usage: one caller's jobs created in a day or month
@@ -59,7 +59,7 @@ resource "google_firestore_index" "jobs_caller_created_at" {
     order      = "ASCENDING"
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Rate and spend counters (domain/quota.py) carry expire_at: minute windows are
@@ -73,7 +73,22 @@ resource "google_firestore_field" "usage_expire_at_ttl" {
   ttl_config {}
   index_config {}
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
+}
+
+# Idempotency records (adapters/jobs_firestore.py: idempotency/<key> -> job id) carry
+# expire_at, the job's deadline: a key can be replayed until then, and TTL deletes the
+# record afterwards instead of keeping every key forever.
+resource "google_firestore_field" "idempotency_expire_at_ttl" {
+  project    = var.project_id
+  database   = local.firestore_database_name
+  collection = "idempotency"
+  field      = "expire_at"
+
+  ttl_config {}
+  index_config {}
+
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Optional cleanup: documents whose expire_at (a timestamp) has passed are
@@ -91,7 +106,7 @@ resource "google_firestore_field" "jobs_expire_at_ttl" {
   # monotonically increasing timestamp creates hotspots.
   index_config {}
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Used by the studio's gallery: one caller's jobs, newest first, paged by created_at
@@ -111,7 +126,7 @@ resource "google_firestore_index" "jobs_caller_created_desc" {
     order      = "DESCENDING"
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Issue 18: a sharded usage counter is summed with an aggregation query
@@ -135,7 +150,7 @@ resource "google_firestore_index" "usage_counter_sums" {
     order      = "ASCENDING"
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Issue 18: the Vertex limiter's slot documents (adapters/limiter_firestore.py) are
@@ -149,5 +164,5 @@ resource "google_firestore_field" "vertex_slots_expire_at_ttl" {
   ttl_config {}
   index_config {}
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }

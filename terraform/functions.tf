@@ -150,7 +150,7 @@ resource "google_artifact_registry_repository" "functions" {
     }
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_cloudfunctions2_function" "function" {
@@ -227,19 +227,12 @@ resource "google_cloudfunctions2_function" "function" {
   }
 
   # depends_on is per resource, so it is the union of what each function needs
-  # before its first deploy: the build account's grants (all), the storage
-  # trigger's agents and grants (on_upload), the webhook secret and the grant
-  # to read it (deliver_webhooks). Ordering only: no argument depends on it.
+  # before its first deploy: the grants its build, its trigger (on_upload) and its
+  # start (deliver_webhooks reads its secret) need, made and propagated (waits.tf), and
+  # the secret's first version. Ordering only: no argument depends on it.
   depends_on = [
-    google_project_iam_member.build_log_writer,
-    google_artifact_registry_repository_iam_member.build_writer,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_project_iam_member.build_staging_access,
-    google_project_iam_member.gcs_agent_pubsub_publisher,
-    google_project_iam_member.upload_trigger_event_receiver,
-    google_project_service_identity.eventarc,
+    time_sleep.grants_propagated,
     google_secret_manager_secret_version.webhook,
-    google_secret_manager_secret_iam_member.webhooks_read_secret,
   ]
 }
 

@@ -22,7 +22,7 @@ resource "google_service_account" "function" {
   display_name = "imagegen ${each.key} function"
   description  = each.value
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # The accounts Google's services act as on this deployment's behalf: Pub/Sub
@@ -57,7 +57,7 @@ resource "google_service_account" "platform" {
   display_name = each.value.display_name
   description  = each.value.description
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 moved {
@@ -231,6 +231,9 @@ resource "google_service_account_iam_member" "pubsub_mints_push_tokens" {
 data "google_storage_project_service_account" "gcs" {
   project = var.project_id
 
+  # Not time_sleep.apis_enabled: a data source whose dependency is about to be created is
+  # read during apply, so on an existing deployment its e-mail would be unknown at plan
+  # and the grant below planned for replacement. The Storage API being enabled is enough.
   depends_on = [google_project_service.this]
 }
 
@@ -437,6 +440,16 @@ moved {
   to   = google_cloud_run_v2_service_iam_member.invoker["sweep"]
 }
 
+# The Eventarc service agent holds roles/eventarc.serviceAgent once Eventarc is enabled;
+# a first apply in a new project can run before that happens, so it is granted here,
+# explicitly, as Google's Jump Start solutions do (waits.tf, sources).
+resource "google_project_iam_member" "eventarc_service_agent" {
+  #checkov:skip=CKV_GCP_49:The member is Google's own Eventarc service agent and the role is the one it holds by default (roles/eventarc.serviceAgent), granted explicitly as the Jump Start solutions do; no user account gets it.
+  project = var.project_id
+  role    = "roles/eventarc.serviceAgent"
+  member  = google_project_service_identity.eventarc.member
+}
+
 resource "google_project_iam_member" "upload_trigger_event_receiver" {
   project = var.project_id
   role    = "roles/eventarc.eventReceiver"
@@ -479,11 +492,26 @@ resource "google_storage_bucket_iam_member" "build_reads_source" {
 # bucket names; the names are not a documented contract, the condition needed
 # the project number at plan time, and nothing offline can prove the narrower
 # grant lets a build finish, so the documented grant is used. What it widens:
-# this account (used only by Cloud Build for the six functions and the studio, no key, no
-# user can act as it without iam.serviceAccountUser) can also read and write
-# objects in the project's other buckets during a build.
+# this account (used only by Cloud Build for the six functions, no key, no user can act
+# as it without iam.serviceAccountUser) can also read and write objects in the project's
+# other buckets during a build.
+#
+# Except one: the bucket holding this deployment's Terraform state (var.state_bucket),
+# whose state carries the webhook signing secret. The grant's IAM condition excludes that
+# bucket and its objects, named as the results/ conditions above name them
+# (projects/_/buckets/<bucket>, .../objects/<object>). No condition when
+# var.state_bucket is empty (state kept in another project).
 resource "google_project_iam_member" "build_staging_access" {
   project = var.project_id
   role    = "roles/storage.objectAdmin"
   member  = google_service_account.platform["build"].member
+
+  dynamic "condition" {
+    for_each = var.state_bucket == "" ? [] : [var.state_bucket]
+    content {
+      title       = "not-the-terraform-state"
+      description = "Function builds never read or write the bucket holding the Terraform state."
+      expression  = "resource.name != \"projects/_/buckets/${condition.value}\" && !resource.name.startsWith(\"projects/_/buckets/${condition.value}/\")"
+    }
+  }
 }

@@ -61,7 +61,7 @@ resource "google_logging_metric" "job_events" {
     model = "EXTRACT(jsonPayload.model)"
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_logging_metric" "job_seconds" {
@@ -97,7 +97,7 @@ resource "google_logging_metric" "job_seconds" {
     }
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_logging_metric" "job_cost_usd" {
@@ -132,7 +132,7 @@ resource "google_logging_metric" "job_cost_usd" {
     }
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_logging_metric" "vertex_calls" {
@@ -169,7 +169,7 @@ resource "google_logging_metric" "vertex_calls" {
     status   = "EXTRACT(jsonPayload.vertex_status)"
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # --- Dashboard -----------------------------------------------------------------
@@ -185,12 +185,10 @@ resource "google_monitoring_dashboard" "operations" {
     failure_ratio_threshold = var.alert_thresholds.failure_ratio
   })
 
+  # The charts read the log-based metrics: after Cloud Monitoring knows them (waits.tf).
   depends_on = [
-    google_project_service.this,
-    google_logging_metric.job_events,
-    google_logging_metric.job_seconds,
-    google_logging_metric.job_cost_usd,
-    google_logging_metric.vertex_calls,
+    time_sleep.apis_enabled,
+    time_sleep.log_metrics_ready,
   ]
 }
 
@@ -229,7 +227,7 @@ resource "google_monitoring_alert_policy" "dead_letter_backlog" {
     auto_close = "86400s"
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_monitoring_alert_policy" "failure_ratio" {
@@ -265,7 +263,9 @@ resource "google_monitoring_alert_policy" "failure_ratio" {
     content   = "More than ${var.alert_thresholds.failure_ratio * 100} % of the jobs that finished in the last 15 minutes failed. Group the `job failed` log lines by `error` to see why (quota, safety, model not served, Vertex outages). ${local.alert_documentation_suffix}"
   }
 
-  depends_on = [google_logging_metric.job_events]
+  # The condition reads the job_events log-based metric: Cloud Monitoring refuses the
+  # policy (404) until the new metric is known, up to 10 minutes (waits.tf).
+  depends_on = [time_sleep.log_metrics_ready]
 }
 
 # A log-match condition: one notification per hour at most, with the line.
@@ -299,7 +299,7 @@ resource "google_monitoring_alert_policy" "model_retired" {
     auto_close = "604800s"
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_monitoring_alert_policy" "submit_5xx" {
@@ -329,7 +329,7 @@ resource "google_monitoring_alert_policy" "submit_5xx" {
     content   = "The submit API answered 5xx: 503 means Firestore or Pub/Sub refused (nothing was queued; callers may retry with the same Idempotency-Key), 500 an unhandled error (see `unhandled error` log lines). ${local.alert_documentation_suffix}"
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Spend at 80 % of the budget: Cloud Monitoring cannot read billing data, so this

@@ -77,3 +77,8 @@ output "studio_url" {
   description = "The studio (playground and gallery): behind IAP, or via `gcloud run services proxy` when studio_iap is false."
   value       = var.studio_enabled ? google_cloud_run_v2_service.studio[0].uri : null
 }
+
+output "labels" {
+  description = "Labels every labelled resource of this module should carry (var.labels with app=imagegen and managed-by=terraform): the module sets none itself, so the caller gives them to its google provider as default_labels (examples/deploy does)."
+  value       = local.labels
+}

@@ -22,7 +22,7 @@ resource "google_pubsub_topic" "jobs" {
 
   message_retention_duration = "86400s"
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_pubsub_topic" "dead_letter" {
@@ -32,7 +32,7 @@ resource "google_pubsub_topic" "dead_letter" {
 
   message_retention_duration = "604800s"
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Every push subscription: <prefix>-<key>-push reads topic and pushes it to

@@ -58,7 +58,7 @@ resource "google_cloud_scheduler_job" "sweep" {
   }
 
   depends_on = [
-    google_project_service.this,
+    time_sleep.apis_enabled,
     google_cloud_run_v2_service_iam_member.invoker,
   ]
 }

@@ -35,7 +35,7 @@ resource "google_storage_bucket" "source" {
     }
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_storage_bucket" "uploads" {
@@ -61,7 +61,7 @@ resource "google_storage_bucket" "uploads" {
     }
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_storage_bucket" "outputs" {
@@ -98,15 +98,18 @@ resource "google_storage_bucket" "outputs" {
     }
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # Function source: a zip of ../functions, named by content hash so that any
-# change to the code changes storage_source and redeploys the functions.
+# change to the code changes storage_source and redeploys the functions. The zip is
+# written in the root's working directory (path.root), not inside the module: a module
+# may sit in a read-only cache, and the path stays what it was when terraform/ was the
+# root (a changed `source` would replace the object).
 data "archive_file" "functions" {
   type        = "zip"
   source_dir  = "${path.module}/../functions"
-  output_path = "${path.module}/.build/functions.zip"
+  output_path = "${path.root}/.build/functions.zip"
   excludes = [
     "**/__pycache__/**",
     "**/*.pyc",

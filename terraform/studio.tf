@@ -1,6 +1,14 @@
-# imagegen studio (issue 21): the playground and gallery page, a Cloud Run service built
-# from the same source archive as the functions (entry point `studio` in functions/main.py)
-# and running the same package against the same Firestore, Pub/Sub and buckets.
+# imagegen studio (issue 21): the playground and gallery page, a Cloud Run service running
+# the same package as the functions (entry point `studio` in functions/main.py) against the
+# same Firestore, Pub/Sub and buckets.
+#
+# Its image (var.studio_image, by digest) is built from functions/ with studio.Dockerfile
+# and pushed by cloudbuild.yaml before plan (step studio-image). A Cloud Run
+# `build_config` block (what this file had before issue 32) is metadata for source
+# deploys and starts no build (hashicorp/terraform-provider-google issues 22263 and
+# 23057; GoogleCloudPlatform/terraform-google-cloud-run pull request 398): the service
+# pointed at an image nothing produced. docs/deploy.md ("The studio's image") says why
+# the studio is not a seventh function (IAP).
 #
 # Access: Identity-Aware Proxy enabled directly on the service (no load balancer):
 # `iap_enabled` on google_cloud_run_v2_service. In google provider 6.50.0 (the schema
@@ -25,8 +33,6 @@ locals {
   studio_name = "${local.prefix}-studio"
   # What IAP puts in `aud` for a service it fronts directly (docs/studio.md, Facts).
   studio_iap_audience = "/projects/${local.project_number}/locations/${var.region}/services/${local.studio_name}"
-  studio_base_image   = "${var.region}-docker.pkg.dev/serverless-runtimes/google-22-full/runtimes/${local.runtime}"
-  studio_image        = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.functions.repository_id}/studio:latest"
   studio_env = merge(local.function_env, {
     WORKERS                       = "1"
     THREADS                       = "20"
@@ -44,7 +50,7 @@ resource "google_project_service_identity" "iap" {
   project = var.project_id
   service = "iap.googleapis.com"
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_service_account" "studio" {
@@ -55,7 +61,7 @@ resource "google_service_account" "studio" {
   display_name = "imagegen studio"
   description  = "Studio page and its API: the signed-in user's jobs only (same rules as submit)."
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_cloud_run_v2_service" "studio" {
@@ -71,14 +77,6 @@ resource "google_cloud_run_v2_service" "studio" {
   iap_enabled         = var.studio_iap
   deletion_protection = false
 
-  build_config {
-    source_location = "gs://${google_storage_bucket.source.name}/${google_storage_bucket_object.functions_source.name}"
-    function_target = "studio"
-    image_uri       = local.studio_image
-    base_image      = local.studio_base_image
-    service_account = google_service_account.platform["build"].id
-  }
-
   template {
     service_account                  = google_service_account.studio[0].email
     max_instance_request_concurrency = 20
@@ -90,8 +88,7 @@ resource "google_cloud_run_v2_service" "studio" {
     }
 
     containers {
-      image          = local.studio_image
-      base_image_uri = local.studio_base_image
+      image = var.studio_image
 
       resources {
         limits = {
@@ -110,7 +107,14 @@ resource "google_cloud_run_v2_service" "studio" {
     }
   }
 
-  depends_on = [google_project_service.this]
+  lifecycle {
+    precondition {
+      condition     = var.studio_image != ""
+      error_message = "studio_enabled needs studio_image: the studio's image by digest, which cloudbuild.yaml builds and pushes before plan (docs/deploy.md). Or set studio_enabled = false."
+    }
+  }
+
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # --- Access --------------------------------------------------------------------------

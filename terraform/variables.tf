@@ -389,6 +389,17 @@ variable "tracing" {
   default     = true
 }
 
+variable "state_bucket" {
+  type        = string
+  description = "Name of the bucket holding this deployment's Terraform state (it carries the webhook signing secret), when it is in the same project: the function build account's project-wide Storage Object Admin then excludes it. Empty: no exclusion (keep the state in another project)."
+  default     = ""
+
+  validation {
+    condition     = var.state_bucket == "" || can(regex("^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", var.state_bucket))
+    error_message = "state_bucket must be a bare bucket name (no gs:// prefix, no path), or empty."
+  }
+}
+
 variable "force_destroy_buckets" {
   type        = bool
   description = "Allow `terraform destroy` to delete buckets that still hold objects (uploads, generated images). Keep false in production."
@@ -416,6 +427,17 @@ variable "studio_enabled" {
   type        = bool
   description = "Deploy the studio (playground and gallery page) as its own Cloud Run service."
   default     = true
+}
+
+variable "studio_image" {
+  type        = string
+  description = "The studio's container image, by digest (REGION-docker.pkg.dev/PROJECT/REPOSITORY/studio@sha256:...): built from functions/ with studio.Dockerfile and pushed by cloudbuild.yaml (step studio-image) before plan, so every code change is a new digest and a new revision. Required when studio_enabled."
+  default     = ""
+
+  validation {
+    condition     = var.studio_image == "" || can(regex("^[a-z0-9.-]+(:[0-9]+)?/[^@:[:space:]]+@sha256:[0-9a-f]{64}$", var.studio_image))
+    error_message = "studio_image must be an image reference by digest (.../studio@sha256:<64 hex>), or empty when studio_enabled is false."
+  }
 }
 
 variable "studio_iap" {

@@ -21,7 +21,7 @@ resource "google_pubsub_topic" "webhook_retries" {
   project                    = var.project_id
   message_retention_duration = "86400s"
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_pubsub_topic" "webhooks_dead_letter" {
@@ -30,7 +30,7 @@ resource "google_pubsub_topic" "webhooks_dead_letter" {
   project                    = var.project_id
   message_retention_duration = "604800s"
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 # The push subscriptions (job-events and webhook-retries -> deliver_webhooks)
@@ -54,7 +54,7 @@ resource "google_secret_manager_secret" "webhook" {
     auto {}
   }
 
-  depends_on = [google_project_service.this]
+  depends_on = [time_sleep.apis_enabled]
 }
 
 resource "google_secret_manager_secret_version" "webhook" {

@@ -93,3 +93,48 @@ def openapi_schema(http, api_url):
 
     validator.doc = doc
     return validator
+
+
+@pytest.fixture
+def event_tap(stack, stack_env):
+    """A pull subscription on job-events (made before what it watches, so it sees every
+    event): `(subscriber, subscription path)` for `devstack.emulators.pull_job_events`."""
+    from google.cloud import pubsub_v1
+
+    from devstack import emulators
+
+    name = "job-events-e2e-tap"
+    emulators.setup_event_topics(
+        host=stack_env["PUBSUB_EMULATOR_HOST"],
+        project=stack_env["GOOGLE_CLOUD_PROJECT"],
+        ack_deadline=60,
+        max_delivery_attempts=5,
+        min_backoff=1,
+        max_backoff=10,
+        extra_subscriptions=(name,),
+    )
+    subscriber = pubsub_v1.SubscriberClient()
+    return subscriber, subscriber.subscription_path(stack_env["GOOGLE_CLOUD_PROJECT"], name)
+
+
+@pytest.fixture(scope="session")
+def model_retired_lines(stack_env):
+    """`model_retired_lines(model)`: every `model_retired` log line of every function of
+    the stack for that model (the lifecycle autopilot writes one per retirement)."""
+    import json
+
+    def lines(model: str) -> list[dict]:
+        out = []
+        for path in (Path(stack_env["DEVSTACK_STATE_DIR"]) / "logs").glob("*.log"):
+            for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if '"model_retired"' not in raw:
+                    continue
+                try:
+                    line = json.loads(raw)
+                except ValueError:
+                    continue
+                if line.get("code") == "model_retired" and line.get("model") == model:
+                    out.append(line)
+        return out
+
+    return lines

@@ -318,6 +318,24 @@ class Client:
         )
         return body
 
+    def catalog_add(
+        self,
+        model: str,
+        *,
+        like: str | None = None,
+        fields: dict[str, Any] | None = None,
+        from_discovered: bool = True,
+    ) -> dict[str, Any]:
+        """`POST /v1/catalog/models`: add a model (e.g. one the daily Model Garden check
+        found) to the live catalog: its found facts, `like`'s, then `fields`."""
+        payload: dict[str, Any] = {"id": model, "from_discovered": from_discovered}
+        if like:
+            payload["like"] = like
+        if fields:
+            payload["fields"] = fields
+        _, body = self._request("POST", "/v1/catalog/models", json_body=payload)
+        return body
+
     def usage(
         self, caller: str | None = None, day: str | None = None, month: str | None = None
     ) -> dict[str, Any]:

@@ -10,6 +10,11 @@ stored; an invalid one is a 400 with one entry per problem and changes nothing.
     POST /v1/catalog/diff      what a proposed overlay (the body) would change now
     PUT  /v1/catalog           replace the overlay with the body (`{models, retired, ...}`)
     POST /v1/catalog/retire    `{model, replacement}`: retire a model now
+    POST /v1/catalog/models    `{id, from_discovered, like, fields}`: add a model (issue 30),
+                               e.g. one the daily Model Garden check found
+
+`GET /v1/catalog` and `GET /v1/catalog/diff` also list the image models Model Garden
+publishes that the catalog lacks (`change: "available"`, services/discovery.py).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from imagegen.bootstrap import Services
 from imagegen.domain.catalog import Catalog, Overlay, apply_overlay
 from imagegen.errors import Forbidden, InvalidRequest
 from imagegen.http_io import json_response, read_json
-from imagegen.services import lifecycle, submission
+from imagegen.services import discovery, lifecycle, submission
 
 
 class Api(Protocol):
@@ -58,14 +63,16 @@ def show(api: Api, request: flask.Request) -> flask.Response:
     _admin(api, request)
     services.live_catalog.refresh()
     record = services.live_catalog.record()
-    return json_response({**_record_json(record), "facts": lifecycle.facts(services)}, 200)
+    body = {**_record_json(record), "facts": lifecycle.facts(services)}
+    return json_response({**body, "available": discovery.available(services)}, 200)
 
 
 def diff_current(api: Api, request: flask.Request) -> flask.Response:
     services = api.services
     _admin(api, request)
     services.live_catalog.refresh()
-    return json_response({"changes": diff(services.base_catalog, services.catalog)}, 200)
+    changes = diff(services.base_catalog, services.catalog) + discovery.available(services)
+    return json_response({"changes": changes}, 200)
 
 
 def diff_proposed(api: Api, request: flask.Request) -> flask.Response:
@@ -111,6 +118,31 @@ def retire(api: Api, request: flask.Request) -> flask.Response:
     return json_response({"retired": wrote, **_record_json(record)}, 200)
 
 
+def add(api: Api, request: flask.Request) -> flask.Response:
+    """Add a model to the live catalog: the facts the daily check found, `like`'s, then
+    `fields` (400 with one entry per missing or invalid fact); no release, no restart."""
+    services = api.services
+    who = _admin(api, request)
+    payload = _body(api, request)
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+        raise InvalidRequest("cannot add", details=[{"field": "id", "message": "a model id"}])
+    like, fields = payload.get("like"), payload.get("fields") or {}
+    from_discovered = payload.get("from_discovered", True)
+    problems = []
+    if like is not None and not isinstance(like, str):
+        problems.append({"field": "like", "message": "a served model's id"})
+    if not isinstance(fields, dict):
+        problems.append({"field": "fields", "message": "an object of model facts"})
+    if not isinstance(from_discovered, bool):
+        problems.append({"field": "from_discovered", "message": "true or false"})
+    if problems:
+        raise InvalidRequest("cannot add", details=problems)
+    record, spec = discovery.adopt(
+        services, who, payload["id"], like=like, fields=fields, from_discovered=from_discovered
+    )
+    return json_response({"model": spec.model_dump(mode="json"), **_record_json(record)}, 201)
+
+
 def models(api: Api, request: flask.Request) -> flask.Response:
     services = api.services
     facts = lifecycle.facts(services)
@@ -133,6 +165,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/catalog": {"GET": show, "PUT": put},
     "/v1/catalog/diff": {"GET": diff_current, "POST": diff_proposed},
     "/v1/catalog/retire": {"POST": retire},
+    "/v1/catalog/models": {"POST": add},
 }
 
 

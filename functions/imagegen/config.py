@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     requeue_after_seconds: Number = 600.0
     max_attempts: Whole = 5
     vertex_timeout_seconds: Number = 120.0
+    # read back each output's C2PA Content Credentials and record them (issue 25); `0` turns
+    # it off (the memory benchmark's same-run baseline; a switch if c2pa misbehaves)
+    verify_content_credentials: Flag = True
     # spending and rate limits (0: none); see domain/quota.py
     usage_collection: str = "usage"
     caller_requests_per_minute: Whole = 0

@@ -84,11 +84,16 @@ class Unavailable(ImagegenError, code="unavailable", http_status=503):
 
 class RetryableUpstream(ImagegenError, code="upstream_retryable", http_status=503):
     """Vertex (or another upstream) failed in a way a later attempt can fix: 429, 5xx,
-    timeouts. `retry_after` is the server-given delay in seconds, when there was one."""
+    timeouts. `retry_after` is the server-given delay in seconds, when there was one (the
+    Retry-After header or a 429's RetryInfo). A quota error also says which quota
+    (`quota_scope`: a `domain.quota_hints.QuotaScope` value) and, where known, when it
+    resets (`resets_at`)."""
 
     status: int | None = None
     retry_after: float | None = None
     quota: bool = False
+    quota_scope: str | None = None
+    resets_at: dt.datetime | None = None
 
 
 class FinalUpstream(ImagegenError, code="upstream_final", http_status=502):
@@ -97,6 +102,20 @@ class FinalUpstream(ImagegenError, code="upstream_final", http_status=502):
     status: int | None = None
     # the model is not served in that location: another location may serve it
     not_served: bool = False
+
+
+class QuotaExhausted(ImagegenError, code="quota_exhausted", http_status=429):
+    """A Vertex AI quota that no retry fixes before the job's deadline (a per-day quota) is
+    spent; it resets at `resets_at`. `scope` is the quota's (domain.quota_hints.QuotaScope)."""
+
+    resets_at: dt.datetime
+    scope: str
+
+    def to_json(self) -> dict[str, Any]:
+        body = super().to_json()
+        body["error"]["scope"] = self.scope
+        body["error"]["resets_at"] = self.resets_at.isoformat().replace("+00:00", "Z")
+        return body
 
 
 class Blocked(ImagegenError, code="blocked", http_status=422):

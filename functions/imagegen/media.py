@@ -1,65 +1,31 @@
-"""Provenance inside the image files themselves, added without re-encoding a pixel: PNG
-`tEXt` chunks right after `IHDR`, a JPEG `COM` segment right after `SOI`. Object metadata
-can be lost when a file is copied out of the bucket; these travel with the file.
+"""An image's bytes on their way to Cloud Storage, passed through unchanged: counted, and
+their pixel size read from the header on the way (Pillow parses the header only; WebP's is
+read here).
 
-Both go at the very start of the file, so they are spliced into the byte stream as it
-passes (`ProvenanceStream`): a 4K image is written to Cloud Storage as it arrives from
-Vertex and never held whole (issue 18). The stream also reads the pixel size from the
-header it passes (Pillow parses the header only; WebP's is read here).
+Unchanged is the point (issue 25): Vertex signs the images of the models it supports with
+C2PA Content Credentials, and a C2PA manifest binds the file's bytes by hash, so a single
+byte added to the file (imagegen's PNG `tEXt` / JPEG `COM` provenance, before) breaks
+Google's signature. Our own provenance lives beside the file (object metadata, the job
+record: domain/provenance.py).
 """
 
 from __future__ import annotations
 
 import io
-import json
-import struct
-import zlib
 from collections.abc import Callable
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_HEAD = len(PNG_SIGNATURE) + 8 + 13 + 4  # signature + the IHDR chunk
 # The header (PNG chunks before IDAT, JPEG segments before SOS) must lie within this many
 # bytes for the pixel size to be read; beyond it the size is unknown (0 x 0, and the
 # delivered-size check warns).
 PROBE_LIMIT = 1024 * 1024
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+class ImageStream:
+    """Writes an image to `out` as its bytes arrive, exactly as they arrive, counting them
+    and reading the pixel size from the header on the way."""
 
-
-def _provenance(mime_type: str, fields: dict[str, str]) -> tuple[int, bytes] | None:
-    """(offset, bytes to insert there) for a format that carries text; None otherwise."""
-    if mime_type == "image/png":
-        chunks = b"".join(
-            _png_chunk(b"tEXt", key.encode("latin-1") + b"\x00" + value.encode("latin-1"))
-            for key, value in fields.items()
-        )
-        return _PNG_HEAD, chunks
-    if mime_type == "image/jpeg":
-        comment = json.dumps(fields, sort_keys=True).encode()[:65000]
-        return 2, b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment
-    return None
-
-
-def _head_fits(mime_type: str, head: bytes) -> bool:
-    if mime_type == "image/png":
-        return head.startswith(PNG_SIGNATURE) and head[12:16] == b"IHDR"
-    return head.startswith(b"\xff\xd8")
-
-
-class ProvenanceStream:
-    """Writes an image to `out` as its bytes arrive, with `fields` spliced in at the start,
-    counting the bytes written and reading the pixel size from the header on the way.
-    Bytes that are not the declared format pass through unchanged."""
-
-    def __init__(
-        self, out: Callable[[bytes], object], mime_type: str, fields: dict[str, str]
-    ) -> None:
+    def __init__(self, out: Callable[[bytes], object]) -> None:
         self._out = out
-        self._mime = mime_type
-        self._splice = _provenance(mime_type, fields)
-        self._head = b""  # held until the splice point has passed
         self._probe = bytearray()  # the first bytes, for the pixel size
         self._next_try = 64
         self.size: tuple[int, int] | None = None
@@ -69,28 +35,14 @@ class ProvenanceStream:
         if not data:
             return
         self._read_size(data)
-        if self._splice is not None:
-            self._head += data
-            offset, insert = self._splice
-            if len(self._head) < offset:
-                return
-            head, self._head, self._splice = self._head, b"", None
-            fits = _head_fits(self._mime, head)
-            data = head[:offset] + insert + head[offset:] if fits else head
-        self._emit(data)
+        self._out(data)
+        self.bytes_written += len(data)
 
     def finish(self) -> None:
-        """The image is complete: write what is still held, settle the pixel size."""
-        if self._head:
-            self._emit(self._head)  # shorter than a header: not the declared format
-            self._head, self._splice = b"", None
+        """The image is complete: settle the pixel size."""
         if self.size is None and self._probe:
             self.size = pixel_size(bytes(self._probe))
         self._probe = bytearray()
-
-    def _emit(self, data: bytes) -> None:
-        self._out(data)
-        self.bytes_written += len(data)
 
     def _read_size(self, data: bytes) -> None:
         if self.size is not None or len(self._probe) >= PROBE_LIMIT:
@@ -101,15 +53,6 @@ class ProvenanceStream:
             self.size = pixel_size(bytes(self._probe))
             if self.size is not None or len(self._probe) >= PROBE_LIMIT:
                 self._probe = bytearray()
-
-
-def embed_text_metadata(data: bytes, mime_type: str, fields: dict[str, str]) -> bytes:
-    """The same image with `fields` embedded as text; unchanged for other formats."""
-    out = io.BytesIO()
-    stream = ProvenanceStream(out.write, mime_type, fields)
-    stream.write(data)
-    stream.finish()
-    return out.getvalue()
 
 
 def _webp_size(head: bytes) -> tuple[int, int] | None:

@@ -101,6 +101,19 @@ class Retirement(BaseModel):
     replacement: str
 
 
+class Adoption(BaseModel):
+    """`POST /v1/catalog/models`: add a model to the live catalog without a release."""
+
+    id: str
+    from_discovered: bool = Field(
+        default=True, description="start from what the daily Model Garden check found"
+    )
+    like: str | None = Field(default=None, description="copy a served model's facts")
+    fields: dict[str, Any] = Field(
+        default_factory=dict, description="model facts (ModelSpec fields) that differ or lack"
+    )
+
+
 def _schemas() -> dict[str, Any]:
     """Every component schema, generated. The job view keeps its stored request and webhook
     records as they are (domain/job.py); here they point at their own schemas."""
@@ -116,6 +129,7 @@ def _schemas() -> dict[str, Any]:
             (CatalogRecord, "serialization"),
             (CatalogDiff, "serialization"),
             (Retirement, "validation"),
+            (Adoption, "validation"),
         ],
         ref_template=REF,
     )
@@ -238,6 +252,9 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/catalog/retire": {
             "post": _op("retireModel", {200: "CatalogRecord"}, 400, *admin, body="Retirement")
+        },
+        "/v1/catalog/models": {
+            "post": _op("addModel", {201: "CatalogRecord"}, 400, *admin, body="Adoption")
         },
     }
 

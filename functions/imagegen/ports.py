@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from imagegen.domain.job import ClaimOutcome, Job, State
 from imagegen.domain.job_values import PendingEvent
@@ -138,6 +138,8 @@ class ObjectStore(Protocol):
 
     def read(self, uri: str, max_bytes: int) -> bytes: ...
 
+    def open_read(self, uri: str) -> BinaryIO: ...
+
     def generation(self, uri: str) -> str | None: ...
 
     def delete(self, uri: str) -> None: ...
@@ -162,9 +164,11 @@ class ImageModel(Protocol):
 
 @runtime_checkable
 class ModelRegistry(Protocol):
-    """What the model's publisher says about it (the daily lifecycle check)."""
+    """What the model's publisher says about it, and what it publishes (the daily check)."""
 
     def publisher_model(self, model_id: str, location: str) -> PublisherModelState: ...
+
+    def publisher_models(self, location: str) -> list[PublisherModelState]: ...
 
 
 @runtime_checkable
@@ -205,7 +209,9 @@ class Limiter(Protocol):
 
     def acquire(self, model: str, location: str, count: int, max_wait: float) -> float | None: ...
 
-    def throttled(self, model: str, location: str) -> bool: ...
+    def throttled(
+        self, model: str, location: str, resets_at: dt.datetime | None = None
+    ) -> bool: ...
 
 
 @runtime_checkable
@@ -227,6 +233,12 @@ class CatalogStore(Protocol):
     def observations(self, model_id: str) -> dict[str, Any]: ...
 
     def all_observations(self) -> dict[str, dict[str, Any]]: ...
+
+    def record_discovered(self, model_id: str, facts: dict[str, Any]) -> bool: ...
+
+    def mark_discovered(self, model_id: str, fields: dict[str, Any]) -> None: ...
+
+    def discovered(self) -> dict[str, dict[str, Any]]: ...
 
 
 @runtime_checkable

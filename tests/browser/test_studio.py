@@ -124,6 +124,33 @@ def test_safety_block_is_shown_with_its_reason(open_page, unique, shots):
     assert status.startswith("Status: blocked — ") and len(status) > len("Status: blocked — ")
 
 
+@pytest.mark.parametrize(
+    ("prompt", "kind", "text"),
+    [
+        ("a signed heron", "valid", "Content Credentials \u2713"),
+        ("a heron, one byte changed [[c2pa:tamper]]", "invalid", "Content Credentials \u2717"),
+    ],
+)
+def test_each_image_shows_its_content_credentials(open_page, unique, shots, prompt, kind, text):
+    """Nano Banana Pro carries C2PA (the stand-in signs as Vertex does): the badge says what
+    the worker read from the stored file; a tampered file shows the failure."""
+    page = open_page(f"erin-{unique}")
+    page.select_option("#model", "gemini-3-pro-image")
+    page.fill("#prompt", f"{prompt} {unique}")
+    page.click("#submit")
+    assert _finished(page) == "succeeded"
+    badge = page.wait_for_selector("#job-images .badge")
+    assert badge.get_attribute("data-c2pa") == kind
+    assert badge.inner_text() == text
+    title = badge.get_attribute("title")
+    if kind == "valid":
+        assert "trainedAlgorithmicMedia" in title and "SynthID" in title
+        page.screenshot(path=str(shots / "job-credentials.png"), full_page=True)
+    else:
+        assert "dataHash" in title
+        assert "Content Credentials" in page.inner_text("#job-warnings")
+
+
 def test_bad_options_show_the_field_and_reason(open_page, unique):
     page = open_page(f"dan-{unique}")
     page.evaluate(

@@ -80,6 +80,30 @@ def test_job_end_to_end(http, api_url, vertex_url, stack_env, unique, body, size
     assert (output["width"], output["height"]) == size and output["bytes"] > 0
 
 
+def test_google_content_credentials_survive_to_the_signed_url(http, api_url, unique):
+    """Issue 25's promise: a job on a model that carries Content Credentials (the stand-in
+    signs as Vertex does) stores an image whose manifest still validates with c2pa-python —
+    downloaded as a user does, through the job's signed URL — and the job says so."""
+    import c2pa
+
+    body = {"prompt": f"{unique} a heron", "model": "gemini-3-pro-image", "image_size": "2K"}
+    response = http.post(f"{api_url}/v1/jobs", json=body, timeout=10)
+    assert response.status_code == 202, response.text
+    job = wait(http, response.json()["status_url"])
+    assert job["state"] == "succeeded", job
+    [output] = job["outputs"]
+    assert output["content_credentials"]["valid"] is True, output
+    assert output["content_credentials"]["digital_source_type"] == "trainedAlgorithmicMedia"
+    assert output["synthid"] is True
+    downloaded = http.get(output["url"], timeout=30)
+    assert downloaded.status_code == 200 and len(downloaded.content) == output["bytes"]
+    with c2pa.Reader("image/png", io.BytesIO(downloaded.content)) as reader:
+        results = reader.get_validation_results() or {}
+        failures = [f["code"] for f in results["activeManifest"].get("failure") or []]
+        assert reader.get_validation_state() == "Valid", failures
+    assert "assertion.dataHash.mismatch" not in failures
+
+
 # The guide's two Vertex AI examples (../shared/guide/), sent as imagegen requests with the
 # model names the guide teaches; both models are shut down, so their replacements serve them.
 GUIDE_IMAGEN_3 = {
@@ -173,17 +197,51 @@ def test_models_lists_the_lineup_and_the_retired_names(http, api_url):
     current = {m["id"]: m for m in body["models"] if not m["retired"]}
     assert set(current) == {
         "gemini-3.1-flash-image",
+        "gemini-nano-banana-2.1",
         "gemini-3.1-flash-lite-image",
         "gemini-3-pro-image",
+        "gemini-2.5-flash-image",
     }
     for model in current.values():
-        assert model["sources"] and all(s["read"] == "2026-11-25" for s in model["sources"])
+        assert model["sources"] and all(s["url"] and s["read"] for s in model["sources"])
         assert model["release_date"] and model["image_sizes"]
+    assert list(current["gemini-nano-banana-2.1"]["image_sizes"]) == ["1K", "2K", "4K"]
+    old = current["gemini-2.5-flash-image"]
+    assert old["deprecation"]["retirement_date"] == "2027-03-15"
+    assert old["deprecation"]["replacement"] == "gemini-3.1-flash-lite-image"
+    assert current["gemini-3.1-flash-image"]["deprecation"] is None
+    assert current["gemini-3.1-flash-image"]["other_platforms"][0]["platform"] == "gemini_api"
     retired = {m["id"]: m for m in body["models"] if m["retired"]}
+    assert current["gemini-3-pro-image"]["c2pa_content_credentials"] is True
+    assert current["gemini-3.1-flash-image"]["c2pa_content_credentials"] is False
     assert retired["imagen-4.0-ultra-generate-001"]["replacement"] == "gemini-3-pro-image"
-    assert retired["gemini-2.5-flash-image"]["replacement"] == "gemini-3.1-flash-image"
+    assert retired["imagegeneration@006"]["replacement"] == "gemini-3.1-flash-image"
+    assert retired["imagetext@001"]["replacement"] is None
     assert retired["imagen-4.0-fast-generate-001"]["thinking_level"] == "minimal"
     assert all(m["routing"] == "route" and m["shutdown_date"] for m in retired.values())
+
+
+def test_gemini_2_5_flash_image_is_served_as_asked_with_a_warning(http, api_url, unique):
+    response = http.post(
+        f"{api_url}/v1/jobs",
+        json={"prompt": unique, "model": "gemini-2.5-flash-image"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    job = wait(http, response.json()["status_url"])
+    assert job["state"] == "succeeded", job
+    assert job["served_by"]["model"] == "gemini-2.5-flash-image"
+    assert "model_requested" not in job["request"]
+    assert any("2027-03-15" in w and "deprecated" in w for w in job["warnings"]), job
+
+
+def test_the_captioning_model_is_a_400_that_says_what_it_was(http, api_url, unique):
+    response = http.post(
+        f"{api_url}/v1/jobs", json={"prompt": unique, "model": "imagetext@001"}, timeout=10
+    )
+    assert response.status_code == 400
+    [detail] = response.json()["error"]["details"]
+    assert detail["field"] == "model" and "captioning" in detail["message"], detail
 
 
 def test_openapi_covers_every_route_and_field(http, api_url):

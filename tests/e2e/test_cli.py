@@ -136,6 +136,22 @@ def test_no_wait_then_status_then_get(run, tmp_path, unique):
     assert _sizes(sorted(tmp_path.iterdir())) == [(1024, 1024)]
 
 
+def test_get_and_status_show_each_images_content_credentials(run, client, tmp_path, unique):
+    """`imagegen get` says, per image, what its Content Credentials are (stderr: stdout stays
+    the files), and `imagegen status` shows the same row; the file itself validates."""
+    job = client.submit({"prompt": f"signed {unique}", "model": "gemini-3-pro-image"})
+    assert client.wait(job["id"], timeout=120)["state"] == "succeeded"
+
+    got = run("get", job["id"], "--out", str(tmp_path))
+    status = run("status", job["id"])
+
+    assert got.exit_code == EXIT_OK, got.output + got.stderr
+    assert "image 0: Content Credentials valid" in got.stderr
+    assert "trainedAlgorithmicMedia" in got.stderr and "SynthID" in got.stderr
+    assert got.stdout.strip() == str(tmp_path / "0.png")  # stdout: only the paths
+    assert "provenance" in status.stdout and "Content Credentials valid" in status.stdout
+
+
 def test_get_downloads_a_finished_job(run, client, tmp_path, unique):
     job = client.submit({"prompt": f"get {unique}", "aspect_ratio": "9:16", "number_of_images": 2})
     done = client.wait(job["id"], timeout=120)

@@ -1,6 +1,7 @@
 """The model lifecycle autopilot and the live catalog against the whole local stack
-(issue 17): a shutdown in the middle of traffic, a price changed with `imagegen catalog
-set`, and the daily Model Garden check - all without restarting a function.
+(issues 17, 30): a shutdown in the middle of traffic, a price changed with `imagegen catalog
+set`, the daily Model Garden check, and a model that appears in Model Garden, announced
+once and adopted with `imagegen catalog add` - all without restarting a function.
 
 The stack's functions re-read the catalog overlay every IMAGEGEN_CATALOG_TTL_SECONDS (2 s in
 tests/conftest.py; the default is 30 s, at most 60). Each test leaves the overlay empty and
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -40,27 +40,12 @@ def clean_catalog(stack, http, vertex_url):
     def reset() -> None:
         store.reset()
         http.delete(f"{vertex_url}/_standin/shutdown", timeout=10).raise_for_status()
+        http.delete(f"{vertex_url}/_standin/models", timeout=10).raise_for_status()
         time.sleep(float(settings.catalog_ttl_seconds) + 0.5)  # every instance sees it
 
     reset()
     yield store
     reset()
-
-
-def _retired_lines(stack_env, model: str) -> list[dict]:
-    """Every `model_retired` line of every function for this model."""
-    lines = []
-    for path in (Path(stack_env["DEVSTACK_STATE_DIR"]) / "logs").glob("*.log"):
-        for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if '"model_retired"' not in raw:
-                continue
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                continue
-            if line.get("code") == "model_retired" and line.get("model") == model:
-                lines.append(line)
-    return lines
 
 
 def _wait_all(http, api_url, ids: list[str], timeout: float = 240) -> dict[str, dict]:
@@ -78,9 +63,9 @@ def _wait_all(http, api_url, ids: list[str], timeout: float = 240) -> dict[str, 
 
 
 def test_fifty_jobs_absorb_a_shutdown_midway(
-    http, api_url, vertex_url, stack_env, unique, clean_catalog
+    http, api_url, vertex_url, model_retired_lines, unique, clean_catalog
 ):
-    before = len(_retired_lines(stack_env, LITE))
+    before = len(model_retired_lines(LITE))
     submitted: list[tuple[str, bool]] = []  # (job id, submitted after the shutdown)
 
     def submit(i: int, after: bool) -> tuple[str, bool]:
@@ -111,7 +96,7 @@ def test_fifty_jobs_absorb_a_shutdown_midway(
             served = done[job_id]["served_by"]["model"]
             assert served == DEFAULT_MODEL, (job_id, done[job_id]["served_by"])
     # exactly one retirement, one line, one overlay write
-    lines = _retired_lines(stack_env, LITE)
+    lines = model_retired_lines(LITE)
     assert len(lines) - before == 1, lines
     assert lines[-1]["replacement"] == DEFAULT_MODEL and lines[-1]["source"] == "vertex_404"
     record = clean_catalog.read()
@@ -176,7 +161,8 @@ def test_the_daily_check_retires_a_model_before_any_job_reaches_it(
     assert report["checked"][PRO]["retired"] == DEFAULT_MODEL
     assert report["checked"][LITE]["launch_stage"] == "GA"
     asked = http.get(f"{vertex_url}/_standin/requests", timeout=10).json()
-    assert {r["method"] for r in asked} == {"getPublisherModel"}  # no generation call
+    # Model Garden look-ups only (one a model, and the list of arrivals): no generation call
+    assert {r["method"] for r in asked} == {"getPublisherModel", "listPublisherModels"}
     time.sleep(load_settings().catalog_ttl_seconds + 0.5)  # the submit instance sees it
     r = http.post(f"{api_url}/v1/jobs", json={"prompt": "after the check", "model": PRO})
     assert r.status_code == 202, r.text
@@ -189,3 +175,67 @@ def test_the_daily_check_retires_a_model_before_any_job_reaches_it(
     lite = next(m for m in facts["models"] if m["id"] == LITE)
     assert lite["lifecycle_facts"]["launch_stage"] == "GA"
     assert lite["lifecycle_facts"]["launch_stage_source"].startswith("model_garden")
+
+
+def test_a_model_that_appears_is_announced_once_and_adopted_without_a_restart(
+    http, api_url, vertex_url, event_tap, unique, clean_catalog
+):
+    from devstack.emulators import pull_job_events
+    from imagegen.services.discovery import EVENT_TYPE
+    from imagegen.services.lifecycle import check_models
+
+    new = f"gemini-9-flash-image-{unique[:8].lower()}"
+    runner = CliRunner()
+
+    def cli_as(*args: str):
+        return runner.invoke(cli, ["--url", api_url, "--caller", ADMIN, *args])
+
+    pull_job_events(*event_tap, new, quiet=0.5)  # nothing left from an earlier run
+    http.post(
+        f"{vertex_url}/_standin/models",
+        json={"model": new, "like": "gemini-nano-banana-2.1", "launch_stage": "PUBLIC_PREVIEW"},
+        timeout=10,
+    ).raise_for_status()
+    refused = http.post(f"{api_url}/v1/jobs", json={"prompt": "x", "model": new}, timeout=10)
+    assert refused.status_code == 400 and "unknown model" in refused.text
+
+    first = check_models(Services(load_settings()))
+    assert first["arrivals"]["new"] == [new], first["arrivals"]
+    again = check_models(Services(load_settings()))  # the next day: nothing new
+    assert again["arrivals"]["new"] == []
+    events = pull_job_events(*event_tap, new, quiet=3.0)
+    assert [e["type"] for e in events] == [EVENT_TYPE], events
+    assert events[0]["data"]["launch_stage"] == "PUBLIC_PREVIEW"
+    assert events[0]["id"] == f"model_available-{new}"
+
+    diff = cli_as("--json", "catalog", "diff")
+    assert diff.exit_code == 0, diff.output
+    [arrival] = [c for c in json.loads(diff.output)["changes"] if c.get("model") == new]
+    assert arrival["change"] == "available" and arrival["launch_stage"] == "PUBLIC_PREVIEW"
+    shown = cli_as("catalog", "diff")
+    assert f"{new}: available on Vertex AI" in shown.output
+
+    missing = cli_as("catalog", "add", new, "--from-discovered")  # no --like: facts missing
+    assert missing.exit_code != 0 and "400" in missing.output and "sizes" in missing.output
+    added = cli_as("catalog", "add", new, "--from-discovered", "--like", "gemini-nano-banana-2.1")
+    assert added.exit_code == 0, added.output
+
+    started = time.monotonic()
+    while True:  # no restart: submit re-reads the overlay within its TTL
+        r = http.post(
+            f"{api_url}/v1/jobs",
+            json={"prompt": f"{unique} adopted", "model": new, "image_size": "2K"},
+            timeout=10,
+        )
+        if r.status_code == 202:
+            break
+        assert time.monotonic() - started < 60, r.text
+        time.sleep(0.5)
+    done = _wait_all(http, api_url, [r.json()["id"]], timeout=60)
+    job = done[r.json()["id"]]
+    assert job["state"] == "succeeded" and job["served_by"]["model"] == new, job
+    model = next(m for m in http.get(f"{api_url}/v1/models").json()["models"] if m["id"] == new)
+    assert model["lifecycle"] == "preview"
+    assert model["sources"][0]["url"].endswith("/v1beta1/publishers/google/models")
+    after = json.loads(cli_as("--json", "catalog", "diff").output)["changes"]
+    assert not [c for c in after if c.get("change") == "available" and c["model"] == new]

@@ -41,27 +41,6 @@ def duplicating_relay(stack):
         stack.start_component("relay")
 
 
-@pytest.fixture
-def event_tap(stack, stack_env):
-    """A pull subscription on job-events (created before the job, so it sees every event)."""
-    from devstack import emulators
-
-    name = "job-events-e2e-tap"
-    emulators.setup_event_topics(
-        host=stack_env["PUBSUB_EMULATOR_HOST"],
-        project=stack_env["GOOGLE_CLOUD_PROJECT"],
-        ack_deadline=60,
-        max_delivery_attempts=5,
-        min_backoff=1,
-        max_backoff=10,
-        extra_subscriptions=(name,),
-    )
-    from google.cloud import pubsub_v1
-
-    subscriber = pubsub_v1.SubscriberClient()
-    return subscriber, subscriber.subscription_path(stack_env["GOOGLE_CLOUD_PROJECT"], name)
-
-
 def _events_for(tap, job_id: str) -> list[dict]:
     return pull_job_events(*tap, job_id, quiet=3.0)
 

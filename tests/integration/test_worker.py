@@ -43,7 +43,8 @@ def test_gemini_job_succeeds_with_outputs_and_metadata(
     image = _image(services, output.uri)
     assert image.size == (1376, 768)
     assert (output.width, output.height) == (1376, 768) and output.bytes > 0
-    assert image.text["imagegen-job-id"] == job_id
+    assert "imagegen-job-id" not in image.info  # the file is as Vertex sent it (issue 25)
+    assert output.synthid is True
     assert job.cost_usd == pytest.approx(0.0672)
     assert job.partial_outputs is None
     [sent] = _requests_for(vertex_url, unique)

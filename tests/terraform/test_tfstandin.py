@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tools.tfstandin.catalog import BINDINGS, newest, pick, required_providers, satisfies
+from tools.tfstandin.catalog import (
+    BINDINGS,
+    lower_bound,
+    lowest,
+    newest,
+    pick,
+    required_providers,
+    satisfies,
+)
 from tools.tfstandin.ts_schema import _Module
 
 from .conftest import TF_DIR
@@ -29,11 +37,26 @@ def test_version_constraints(version: str, constraint: str, ok: bool) -> None:
 
 def test_the_configuration_picks_a_schema_within_its_constraints() -> None:
     reqs = required_providers(TF_DIR)
-    assert set(reqs) == {"google", "google-beta", "random", "archive"}
+    assert set(reqs) == {"google", "google-beta", "random", "archive", "time"}
     for source, constraint in reqs.values():
         binding = pick(source, constraint)
         assert satisfies(binding.provider_version, constraint or ""), binding
         assert newest(source) == BINDINGS[source][-1]
+
+
+def test_the_lowest_binding_and_a_constraint_s_lower_bound() -> None:
+    assert lowest("hashicorp/google", ">= 6.14.0, < 9.0.0").provider_version == "6.50.0"
+    assert lowest("hashicorp/time", ">= 0.13.1, < 1.0.0").provider_version == "0.13.1"
+    assert lower_bound(">= 6.50.0, < 7.0.0") == "6.50.0"
+    assert lower_bound("~> 2.4") == "2.4.0"
+    assert lower_bound("< 7.0.0") is None
+
+
+def test_a_root_s_providers_include_its_local_modules() -> None:
+    """terraform/examples/deploy calls ../..: the module's constraints join the root's."""
+    reqs = required_providers(TF_DIR / "examples" / "deploy")
+    assert reqs["time"] == ("hashicorp/time", ">= 0.13.1, < 1.0.0")
+    assert set(reqs) == {"google", "google-beta", "random", "archive", "time"}
 
 
 def test_no_binding_outside_the_constraint() -> None:

@@ -1,13 +1,11 @@
-"""Pure rules: job transitions, claims, backoff, provenance embedding, event parsing."""
+"""Pure rules: job transitions, claims, backoff, event parsing."""
 
 import base64
 import datetime as dt
-import io
 import json
 import random
 
 import pytest
-from PIL import Image
 
 from imagegen.domain.job import (
     ClaimOutcome,
@@ -20,7 +18,6 @@ from imagegen.domain.job import (
 from imagegen.domain.job_view import JobView
 from imagegen.domain.retry import Backoff, fits
 from imagegen.events import PUBSUB_EVENT, BadEvent, job_message
-from imagegen.media import embed_text_metadata
 
 NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 
@@ -79,33 +76,6 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
     assert all(d <= 8 for d in delays) and delays[4] >= 4
     assert backoff.delay(1, retry_after=30, rng=rng) == 30
     assert fits(1, now=10, deadline=12) and not fits(3, now=10, deadline=12)
-
-
-def _png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (4, 4), "blue").save(buf, "PNG")
-    return buf.getvalue()
-
-
-def test_png_text_metadata_is_readable_and_image_intact():
-    out = embed_text_metadata(_png(), "image/png", {"imagegen-job-id": "j1", "k": "v"})
-    image = Image.open(io.BytesIO(out))
-    image.load()
-    assert image.text == {"imagegen-job-id": "j1", "k": "v"}
-    assert image.size == (4, 4)
-
-
-def test_jpeg_comment_metadata():
-    buf = io.BytesIO()
-    Image.new("RGB", (4, 4)).save(buf, "JPEG")
-    out = embed_text_metadata(buf.getvalue(), "image/jpeg", {"a": "b"})
-    image = Image.open(io.BytesIO(out))
-    image.load()
-    assert json.loads(image.info["comment"]) == {"a": "b"}
-
-
-def test_other_formats_pass_through():
-    assert embed_text_metadata(b"RIFF....WEBP", "image/webp", {"a": "b"}) == b"RIFF....WEBP"
 
 
 def _event(data=None, attributes=None):

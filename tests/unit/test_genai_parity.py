@@ -29,7 +29,7 @@ from google.protobuf import json_format
 from PIL import Image
 
 from imagegen.adapters.vertex import VertexClient
-from imagegen.adapters.vertex_wire import HARM_CATEGORIES
+from imagegen.adapters.vertex_wire import BEYOND_PROTO, HARM_CATEGORIES, split_beyond_proto
 from imagegen.domain.catalog import load_catalog
 from imagegen.domain.request import Policy, validate_request
 
@@ -100,6 +100,7 @@ def _cases(model: str) -> list[tuple[str, dict]]:
         "aspect_ratio": ratio,
         "image_size": largest,
         "person_generation": "allow_adult",
+        "prominent_people": "block",
         "safety_filter_level": "block_only_high",
         "seed": 42,
         "output": {"mime_type": "image/jpeg", "compression_quality": 70},
@@ -130,6 +131,18 @@ def _cases(model: str) -> list[tuple[str, dict]]:
             },
         ),
     ]
+    cases.append(
+        (
+            "image config in google-genai's spelling",
+            {
+                "prompt": "a portrait",
+                "model": model,
+                "prominent_people": "ALLOW_PROMINENT_PEOPLE",
+                "output_mime_type": "image/jpeg",
+                "output_compression_quality": 55,
+            },
+        )
+    )
     if "512" in spec.sizes:
         cases.append(
             (
@@ -165,6 +178,11 @@ def _sdk_call(req, spec) -> dict:
             "allow_adult": "ALLOW_ADULT",
             "allow_all": "ALLOW_ALL",
         }[req.person_generation.value]
+    if req.prominent_people is not None:
+        image_config["prominent_people"] = {
+            "allow": "ALLOW_PROMINENT_PEOPLE",
+            "block": "BLOCK_PROMINENT_PEOPLE",
+        }[req.prominent_people.value]
     if req.output.mime_type != "image/png":
         image_config["output_mime_type"] = req.output.mime_type
     if req.output.compression_quality is not None:
@@ -195,10 +213,29 @@ def _sdk_call(req, spec) -> dict:
 
 def _canonical(body: dict) -> dict:
     """The body as the protobuf message reads it: one spelling for names, enums, bytes.
-    A field the message does not know fails here (ParseError names it)."""
+    A field the message does not know fails here (ParseError names it), except the ones
+    google-genai sends that the proto does not know yet (vertex_wire.BEYOND_PROTO): those
+    are compared as sent, under `beyond_proto`."""
+    known, extras = split_beyond_proto(body)
     message = GenerateContentRequest.pb()()
-    json_format.Parse(json.dumps(body), message)
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    json_format.Parse(json.dumps(known), message)
+    out = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    if extras:
+        out["beyond_proto"] = {".".join(path): value for path, value in extras}
+    return out
+
+
+def test_fields_beyond_the_proto_are_still_compared():
+    body = {"generationConfig": {"imageConfig": {"prominentPeople": "BLOCK_PROMINENT_PEOPLE"}}}
+    assert BEYOND_PROTO == (("generationConfig", "imageConfig", "prominentPeople"),)
+    canonical = _canonical(body)
+    assert canonical["beyond_proto"] == {
+        "generationConfig.imageConfig.prominentPeople": "BLOCK_PROMINENT_PEOPLE"
+    }
+    other = _canonical(
+        {"generationConfig": {"imageConfig": {"prominentPeople": "ALLOW_PROMINENT_PEOPLE"}}}
+    )
+    assert _diff(canonical, other) and _diff(canonical, _canonical({}))
 
 
 def _diff(ours, theirs, path="") -> list[str]:

@@ -49,6 +49,7 @@ _DISTRIBUTION_OF = {
     "opentelemetry": "opentelemetry-sdk",
     "standardwebhooks": "standardwebhooks",
     "ijson": "ijson",
+    "c2pa": "c2pa-python",
     "urllib3": "google-cloud-storage",  # through requests
     "cryptography": "google-cloud-storage",  # through google-auth (local URL signer only)
 }

@@ -27,6 +27,12 @@ def errors(body, policy=POLICY, catalog=CATALOG) -> dict[str, str]:
     return {d["field"]: d["message"] for d in info.value.details}
 
 
+def errors_on(body, policy=POLICY, today=None, catalog=CATALOG) -> dict[str, str]:
+    with pytest.raises(InvalidRequest) as info:
+        validate_request(body, catalog, policy, today or TODAY)
+    return {d["field"]: d["message"] for d in info.value.details}
+
+
 def png_b64(size=(8, 8), fmt="PNG") -> str:
     buf = io.BytesIO()
     Image.new("RGB", size, "red").save(buf, fmt)
@@ -134,7 +140,9 @@ def test_new_options_are_accepted_where_the_model_has_them():
         ("imagen-4.0-generate-001", "gemini-3.1-flash-image", "high"),
         ("imagen-3.0-generate-002", "gemini-3.1-flash-image", "high"),
         ("imagen-4.0-ultra-generate-001", "gemini-3-pro-image", None),
-        ("gemini-2.5-flash-image", "gemini-3.1-flash-image", None),
+        ("imagegeneration@006", "gemini-3.1-flash-image", "high"),
+        ("imagegeneration@002", "gemini-3.1-flash-image", "high"),
+        ("imagen-3.0-capability-002", "gemini-3.1-flash-image", None),
         ("gemini-3-pro-image-preview", "gemini-3-pro-image", None),
         ("gemini-3.1-flash-image-preview", "gemini-3.1-flash-image", None),
     ],
@@ -146,11 +154,103 @@ def test_retired_names_are_routed_to_googles_replacement(old, served, level):
     assert any(old in w and served in w and "shut down" in w for w in v.warnings)
 
 
-def test_retired_names_are_refused_when_the_deployment_says_so():
-    message = errors(
-        {"prompt": "x", "model": "imagen-4.0-generate-001"}, Policy(retired_models="refuse")
+@pytest.mark.parametrize(
+    "old", ["imagen-4.0-generate-001", "imagegeneration@006", "imagen-3.0-capability-002"]
+)
+def test_retired_names_are_refused_when_the_deployment_says_so(old):
+    message = errors({"prompt": "x", "model": old}, Policy(retired_models="refuse"))["model"]
+    assert f"model {old} was shut down on Vertex AI" in message, message
+    assert "gemini-3.1-flash-image" in message and "unknown model" not in message
+
+
+@pytest.mark.parametrize("policy", ["route", "refuse"])
+def test_the_captioning_model_is_a_400_that_says_so(policy):
+    message = errors({"prompt": "x", "model": "imagetext@001"}, Policy(retired_models=policy))
+    text = message["model"]
+    assert "captioning" in text and "never generated images" in text, text
+    assert "gemini-3.1-flash-image" in text  # what to name instead
+    with pytest.raises(InvalidRequest):
+        validate_request({"prompt": "x", "model": "imagetext@001"}, CATALOG, POLICY)
+
+
+def test_gemini_2_5_flash_image_is_served_as_asked_with_vertexs_deprecation():
+    v = ok({"prompt": "x", "model": "gemini-2.5-flash-image", "aspect_ratio": "16:9"})
+    assert v.request.model == "gemini-2.5-flash-image" and v.request.model_requested is None
+    [warning] = v.warnings
+    assert "deprecated on Vertex AI" in warning and "2027-03-15" in warning, warning
+    assert "gemini-3.1-flash-lite-image" in warning
+    assert v.estimated_cost_usd == pytest.approx(0.0387)
+    # its 1K-only table: no imageSize choice, ratios of its own
+    assert "image_size" in errors(
+        {"prompt": "x", "model": "gemini-2.5-flash-image", "image_size": "2K"}
     )
-    assert "shut down" in message["model"] and "gemini-3.1-flash-image" in message["model"]
+    assert "aspect_ratio" in errors(
+        {"prompt": "x", "model": "gemini-2.5-flash-image", "aspect_ratio": "1:8"}
+    )
+
+
+def test_gemini_2_5_flash_image_is_routed_after_vertexs_date():
+    v = validate_request(
+        {"prompt": "x", "model": "gemini-2.5-flash-image"}, CATALOG, POLICY, dt.date(2027, 3, 15)
+    )
+    assert v.request.model == "gemini-3.1-flash-lite-image"
+    assert any("retired on Vertex AI on 2027-03-15" in w for w in v.warnings), v.warnings
+    refused = errors_on(
+        {"prompt": "x", "model": "gemini-2.5-flash-image"},
+        Policy(retired_models="refuse"),
+        dt.date(2027, 3, 16),
+    )
+    assert "gemini-3.1-flash-lite-image" in refused["model"]
+
+
+def test_nano_banana_2_1_refuses_512():
+    assert "image_size" in errors(
+        {"prompt": "x", "model": "gemini-nano-banana-2.1", "image_size": "512"}
+    )
+    v = ok(
+        {
+            "prompt": "x",
+            "model": "gemini-nano-banana-2.1",
+            "image_size": "4K",
+            "aspect_ratio": "8:1",
+        }
+    )
+    assert v.request.image_size == "4K" and not v.warnings  # 4K is not Preview on 2.1
+
+
+def test_image_config_options_in_google_genai_spelling():
+    v = ok(
+        {
+            "prompt": "x",
+            "prominent_people": "BLOCK_PROMINENT_PEOPLE",
+            "output_mime_type": "image/jpeg",
+            "output_compression_quality": 80,
+        }
+    )
+    assert v.request.prominent_people.value == "block"
+    assert (v.request.output.mime_type, v.request.output.compression_quality) == ("image/jpeg", 80)
+    assert (
+        ok({"prompt": "x", "prominent_people": "allow"}).request.prominent_people.value == "allow"
+    )
+    clash = errors(
+        {"prompt": "x", "output_mime_type": "image/jpeg", "output": {"mime_type": "image/png"}}
+    )
+    assert "differ" in clash.get("body", ""), clash
+    assert "prominent_people" in errors({"prompt": "x", "prominent_people": "sometimes"})
+
+
+def test_image_config_options_only_where_the_model_takes_them():
+    spec = CATALOG["gemini-3-pro-image"].model_dump(mode="json")
+    spec.update(prominent_people=False, person_generation=False)
+    catalog = load_catalog(override_json=json.dumps([spec]))
+    body = {"prompt": "x", "model": "gemini-3-pro-image"}
+    got = errors_on(
+        {**body, "prominent_people": "block", "person_generation": "allow_all"},
+        POLICY,
+        None,
+        catalog,
+    )
+    assert set(got) == {"prominent_people", "person_generation"}, got
 
 
 def test_the_guides_imagen_3_vertex_example_translates():

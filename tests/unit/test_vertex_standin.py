@@ -326,7 +326,9 @@ def test_unknown_model_location_and_bad_arguments(client):
     [
         "imagen-4.0-generate-001",
         "imagen-3.0-generate-002",
-        "gemini-2.5-flash-image",
+        "imagegeneration@006",
+        "imagetext@001",
+        "imagen-3.0-capability-002",
         "gemini-3-pro-image-preview",
         "gemini-3.1-flash-image-preview",
     ],
@@ -657,3 +659,128 @@ def test_quota_mode_refuses_beyond_the_window_without_a_retry_hint():
     counts = web.get("/_standin/quota").get_json()["counts"]
     assert counts[f"{NB2}|global"] == {"ok": 2, "429": 1}
     assert web.post("/_standin/quota", json={"limit": "x"}).status_code == 400
+
+
+# ------------------------------------------------------------- the lineup of issue 30
+
+
+def test_gemini_2_5_flash_image_and_nano_banana_2_1_are_served(client):
+    reply = generate(
+        client, "gemini-2.5-flash-image", "x", location="europe-west4", aspectRatio="16:9"
+    )
+    assert [i.size for i in _gemini_images(reply)] == [(1344, 768)]
+    reply = generate(client, "gemini-nano-banana-2.1", "x", aspectRatio="8:1", imageSize="4K")
+    assert [i.size for i in _gemini_images(reply)] == [(12288, 1536)]
+    with pytest.raises(gexc.BadRequest, match="image size"):
+        generate(client, "gemini-nano-banana-2.1", "x", imageSize="512")
+
+
+def test_a_model_past_its_vertex_retirement_date_is_a_404(standin, monkeypatch):
+    class Later(vertex_standin.dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return vertex_standin.dt.datetime(2027, 3, 15, tzinfo=tz)
+
+    monkeypatch.setattr(vertex_standin.dt, "datetime", Later)
+    url = f"{standin}/v1/{_path('global', 'gemini-2.5-flash-image')}:generateContent"
+    status, _, _ = _http("POST", url, {"contents": [{"role": "user", "parts": [{"text": "x"}]}]})
+    assert status == 404
+    assert _http("GET", f"{standin}/v1/publishers/google/models/gemini-2.5-flash-image")[0] == 404
+
+
+def test_prominent_people_is_checked_as_vertex_would(standin):
+    url = f"{standin}/v1/{_path('global', NB2)}:generateContent"
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "x"}]}],
+        "generationConfig": {"imageConfig": {"prominentPeople": "BLOCK_PROMINENT_PEOPLE"}},
+    }
+    assert _http("POST", url, body)[0] == 200
+    body["generationConfig"]["imageConfig"]["prominentPeople"] = "SOMETIMES"
+    status, error, _ = _http("POST", url, body)
+    assert status == 400 and "prominentPeople" in error["error"]["message"]
+
+
+def _model_garden(standin):
+    from google.cloud import aiplatform_v1beta1
+
+    return aiplatform_v1beta1.ModelGardenServiceClient(
+        transport="rest",
+        client_options={"api_endpoint": standin},
+        credentials=AnonymousCredentials(),
+    )
+
+
+def test_model_garden_lists_publisher_models_in_pages_through_the_real_client(standin):
+    _http("DELETE", f"{standin}/_standin/models")
+    _http("DELETE", f"{standin}/_standin/requests")
+    pager = _model_garden(standin).list_publisher_models(
+        request={"parent": "publishers/google"}, retry=None, timeout=10
+    )
+    names = [m.name.rsplit("/", 1)[-1] for m in pager]
+    assert {NB2, "gemini-nano-banana-2.1", "gemini-2.5-flash-image", "gemini-3.5-flash"} <= set(
+        names
+    )
+    assert "imagen-4.0-generate-001" not in names and len(names) == len(set(names))
+    _, records, _ = _http("GET", f"{standin}/_standin/requests?method=listPublisherModels")
+    assert len(records) > 1  # more than one page, followed by the client's pager
+
+
+def test_a_model_told_to_appear_is_listed_and_served(standin, client):
+    status, body, _ = _http(
+        "POST",
+        f"{standin}/_standin/models",
+        {
+            "model": "gemini-9-image",
+            "like": "gemini-nano-banana-2.1",
+            "launch_stage": "PUBLIC_PREVIEW",
+        },
+    )
+    assert status == 200 and body == {"models": ["gemini-9-image"]}
+    try:
+        listed = {
+            m.name.rsplit("/", 1)[-1]: m.launch_stage.name
+            for m in _model_garden(standin).list_publisher_models(
+                request={"parent": "publishers/google"}, retry=None, timeout=10
+            )
+        }
+        assert listed["gemini-9-image"] == "PUBLIC_PREVIEW"
+        reply = generate(client, "gemini-9-image", "x", aspectRatio="1:1", imageSize="2K")
+        assert [i.size for i in _gemini_images(reply)] == [(2048, 2048)]
+        assert _http("POST", f"{standin}/_standin/models", {"model": "x", "like": "nope"})[0] == 400
+    finally:
+        _http("DELETE", f"{standin}/_standin/models")
+    url = f"{standin}/v1/{_path('global', 'gemini-9-image')}:generateContent"
+    assert _http("POST", url, {"contents": [{"role": "user", "parts": [{"text": "x"}]}]})[0] == 404
+
+
+def test_quota_mode_spends_a_day_and_tells_when_it_resets():
+    """Issue 27: `day_limit` calls per model and location per stand-in day, then the per-day
+    quota's 429 (ErrorInfo, QuotaFailure naming a per-day quota, RetryInfo = the day's
+    rest) until the day ends; with `retry_info` the window's 429 names the per-minute quota."""
+    web = create_app().test_client()
+    setup = {"limit": 0, "day_limit": 1, "day_seconds": 1.0}
+    assert web.post("/_standin/quota", json=setup).status_code == 200
+    body = {"contents": [{"role": "user", "parts": [{"text": "q"}]}]}
+    url = f"/v1/{_path('global', NB2)}:generateContent"
+    assert web.post(url, json=body).status_code == 200
+    refused = web.post(url, json=body)
+    assert refused.status_code == 429
+    error = refused.get_json()["error"]
+    kinds = {d["@type"].rsplit(".", 1)[-1]: d for d in error["details"]}
+    assert set(kinds) == {"ErrorInfo", "QuotaFailure", "Help", "RetryInfo"}
+    assert kinds["QuotaFailure"]["violations"][0]["quotaId"].startswith(
+        "GenerateContentRequestsPerDay"
+    )
+    assert kinds["ErrorInfo"]["reason"] == "RATE_LIMIT_EXCEEDED"
+    assert 0 < float(kinds["RetryInfo"]["retryDelay"].rstrip("s")) <= 1.0
+    time.sleep(1.05)  # the stand-in's day is over
+    assert web.post(url, json=body).status_code == 200
+    counts = web.get("/_standin/quota").get_json()["counts"][f"{NB2}|global"]
+    assert counts == {"ok": 2, "429": 1, "429_day": 1}
+    minute = {"limit": 1, "window": 60, "retry_info": True}
+    assert web.post("/_standin/quota", json=minute).status_code == 200
+    assert web.post(url, json=body).status_code == 200
+    error = web.post(url, json=body).get_json()["error"]
+    assert "per_minute" in error["message"]
+    assert any(d["@type"].endswith("RetryInfo") for d in error["details"])
+    assert web.post("/_standin/quota", json={"window": 0}).status_code == 400

@@ -45,6 +45,10 @@ BINDINGS: dict[str, list[Binding]] = {
         Binding("cdktf-cdktf-provider-archive", "11.0.1", "2.7.1"),
         Binding("cdktn-provider-archive", "14.0.1", "2.8.1"),
     ],
+    "hashicorp/time": [
+        Binding("cdktf-cdktf-provider-time", "11.0.1", "0.13.1"),
+        Binding("cdktn-provider-time", "14.0.2", "0.14.2"),
+    ],
 }
 
 
@@ -97,26 +101,72 @@ def newest(source: str) -> Binding:
     return pick(source, None)
 
 
+def lowest(source: str, constraint: str | None) -> Binding:
+    """The oldest binding of `source` whose provider version meets `constraint`."""
+    pick(source, constraint)  # the same errors when none matches
+    return next(
+        b
+        for b in BINDINGS[source]
+        if constraint is None or satisfies(b.provider_version, constraint)
+    )
+
+
+def lower_bound(constraint: str | None) -> str | None:
+    """The smallest version a constraint admits when it names one (``>= X`` / ``~> X`` /
+    ``= X``), else None (no lower bound: any old version is allowed)."""
+    for clause in filter(None, (c.strip() for c in (constraint or "").split(","))):
+        m = re.fullmatch(r"(>=|~>|=)?\s*v?([0-9.]+)", clause)
+        if m:
+            return ".".join([*m.group(2).split("."), "0", "0"][:3])
+    return None
+
+
 _BLOCK = re.compile(r"required_providers\s*\{")
 _ENTRY = re.compile(r"([A-Za-z][\w-]*)\s*=\s*\{([^{}]*)\}")
+_MODULE_SOURCE = re.compile(r'(?s)module\s+"[^"]+"\s*\{[^}]*?source\s*=\s*"(\.{1,2}/[^"]*)"')
+
+
+def _text(path: Path) -> str:
+    return re.sub(r"(?m)(#|//).*$", "", path.read_text(encoding="utf-8"))
+
+
+def local_modules(tf_dir: Path) -> list[Path]:
+    """``tf_dir`` and every module it calls from a local path (``./x``, ``../x``), deep."""
+    seen: list[Path] = []
+    todo = [tf_dir.resolve()]
+    while todo:
+        here = todo.pop()
+        if here in seen:
+            continue
+        seen.append(here)
+        for path in sorted(here.glob("*.tf")):
+            todo += [(here / m.group(1)).resolve() for m in _MODULE_SOURCE.finditer(_text(path))]
+    return seen
 
 
 def required_providers(tf_dir: Path) -> dict[str, tuple[str, str | None]]:
-    """local name -> (source, version constraint) from the configuration's terraform blocks."""
+    """local name -> (source, version constraint) from the terraform blocks of ``tf_dir``
+    and of the local modules it calls (their constraints joined, as Terraform does)."""
     found: dict[str, tuple[str, str | None]] = {}
-    for path in sorted(tf_dir.glob("*.tf")):
-        text = re.sub(r"(?m)(#|//).*$", "", path.read_text(encoding="utf-8"))
-        for m in _BLOCK.finditer(text):
-            depth, end = 1, m.end()
-            while depth and end < len(text):
-                depth += {"{": 1, "}": -1}.get(text[end], 0)
-                end += 1
-            for entry in _ENTRY.finditer(text[m.end() : end - 1]):
-                body = entry.group(2)
-                source = re.search(r'source\s*=\s*"([^"]+)"', body)
-                version = re.search(r'version\s*=\s*"([^"]+)"', body)
-                found[entry.group(1)] = (
-                    source.group(1) if source else f"hashicorp/{entry.group(1)}",
-                    version.group(1) if version else None,
-                )
+    for module in local_modules(tf_dir):
+        for path in sorted(module.glob("*.tf")):
+            text = _text(path)
+            for m in _BLOCK.finditer(text):
+                depth, end = 1, m.end()
+                while depth and end < len(text):
+                    depth += {"{": 1, "}": -1}.get(text[end], 0)
+                    end += 1
+                for entry in _ENTRY.finditer(text[m.end() : end - 1]):
+                    body = entry.group(2)
+                    source = re.search(r'source\s*=\s*"([^"]+)"', body)
+                    version = re.search(r'version\s*=\s*"([^"]+)"', body)
+                    name = entry.group(1)
+                    src = source.group(1) if source else f"hashicorp/{name}"
+                    constraint = version.group(1) if version else None
+                    if name in found and found[name][1] and constraint:
+                        if constraint not in found[name][1]:
+                            constraint = f"{found[name][1]}, {constraint}"
+                    elif name in found and found[name][1]:
+                        constraint = found[name][1]
+                    found[name] = (src, constraint)
     return found

@@ -30,6 +30,7 @@ from tf.gen import tfplugin_pb2 as pb
 from .server import SchemaOnlyProvider
 
 UNKNOWN_CODE = 0  # cty's msgpack extension code for an unknown value
+_LOCAL_PATHS = {"source_dir", "source_file", "output_path"}
 
 
 def _unpack(value: pb.DynamicValue) -> Any:
@@ -165,7 +166,12 @@ class FakeCloudProvider(SchemaOnlyProvider):
 
     def ReadDataSource(self, request, context):
         block = self._block(request.type_name, data=True)
-        config = _mark_computed_unknown(_unpack(request.config), block)
+        raw = _unpack(request.config)
+        config = _mark_computed_unknown(raw, block)
+        # Local paths (archive_file's source_dir, output_path) name the same files
+        # differently when the configuration moves (terraform/ became a module called from
+        # examples/deploy); the fake cannot read the files, so paths do not feed the value.
+        ident = {k: v for k, v in (raw or {}).items() if k not in _LOCAL_PATHS}
         return pb.ReadDataSource.Response(
-            state=_pack(_fill_unknowns(config, block, request.config.msgpack))
+            state=_pack(_fill_unknowns(config, block, msgpack.packb(ident, use_bin_type=True)))
         )

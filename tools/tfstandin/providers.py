@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from .catalog import Binding, newest, pick, required_providers
+from .catalog import Binding, lowest, newest, pick, required_providers
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / ".venv-tools" / "tfschemas"
@@ -25,15 +25,39 @@ def schema_file(binding: Binding) -> Path:
     return cache_dir() / f"{binding.key}.pb"
 
 
-def standin_env(tf_dir: Path, tmp: Path, use_newest: bool, fake_cloud: bool = False) -> dict:
+def server_python() -> str:
+    """The Python that runs the stand-in providers: it needs the `tf` package (its own
+    environment, .venv-tools/standin; TFSTANDIN_PYTHON names it), not the caller's."""
+    explicit = os.environ.get("TFSTANDIN_PYTHON")
+    if explicit:
+        return explicit
+    default = REPO / ".venv-tools" / "standin" / "bin" / "python"
+    return str(default) if default.exists() else sys.executable
+
+
+def choose(source: str, constraint: str | None, versions: str) -> Binding:
+    """The binding a run uses: ``constrained`` (the newest the constraint allows, what
+    `terraform init` picks without a lock file), ``lowest`` (the oldest it allows) or
+    ``newest`` (the newest known, whatever the constraint: what an upgrade meets)."""
+    if versions == "newest":
+        return newest(source)
+    if versions == "lowest":
+        return lowest(source, constraint)
+    return pick(source, constraint)
+
+
+def standin_env(
+    tf_dir: Path, tmp: Path, versions: str = "constrained", fake_cloud: bool = False
+) -> dict:
     """The environment that points Terraform at stand-in providers (built under ``tmp``).
 
-    Raises SystemExit(2) when a schema is missing from the cache.
+    The providers are those of ``tf_dir``'s required_providers and of every module it calls
+    from a local path. Raises SystemExit(2) when a schema is missing from the cache.
     """
     lines = []
     flag = " --fake-cloud" if fake_cloud else ""
     for name, (source, constraint) in sorted(required_providers(tf_dir).items()):
-        binding = newest(source) if use_newest else pick(source, constraint)
+        binding = choose(source, constraint, versions)
         schema = schema_file(binding)
         if not schema.exists():
             print(
@@ -47,7 +71,7 @@ def standin_env(tf_dir: Path, tmp: Path, use_newest: bool, fake_cloud: bool = Fa
         exe = bin_dir / f"terraform-provider-{source.split('/')[-1]}"
         exe.write_text(
             "#!/bin/sh\n"
-            f"PYTHONPATH='{REPO}' exec '{sys.executable}' -m tools.tfstandin.server "
+            f"PYTHONPATH='{REPO}' exec '{server_python()}' -m tools.tfstandin.server "
             f"'{schema}'{flag}\n"
         )
         exe.chmod(0o755)

@@ -11,12 +11,14 @@ this process tree, and the backend is a local file in a temporary directory.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from .catalog import local_modules
 from .providers import standin_env, without_override_notice
 
 # The configuration's backend block is dropped in the scratch copy: Terraform then keeps
@@ -25,7 +27,7 @@ from .providers import standin_env, without_override_notice
 _BACKEND = re.compile(r'(?m)^\s*backend\s+"[a-z]+"\s*\{[^{}]*\}\s*$')
 
 
-def _terraform(work: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+def run_terraform(work: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     terraform = shutil.which("terraform")
     if terraform is None:
         raise SystemExit("tfstandin: `terraform` is not installed or not on PATH (need >= 1.5)")
@@ -42,14 +44,19 @@ def _terraform(work: Path, env: dict, *args: str) -> subprocess.CompletedProcess
     return proc
 
 
-def _load(config: Path, work: Path) -> None:
-    """Make ``work`` hold the configuration ``config`` (and its sibling files) only."""
+def stage(config: Path, work: Path) -> Path:
+    """Make ``work`` hold the configuration ``config`` only, with the local modules it
+    calls at the same relative paths; the copy of ``config`` in it (backends removed)."""
     if work.exists():
         shutil.rmtree(work)
+    modules = local_modules(config)
+    top = Path(os.path.commonpath([str(m) for m in modules]))
     # archive_file reads ../functions with the real provider; the fake one reads nothing.
-    shutil.copytree(config, work, ignore=shutil.ignore_patterns(".terraform*", ".build"))
-    for tf in work.glob("*.tf"):
+    shutil.copytree(top, work, ignore=shutil.ignore_patterns(".terraform", ".build", "*.tfstate*"))
+    root = work / config.resolve().relative_to(top)
+    for tf in root.glob("*.tf"):
         tf.write_text(_BACKEND.sub("", tf.read_text()))
+    return root
 
 
 def _changed_attributes(before: object, after: object, path: str = "") -> list[str]:
@@ -77,21 +84,25 @@ def replan(old_dir: Path, new_dir: Path, var_files: list[str], keep: Path | None
         tmp = Path(tmp_text)
         providers = tmp / "providers"
         providers.mkdir()
-        env = standin_env(new_dir, providers, use_newest=False, fake_cloud=True)
+        env = standin_env(new_dir, providers, versions="lowest", fake_cloud=True)
         work, state = tmp / "work", tmp / "terraform.tfstate"
-        _load(old_dir, work)
-        _terraform(
-            work, env, "apply", "-input=false", "-auto-approve", f"-state={state}", *var_args
+        root = stage(old_dir, work)
+        if len(local_modules(old_dir)) > 1:
+            run_terraform(root, env, "get")
+        run_terraform(
+            root, env, "apply", "-input=false", "-auto-approve", f"-state={state}", *var_args
         )
-        applied = json.loads(_terraform(work, env, "show", "-json", str(state)).stdout)
+        applied = json.loads(run_terraform(root, env, "show", "-json", str(state)).stdout)
         count = len(applied.get("values", {}).get("root_module", {}).get("resources", []))
         print(f"replan: applied {old_dir} into a scratch state: {count} resources")
 
-        _load(new_dir, work)
-        _terraform(
-            work, env, "plan", "-input=false", f"-state={state}", "-out=replan.tfplan", *var_args
+        root = stage(new_dir, work)
+        if len(local_modules(new_dir)) > 1:
+            run_terraform(root, env, "get")
+        run_terraform(
+            root, env, "plan", "-input=false", f"-state={state}", "-out=replan.tfplan", *var_args
         )
-        plan = json.loads(_terraform(work, env, "show", "-json", "replan.tfplan").stdout)
+        plan = json.loads(run_terraform(root, env, "show", "-json", "replan.tfplan").stdout)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         (keep / "old-state.json").write_text(json.dumps(applied, indent=1, sort_keys=True))

@@ -52,6 +52,38 @@ def duration_seconds(job: dict[str, Any]) -> float | None:
     return round((b - a).total_seconds(), 2)
 
 
+def provenance_text(output: dict[str, Any]) -> str:
+    """One output's provenance for people: its Content Credentials (C2PA) as read from the
+    stored file, and SynthID. Empty when the job records neither."""
+    parts = []
+    credentials = output.get("content_credentials")
+    if isinstance(credentials, dict):
+        if not credentials.get("present"):
+            parts.append("no Content Credentials")
+        elif credentials.get("valid"):
+            said = [
+                str(credentials[k]) for k in ("issuer", "digital_source_type") if credentials.get(k)
+            ]
+            parts.append(
+                "[green]Content Credentials valid[/]"
+                + (f" ({escape(', '.join(said))})" if said else "")
+            )
+        else:
+            why = ", ".join(str(e) for e in credentials.get("errors") or []) or "invalid"
+            parts.append(f"[red]Content Credentials invalid[/] ({escape(why)})")
+    if output.get("synthid"):
+        parts.append("SynthID")
+    return " · ".join(parts)
+
+
+def print_provenance(err: Console, job: dict[str, Any]) -> None:
+    """`imagegen get`: one line per image on stderr (stdout stays the files' paths)."""
+    for output in job.get("outputs") or []:
+        text = provenance_text(output)
+        if text:
+            err.print(f"image {output.get('index', '?')}: {text}", soft_wrap=True)
+
+
 def print_warnings(err: Console, warnings: list[Any] | None) -> None:
     for warning in warnings or []:
         err.print(f"[yellow]warning[/]: {escape(str(warning))}", soft_wrap=True)
@@ -129,6 +161,8 @@ def job_table(job: dict[str, Any]) -> Table:
         rows.append(("cost", f"${job['cost_usd']:.3f}"))
     for output in job.get("outputs") or []:
         rows.append(("output", escape(str(output.get("uri")))))
+        if provenance_text(output):
+            rows.append(("provenance", provenance_text(output)))
     if job.get("blocked_images"):
         rows.append(("blocked images", str(job["blocked_images"])))
     error = job.get("error") or {}

@@ -49,9 +49,17 @@ def lineup_table(every: list[dict[str, Any]], default: str | None) -> Table:
         if model.get("retired"):
             lifecycle = "retired"
         elif model.get("release_date"):
-            lifecycle += f" since {model['release_date']}"
+            since = "released" if lifecycle == "deprecated" else "since"
+            lifecycle += f" {since} {model['release_date']}"
         if model.get("preview_sizes"):
             lifecycle += f" ({'/'.join(model['preview_sizes'])} preview)"
+        notice = model.get("deprecation") or {}
+        if notice:  # Vertex AI's retirement date of a model it still serves
+            lifecycle += f"; retires {notice['retirement_date']}"
+            if notice.get("replacement"):
+                lifecycle += f", use {notice['replacement']}"
+        elif model.get("retirement_not_before"):
+            lifecycle += f"; retires {model['retirement_not_before']} or later"
         sizes = model.get("image_sizes") or {}
         model_id = str(model.get("id"))
         table.add_row(
@@ -75,7 +83,9 @@ def retired_table(retired: list[dict[str, Any]]) -> Table:
     for column in ("id", "shut down", verb):
         routed.add_column(column, overflow="fold", no_wrap=column == "id")
     for model in retired:
-        target = str(model.get("replacement", ""))
+        target = str(model.get("replacement") or "")
+        if not target:  # not an image generator: nothing serves it
+            target = f"- (was {model.get('purpose', 'not an image generator')})"
         if model.get("thinking_level"):
             target += f" (thinking {str(model['thinking_level']).upper()})"
         routed.add_row(
@@ -148,6 +158,11 @@ def overlay_changes_table(history: list[dict[str, Any]]) -> Table:
 
 def change_line(change: dict[str, Any]) -> str:
     """One line of `imagegen catalog diff` (plain text: the caller escapes it)."""
+    if change.get("change") == "available":  # found in Model Garden, not in the catalog
+        return (
+            f"{change.get('model')}: available on Vertex AI ({change.get('launch_stage')}, "
+            f"first seen {change.get('first_seen')}); adopt: {change.get('adopt')}"
+        )
     if "before" in change:
         return (
             f"{change.get('model', '')} {change.get('field')}: "

@@ -8,6 +8,8 @@ serialise: the first retirement commits, the rest see it and change nothing.
 Observations — what Vertex answered for a model in a location (404 NOT_FOUND), and what
 the daily Model Garden check saw — live in `<collection>/obs-<model>`, one document a
 model, written with merges (no transaction: each is a fact with its time, the last wins).
+Models the daily check found in Model Garden's list that the catalog lacks live in
+`<collection>/found-<model>`, created once.
 """
 
 from __future__ import annotations
@@ -125,6 +127,32 @@ class CatalogStore:
         for snap in self._collection.stream():
             if snap.id.startswith("obs-"):
                 out[snap.id[4:]] = snap.to_dict()
+        return out
+
+    # --- arrivals (issue 30) ---------------------------------------------------------------
+
+    def record_discovered(self, model_id: str, facts: dict[str, Any]) -> bool:
+        """Note a model Model Garden publishes that the catalog lacks: True for the one call
+        that created `<collection>/found-<model>` (an atomic create, so two daily checks at
+        once announce it once), False when it was known already."""
+        try:
+            self._collection.document(f"found-{model_id}").create(
+                {**facts, "model": model_id, "first_seen": _now()}
+            )
+            return True
+        except (AlreadyExists, Conflict):
+            return False
+
+    def mark_discovered(self, model_id: str, fields: dict[str, Any]) -> None:
+        """Note what was done about a found model (logged, announced): a merge."""
+        self._collection.document(f"found-{model_id}").set(fields, merge=True)
+
+    def discovered(self) -> dict[str, dict[str, Any]]:
+        """Every model the daily check found, by id (adopted ones included)."""
+        out = {}
+        for snap in self._collection.stream():
+            if snap.id.startswith("found-"):
+                out[snap.id[len("found-") :]] = snap.to_dict()
         return out
 
 

@@ -5,7 +5,8 @@ Documents (collection `IMAGEGEN_LIMITER_COLLECTION`, default `vertex_slots`):
 - `<model>|<location>|<unix second>|<k>`: a taken slot, created once, never rewritten;
   `expire_at` lets a TTL policy delete it after a day.
 - `<model>|<location>|state`: the AIMD factor, written only when a 429 cuts it (at most
-  once per cooldown, with a precondition so concurrent cuts count once).
+  once per cooldown, with a precondition so concurrent cuts count once), and
+  `blocked_until` when a 429 said when its quota frees (issue 27).
 One acquire = one batched read (the state and the slots of the horizon) and one batch
 creating the chosen slots; a lost race (AlreadyExists) reads again.
 """
@@ -18,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 
-from imagegen.domain.limiter import Aimd, QuotaTable, horizon, plan, wait_for
+from imagegen.domain.limiter import (
+    Aimd,
+    QuotaTable,
+    block,
+    blocked_until,
+    horizon,
+    plan,
+    wait_for,
+)
 
 if TYPE_CHECKING:
     from google.cloud import firestore
@@ -55,13 +64,17 @@ class FirestoreLimiter:
         for _ in range(8):
             now = self._clock()
             state_ref = self._state_ref(model, location)
-            per_second = rate * self.aimd.factor(self._read_state(state_ref), now)
+            state = self._read_state(state_ref)
+            not_before = blocked_until(state)
+            if not_before - now > max_wait:
+                return None  # Vertex said this quota is spent until later than we may wait
+            per_second = rate * self.aimd.factor(state, now)
             candidates = horizon(now, per_second, max_wait)
             refs = [self._slots.document(s.doc_id(model, location)) for s in candidates]
             # get_all answers in any order: map by id, not position
             existing = {snap.id for snap in self._client.get_all(refs) if snap.exists}
             taken = {s for s in candidates if s.doc_id(model, location) in existing}
-            slots = plan(now, count, per_second, max_wait, taken)
+            slots = plan(now, count, per_second, max_wait, taken, not_before)
             if not slots:
                 return None
             batch = self._client.batch()
@@ -82,13 +95,17 @@ class FirestoreLimiter:
         snap = ref.get()
         return snap.to_dict() if snap.exists else None
 
-    def throttled(self, model: str, location: str) -> bool:
-        """Vertex answered 429 anyway: cut the rate (once per cooldown). True if cut."""
+    def throttled(self, model: str, location: str, resets_at: dt.datetime | None = None) -> bool:
+        """Vertex answered 429 anyway: cut the rate (once per cooldown) and, when the 429 said
+        when its quota frees (`resets_at`, issue 27), take no slot before then. True if the
+        state changed."""
 
         ref = self._state_ref(model, location)
         snap = ref.get()
         state = snap.to_dict() if snap.exists else None
         new = self.aimd.cut(state, self._clock())
+        if resets_at is not None:
+            new = block(new or state, resets_at.timestamp()) or new
         if new is None:
             return False
         try:

@@ -7,7 +7,11 @@ a `PublisherModel` (`name`, `versionId`, `launchStage`: EXPERIMENTAL | PRIVATE_P
 PUBLIC_PREVIEW | GA, ...) or 404 NOT_FOUND for a model Google no longer publishes
 (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/publishers.models and
 https://cloud.google.com/ruby/docs/reference/google-cloud-ai_platform-v1/latest/Google-Cloud-AIPlatform-V1-PublisherModel-LaunchStage,
-read 2026-11-25). `IMAGEGEN_VERTEX_ENDPOINT` points the same client at the local stand-in.
+read 2026-11-25). `ListPublisherModels` is `GET https://{host}/v1beta1/publishers/google/models`
+(paged: `pageSize`, `pageToken` -> `publisherModels`, `nextPageToken`), in the v1beta1
+surface only (google-cloud-aiplatform 2.7.0: `aiplatform_v1beta1.ModelGardenServiceClient`,
+`model_garden_service/transports/rest_base.py`); the client's pager follows the pages.
+`IMAGEGEN_VERTEX_ENDPOINT` points the same clients at the local stand-in.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from imagegen.ports import PublisherModelState
 class ModelGarden:
     def __init__(self, endpoint_override: str = "", timeout: float = 30.0) -> None:
         self._clients = RestClients("ModelGardenServiceClient", endpoint_override)
+        self._beta = RestClients(
+            "ModelGardenServiceClient", endpoint_override, module="aiplatform_v1beta1"
+        )
         self._timeout = timeout
 
     def publisher_model(self, model_id: str, location: str) -> PublisherModelState:
@@ -37,3 +44,18 @@ class ModelGarden:
         return PublisherModelState(
             model_id, found=True, launch_stage=stage, version_id=reply.version_id or None
         )
+
+    def publisher_models(self, location: str) -> list[PublisherModelState]:
+        """Every model Google publishes in Model Garden today (all pages)."""
+        pager = self._beta.get(location).list_publisher_models(
+            request={"parent": "publishers/google"}, timeout=self._timeout, retry=None
+        )
+        return [
+            PublisherModelState(
+                model.name.rsplit("/", 1)[-1],
+                found=True,
+                launch_stage=model.launch_stage.name if model.launch_stage else None,
+                version_id=model.version_id or None,
+            )
+            for model in pager
+        ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from google.api_core.exceptions import NotFound
 from google.cloud import storage
@@ -16,6 +16,9 @@ from google.cloud import storage
 # appears in your bucket" — https://docs.cloud.google.com/storage/docs/resumable-uploads
 # (read 2026-11-25).
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+# A stored output is read back (its Content Credentials verified, content_credentials.py)
+# through ranged requests of at least this many bytes; the client's default is 40 MiB.
+READ_CHUNK_BYTES = 1024 * 1024
 
 if TYPE_CHECKING:
     from google.cloud import storage
@@ -75,6 +78,13 @@ class Storage:
         if blob.size is not None and blob.size > max_bytes:
             raise ValueError(f"{uri} is {blob.size} bytes; the limit is {max_bytes}")
         return blob.download_as_bytes()
+
+    def open_read(self, uri: str) -> BinaryIO:
+        """A seekable reader of an object, fetched in ranged requests as it is read (never
+        the whole object at once unless the reader asks for it)."""
+        bucket, name = split_uri(uri)
+        blob = self._client.bucket(bucket).blob(name)
+        return blob.open("rb", chunk_size=READ_CHUNK_BYTES)
 
     def generation(self, uri: str) -> str | None:
         """The object's generation, or None if there is no such object."""

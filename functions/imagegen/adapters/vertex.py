@@ -30,12 +30,19 @@ from google.cloud.aiplatform_v1.types import GenerateContentRequest, GenerateCon
 from google.protobuf import json_format
 
 from imagegen.adapters.rest_clients import RestSessions
+from imagegen.adapters.vertex_errors import classify
 from imagegen.adapters.vertex_stream import ReplyError, ReplyReader
-from imagegen.adapters.vertex_wire import gemini_body, model_path, read_gemini
+from imagegen.adapters.vertex_wire import (
+    gemini_body,
+    merge_beyond_proto,
+    model_path,
+    read_gemini,
+    split_beyond_proto,
+)
 from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.generation import Generation, OpenImage
 from imagegen.domain.request import JobRequest
-from imagegen.errors import Blocked, FinalUpstream, RetryableUpstream
+from imagegen.errors import FinalUpstream, RetryableUpstream
 
 # 4K calls side by side, like every other size: with the reply streamed, a call holds a few
 # MiB of it at a time, not the whole ~64 MiB reply several times over (bench/RESULTS.md,
@@ -51,8 +58,6 @@ HTTP_RULE = [
         "body": "*",
     }
 ]
-PROMPT_REFUSAL = "Responsible AI"
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class VertexClient:
@@ -174,10 +179,12 @@ def rest_request(base: str, payload: dict) -> tuple[str, str, dict, dict]:
     """URL, body, query and headers of `:generateContent` as the aiplatform_v1 REST
     transport makes them: the request proto transcoded by its HTTP rule, the body as the
     proto's JSON with enums as numbers, and the routing header."""
-
-    request = GenerateContentRequest.from_json(json.dumps(payload))
+    known, extras = split_beyond_proto(payload)  # fields newer than the proto ride along
+    request = GenerateContentRequest.from_json(json.dumps(known))
     transcoded = path_template.transcode(HTTP_RULE, GenerateContentRequest.pb(request))
     body = json_format.MessageToJson(transcoded["body"], use_integers_for_enums=True)
+    if extras:
+        body = json.dumps(merge_beyond_proto(json.loads(body), extras))
     params = rest_helpers.flatten_query_params({"$alt": "json;enum-encoding=int"}, strict=True)
     routing = gapic_v1.routing_header.to_grpc_metadata((("model", request.model),))
     headers = {
@@ -192,39 +199,10 @@ def _through_proto(reply: dict) -> dict:
     """The reply's dict as the REST client made it: read through the response proto (enums
     sent as numbers come back as names; fields and enum values the proto does not know are
     dropped, as before). Small: the images' data is already out."""
-
     message = GenerateContentResponse.pb()()
     json_format.ParseDict(reply, message, ignore_unknown_fields=True)
     return json_format.MessageToDict(message)
 
 
 def _is_transport_error(exc: Exception) -> bool:
-
     return isinstance(exc, requests.RequestException | TransportError | TimeoutError)
-
-
-def _retry_after(exc) -> float | None:
-    response = getattr(exc, "response", None)
-    header = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
-    try:
-        return float(header) if header else None
-    except ValueError:
-        return None
-
-
-def classify(exc, model: str, location: str) -> Exception:
-    """429/5xx/timeouts are retryable; 400/403/404 are final (404 = not served here)."""
-
-    status = exc.code if isinstance(exc.code, int) else None
-    message = f"{model} in {location}: HTTP {status}: {exc.message}"
-    if isinstance(exc, gexc.ResourceExhausted | gexc.TooManyRequests) or status == 429:
-        return RetryableUpstream(message, status=429, retry_after=_retry_after(exc), quota=True)
-    if isinstance(exc, gexc.DeadlineExceeded) or (status in RETRYABLE_STATUS):
-        return RetryableUpstream(message, status=status, retry_after=_retry_after(exc))
-    if isinstance(exc, gexc.ServerError):
-        return RetryableUpstream(message, status=status)
-    if status == 400 and PROMPT_REFUSAL in str(exc.message):
-        # A refusal citing Google's Responsible AI practices is a safety block, not a
-        # broken request.
-        return Blocked(f"prompt blocked: {exc.message}")
-    return FinalUpstream(message, status=status, not_served=status == 404)

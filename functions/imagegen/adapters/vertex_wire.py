@@ -11,13 +11,30 @@ from typing import Any
 
 from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.generation import GeneratedImage, Generation, reference_mime
-from imagegen.domain.request import JobRequest, PersonGeneration, ReferenceImage, SafetyLevel
+from imagegen.domain.request import (
+    JobRequest,
+    PersonGeneration,
+    ProminentPeople,
+    ReferenceImage,
+    SafetyLevel,
+)
 
 GEMINI_PERSON = {
     PersonGeneration.DONT_ALLOW: "ALLOW_NONE",
     PersonGeneration.ALLOW_ADULT: "ALLOW_ADULT",
     PersonGeneration.ALLOW_ALL: "ALLOW_ALL",
 }
+GEMINI_PROMINENT = {
+    ProminentPeople.ALLOW: "ALLOW_PROMINENT_PEOPLE",
+    ProminentPeople.BLOCK: "BLOCK_PROMINENT_PEOPLE",
+}
+# Fields google-genai (3.6.1, `_ImageConfig_to_vertex`) sends that the aiplatform_v1 proto of
+# google-cloud-aiplatform 2.7.0 does not know yet: kept out of the proto's round trip
+# (adapters/vertex.py `rest_request`) and put back into the JSON body as google-genai sends
+# them (enum names).
+BEYOND_PROTO: tuple[tuple[str, ...], ...] = (
+    ("generationConfig", "imageConfig", "prominentPeople"),
+)
 HARM_CATEGORIES = (
     "HARM_CATEGORY_HATE_SPEECH",
     "HARM_CATEGORY_DANGEROUS_CONTENT",
@@ -80,6 +97,8 @@ def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = N
         image_config["imageSize"] = req.image_size
     if req.person_generation is not None:
         image_config["personGeneration"] = GEMINI_PERSON[req.person_generation]
+    if req.prominent_people is not None:
+        image_config["prominentPeople"] = GEMINI_PROMINENT[req.prominent_people]
     output: dict[str, Any] = {}
     if req.output.mime_type != "image/png" or req.output.compression_quality is not None:
         output["mimeType"] = req.output.mime_type
@@ -112,6 +131,36 @@ def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = N
         body["safetySettings"] = [
             {"category": category, "threshold": threshold} for category in HARM_CATEGORIES
         ]
+    return body
+
+
+def split_beyond_proto(body: dict) -> tuple[dict, list[tuple[tuple[str, ...], Any]]]:
+    """The body without the BEYOND_PROTO fields (the caller's dict is left as it is), and
+    those fields as (path, value)."""
+    extras = []
+    out = body
+    for path in BEYOND_PROTO:
+        node: Any = out
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or path[-1] not in node:
+            continue
+        extras.append((path, node[path[-1]]))
+        out = top = dict(out)  # copy the branch down to the field, then drop it
+        for key in path[:-1]:
+            top[key] = dict(top[key])
+            top = top[key]
+        del top[path[-1]]
+    return out, extras
+
+
+def merge_beyond_proto(body: dict, extras: list[tuple[tuple[str, ...], Any]]) -> dict:
+    """Put the fields `split_beyond_proto` took out back into a (camelCase) JSON body."""
+    for path, value in extras:
+        node = body
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
     return body
 
 

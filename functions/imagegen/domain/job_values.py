@@ -1,6 +1,7 @@
 """The typed parts of a job: what it delivered (`Output`), why it did not (`JobError`,
 `BlockedImage`), who served it (`ServedBy`), its conversation (`Turn`), its outbox
-(`PendingEvent`), what it reserved (`Charges`), where it came from (`UploadSource`) and the
+(`PendingEvent`), what it reserved (`Charges`), the Content Credentials read from each
+stored image (`ContentCredentials`, issue 25), where it came from (`UploadSource`) and the
 webhook records mirrored onto it (`DeliveryRecord`). Shared by `Job` (what is stored) and
 `JobView` (what is shown). Pure.
 
@@ -43,6 +44,40 @@ class Value(BaseModel):
         return self.model_dump(by_alias=True, exclude_unset=True)
 
 
+class ContentCredentials(Value):
+    """What one output's C2PA Content Credentials say, as read from the stored file."""
+
+    present: bool = Field(description="the file carries a C2PA manifest")
+    valid: bool = Field(
+        default=False,
+        description="the manifest's signature and its hash of the file's bytes check out "
+        "(C2PA validation state Valid or Trusted)",
+    )
+    validation_state: str | None = Field(
+        default=None, description="C2PA's own word: Invalid, Valid or Trusted"
+    )
+    issuer: str | None = Field(default=None, description="who signed it (Google LLC)")
+    claim_generator: str | None = Field(
+        default=None, description="the software that made the claim"
+    )
+    digital_source_type: str | None = Field(
+        default=None,
+        description="IPTC digital source type of the c2pa.created action "
+        "(trainedAlgorithmicMedia: made by a generative model)",
+    )
+    errors: list[str] | None = Field(
+        default=None, description="the C2PA failure codes, when not valid"
+    )
+
+    @classmethod
+    def absent(cls) -> ContentCredentials:
+        return cls(present=False)
+
+    def record(self) -> dict[str, Any]:
+        """The stored form: fields with a value only."""
+        return self.model_dump(exclude_none=True)
+
+
 class Output(Value):
     """One stored image."""
 
@@ -57,6 +92,14 @@ class Output(Value):
     )
     model: str | None = Field(default=None, description="the model that made it")
     cost_usd: float | None = None
+    content_credentials: ContentCredentials | None = Field(
+        default=None,
+        description="the C2PA Content Credentials read from the stored file (Google's, kept "
+        "byte for byte); absent when they could not be read or verification is off",
+    )
+    synthid: bool | None = Field(
+        default=None, description="a SynthID watermark is in the pixels (every Gemini image)"
+    )
 
 
 class SignedOutput(Output):

@@ -18,6 +18,10 @@ so a 429 that still comes cuts the factor by a quarter (multiplicative decrease,
 `cooldown` seconds, so a burst of 429s is one cut) and the factor then grows back
 linearly with time (additive increase). The increase needs no write: it is computed from
 the time of the last cut, so the state document is written only on a cut.
+
+Hints (issue 27): a 429 that says when its quota frees (RetryInfo, a per-day quota's end:
+domain/quota_hints.py) also blocks the route until then (`blocked_until` in the same state
+document), so no worker spends a call that cannot succeed.
 """
 
 from __future__ import annotations
@@ -54,12 +58,34 @@ def horizon(now: float, per_second: float, horizon_seconds: float) -> list[Slot]
 
 
 def plan(
-    now: float, count: int, per_second: float, horizon_seconds: float, taken: set[Slot]
+    now: float,
+    count: int,
+    per_second: float,
+    horizon_seconds: float,
+    taken: set[Slot],
+    not_before: float = 0.0,
 ) -> list[Slot]:
     """The earliest `count` free slots from the window holding `now` up to `horizon_seconds`
-    ahead, or [] when there are not that many: the caller hands the job back."""
-    free = [s for s in horizon(now, per_second, horizon_seconds) if s not in taken]
+    ahead, none starting before `not_before` (a reset Vertex told us, issue 27), or [] when
+    there are not that many: the caller hands the job back."""
+    first = math.ceil(not_before) if not_before > now else 0
+    free = [
+        s for s in horizon(now, per_second, horizon_seconds) if s not in taken and s.window >= first
+    ]
     return free[:count] if len(free) >= count else []
+
+
+def blocked_until(state: dict | None) -> float:
+    """Until when (unix seconds) Vertex said this route's quota is spent; 0 when not."""
+    return float((state or {}).get("blocked_until") or 0.0)
+
+
+def block(state: dict | None, until: float) -> dict | None:
+    """The state after a 429 that named its reset (`RetryInfo`, a per-day quota's end):
+    no slot before `until`. None when the state already blocks at least that long."""
+    if until <= blocked_until(state):
+        return None
+    return {**(state or {"factor": 1.0, "cut_at": 0.0}), "blocked_until": until}
 
 
 def wait_for(slots: list[Slot], now: float) -> float:
@@ -90,6 +116,7 @@ class Aimd:
         if state and now - float(state["cut_at"]) < self.cooldown:
             return None
         return {
+            **(state or {}),
             "factor": max(self.minimum, self.factor(state, now) * self.decrease),
             "cut_at": now,
         }

@@ -49,6 +49,18 @@ class PersonGeneration(StrEnum):
 _PERSON_ALIASES = {"allow_none": "dont_allow"}
 
 
+class ProminentPeople(StrEnum):
+    """imageConfig.prominentPeople (Vertex AI only): may the image show celebrities.
+    `person_generation: dont_allow` takes precedence (google-genai's ImageConfig)."""
+
+    ALLOW = "allow"
+    BLOCK = "block"
+
+
+# google-genai's enum names (ProminentPeople.ALLOW_PROMINENT_PEOPLE, ...), in any case
+_PROMINENT_ALIASES = {"allow_prominent_people": "allow", "block_prominent_people": "block"}
+
+
 class SafetyLevel(StrEnum):
     BLOCK_LOW_AND_ABOVE = "block_low_and_above"  # blocks the most
     BLOCK_MEDIUM_AND_ABOVE = "block_medium_and_above"
@@ -63,7 +75,16 @@ _SAFETY_ALIASES = {
     "block_few": "block_only_high",
     "block_fewest": "block_none",
 }
-_ALIASES = {"safety_filter_level": _SAFETY_ALIASES, "person_generation": _PERSON_ALIASES}
+_ALIASES = {
+    "safety_filter_level": _SAFETY_ALIASES,
+    "person_generation": _PERSON_ALIASES,
+    "prominent_people": _PROMINENT_ALIASES,
+}
+# google-genai's flat ImageConfig spellings of `output`'s fields, folded in when parsed
+_OUTPUT_SPELLINGS = {
+    "output_mime_type": "mime_type",
+    "output_compression_quality": "compression_quality",
+}
 
 # `image_size` as the guide's `image_resolution` spells it ("4096"), mapped to a size name.
 _SIZE_ALIASES = {"0.5K": "512", "1024": "1K", "2048": "2K", "4096": "4K", "1k": "1K"}
@@ -136,6 +157,8 @@ class JobRequest(BaseModel):
     negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     safety_filter_level: SafetyLevel | None = None
     person_generation: PersonGeneration | None = None
+    # imageConfig.prominentPeople, where the model takes it (Vertex AI only)
+    prominent_people: ProminentPeople | None = None
     add_watermark: bool = True
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
     enhance_prompt: bool | None = None
@@ -176,6 +199,7 @@ class JobRequest(BaseModel):
                 body[key] = _SIZE_ALIASES.get(value.strip(), value.strip())
         if body.get("image_resolution") is not None and body.get("image_size") is None:
             body["image_size"] = body["image_resolution"]
+        _fold_output_spellings(body)
         if isinstance(body.get("thinking_level"), str):
             body["thinking_level"] = body["thinking_level"].strip().lower()
         modalities = body.get("response_modalities")
@@ -194,7 +218,7 @@ class JobRequest(BaseModel):
                 self.response_text = True
         return self
 
-    @field_validator("safety_filter_level", "person_generation", mode="before")
+    @field_validator("safety_filter_level", "person_generation", "prominent_people", mode="before")
     @classmethod
     def _alias(cls, value: Any, info: ValidationInfo) -> Any:
         """The older spellings of these two (the guide's), in any case."""
@@ -221,6 +245,24 @@ class JobRequest(BaseModel):
                     "at most 63 characters"
                 )
         return labels
+
+
+def _fold_output_spellings(body: dict[str, Any]) -> None:
+    """google-genai's `output_mime_type` / `output_compression_quality` become `output`'s
+    fields (the same imageOutputOptions on the wire); a clash with `output` is refused."""
+    flat = {key: body.pop(key) for key in _OUTPUT_SPELLINGS if key in body}
+    if not flat:
+        return
+    output = body.get("output", {})
+    if not isinstance(output, dict):
+        raise ValueError("output must be an object")
+    output = dict(output)
+    for key, value in flat.items():
+        name = _OUTPUT_SPELLINGS[key]
+        if name in output and output[name] != value:
+            raise ValueError(f"{key} and output.{name} differ; give one of them")
+        output[name] = value
+    body["output"] = output
 
 
 @dataclass(frozen=True)
@@ -310,7 +352,13 @@ def resolve_model(
     """The model to run (after routing a retired name to its replacement), or an error."""
     old = catalog.retired_model(model_id)
     if old is not None:
-        shut = f"model {model_id} was shut down by Google on {old.shutdown_date.isoformat()}"
+        shut = f"model {model_id} was shut down on Vertex AI on {old.shutdown_date.isoformat()}"
+        if old.replacement is None:  # not an image generator: nothing can serve it
+            return None, (
+                f"{shut}; it was Vertex AI's {old.purpose} model and never generated images, "
+                f"so no image model can serve this request; name an image generation model "
+                f"(available: {', '.join(catalog.ids())})"
+            )
         replacement = catalog.get(old.replacement)
         if replacement is None:
             return None, f"{shut}; its replacement {old.replacement} is not offered here"
@@ -326,7 +374,7 @@ def resolve_model(
     warnings: list[str] = []
     if spec.retired(today):
         assert spec.shutdown_date is not None
-        retired = f"model {model_id} was retired on {spec.shutdown_date.isoformat()}"
+        retired = f"model {model_id} was retired on Vertex AI on {spec.shutdown_date.isoformat()}"
         replacement = catalog.get(spec.replacement) if spec.replacement else None
         if replacement is None:
             return None, retired
@@ -459,6 +507,10 @@ def _check_options(req: JobRequest, spec: ModelSpec, bad) -> None:
             f"{spec.id} always embeds a SynthID watermark (Gemini image models cannot turn it "
             "off); send add_watermark: true or leave it out",
         )
+    if req.person_generation is not None and not spec.person_generation:
+        bad("person_generation", f"{spec.id} does not take person_generation")
+    if req.prominent_people is not None and not spec.prominent_people:
+        bad("prominent_people", f"{spec.id} does not take prominent_people")
     if req.seed is not None and not spec.seed:
         bad("seed", f"{spec.id} does not take a seed")
     if req.thinking_level is not None and req.thinking_level not in spec.thinking_levels:

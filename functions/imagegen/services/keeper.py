@@ -1,24 +1,31 @@
-"""The images of a running job: each streamed to Cloud Storage as its bytes arrive and recorded
-on the job (`Job.progress`) when its reply is complete, so a failed call, a retry or a
-redelivery asks Vertex only for the missing ones and no image is generated (and billed)
-twice. Outputs carry their pixel size and bytes; one whose size differs from what was asked
-gets a warning and is priced as delivered.
+"""The images of a running job: each streamed to Cloud Storage as its bytes arrive, byte for
+byte as Vertex sent it, its Content Credentials read back from the stored object (issue 25),
+and recorded on the job (`Job.progress`) when its reply is complete, so a failed call, a
+retry or a redelivery asks Vertex only for the missing ones and no image is generated (and
+billed) twice. Outputs carry their pixel size, bytes and credentials; one whose size differs
+from what was asked, or that lacks the credentials its model carries, gets a warning (and
+is priced as delivered).
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 
+from imagegen import content_credentials
 from imagegen.bootstrap import Services
 from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.generation import GeneratedImage, Generation, OpenImage
 from imagegen.domain.job import Job, utcnow
-from imagegen.domain.job_values import Output
+from imagegen.domain.job_values import ContentCredentials, Output
+from imagegen.domain.job_view import iso
+from imagegen.domain.provenance import SYNTHID, credentials_warning, object_metadata
 from imagegen.domain.request import JobRequest, extension
-from imagegen.media import ProvenanceStream
+from imagegen.logs import get_logger
+from imagegen.media import ImageStream
 from imagegen.services.routes import Route
+
+log = get_logger("imagegen.generate")
 
 
 class Keeper:
@@ -27,9 +34,10 @@ class Keeper:
 
     def __init__(self, services: Services, job: Job, attempt: int, req: JobRequest):
         self.services, self.job_id, self.attempt, self.req = services, job.id, attempt, req
+        self.job = job
         self.outputs: list[Output] = list(job.partial_outputs or [])
         self.blocked: list[str] = list(job.partial_blocked or [])
-        self.size_warnings: list[str] = list(job.partial_warnings or [])
+        self.warnings: list[str] = list(job.partial_warnings or [])
         # the replies' text, thoughts and model turn; image bytes are never kept
         self.generation = Generation(
             images=[GeneratedImage(o.mime_type or "image/png") for o in self.outputs]
@@ -58,11 +66,19 @@ class Keeper:
                 route.spec, self.req, output.width or 0, output.height or 0, output.index or 0
             )
             if warning:
-                self.size_warnings.append(warning)
+                self.warnings.append(warning)
+            warning = credentials_warning(
+                route.spec.c2pa_content_credentials,
+                output.content_credentials,
+                output.index or 0,
+                route.spec.id,
+            )
+            if warning and self.services.settings.verify_content_credentials:
+                self.warnings.append(warning)
         self.outputs.sort(key=lambda o: o.index or 0)
         self.blocked.extend(reply.blocked)
         self.generation.merge(reply)
-        outputs, blocked, warnings = list(self.outputs), list(self.blocked), self.size_warnings
+        outputs, blocked, warnings = list(self.outputs), list(self.blocked), self.warnings
         self.services.jobs.transact(
             self.job_id,
             lambda job: job.progress(
@@ -89,24 +105,53 @@ class Keeper:
             self._taken.discard(index)
 
     def provenance(self, route: Route) -> dict[str, str]:
-        """Object metadata, also spliced into the file itself (media.py)."""
-        req = self.req
-        metadata = {
-            "imagegen-job-id": self.job_id,
-            "imagegen-model": route.spec.id,
-            "imagegen-region": route.location,
-            "imagegen-prompt-sha256": hashlib.sha256(req.prompt.encode()).hexdigest(),
-            "imagegen-watermark": "synthid",
-        }
-        if req.seed is not None:
-            metadata["imagegen-seed"] = str(req.seed)
-        return metadata
+        """The object metadata of an output made on `route`: our provenance, kept beside
+        the file (the file itself stays as Vertex sent it)."""
+        job, req = self.job, self.req
+        return object_metadata(
+            job_id=self.job_id,
+            model_requested=req.model_requested or job.model or route.spec.id,
+            model=route.spec.id,
+            location=route.location,
+            request=job.request,
+            prompt=req.prompt,
+            created_at=iso(job.created_at) if job.created_at else "",
+            seed=req.seed,
+        )
+
+    def credentials(self, uri: str, mime_type: str) -> ContentCredentials | None:
+        """The stored image's Content Credentials as recorded on its output (read back from
+        the bucket); None when verification is off or the object could not be read back
+        (logged; the image is kept either way)."""
+        if not self.services.settings.verify_content_credentials:
+            return None
+        try:
+            with self.services.storage.open_read(uri) as stream:
+                found = content_credentials.read(stream, mime_type)
+        except Exception as exc:  # storage: the job keeps its image; the warning says why
+            log.warning(
+                "content credentials not read",
+                extra={"job_id": self.job_id, "uri": uri, "error": f"{type(exc).__name__}"},
+            )
+            return None
+        log.info(
+            "content credentials read",
+            extra={
+                "job_id": self.job_id,
+                "uri": uri,
+                "c2pa_present": found.present,
+                "c2pa_valid": found.valid,
+            },
+        )
+        # the stored form: the fields with a value (as recorded since issue 25)
+        return ContentCredentials.model_validate(found.record())
 
 
 class OutputUpload:
-    """One output image streamed to `jobs/<id>/<index>.<ext>` as its bytes arrive, with its
-    provenance spliced in; `close` returns its output record (the pixel size read from
-    the header on the way), `abort` leaves no object and frees the index."""
+    """One output image streamed to `jobs/<id>/<index>.<ext>` as its bytes arrive, exactly
+    as they arrive; `close` returns its output record (the pixel size read from the header
+    on the way, the Content Credentials read back), `abort` leaves no object and frees
+    the index."""
 
     def __init__(self, keeper: Keeper, route: Route, mime_type: str) -> None:
         self.keeper, self.route, self.mime_type = keeper, route, mime_type
@@ -123,7 +168,7 @@ class OutputUpload:
         except BaseException:
             keeper.release_index(self.index)
             raise
-        self._stream = ProvenanceStream(self._upload.write, mime_type, metadata)
+        self._stream = ImageStream(self._upload.write)
 
     def write(self, data: bytes) -> None:
         self._stream.write(data)
@@ -134,6 +179,7 @@ class OutputUpload:
         width, height = self._stream.size or (0, 0)
         spec = self.route.spec
         priced, _ = delivered_size(spec, self.keeper.req, width, height, self.index)
+        credentials = self.keeper.credentials(uri, self.mime_type)
         return Output(
             uri=uri,
             mime_type=self.mime_type,
@@ -144,6 +190,8 @@ class OutputUpload:
             priced_size=priced,
             model=spec.id,
             cost_usd=spec.price(priced),
+            synthid=SYNTHID,
+            **({"content_credentials": credentials} if credentials is not None else {}),
         )
 
     def abort(self) -> None:

@@ -1,8 +1,10 @@
 """The model lifecycle autopilot (issue 17): a shutdown is absorbed without a redeploy.
 
 - The worker records every 404 NOT_FOUND Vertex gives for a publisher model, per model and
-  location. Once the model has answered 404 (within `NOT_FOUND_WINDOW`) in every location
-  the catalog lists for it, it is retired in the overlay with its replacement, in one
+  location. When a job has met 404 in every location it may call (its region and the
+  deployment's fallbacks: whatever the catalog lists or the deployment allows), Model
+  Garden is asked at once; a model it no longer publishes (or a deprecated one Vertex no
+  longer serves this project) is retired in the overlay with its replacement, in one
   Firestore transaction: however many workers see it at once, one commits and writes the
   single `model_retired` log line; the others find it done.
 - The job in hand (services/routes.py: `serve`), and every later one, is then re-validated
@@ -11,7 +13,8 @@
   name Google shut down.
 - The daily check (`check_models`, run by Cloud Scheduler through `sweep`) asks Model Garden
   about each catalog model, records its launch stage, and retires one Google no longer
-  publishes before any job is sent to it. It spends no generation call.
+  publishes before any job is sent to it. It spends no generation call. It also lists
+  Model Garden and announces the image models the catalog lacks (services/discovery.py).
 """
 
 from __future__ import annotations
@@ -32,9 +35,14 @@ from imagegen.domain.job import Job
 from imagegen.domain.request import JobRequest, validate_request
 from imagegen.errors import FinalUpstream, ImagegenError
 from imagegen.logs import get_logger
+from imagegen.ports import PublisherModelState
+from imagegen.services import discovery
 
 log = get_logger("imagegen.lifecycle")
-NOT_FOUND_WINDOW = dt.timedelta(hours=1)  # older 404s no longer count towards "gone"
+NOT_FOUND_WINDOW = dt.timedelta(hours=1)  # older 404s are not named in a retirement
+# A "still published" answer a job got is reused this long (only a job's: the daily check's
+# answer may predate a shutdown)
+GARDEN_REUSE = dt.timedelta(seconds=30)
 AUTOPILOT = "imagegen-autopilot"
 CLAIM_STALE = dt.timedelta(seconds=20)  # a retirement claim with no overlay write after this
 
@@ -127,36 +135,31 @@ def record_not_found(services: Services, spec: ModelSpec, location: str, message
         log.exception("could not record a 404 for the model", extra={"model": spec.id})
 
 
-def gone_everywhere(services: Services, spec: ModelSpec) -> bool:
-    """Has the model answered 404 recently in every location the catalog lists?"""
+def not_found_in(services: Services, spec: ModelSpec) -> list[str]:
+    """The locations where the model answered 404 NOT_FOUND within NOT_FOUND_WINDOW."""
     seen = services.catalog_store.observations(spec.id).get("not_found") or {}
     cutoff = dt.datetime.now(dt.UTC) - NOT_FOUND_WINDOW
-    return all(loc in seen and seen[loc]["at"] >= cutoff for loc in spec.locations)
+    return sorted(loc for loc, hit in seen.items() if hit["at"] >= cutoff)
 
 
 def absorb_not_found(services: Services, spec: ModelSpec, job_id: str) -> bool:
-    """After a job found no location serving its model: retire the model when it is gone
-    everywhere (or see that another worker did). True: the job should be rerouted."""
+    """A job found no location serving its model: every route it may call (its region, the
+    deployment's fallback locations) answered 404 NOT_FOUND. Ask Model Garden at once (no
+    generation call) and retire the model when it is gone, whatever the catalog lists or
+    the deployment allows (issue 30: waiting for a 404 from every location the catalog
+    lists never came where those locations are not called). True: reroute the job."""
     if services.catalog.get(spec.id) is None:  # retired meanwhile (another worker)
         return True
-    if not gone_everywhere(services, spec):
+    state = _publisher_state(services, spec, job_id)
+    if state is None:
         return False
-    # A 404 may also mean "not for this project or request" (no access, a region): only a
-    # model Model Garden no longer publishes is retired. No generation call is spent.
-    location = services.settings.model_check_location
-    try:
-        state = services.model_garden.publisher_model(spec.id, location)
-    except Exception as exc:
+    # A 404 may also mean "not for this project" or a regional gap: a model Model Garden
+    # still publishes is kept, unless Vertex announced its retirement - a legacy model may
+    # be closed to new projects before its date, and then this deployment cannot call it.
+    if state.found and spec.shutdown_date is None:
         log.warning(
-            f"model {spec.id} answers 404 everywhere but Model Garden could not confirm: {exc}",
-            extra={"job_id": job_id, "model": spec.id},
-        )
-        return False
-    services.catalog_store.record_check(spec.id, {**state.to_json(), "location": location})
-    if state.found:
-        log.warning(
-            f"model {spec.id} answers 404 everywhere but Model Garden still publishes it "
-            f"({state.launch_stage}); not retired",
+            f"model {spec.id} answers 404 in every location this job may call but Model "
+            f"Garden still publishes it ({state.launch_stage}); not retired",
             extra={"job_id": job_id, "model": spec.id, "code": "model_404_still_published"},
         )
         return False
@@ -167,16 +170,48 @@ def absorb_not_found(services: Services, spec: ModelSpec, job_id: str) -> bool:
             extra={"job_id": job_id, "model": spec.id, "code": "model_gone_no_replacement"},
         )
         return False
+    where = ", ".join(not_found_in(services, spec)) or "every location called"
+    garden = (
+        "Model Garden: not found"
+        if not state.found
+        else f"Model Garden still lists it; Vertex retires it on {spec.shutdown_date}"
+    )
     retire(
         services,
         spec.id,
         replacement,
         who=AUTOPILOT,
         source="vertex_404",
-        reason=f"Vertex answered 404 NOT_FOUND in {', '.join(spec.locations)}; "
-        f"Model Garden: not found",
+        reason=f"Vertex answered 404 NOT_FOUND in {where}; {garden}",
     )
     return services.catalog.get(spec.id) is None
+
+
+def _publisher_state(
+    services: Services, spec: ModelSpec, job_id: str
+) -> PublisherModelState | None:
+    """What Model Garden says of the model: a job's check younger than GARDEN_REUSE that
+    found it is reused (fifty jobs meeting one access gap ask once, not fifty times); None
+    when Model Garden cannot be reached."""
+    seen = services.catalog_store.observations(spec.id).get("model_garden") or {}
+    at = seen.get("at")
+    fresh = at is not None and dt.datetime.now(dt.UTC) - at < GARDEN_REUSE
+    if seen.get("found") and seen.get("asked_by") == "job" and fresh:
+        return PublisherModelState(spec.id, True, seen.get("launch_stage"), seen.get("version_id"))
+    location = services.settings.model_check_location
+    try:
+        state = services.model_garden.publisher_model(spec.id, location)
+    except Exception as exc:
+        log.warning(
+            f"model {spec.id} answers 404 everywhere the job may call but Model Garden "
+            f"could not confirm: {exc}",
+            extra={"job_id": job_id, "model": spec.id},
+        )
+        return None
+    services.catalog_store.record_check(
+        spec.id, {**state.to_json(), "location": location, "asked_by": "job"}
+    )
+    return state
 
 
 # --- rerouting a job -----------------------------------------------------------------------
@@ -236,7 +271,12 @@ def check_models(services: Services) -> dict[str, Any]:
             reason=f"Model Garden answered NOT_FOUND ({location})",
         )
         checked[spec.id]["retired"] = replacement
-    return {"checked": checked, "catalog_version": services.live_catalog.record()["version"]}
+    arrivals = discovery.check(services, location)
+    return {
+        "checked": checked,
+        "arrivals": arrivals,
+        "catalog_version": services.live_catalog.record()["version"],
+    }
 
 
 # --- what `imagegen models` shows -----------------------------------------------------------
@@ -263,6 +303,9 @@ def facts(services: Services) -> dict[str, Any]:
             "launch_stage_source": _when("model_garden", garden.get("at")) if garden else None,
             "shutdown_date": spec.shutdown_date.isoformat() if spec.shutdown_date else None,
             "shutdown_source": "overlay" if "shutdown_date" in patched else "code",
+            "retirement_not_before": (
+                spec.retirement_not_before.isoformat() if spec.retirement_not_before else None
+            ),
             "replacement": replacement_for(catalog, spec),
             "replacement_source": (
                 "overlay"

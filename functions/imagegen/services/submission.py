@@ -204,6 +204,8 @@ def models(services: Services) -> list[dict[str, Any]]:
             for size, table in spec.sizes.items()
         }
         entry["retired"] = spec.retired(today)
+        # Vertex AI's retirement notice of a model it still serves (None: none announced)
+        entry["deprecation"] = spec.deprecation(today)
         entry["default"] = spec.id == services.catalog.default_model
         out.append(entry)
     # Names Google shut down, with what serves them now (routed or refused by setting).

@@ -26,6 +26,7 @@ from imagegen.logs import get_logger
 
 log = get_logger("imagegen.webhooks")
 USER_AGENT = "imagegen-webhooks/1"
+CATALOG_EVENTS = "com.imagegen.catalog."  # on the same topic; no job, no webhook
 
 
 def handle_event(services: Services, event: dict[str, Any]) -> str:
@@ -33,6 +34,8 @@ def handle_event(services: Services, event: dict[str, Any]) -> str:
     state = state_of_type(str(event.get("type", "")))
     job_id = str(event.get("subject") or "")
     data = event.get("data") or {}
+    if str(event.get("type", "")).startswith(CATALOG_EVENTS):  # model_available (issue 30)
+        return "not_a_job_event"
     if state is None or not job_id:
         log.error("not a job event; acknowledged", extra={"event_id": event.get("id")})
         return "ignored"

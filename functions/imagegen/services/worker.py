@@ -197,8 +197,8 @@ def _served(run: Delivery, keeper: Keeper, served: Served) -> Ending:
     outputs = keeper.outputs
     state = State.SUCCEEDED if outputs else State.BLOCKED
     fields: dict[str, Any] = {}
-    if keeper.size_warnings:
-        fields["warnings"] = [*job.warnings, *keeper.size_warnings]
+    if keeper.warnings:
+        fields["warnings"] = [*job.warnings, *keeper.warnings]
     if outputs:
         fields["conversation"] = _conversation(run, req, served, outputs)
     if req.include_thoughts:

@@ -1,6 +1,6 @@
-"""`imagegen catalog show | diff [FILE] | set FILE | retire MODEL --replacement M` (issue
-17). The catalog commands are for the deployment's admins (Terraform `admin_members`);
-everyone else gets the API's 403.
+"""`imagegen catalog show | diff [FILE] | set FILE | retire MODEL --replacement M | add MODEL
+--from-discovered [--like M] [FILE]` (issues 17, 30). The catalog commands are for the
+deployment's admins (Terraform `admin_members`); everyone else gets the API's 403.
 
 A FILE is a JSON overlay: `{"models": {"<id>": {<fields to change>}}, "retired": {"<id>":
 {"replacement": "<id>", "shutdown_date": "YYYY-MM-DD", "reason": "..."}}, "default_model":
@@ -95,5 +95,32 @@ def retire(ctx: click.Context, model: str, replacement: str) -> None:
         body,
         lambda: app.out.print(
             f"{escape(model)} {done}; catalog overlay version {body.get('version')}"
+        ),
+    )
+
+
+@catalog.command()
+@click.argument("model")
+@click.argument("file", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--from-discovered/--new",
+    default=True,
+    show_default=True,
+    help="Start from what the daily Model Garden check found (launch stage); --new: all "
+    "facts come from --like and FILE.",
+)
+@click.option("--like", help="Copy a served model's facts (sizes, options, prices, locations).")
+@click.pass_context
+def add(ctx: click.Context, model: str, file: Path | None, from_discovered: bool, like: str | None):
+    """Add MODEL to the live catalog without a release: the facts found, --like's, then
+    FILE's (a JSON object of model fields). A fact still missing is a 400 naming it."""
+    app = app_of(ctx)
+    fields = _read(file) if file else None
+    body = app.client.catalog_add(model, like=like, fields=fields, from_discovered=from_discovered)
+    app.show(
+        body,
+        lambda: app.out.print(
+            f"{escape(model)} added; catalog overlay version {body.get('version')}; "
+            f"requestable within the catalog TTL"
         ),
     )

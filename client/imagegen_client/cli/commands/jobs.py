@@ -16,6 +16,7 @@ from imagegen_client.cli.render import (
     history_table,
     job_table,
     print_end,
+    print_provenance,
     print_warnings,
     styled_state,
     submitted_line,
@@ -47,6 +48,7 @@ def _finish(
         app.emit_json({**job, "files": [str(p) for p in files], "exit_code": code})
     else:
         print_end(app.err, job, warnings=warnings)
+        print_provenance(app.err, job)
         for path in files:
             app.out.print(str(path), highlight=False, soft_wrap=True)
     ctx.exit(code)

@@ -219,6 +219,29 @@ function reason(job) {
   return "";
 }
 
+// One output's provenance as a badge: its Content Credentials (C2PA), read from the stored
+// file by the worker, and SynthID. Nothing when the job records neither.
+function provenanceBadge(o) {
+  const c = o.content_credentials;
+  if (!c && !o.synthid) return null;
+  let text = "SynthID", kind = "none", title = "SynthID watermark in the pixels";
+  if (c && c.present && c.valid) {
+    kind = "valid";
+    text = "Content Credentials ✓";
+    title = ["C2PA valid", c.issuer && `signed by ${c.issuer}`, c.digital_source_type, c.claim_generator]
+      .filter(Boolean).join(" · ");
+  } else if (c && c.present) {
+    kind = "invalid";
+    text = "Content Credentials ✗";
+    title = `C2PA invalid: ${(c.errors || []).join(", ") || c.validation_state || "invalid"}`;
+  } else if (c) {
+    text = "No Content Credentials";
+    title = "the image carries no C2PA manifest";
+  }
+  if (o.synthid && kind !== "none") title += " · SynthID";
+  return el("span", { class: `badge c2pa-${kind}`, text, title, "data-c2pa": kind });
+}
+
 function showJob(job) {
   state.current = job;
   $("job").hidden = false;
@@ -232,6 +255,7 @@ function showJob(job) {
     el("img", { src: o.url, alt: `output ${o.index} of job ${job.id}`, width: o.width, height: o.height }),
     el("figcaption", {},
       el("span", { text: o.width && o.height ? `${o.width}×${o.height}` : "" }),
+      provenanceBadge(o),
       el("a", { href: `/api/jobs/${job.id}/outputs/${o.index}`, download: `${job.id}-${o.index}`,
         text: "Download", onclick: (ev) => download(ev, job, o) }),
       el("button", { type: "button", text: "Use as reference", onclick: () => addOutputRef(job, o) })))));

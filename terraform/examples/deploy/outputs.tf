@@ -1,0 +1,86 @@
+# Every output of the module, under the same name (cloudbuild.yaml reads submit_url).
+
+output "submit_url" {
+  description = "Base URL of the submit API (POST $URL/v1/jobs, GET $URL/v1/jobs/<id>); calls need an identity token of an invoker_members principal."
+  value       = module.imagegen.submit_url
+}
+
+output "uploads_bucket" {
+  description = "Bucket where dropping a job file (JSON request) creates a job."
+  value       = module.imagegen.uploads_bucket
+}
+
+output "outputs_bucket" {
+  description = "Bucket holding generated images under jobs/<job_id>/ and upload results under results/."
+  value       = module.imagegen.outputs_bucket
+}
+
+output "source_bucket" {
+  description = "Bucket holding the function source archives."
+  value       = module.imagegen.source_bucket
+}
+
+output "jobs_topic" {
+  description = "Pub/Sub topic ID carrying job IDs to generate."
+  value       = module.imagegen.jobs_topic
+}
+
+output "dead_letter_topic" {
+  description = "Pub/Sub topic ID receiving job messages that exhausted max_delivery_attempts."
+  value       = module.imagegen.dead_letter_topic
+}
+
+output "dead_letter_hold_subscription" {
+  description = "Pull subscription keeping every dead-lettered message for 7 days, for inspection or replay."
+  value       = module.imagegen.dead_letter_hold_subscription
+}
+
+output "function_service_accounts" {
+  description = "Runtime service account e-mail of each function, keyed by account (submit, generate, on_upload, dead_letter, sweep, and webhooks: deliver_webhooks's)."
+  value       = module.imagegen.function_service_accounts
+}
+
+output "push_invoker_service_account" {
+  description = "Service account whose OIDC token Pub/Sub push deliveries to generate, dead_letter and deliver_webhooks carry."
+  value       = module.imagegen.push_invoker_service_account
+}
+
+output "upload_trigger_service_account" {
+  description = "Service account of the Eventarc trigger that invokes on_upload."
+  value       = module.imagegen.upload_trigger_service_account
+}
+
+output "scheduler_service_account" {
+  description = "Service account Cloud Scheduler uses to invoke sweep."
+  value       = module.imagegen.scheduler_service_account
+}
+
+output "build_service_account" {
+  description = "Service account Cloud Build uses to build the function containers."
+  value       = module.imagegen.build_service_account
+}
+
+output "budget_name" {
+  description = "Resource name of the billing budget, or null when budget.enabled is false."
+  value       = module.imagegen.budget_name
+}
+
+output "events_topic" {
+  description = "Pub/Sub topic carrying one CloudEvent per job state change (docs/events.md); subscribe with gcloud pubsub subscriptions create --topic=<this>."
+  value       = module.imagegen.events_topic
+}
+
+output "webhook_secret_id" {
+  description = "Secret Manager secret holding the webhook signing secret (whsec_...); receivers verify with it: gcloud secrets versions access latest --secret=<this>."
+  value       = module.imagegen.webhook_secret_id
+}
+
+output "studio_url" {
+  description = "The studio (playground and gallery): behind IAP, or via `gcloud run services proxy` when studio_iap is false."
+  value       = module.imagegen.studio_url
+}
+
+output "labels" {
+  description = "Labels every labelled resource of this module should carry (var.labels with app=imagegen and managed-by=terraform): the module sets none itself, so the caller gives them to its google provider as default_labels (examples/deploy does)."
+  value       = module.imagegen.labels
+}
