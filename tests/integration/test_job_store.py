@@ -136,13 +136,13 @@ def test_stale_query_finds_old_queued_jobs(store):
 
 
 def test_a_document_of_main_lives_on_and_keeps_fields_of_another_version(store, make_services):
-    """A queued job as main wrote it (tests/fixtures/main_job_documents.json), with a field
+    """A queued job as main wrote it (tests/fixtures/job_documents_*.json), with a field
     this version does not know: claimed and finished through the Job's transitions, it
     keeps every field it had (the store writes only what a change changed) and each
     transition numbers its event after main's."""
     from tests.unit.test_main_documents import CAPTURED, _decode
 
-    document = _decode(CAPTURED["queued"]["document"])
+    document = _decode(CAPTURED["fc6dc9c/queued"]["document"])
     job_id = new_job_id()
     document.update(id=job_id, written_by_a_newer_version={"x": 1})
     document.pop("charged")  # its counters are not this test's

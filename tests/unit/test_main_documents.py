@@ -1,8 +1,9 @@
-"""Documents written by the job store of main before `Job` became the aggregate (c08d881),
-captured from a run of that code against the local stack (tests/fixtures/
-main_job_documents.json: every state a job reaches, with main's own JobView and CloudEvent of
-each). They must still be read, shown and announced exactly as main showed them, and a
-field of another version must not break the reading."""
+"""Documents written by the job store of main before `Job` became the aggregate, captured
+from runs of that code against the local stack: tests/fixtures/job_documents_<commit>.json,
+c08d881 (before issue 25) and fc6dc9c (issue 25's content credentials on the outputs), every
+state a job reaches, with main's own JobView and CloudEvent of each. They must still be
+read, shown and announced exactly as main showed them, and a field of another version must
+not break the reading."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from imagegen.domain.job_events import cloud_event
 from imagegen.domain.job_values import PendingEvent
 from imagegen.domain.job_view import JobView
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "main_job_documents.json"
-CAPTURED = json.loads(FIXTURE.read_text())
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CAPTURED = {
+    f"{path.stem.removeprefix('job_documents_')}/{name}": captured
+    for path in sorted(FIXTURES.glob("job_documents_*.json"))
+    for name, captured in json.loads(path.read_text()).items()
+}
 
 
 def _decode(value):
@@ -37,9 +42,14 @@ def _shown(value) -> object:
 
 
 def test_the_capture_covers_every_state():
-    states = {_decode(c["document"])["state"] for c in CAPTURED.values()}
-    assert states == {"queued", "succeeded", "blocked", "failed", "cancelled"}
-    assert {"refined", "thoughts", "routed", "dead_lettered", "upload"} <= set(CAPTURED)
+    for commit in ("c08d881", "fc6dc9c"):
+        captured = {k: v for k, v in CAPTURED.items() if k.startswith(f"{commit}/")}
+        states = {_decode(c["document"])["state"] for c in captured.values()}
+        assert states == {"queued", "succeeded", "blocked", "failed", "cancelled"}
+        names = {key.split("/", 1)[1] for key in captured}
+        assert {"refined", "thoughts", "routed", "dead_lettered", "upload"} <= names
+    credentials = _decode(CAPTURED["fc6dc9c/thoughts"]["document"])["outputs"][0]
+    assert credentials["content_credentials"]["present"] is True
 
 
 @pytest.mark.parametrize("name", sorted(CAPTURED))
