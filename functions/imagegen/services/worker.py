@@ -141,9 +141,10 @@ def _slots(services: Services, route: Route, calls: int) -> None:
 
 
 def _fits(spec: ModelSpec, req: JobRequest) -> bool:
+    size = req.image_size or spec.default_size
     return (
-        req.image_size in spec.sizes
-        and (req.aspect_ratio is None or req.aspect_ratio in spec.sizes[req.image_size])
+        size in spec.sizes
+        and (req.aspect_ratio is None or req.aspect_ratio in spec.sizes[size])
         and req.number_of_images <= spec.max_images
         and len(req.reference_images) <= spec.max_reference_images
         and (req.thinking_level is None or req.thinking_level in spec.thinking_levels)
