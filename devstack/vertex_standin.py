@@ -16,6 +16,8 @@ so on its face and every request logs so.
 Control endpoints (JSON):
 
 - `GET /_standin/health` -> `{"ok": true}`
+- `GET /oauth2/v1/certs` -> the local stack's ID-token certificates (devstack/idtokens.py),
+  in the format of https://www.googleapis.com/oauth2/v1/certs
 - `GET /_standin/requests[?model=&method=]`, `DELETE /_standin/requests` - recorded requests
 - `GET|POST|DELETE /_standin/faults` - fault rules, `{"rules": [{"match": {...}, ...}]}`
 - `GET|POST|DELETE /_standin/shutdown` - shut models down at run time (issue 17):
@@ -61,6 +63,7 @@ import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import flask
@@ -803,6 +806,17 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
                 prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
                 ms=round((time.monotonic() - started) * 1000, 1),
             )
+
+    @app.get("/oauth2/v1/certs")
+    def certs():
+        """The local stack's ID-token certificates, in the format of Google's endpoint
+        (devstack/idtokens.py): the API verifies the SDKs' tokens against them."""
+        path = os.environ.get("DEVSTACK_ID_TOKEN_CERTS", "")
+        try:
+            body = Path(path).read_text(encoding="utf-8") if path else "{}"
+        except OSError:
+            body = "{}"
+        return flask.Response(body, mimetype="application/json")
 
     @app.get("/_standin/health")
     def health():

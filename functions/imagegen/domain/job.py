@@ -71,6 +71,9 @@ class Job(BaseModel):
     parent_job_id: str | None = None
     idempotency_id: str | None = None
     upload: dict[str, Any] | None = None  # the upload that made the job (its answer's name)
+    # a Vertex-native request as sent (issue 28; JSON text, inline images in storage): the
+    # worker sends it as it is (native/vertex_request.py)
+    native_request: str | None = None
     charged: dict[str, Any] | None = None  # {usd, counters}: the budget reserved at submit
     # the outbox of job events (domain/job_events.py)
     event_sequence: int | None = None
