@@ -45,11 +45,25 @@ def reader(api: Any) -> Callable[[str], Callable[[], bytes]]:
     return lambda uri: lambda: storage.read(uri, MAX_OUTPUT_BYTES)
 
 
+def wait_seconds(request: flask.Request, longest: float) -> float:
+    """How long to wait: the deployment's IMAGEGEN_SYNC_WAIT_SECONDS, or less when the
+    caller asks with `Prefer: wait=N` (RFC 7240, section 4.3); never more."""
+    for preference in request.headers.get("Prefer", "").split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() == "wait":
+            try:
+                return max(0.0, min(longest, float(value.strip())))
+            except ValueError:
+                break
+    return longest
+
+
 def finished(api: Any, request: flask.Request, job: Job) -> tuple[Job, dict[str, str]]:
     """The job once it ended (JobStillRunning at the deadline) and the answer's headers."""
     url = status_url(api.base_url(request), job.id, api.jobs_path)
+    seconds = wait_seconds(request, api.services.settings.sync_wait_seconds)
     try:
-        job = waiting.wait(api.services, job, api.services.settings.sync_wait_seconds)
+        job = waiting.wait(api.services, job, seconds)
     except waiting.StillRunning as late:
         raise JobStillRunning(
             f"job {job.id} is still {late.job.state} after {late.waited:.0f} s; it goes on: "
