@@ -27,7 +27,7 @@ def client(spec: dict, location: str = "global", base_url: str | None = None):
         vertexai=True,
         project="my-own-project",
         location=location,
-        credentials=Credentials(token="the-sdk-access-token"),  # noqa: S106 - a stand-in
+        credentials=Credentials(token="the-sdk-access-token"),
         http_options=types.HttpOptions(base_url=base_url or spec["base_url"], headers=headers),
     )
 
@@ -242,7 +242,11 @@ def refused(spec: dict, out: Path) -> None:
             types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())]),
         ),
         ("no such model", "gemini-9-image", None),
-        ("two candidates", "gemini-3.1-flash-image", types.GenerateContentConfig(candidate_count=2)),
+        (
+            "two candidates",
+            "gemini-3.1-flash-image",
+            types.GenerateContentConfig(candidate_count=2),
+        ),
     ]
     for name, model, config in cases:
         try:

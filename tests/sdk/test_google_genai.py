@@ -140,7 +140,7 @@ def test_each_call_reaches_vertex_as_google_genai_sends_it_directly(fifteen, sta
 def test_options_imagegen_checks_are_on_the_wire(fifteen):
     """The fields the job API could not express before issue 28 (a few named, on top of the
     whole-body comparison above)."""
-    answers, records = fifteen
+    _, records = fifteen
     via = dict(zip(EXPECTED, records[len(EXPECTED) :], strict=True))
     assert via["nb2 system instruction"]["body"]["systemInstruction"] == {
         "parts": [{"text": "Draw in flat colours only."}],
