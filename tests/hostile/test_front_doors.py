@@ -33,7 +33,7 @@ def _turn(*parts) -> dict:
 
 
 @pytest.fixture
-def doors(make_services, idle_topic, issuer):  # noqa: F811 (fixtures from conftest)
+def doors(make_services, idle_topic, issuer):
     """The API as deployed, its jobs on a topic nobody consumes, waiting 1 s at most."""
     from imagegen.http_api import Api
     from tests.hostile.support import AUDIENCE
