@@ -602,6 +602,12 @@ def _generate_content(
     reply["candidates"] = [
         {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
     ]
+    if any(_either(t, "googleSearch") is not None for t in _either(body, "tools") or []):
+        # grounded: the queries made and the search suggestions Google requires to be shown
+        reply["candidates"][0]["groundingMetadata"] = {
+            "webSearchQueries": [prompt[:80]],
+            "searchEntryPoint": {"renderedContent": "<div>(stand-in) search suggestions</div>"},
+        }
     return reply
 
 

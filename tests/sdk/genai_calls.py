@@ -62,6 +62,11 @@ def summary(name: str, response, out: Path) -> dict:
         "thoughts": thoughts,
         "signatures": signatures,
         "usage": response.usage_metadata.total_token_count if response.usage_metadata else None,
+        "search_queries": (
+            candidate.grounding_metadata.web_search_queries
+            if candidate and candidate.grounding_metadata
+            else None
+        ),
     }
 
 
@@ -191,10 +196,10 @@ def calls(spec: dict) -> list[tuple[str, str, str, object, object]]:
         ),
         ("pro multi-turn", pro, "global", history, cfg(response_modalities=["TEXT", "IMAGE"])),
         (
-            "pro labels",
+            "pro edit with labels",
             pro,
             "global",
-            f"{tag} a vase",
+            [image, f"{tag} as a vase"],
             cfg(labels={"team": "art"}, candidate_count=1),
         ),
     ]

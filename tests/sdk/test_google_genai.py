@@ -36,7 +36,7 @@ EXPECTED = {
     "lite edit from storage": ("gemini-3.1-flash-lite-image", "1K", "4:3"),
     "pro 4K portrait": ("gemini-3-pro-image", "4K", "3:4"),
     "pro multi-turn": ("gemini-3-pro-image", "1K", "1:1"),
-    "pro labels": ("gemini-3-pro-image", "1K", "1:1"),
+    "pro edit with labels": ("gemini-3-pro-image", "1K", "4:3"),
 }
 
 
@@ -111,7 +111,12 @@ def test_every_call_answers_an_image_of_the_catalog_size_with_its_provenance(fif
     assert jpeg["mime_type"] == "image/jpeg"
     thinking = answers["imagegen"]["nb2 thinking"]
     assert thinking["thoughts"] and thinking["signatures"] >= 1  # the summary came back, signed
-    assert answers["imagegen"]["nb2 search grounding"]["text"]  # TEXT and IMAGE were asked
+    grounded = answers["imagegen"]["nb2 search grounding"]
+    assert grounded["text"]  # TEXT and IMAGE were asked
+    # the grounding metadata comes back as Vertex sent it (its search suggestions must be
+    # shown with the answer)
+    assert grounded["search_queries"] == answers["direct"]["nb2 search grounding"]["search_queries"]
+    assert grounded["search_queries"]
 
 
 def test_each_call_reaches_vertex_as_google_genai_sends_it_directly(fifteen, stack_env):

@@ -146,6 +146,7 @@ def read_gemini(reply: dict, images: list[GeneratedImage] | None = None) -> Gene
         result.blocked.append(f"prompt blocked: {feedback['blockReason']} {message}".strip())
         return result
     for candidate in reply.get("candidates", []):
+        result.grounding = result.grounding or candidate.get("groundingMetadata") or None
         for part in (candidate.get("content") or {}).get("parts", []):
             streamed = next(given) if given is not None and "inlineData" in part else None
             signature = (

@@ -87,6 +87,7 @@ class Job(BaseModel):
     thoughts: list[str] | None = None
     enhanced_prompt: str | None = None
     usage: dict[str, Any] | None = None
+    grounding_metadata: dict[str, Any] | None = None  # Google Search grounding (issue 28)
     served_by: dict[str, Any] | None = None
     cost_usd: float | None = None
     images_produced: int | None = None

@@ -31,6 +31,8 @@ def response(job: Job, images: Images, read: Reader) -> dict[str, Any]:
         candidate["content"]["parts"] = parts
     answer: dict[str, Any] = {}
     reason = _block_reason(job)
+    if job.grounding_metadata:
+        candidate["groundingMetadata"] = job.grounding_metadata
     if job.state == State.SUCCEEDED or reason is None:
         candidate["finishReason"] = "STOP"
         answer["candidates"] = [candidate]

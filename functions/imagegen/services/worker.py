@@ -668,6 +668,7 @@ def _outputs_fields(keeper: Keeper, result: Generation, route: Route, job: Job) 
         "enhanced_prompt": result.enhanced_prompt,
         "usage": result.usage or None,
         "served_by": {"model": route.spec.id, "location": route.location},
+        "grounding_metadata": result.grounding,
         "cost_usd": cost_of(outputs),
         "images_produced": len(outputs),
         "partial_outputs": None,  # now in `outputs`
