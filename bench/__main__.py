@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import coldstart, memory, quota, results, submit, worker, writes
+from bench import coldstart, memory, native, quota, results, submit, worker, writes
 from bench._common import RESULTS, machine
 from bench._stack import local_stack
 
@@ -19,7 +19,7 @@ STACK_BENCHES = {
     "quota": quota.run,  # issue 18: the shared Vertex limiter
     "writes": writes.run,  # issue 18: sharded counters
 }
-ALL = ["coldstart", *STACK_BENCHES]
+ALL = ["coldstart", *STACK_BENCHES, "native"]
 
 
 def main(argv: list[str]) -> int:
@@ -32,6 +32,8 @@ def main(argv: list[str]) -> int:
     print(f"[bench] {machine()}", flush=True)
     if "coldstart" in names:
         coldstart.run()
+    if "native" in names:  # issue 28: the whole stack, its own (before the shared one)
+        native.run()
     wanted = [n for n in names if n in STACK_BENCHES]
     if wanted:
         with local_stack() as stack:
