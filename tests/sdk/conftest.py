@@ -48,22 +48,27 @@ def token_for(stack):
     return mint
 
 
+def run_script(python: str, script: str, args: list[str], spec: dict) -> list[dict]:
+    """Run a script of this folder with `spec` as JSON on stdin: the JSON lines it printed."""
+    done = subprocess.run(
+        [python, str(Path(__file__).parent / script), *args],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
 @pytest.fixture
 def run_sdk(sdk_python, tmp_path):
     """`run_sdk(script, scenario, **spec)` -> the JSON lines the script printed."""
 
     def run(script: str, scenario: str, **spec) -> list[dict]:
         spec.setdefault("out", str(tmp_path / "out"))
-        done = subprocess.run(
-            [sdk_python, str(Path(__file__).parent / script), scenario],
-            input=json.dumps(spec),
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+        return run_script(sdk_python, script, [scenario], spec)
 
     return run
 

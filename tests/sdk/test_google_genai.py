@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from imagegen.domain.catalog import load_catalog
-from tests.sdk.conftest import pixels, png_bytes, provenance
+from tests.sdk.conftest import pixels, png_bytes, provenance, run_script
 
 pytestmark = pytest.mark.stack
 CATALOG = load_catalog()
@@ -51,10 +51,6 @@ def recorded(vertex_url: str, tag: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def fifteen(stack, stack_env, vertex_url, token_for, sdk_python, tmp_path_factory, unique_tag):
     """The 15 calls, through imagegen and directly: (answers via imagegen, records of both)."""
-    import json
-    import subprocess
-    from pathlib import Path
-
     from google.cloud import storage
 
     png = png_bytes()
@@ -71,18 +67,9 @@ def fifteen(stack, stack_env, vertex_url, token_for, sdk_python, tmp_path_factor
     for route, base in (("direct", vertex_url), ("imagegen", stack_env["IMAGEGEN_API_URL"])):
         out = tmp_path_factory.mktemp(route)
         token = token_for("alice@example.com") if route == "imagegen" else None
-        done = subprocess.run(
-            [sdk_python, str(Path(__file__).parent / "genai_calls.py"), "calls"],
-            input=json.dumps({**spec, "base_url": base, "token": token, "out": str(out)}),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        answers[route] = {
-            line["name"]: line for line in map(json.loads, done.stdout.splitlines()) if line
-        }
+        spec_here = {**spec, "base_url": base, "token": token, "out": str(out)}
+        lines = run_script(sdk_python, "genai_calls.py", ["calls"], spec_here)
+        answers[route] = {line["name"]: line for line in lines}
     records = recorded(vertex_url, unique_tag)
     return answers, records
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from imagegen.domain.catalog import load_catalog
-from tests.sdk.conftest import pixels, png_bytes, provenance
+from tests.sdk.conftest import pixels, png_bytes, provenance, run_script
 
 pytestmark = pytest.mark.stack
 CATALOG = load_catalog()
@@ -19,10 +19,6 @@ NB2, PRO = CATALOG["gemini-3.1-flash-image"], CATALOG["gemini-3-pro-image"]
 
 @pytest.fixture(scope="module")
 def answers(stack, stack_env, sdk_python, tmp_path_factory):
-    import json
-    import subprocess
-    from pathlib import Path
-
     from devstack import idtokens
 
     out = tmp_path_factory.mktemp("openai")
@@ -36,16 +32,7 @@ def answers(stack, stack_env, sdk_python, tmp_path_factory):
         "png_path": str(png),
         "tag": f"openai-{uuid.uuid4().hex[:8]}",
     }
-    done = subprocess.run(
-        [sdk_python, str(Path(__file__).parent / "openai_calls.py")],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return {line["name"]: line for line in map(json.loads, done.stdout.splitlines())}
+    return {line["name"]: line for line in run_script(sdk_python, "openai_calls.py", [], spec)}
 
 
 def test_b64_images_of_the_mapped_size_carry_their_provenance(answers):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from imagegen.errors import InvalidRequest
+from imagegen.native.renaming import renamed
 
 # parameters -> job request field
 PARAMETERS = {
@@ -101,10 +102,4 @@ def job_body(body: Any, *, model: str, location: str) -> tuple[dict[str, Any], d
 
 def translated(exc: InvalidRequest, paths: dict[str, str]) -> InvalidRequest:
     """Validation problems named by the caller's parameter paths."""
-    details = []
-    for detail in exc.details or []:
-        name = str(detail.get("field", ""))
-        top = name.split(".")[0]
-        details.append({**detail, "field": paths.get(name, paths.get(top, name))})
-    message = "; ".join(f"{d['field']}: {d['message']}" for d in details) or exc.message
-    return InvalidRequest(message, details=details)
+    return renamed(exc, lambda name: paths.get(name, paths.get(name.split(".")[0], name)))

@@ -37,6 +37,7 @@ from imagegen.domain.job import Job
 from imagegen.domain.jobs import State
 from imagegen.errors import ImagegenError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from imagegen.native import vertex_api, vertex_reply
+from imagegen.native.renaming import renamed
 from imagegen.native.streaming import Images
 
 ALIASES = {
@@ -237,13 +238,7 @@ def _size(size: Any, spec: Any) -> tuple[str, str] | None:
 
 def translated(exc: InvalidRequest) -> InvalidRequest:
     """Validation problems named by the OpenAI parameter they came from."""
-    details = []
-    for detail in exc.details or []:
-        name = str(detail.get("field", ""))
-        top = name.split(".")[0]
-        details.append({**detail, "field": PARAMS.get(name, PARAMS.get(top, top))})
-    message = "; ".join(f"{d['field']}: {d['message']}" for d in details) or exc.message
-    return InvalidRequest(message, details=details)
+    return renamed(exc, lambda name: PARAMS.get(name, PARAMS.get(name.split(".")[0], name)))
 
 
 def _images(

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagegen.errors import InvalidRequest
+from imagegen.native.renaming import renamed
 
 VERSIONS = ("v1", "v1beta1")
 IMAGE_KINDS = ("inlineData", "fileData")
@@ -174,9 +175,7 @@ class NativeRequest:
 
     def translated(self, exc: InvalidRequest) -> InvalidRequest:
         """The same problems, each named by its path in the caller's request."""
-        details = [{**d, "field": self.field(str(d.get("field", "")))} for d in exc.details or []]
-        message = "; ".join(f"{d['field']}: {d['message']}" for d in details) or exc.message
-        return InvalidRequest(message, details=details)
+        return renamed(exc, self.field)
 
     # -- what the job stores, and what the worker sends --------------------------------
     def stored(self, references: list[dict[str, Any]]) -> str:
