@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from imagegen.domain.catalog import load_catalog
-from tests.sdk.conftest import pixels
+from tests.sdk.conftest import pixels, provenance
 
 pytestmark = pytest.mark.stack
 NB2 = load_catalog()["gemini-3.1-flash-image"]
@@ -54,3 +54,9 @@ def test_the_guides_imagen_code_runs_unchanged(stack, stack_env, vertex_url, tmp
     )
     assert job["request"]["safety_filter_level"] == "block_medium_and_above"
     assert len(job["outputs"]) == 4
+    # the SDK re-encodes what it saves (with its own generation parameters); the images it
+    # was answered with are the stored files, which carry the job's provenance
+    stored = tmp_path / "stored.png"
+    stored.write_bytes(requests.get(job["outputs"][0]["url"], timeout=10).content)
+    assert provenance(str(stored))["imagegen-job-id"] == job_id
+    assert pixels(str(stored)) == NB2.pixel_size("1:1", "1K")
