@@ -48,6 +48,8 @@ def test_the_job_body_takes_what_the_catalog_checks_in_either_spelling():
     assert job["google_search"] and job["include_thoughts"] and not job["response_text"]
     assert job["reference_images"] == [{"gcs_uri": "gs://b/a.png"}]
     assert native.field("image_size") == "generation_config.image_config.imageSize"
+    hooked = native.job_body(webhook="https://hooks.example/x")  # X-Imagegen-Webhook
+    assert hooked["webhook"] == {"url": "https://hooks.example/x"}
     assert native.field("reference_images.0.gcs_uri") == "contents[2].parts[0].fileData.fileUri"
 
 

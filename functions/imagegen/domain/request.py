@@ -62,11 +62,12 @@ _SAFETY_ALIASES = {
 }
 _ALIASES = {"safety_filter_level": _SAFETY_ALIASES, "person_generation": _PERSON_ALIASES}
 
-# Vertex AI's `HarmCategory` and `SafetySetting.HarmBlockThreshold` / `HarmBlockMethod`
-# enums (the aiplatform_v1 GenerateContentRequest proto of google-cloud-aiplatform 2.7.0;
-# https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.cachedContents#SafetySetting,
-# read 2026-12-06). Per-category settings are sent as given; the job API's single
-# `safety_filter_level` sets the first four alike (adapters/vertex_wire.py).
+# Vertex AI's `SafetySetting` (category, threshold, optional method SEVERITY/PROBABILITY:
+# https://docs.cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/SafetySetting,
+# read 2026-12-06; thresholds down to OFF as Google's REST references list them); the
+# category and threshold values are the enums of the aiplatform_v1 proto of
+# google-cloud-aiplatform 2.7.0. Per-category settings are sent as given; the job API's
+# single `safety_filter_level` sets the first four alike (adapters/vertex_wire.py).
 HarmCategory = Literal[
     "HARM_CATEGORY_HATE_SPEECH",
     "HARM_CATEGORY_DANGEROUS_CONTENT",
