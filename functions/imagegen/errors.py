@@ -138,3 +138,11 @@ class BudgetExceeded(ImagegenError, code="budget_exceeded", http_status=429):
         body = super().to_json()
         body["error"]["reset_at"] = self.reset_at.isoformat().replace("+00:00", "Z")
         return body
+
+
+class JobStillRunning(ImagegenError, code="job_still_running", http_status=504):
+    """A synchronous front door (issue 28) stopped waiting; the job goes on. `job_id` and
+    `status_url` say where to read it."""
+
+    job_id: str
+    status_url: str

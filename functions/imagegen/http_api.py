@@ -29,6 +29,7 @@ from imagegen.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from imagegen.native import doors
 from imagegen.services import submission
 
 log = logs.get_logger("imagegen.http")
@@ -148,14 +149,34 @@ class Api:
         ]
         # the live catalog's routes (issue 17), `GET /v1/models` among them
         catalog = catalog_admin.ROUTES
-        return own + [rule(path, f"catalog {path}", *methods) for path, methods in catalog.items()]
+        own += [rule(path, f"catalog {path}", *methods) for path, methods in catalog.items()]
+        # the front doors (issue 28): Vertex's and OpenAI's own routes (native/doors.py)
+        return own + [rule(path, f"door {path}", *doors.ROUTES[path][0]) for path in doors.ROUTES]
 
     def caller(self, request: flask.Request) -> Caller:
         """The verified caller (401 without one); see imagegen.auth."""
         return self.auth.caller(request.headers, _base_url(request))
 
+    # helpers the front doors share with the job API (native/)
+    key = staticmethod(idempotency_key)
+    base_url = staticmethod(_base_url)
+
+    def read_json(self, request: flask.Request) -> Any:
+        settings = self.services.settings
+        return _read_json(request, settings.max_body_bytes, settings.max_json_depth)
+
     def handle(self, request: flask.Request) -> flask.Response:
         logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), self.services.settings.project)
+        door = doors.door_for(request.path)
+        if door is None:
+            return self._handle(request, _error)
+        return self._handle(
+            request, lambda exc, headers=None: doors.error_response(door, exc, headers or {})
+        )
+
+    def _handle(self, request: flask.Request, _error) -> flask.Response:
+        """Route and answer; `_error(exc, headers)` renders an error in the shape of the
+        API the path belongs to."""
         try:
             return self._route(request)
         except (RateLimited, BudgetExceeded) as exc:
@@ -175,13 +196,15 @@ class Api:
             return _error(exc)
         except Exception:
             log.exception("unhandled error", extra={"path": request.path})
-            return _json({"error": {"code": "internal", "message": "internal error"}}, 500)
+            return _error(ImagegenError("internal error"))
 
     def _route(self, request: flask.Request) -> flask.Response:
         endpoint, args = match(self.routes, request)
         if endpoint.startswith("catalog "):
             path = endpoint.removeprefix("catalog ")
             return catalog_admin.ROUTES[path][request.method](self, request)
+        if endpoint.startswith("door "):
+            return doors.ROUTES[endpoint.removeprefix("door ")][1](self, request, **args)
         return getattr(self, endpoint)(request, **args)
 
     # -- views: a job as JSON, with its URLs -------------------------------------------

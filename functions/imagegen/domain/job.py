@@ -72,6 +72,9 @@ class Job(BaseModel):
     parent_job_id: str | None = None
     idempotency_id: str | None = None
     upload: dict[str, Any] | None = None  # the upload that made the job (its answer's name)
+    # a Vertex-native request as sent (issue 28; JSON text, inline images in storage): the
+    # worker sends it as it is (native/vertex_request.py)
+    native_request: str | None = None
     charged: dict[str, Any] | None = None  # {usd, counters}: the budget reserved at submit
     # the outbox of job events (domain/job_events.py)
     event_sequence: int | None = None
@@ -85,6 +88,7 @@ class Job(BaseModel):
     thoughts: list[str] | None = None
     enhanced_prompt: str | None = None
     usage: dict[str, Any] | None = None
+    grounding_metadata: dict[str, Any] | None = None  # Google Search grounding (issue 28)
     served_by: dict[str, Any] | None = None
     cost_usd: float | None = None
     images_produced: int | None = None
@@ -253,7 +257,9 @@ class JobView(BaseModel):
     cost_usd: float | None = None
     images_produced: int | None = None
     usage: dict[str, Any] | None = Field(default=None, description="Vertex's token counts")
-    source: str | None = Field(default=None, description="http, upload or studio")
+    source: str | None = Field(
+        default=None, description="http, upload, studio, vertex or openai (issue 28's front doors)"
+    )
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
     started_at: Timestamp | None = None

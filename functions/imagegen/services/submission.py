@@ -22,6 +22,7 @@ from imagegen.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unava
 
 if TYPE_CHECKING:
     from imagegen.auth import Caller
+    from imagegen.native.vertex_request import NativeRequest
 from imagegen.logs import get_logger
 
 log = get_logger("imagegen.submit")
@@ -81,11 +82,13 @@ def submit(
     idempotency_key: str | None = None,
     source: str = "http",
     upload: dict[str, str] | None = None,
+    native: NativeRequest | None = None,
 ) -> Submitted:
     """Validate, record, queue. Invalid input raises InvalidRequest before anything is
     written; over a rate or budget limit raises RateLimited / BudgetExceeded (429) and
     writes nothing; a queue failure removes the record again and raises Unavailable (503),
-    so a job is either queued or was never accepted."""
+    so a job is either queued or was never accepted. `native`: a Vertex-native request
+    (issue 28) that `body` was taken from; the job keeps it to send as it is."""
     _note_retired_model(services, body)
     validated = validate_request(body, services.catalog, services.policy)
     conversation_prefix = None
@@ -96,10 +99,13 @@ def submit(
             services, validated, validated.request.parent_job_id, caller
         )
         validated.warnings.extend(more_warnings)
-    fingerprint = request_fingerprint(body)
+    fingerprint = request_fingerprint(native.body if native is not None else body)
     job_id = new_job_id()
     validated, written = store_inline_references(services, validated, job_id)
     more: dict[str, Any] = {"upload": upload} if upload else {}  # its object, its answer
+    if native is not None:  # its inline images now where the references were stored
+        refs = [ref.model_dump(exclude_none=True) for ref in validated.request.reference_images]
+        more["native_request"] = native.stored(refs)
     if conversation_prefix is not None:
         more["conversation"] = conversation_prefix
         more["parent_job_id"] = validated.request.parent_job_id

@@ -40,6 +40,7 @@ from imagegen.domain.retry import Backoff, fits
 from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
 from imagegen.logs import get_logger
 from imagegen.media import ImageStream
+from imagegen.native import vertex_request
 from imagegen.services.lifecycle import call_serving, record_not_found, reroute
 from imagegen.services.upkeep import finish_oversized
 
@@ -147,9 +148,10 @@ def _slots(services: Services, route: Route, calls: int) -> None:
 
 
 def _fits(spec: ModelSpec, req: JobRequest) -> bool:
+    size = req.image_size or spec.default_size
     return (
-        req.image_size in spec.sizes
-        and (req.aspect_ratio is None or req.aspect_ratio in spec.sizes[req.image_size])
+        size in spec.sizes
+        and (req.aspect_ratio is None or req.aspect_ratio in spec.sizes[size])
         and req.number_of_images <= spec.max_images
         and len(req.reference_images) <= spec.max_reference_images
         and (req.thinking_level is None or req.thinking_level in spec.thinking_levels)
@@ -367,13 +369,15 @@ def call_with_retries(
     history: list[dict[str, Any]] | None = None,
     keeper: Keeper | None = None,
     first: Route | None = None,
+    native: tuple[dict[str, Any], str] | None = None,
 ) -> tuple[Generation, Route, int]:
     """Try the routes until one answers. Quota errors and "not served here" move on to the
     next route at once; other transient errors back off on the same route. Raises the last
     RetryableUpstream when the time runs out, FinalUpstream when nothing can work.
     `history`: the conversation a Gemini job continues (see domain/conversation.py).
     `keeper`: stores each image as it arrives; every call asks only for the missing ones.
-    `first`: the route `pace` took slots on (tried first; later calls take their own)."""
+    `first`: the route `pace` took slots on (tried first; later calls take their own).
+    `native`: (body, API version) of a Vertex-native request, sent as it is (issue 28)."""
     candidates = routes(services, spec, req)
     if first is not None and first in candidates:
         candidates.remove(first)
@@ -396,6 +400,8 @@ def call_with_retries(
         try:
             labels = {**req.labels, "imagegen-job": job_id}
             more: dict[str, Any] = {"history": history} if history else {}
+            if native is not None:
+                more["native"] = native
             ask = req
             if keeper is not None:
                 if keeper.missing <= 0:
@@ -469,9 +475,20 @@ def _since_submit(job: Job) -> float | None:
     return round((utcnow() - created).total_seconds(), 3) if created else None
 
 
+def native_call(services: Services, job: Job) -> tuple[dict[str, Any], str] | None:
+    """(body, API version) of a Vertex-native job (issue 28): the caller's request, its
+    inline images read back from where submit stored them; None for other jobs."""
+    if not job.native_request:
+        return None
+    limit = services.settings.max_inline_image_bytes
+    return vertex_request.restore(job.native_request, lambda uri: services.storage.read(uri, limit))
+
+
 def _error(exc: ImagegenError | Exception, **extra: Any) -> dict[str, Any]:
     if isinstance(exc, ImagegenError):
         body = {"code": exc.code, "message": exc.message}
+        if getattr(exc, "status", None):  # Vertex's HTTP status (a native answer repeats it)
+            body["status"] = exc.status
     else:
         body = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
     body.update(extra)
@@ -546,6 +563,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
             extra={**ctx, "kept": len(keeper.outputs), "missing": keeper.missing},
         )
     try:
+        native = native_call(services, job)
         result, route, calls, req, spec = call_serving(
             services,
             spec,
@@ -556,6 +574,7 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
             history=history,
             keeper=keeper,
             first=paced,
+            native=native,
         )
         fields = _outputs_fields(keeper, result, route, job)
         if fields["outputs"]:
@@ -700,6 +719,7 @@ def _outputs_fields(keeper: Keeper, result: Generation, route: Route, job: Job) 
         "enhanced_prompt": result.enhanced_prompt,
         "usage": result.usage or None,
         "served_by": {"model": route.spec.id, "location": route.location},
+        "grounding_metadata": result.grounding,
         "cost_usd": cost_of(outputs),
         "images_produced": len(outputs),
         "partial_outputs": None,  # now in `outputs`
