@@ -21,7 +21,7 @@ SECTIONS = {
     "coldstart": r"\| submit +\| [0-9.]+ +\|",
     "submit": r"\| submit +\| 1 +\| \d+ +\| 0 +\|",
     "worker": r"\| total +\| [0-9.]+ +\|",
-    "memory": r"\| 2 x 1K .*\| streamed +\| \d+ ",
+    "memory": r"\| 2 x 1K .*\| streamed +\| on +\| \d+ ",
     "results": r"\| webhook delivery .*\| \d+ +\| [0-9.]+ ",
     "quota": r"\| hand-back \(today\) .*\| 1x +\| [0-9.]+ ",
     "writes": r"\| baseline: 1 shard +\| \d+ ",
