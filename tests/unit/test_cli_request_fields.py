@@ -23,6 +23,7 @@ def test_every_job_request_field_has_an_option():
         no_watermark=True,
         negative_prompt="n",
         person_generation="allow_adult",
+        prominent_people="BLOCK",
         safety_filter_level="block_some",
         mime_type="jpeg",
         quality=80,
@@ -44,3 +45,4 @@ def test_every_job_request_field_has_an_option():
         {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"}
     ]
     assert (request["thinking_level"], request["media_resolution"]) == ("high", "low")
+    assert request["prominent_people"] == "block"

@@ -121,6 +121,10 @@ _REQUEST_OPTIONS = (
     click.option("--negative-prompt", help="What to leave out (models that take it)."),
     click.option("--person-generation", help="dont_allow, allow_adult or allow_all."),
     click.option(
+        "--prominent-people",
+        help="allow or block images of prominent people (Vertex AI's imageConfig option).",
+    ),
+    click.option(
         "--safety",
         "safety_filter_level",
         help="block_low_and_above, block_medium_and_above, block_only_high, block_none "
@@ -169,6 +173,7 @@ def build_request(
     no_watermark: bool = False,
     negative_prompt: str | None = None,
     person_generation: str | None = None,
+    prominent_people: str | None = None,
     safety_filter_level: str | None = None,
     mime_type: str | None = None,
     quality: int | None = None,
@@ -197,6 +202,7 @@ def build_request(
         "seed": seed,
         "negative_prompt": negative_prompt,
         "person_generation": person_generation,
+        "prominent_people": prominent_people.lower() if prominent_people else None,
         "safety_filter_level": safety_filter_level,
         "thinking_level": thinking_level.lower() if thinking_level else None,
         "system_instruction": system_instruction,
