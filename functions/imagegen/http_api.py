@@ -6,6 +6,7 @@ services.submission, which takes commands and returns domain objects."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from typing import Any
 
@@ -97,15 +98,47 @@ def _base_url(request: flask.Request) -> str:
 
 
 def _read_json(request: flask.Request, limit: int, max_depth: int) -> Any:
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is over {limit} bytes")
+    _refuse_declared(request, limit)  # 413 before 415: nothing of a huge body is read
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("send the job as JSON with Content-Type: application/json")
-    raw = request.get_data(cache=False)
+    return bounded_json.loads(_read_body(request, limit), max_depth)
+
+
+def _read_body(request: flask.Request, limit: int) -> bytes:
+    """The body, never more than `limit` bytes of it held: a declared length over the limit
+    is refused before a byte is read, a streamed one (chunked, no Content-Length) as soon
+    as it passes the limit. werkzeug bounds the read: with `max_content_length` set, the
+    request's stream is a LimitedStream that stops there (gunicorn, functions-framework's
+    server, marks its input terminated, which werkzeug needs to read a chunked body)."""
+    _refuse_declared(request, limit)
+    request.max_content_length = limit + 1  # one byte over tells "over" from "exactly"
+    try:
+        raw = request.get_data(cache=False)
+    except http_errors.ClientDisconnected:  # werkzeug's 400: the body ended early
+        raise InvalidRequest(
+            "the body ended before its declared length",
+            details=[{"field": "body", "message": "incomplete"}],
+        ) from None
     if len(raw) > limit:
         raise PayloadTooLarge(f"the body is over {limit} bytes")
-    return bounded_json.loads(raw, max_depth)
+    return raw
+
+
+def _refuse_declared(request: flask.Request, limit: int) -> None:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"the body is over {limit} bytes")
+
+
+def _leave_body(request: flask.Request) -> None:
+    """Nothing more of the body is read once the answer is made. functions-framework reads
+    what is left after every answer (its `read_request` after_request hook): past
+    `max_content_length` that read raises (a 500 in place of the answer), and without a
+    limit it holds the whole body in memory (a 300 MB chunked POST took submit from 170 to
+    478 MB, issue 31). An empty stream leaves the rest to gunicorn, which discards at most
+    64 KiB of it and closes the connection. (`stream` is werkzeug's cached_property:
+    setting it sets the cached value.)"""
+    request.stream = io.BytesIO()
 
 
 def idempotency_key(request: flask.Request) -> str | None:
@@ -155,6 +188,12 @@ class Api:
         return self.auth.caller(request.headers, _base_url(request))
 
     def handle(self, request: flask.Request) -> flask.Response:
+        try:
+            return self._handle(request)
+        finally:
+            _leave_body(request)
+
+    def _handle(self, request: flask.Request) -> flask.Response:
         logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), self.services.settings.project)
         try:
             return self._route(request)
@@ -249,7 +288,9 @@ class Api:
 def usage_period(
     day: str | None, month: str | None
 ) -> tuple[dict[str, str], dt.datetime, dt.datetime]:
-    """The usage report's period from the query string: ({day|month}, start, end), UTC."""
+    """The usage report's period from the query string: ({day|month}, start, end), UTC.
+    A period that would end past 9999-12-31 (`month=9999-12`) is a 400 like a malformed
+    one: its end overflows Python's datetime."""
     try:
         if month:
             start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC)
@@ -258,13 +299,13 @@ def usage_period(
         day = day or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC)
         return {"day": day}, start, start + dt.timedelta(days=1)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InvalidRequest(
             "bad period",
             details=[
                 {
                     "field": "month" if month else "day",
-                    "message": "use YYYY-MM-DD for day, YYYY-MM for month",
+                    "message": "use YYYY-MM-DD for day, YYYY-MM for month, ending by 9999-12-31",
                 }
             ],
         ) from None

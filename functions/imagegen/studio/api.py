@@ -75,13 +75,22 @@ def _page() -> bytes:
 
 
 def _parse_before(raw: str | None) -> dt.datetime | None:
+    """The gallery's cursor as a UTC time (a time without an offset is read as UTC). A time
+    whose UTC falls outside 0001..9999 (`0001-01-01T00:00:00+01:00`) is a 400 like a
+    malformed one: converting it overflowed only in the query, a 500 (issue 31)."""
     if not raw:
         return None
     try:
-        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         raise InvalidRequest(
-            "bad cursor", details=[{"field": "before", "message": "an ISO 8601 time"}]
+            "bad cursor",
+            details=[
+                {"field": "before", "message": "an ISO 8601 time between 0001 and 9999 in UTC"}
+            ],
         ) from None
 
 
