@@ -3,7 +3,7 @@ overflows, prompts that show nothing, webhook addresses hidden inside IPv6 forms
 port that cannot be read, and upload files that cannot be read or are named in upper case.
 Each was a 5xx, a silent loss or a retry storm on the main of c08d881; each is now a
 structured 4xx with nothing stored, a refusal, or an answer file naming the error. (The
-body-size and missing-reference edges need the whole stack: tests/e2e/test_edges.py.)"""
+body-size and missing-reference edges need the whole stack: tests/e2e/test_edges_e2e.py.)"""
 
 from __future__ import annotations
 
