@@ -266,3 +266,27 @@ def _png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), "navy").save(buf, "PNG")
     return buf.getvalue()
+
+
+def test_a_gzip_encoded_request_file_is_read_and_a_gzip_bomb_is_refused(uploads, unique):
+    """Cloud Storage serves a `Content-Encoding: gzip` object decompressed, and its size is
+    the compressed one: 1 MiB of gzipped zeros would have come back as a gigabyte. The file
+    is read as stored and decompressed no further than the cap. (The storage emulator does
+    not decompress, so on main this file was refused here as not JSON, and the bomb too.)"""
+    import gzip
+
+    services, bucket = uploads
+    fine = bucket.blob(f"requests/{unique}-gz.json")
+    fine.content_encoding = "gzip"
+    fine.upload_from_string(gzip.compress(json.dumps({"prompt": f"{unique} gz"}).encode()))
+    assert handle_upload(services, STORAGE_FINALIZED, _event(fine)) in {"queued", "duplicate"}
+    assert services.jobs.get(_answer_of(services, fine.name)["job_id"]).request["prompt"] == (
+        f"{unique} gz"
+    )
+    bomb = bucket.blob(f"requests/{unique}-bomb.json")
+    bomb.content_encoding = "gzip"
+    bomb.upload_from_string(gzip.compress(b" " * (64 * 1024 * 1024), 9))  # 64 MiB -> ~64 KB
+    assert handle_upload(services, STORAGE_FINALIZED, _event(bomb)) == "refused"
+    error = _answer_of(services, bomb.name)["error"]
+    assert error["code"] == "invalid_request" and "decompressed" in error["message"]
+    record("gzip-encoded request file; 64 MiB gzip bomb", ["queued", "refused"])
