@@ -290,3 +290,46 @@ def test_a_gzip_encoded_request_file_is_read_and_a_gzip_bomb_is_refused(uploads,
     error = _answer_of(services, bomb.name)["error"]
     assert error["code"] == "invalid_request" and "decompressed" in error["message"]
     record("gzip-encoded request file; 64 MiB gzip bomb", ["queued", "refused"])
+
+
+# -- found on the way: the studio's references to earlier outputs ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("ref", "field"),
+    [
+        ({"index": [0]}, "reference_images.0.index"),  # unhashable: TypeError, a 500
+        ({"index": "0"}, "reference_images.0.index"),
+        ({"index": True}, "reference_images.0.index"),
+        ({"job_id": ["x"]}, "reference_images.0.job_id"),
+        ({"index": 0}, "reference_images.0"),  # an 8 MiB output: ValueError, a 500
+    ],
+)
+def test_studio_references_to_earlier_outputs_are_checked(make_services, unique, ref, field):
+    import os
+
+    from imagegen.studio.api import Studio
+    from tests.hostile.support import flask_client, succeeded_job
+
+    services = make_services(studio_local_identity=True)
+    me = f"studio-{unique}@example.com"
+    big = services.storage.write(
+        services.settings.outputs_bucket,
+        f"jobs/{unique}/0.png",
+        os.urandom(8 * 1024 * 1024),  # over the 7 MB a reference may be inline
+        "image/png",
+        {},
+    )
+    job_id = succeeded_job(
+        services, me, unique, outputs=[{"uri": big, "mime_type": "image/png", "index": 0}]
+    )
+    client = flask_client(Studio(services))
+    response = client.post(
+        "/api/jobs",
+        json={"prompt": unique, "reference_images": [{"job_id": job_id, **ref}]},
+        headers={"X-Imagegen-Caller": me},
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"]["details"][0]["field"] == field
+    assert [job.id for job in services.jobs.of_caller(me, 5)] == [job_id]  # nothing new
+    record(f"studio reference {json.dumps(ref)}", [response.status_code])

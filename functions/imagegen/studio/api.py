@@ -227,20 +227,30 @@ class Studio(Api):
         image's bytes inline, so it passes the same checks as an upload and is copied to
         the new job's inputs. Another user's job is the same 404 as a missing one."""
         resolved = []
+        limit = self.services.settings.max_inline_image_bytes
         for i, ref in enumerate(refs):
             if not (isinstance(ref, dict) and "job_id" in ref):
                 resolved.append(ref)
                 continue
-            job = submission.get_job(self.services, str(ref["job_id"]), caller)
+
+            def bad(message: str, where: str = f"reference_images.{i}") -> InvalidRequest:
+                return InvalidRequest(message, details=[{"field": where, "message": message}])
+
+            job_id, index = ref["job_id"], ref.get("index", 0)
+            # JSON's own types: a list index raised TypeError (unhashable), a 500 (issue 31)
+            if not isinstance(job_id, str):
+                raise bad("a job id (a string)", f"reference_images.{i}.job_id")
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise bad("an output number (an integer)", f"reference_images.{i}.index")
+            job = submission.get_job(self.services, job_id, caller)
             outputs = {o.get("index", n): o for n, o in enumerate(job.outputs or [])}
-            output = outputs.get(ref.get("index", 0))
+            output = outputs.get(index)
             if output is None:
-                raise InvalidRequest(
-                    "no such output",
-                    details=[{"field": f"reference_images.{i}", "message": "no such output"}],
-                )
-            limit = self.services.settings.max_inline_image_bytes
-            data = self.services.storage.read(str(output["uri"]), limit + 1)
+                raise bad("no such output")
+            try:
+                data = self.services.storage.read(str(output["uri"]), limit + 1)
+            except ValueError:  # over the cap: read() refuses before downloading
+                raise bad(f"that output is over the {limit} bytes a reference may be") from None
             resolved.append({"data": base64.b64encode(data).decode("ascii")})
         return resolved
 
