@@ -370,9 +370,8 @@ def call_with_retries(
                 raise
             missing = _missing_inputs(services, req, history, job_id)
             if missing:  # the 404 was for an input, not the model: fail, no failover
-                gone = ", ".join(missing)
                 raise ReferenceNotFound(
-                    f"reference image {gone} does not exist (Vertex AI: {exc.message})",
+                    f"no such reference image: {', '.join(missing)} (Vertex AI: {exc.message})",
                     status=exc.status,
                 ) from exc
             _note_not_found(services, route, exc)
