@@ -11,7 +11,8 @@ image's shape, as an edit keeps it). A retired model (every Imagen id, the `-pre
 a model past its Vertex retirement date) gets the 404 NOT_FOUND Vertex sends for a model that
 is gone, and an
 option a model does not take (4K on Lite, a thinking level it lacks, Google Search on Lite)
-gets Vertex's 400 INVALID_ARGUMENT. Nothing it returns is a Vertex AI image; every image says
+gets Vertex's 400 INVALID_ARGUMENT; a `gs://` input the storage emulator does not hold gets
+Vertex's 404 NOT_FOUND (`_read_stored`). Nothing it returns is a Vertex AI image; every image says
 so on its face and every request logs so.
 
 Control endpoints (JSON):
@@ -694,10 +695,12 @@ def _generate_content(
                 uri = _either(stored or {}, "fileUri") or ""
                 if not str(uri).startswith(("gs://", "http://", "https://")):
                     raise VertexError(400, f"fileData.fileUri {uri!r} is not a URI. (stand-in)")
-                if first_shape is None and (turn or {}).get("role", "user") == "user":
-                    # Vertex reads a gs:// input itself; so does the stand-in, from the
-                    # storage emulator, so an edit of a stored image keeps its shape too.
-                    first_shape = _stored_shape(state.storage_endpoint, str(uri))
+                # Vertex reads a gs:// input itself; so does the stand-in, from the storage
+                # emulator: a missing one is refused, and an edit keeps its input's shape.
+                first = first_shape is None and (turn or {}).get("role", "user") == "user"
+                stored = _read_stored(state.storage_endpoint, uri, media=first)
+                if first and stored:
+                    first_shape = _shape(stored)
     if images_in > spec.max_reference_images + (1 if spec.max_reference_images else 0):
         raise VertexError(
             400, f"{model} takes at most {spec.max_reference_images} input images. (stand-in)"
@@ -869,21 +872,35 @@ def _b64(data: Any) -> bytes:
         raise VertexError(400, "inlineData.data is not valid base64. (stand-in)") from None
 
 
-def _stored_shape(endpoint: str | None, uri: str) -> tuple[int, int] | None:
-    """The pixel size of a gs:// object in the storage emulator; None if unreadable."""
+def _read_stored(endpoint: str | None, uri: str, media: bool) -> bytes | None:
+    """A gs:// input as Vertex reads it, from the storage emulator: its bytes (`media`) or
+    b"" (it exists); None when the stand-in cannot tell (no emulator, not gs://, the
+    emulator unreachable). A missing object is Vertex's 404 NOT_FOUND, whose cause the
+    error table gives as "No valid object is found from the designated URL" (example:
+    "Image file not found in the storage URL";
+    https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/api-errors, read
+    2026-12-06). The message names no URI: Vertex's exact wording is not documented, so
+    the project must not depend on it (the worker checks which of its inputs is gone)."""
     if not endpoint or not uri.startswith("gs://"):
         return None
+    import urllib.error
     import urllib.parse
     import urllib.request
 
     bucket, _, name = uri[len("gs://") :].partition("/")
     url = (
         f"{endpoint}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}"
-        f"/o/{urllib.parse.quote(name, safe='')}?alt=media"
+        f"/o/{urllib.parse.quote(name, safe='')}" + ("?alt=media" if media else "")
     )
     try:
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (local emulator)
-            return _shape(response.read())
+            return response.read() if media else b""
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise VertexError(
+                404, "No valid object is found from the designated URL. (stand-in)"
+            ) from None
+        return None
     except OSError:
         return None
 

@@ -118,6 +118,11 @@ class QuotaExhausted(ImagegenError, code="quota_exhausted", http_status=429):
         return body
 
 
+class ReferenceNotFound(FinalUpstream, code="reference_not_found"):
+    """A gs:// input of the job does not exist: Vertex answers it 404 NOT_FOUND, like a
+    model that is gone, but no other location or retry can help (issue 31)."""
+
+
 class Blocked(ImagegenError, code="blocked", http_status=422):
     """The model's safety filters refused the prompt or every image."""
 

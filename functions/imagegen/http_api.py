@@ -6,6 +6,7 @@ services.submission, which takes commands and returns domain objects."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from typing import Any
 
@@ -37,6 +38,8 @@ log = logs.get_logger("imagegen.http")
 # Seconds a caller should wait after a 503 (Pub/Sub or Firestore unavailable): nothing
 # was accepted, so the same request (same Idempotency-Key) can simply be sent again.
 RETRY_AFTER_UNAVAILABLE = 5
+# A request body is read in pieces of this size (bounded by IMAGEGEN_MAX_BODY_BYTES).
+READ_PIECE_BYTES = 256 * 1024
 
 
 class JobIdConverter(BaseConverter):
@@ -98,15 +101,52 @@ def _base_url(request: flask.Request) -> str:
 
 
 def _read_json(request: flask.Request, limit: int, max_depth: int) -> Any:
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is over {limit} bytes")
+    _refuse_declared(request, limit)  # 413 before 415: nothing of a huge body is read
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("send the job as JSON with Content-Type: application/json")
-    raw = request.get_data(cache=False)
-    if len(raw) > limit:
+    return bounded_json.loads(_read_body(request, limit), max_depth)
+
+
+def _read_body(request: flask.Request, limit: int) -> bytearray:
+    """The body, never more than `limit` bytes of it held: a declared length over the limit
+    is refused before a byte is read, a streamed one (chunked, no Content-Length) as soon
+    as it passes the limit. Read in pieces into one buffer (get_data() joined its pieces
+    into a second copy: twice the cap at the peak). werkzeug's `max_content_length` bounds
+    the stream as well (gunicorn, functions-framework's server, marks its input terminated,
+    which werkzeug needs to read a chunked body)."""
+    _refuse_declared(request, limit)
+    request.max_content_length = limit + 1  # one byte over tells "over" from "exactly"
+    body = bytearray()
+    try:
+        while piece := request.stream.read(READ_PIECE_BYTES):
+            body += piece
+            if len(body) > limit:
+                raise PayloadTooLarge(f"the body is over {limit} bytes")
+    except http_errors.RequestEntityTooLarge:
+        raise PayloadTooLarge(f"the body is over {limit} bytes") from None
+    except http_errors.ClientDisconnected:  # werkzeug's 400: the body ended early
+        raise InvalidRequest(
+            "the body ended before its declared length",
+            details=[{"field": "body", "message": "incomplete"}],
+        ) from None
+    return body
+
+
+def _refuse_declared(request: flask.Request, limit: int) -> None:
+    if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is over {limit} bytes")
-    return bounded_json.loads(raw, max_depth)
+
+
+def _leave_body(request: flask.Request) -> None:
+    """Nothing more of the body is read once the answer is made. functions-framework reads
+    what is left after every answer (its `read_request` after_request hook): past
+    `max_content_length` that read raises (a 500 in place of the answer), and without a
+    limit it holds the whole body in memory (a 300 MiB chunked POST: submit's peak RSS
+    39 -> 343 MiB, issue 31). An empty stream leaves the rest to gunicorn, which discards at most
+    64 KiB of it and closes the connection. (`stream` is werkzeug's cached_property:
+    setting it sets the cached value.)"""
+    request.stream = io.BytesIO()
 
 
 def idempotency_key(request: flask.Request) -> str | None:
@@ -166,6 +206,13 @@ class Api:
         return _read_json(request, settings.max_body_bytes, settings.max_json_depth)
 
     def handle(self, request: flask.Request) -> flask.Response:
+        try:
+            return self._answer(request)
+        finally:
+            _leave_body(request)
+
+    def _answer(self, request: flask.Request) -> flask.Response:
+        """The answer, its errors in the shape of the API the path belongs to (issue 28)."""
         logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), self.services.settings.project)
         door = doors.door_for(request.path)
         if door is None:
@@ -272,7 +319,9 @@ class Api:
 def usage_period(
     day: str | None, month: str | None
 ) -> tuple[dict[str, str], dt.datetime, dt.datetime]:
-    """The usage report's period from the query string: ({day|month}, start, end), UTC."""
+    """The usage report's period from the query string: ({day|month}, start, end), UTC.
+    A period that would end past 9999-12-31 (`month=9999-12`) is a 400 like a malformed
+    one: its end overflows Python's datetime."""
     try:
         if month:
             start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC)
@@ -281,13 +330,13 @@ def usage_period(
         day = day or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC)
         return {"day": day}, start, start + dt.timedelta(days=1)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InvalidRequest(
             "bad period",
             details=[
                 {
                     "field": "month" if month else "day",
-                    "message": "use YYYY-MM-DD for day, YYYY-MM for month",
+                    "message": "use YYYY-MM-DD for day, YYYY-MM for month, ending by 9999-12-31",
                 }
             ],
         ) from None

@@ -13,6 +13,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -33,6 +34,23 @@ from imagegen.errors import InvalidRequest
 
 MAX_PROMPT_CHARS = 10_000
 MAX_LABELS = 64
+# Characters that show nothing: controls, format characters (zero-width space and joiners,
+# word joiner, BOM, bidi marks, tags), separators, and the default-ignorable or blank
+# letters and marks outside those categories (Hangul fillers, CGJ, Khmer inherent vowels,
+# variation selectors, Braille blank; Unicode's DerivedCoreProperties.txt,
+# Default_Ignorable_Code_Point). A prompt of only these is refused before it is billed.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+_INVISIBLE_OTHERS = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u2800\u3164\uffa0"
+) | frozenset(map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]))
+
+
+def visible(text: str) -> bool:
+    """Whether `text` has a character that shows (see _INVISIBLE_CATEGORIES)."""
+    return any(
+        c not in _INVISIBLE_OTHERS and unicodedata.category(c) not in _INVISIBLE_CATEGORIES
+        for c in text
+    )
 
 
 class PersonGeneration(StrEnum):
@@ -275,6 +293,16 @@ class JobRequest(BaseModel):
             value = value.strip().lower()
             return _ALIASES[info.field_name].get(value, value)
         return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, prompt: str) -> str:
+        if not visible(prompt):
+            raise ValueError(
+                "the prompt shows nothing: only whitespace, zero-width or other invisible "
+                "characters"
+            )
+        return prompt
 
     @field_validator("labels")
     @classmethod

@@ -37,7 +37,13 @@ from imagegen.domain.provenance import (
 )
 from imagegen.domain.request import JobRequest, extension
 from imagegen.domain.retry import Backoff, fits
-from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
+from imagegen.errors import (
+    Blocked,
+    FinalUpstream,
+    ImagegenError,
+    ReferenceNotFound,
+    RetryableUpstream,
+)
 from imagegen.logs import get_logger
 from imagegen.media import ImageStream
 from imagegen.native import vertex_request
@@ -419,6 +425,12 @@ def call_with_retries(
             last = exc
             if not exc.not_served:
                 raise
+            missing = _missing_inputs(services, req, history, job_id)
+            if missing:  # the 404 was for an input, not the model: fail, no failover
+                raise ReferenceNotFound(
+                    f"no such reference image: {', '.join(missing)} (Vertex AI: {exc.message})",
+                    status=exc.status,
+                ) from exc
             _note_not_found(services, route, exc)
             log.warning(
                 "model not served here; failing over",
@@ -448,6 +460,27 @@ def call_with_retries(
     raise FinalUpstream(
         f"no location serves the job: {last.message}", status=last.status, not_served=True
     )
+
+
+def _missing_inputs(
+    services: Services, req: JobRequest, history: list[dict[str, Any]] | None, job_id: str
+) -> list[str]:
+    """The gs:// inputs of the call (references and earlier turns' images) that do not
+    exist. Vertex answers a missing input 404 NOT_FOUND as it does a model that is gone
+    (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/api-errors,
+    read 2026-12-06); its message is not relied on to tell them apart. An input that cannot
+    be checked counts as present, so the 404 stays the model's, as before."""
+    uris = [ref.gcs_uri for ref in req.reference_images if ref.gcs_uri]
+    for turn in history or []:
+        uris += [p["fileData"].get("fileUri") for p in turn.get("parts") or [] if "fileData" in p]
+    missing = []
+    for uri in dict.fromkeys(u for u in uris if isinstance(u, str) and u.startswith("gs://")):
+        try:
+            if services.storage.generation(uri) is None:
+                missing.append(uri)
+        except Exception as exc:
+            log.warning(f"could not check the input {uri}: {exc}", extra={"job_id": job_id})
+    return missing
 
 
 def _note_not_found(services: Services, route: Route, exc: FinalUpstream) -> None:

@@ -75,13 +75,22 @@ def _page() -> bytes:
 
 
 def _parse_before(raw: str | None) -> dt.datetime | None:
+    """The gallery's cursor as a UTC time (a time without an offset is read as UTC). A time
+    whose UTC falls outside 0001..9999 (`0001-01-01T00:00:00+01:00`) is a 400 like a
+    malformed one: converting it overflowed only in the query, a 500 (issue 31)."""
     if not raw:
         return None
     try:
-        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         raise InvalidRequest(
-            "bad cursor", details=[{"field": "before", "message": "an ISO 8601 time"}]
+            "bad cursor",
+            details=[
+                {"field": "before", "message": "an ISO 8601 time between 0001 and 9999 in UTC"}
+            ],
         ) from None
 
 
@@ -218,20 +227,30 @@ class Studio(Api):
         image's bytes inline, so it passes the same checks as an upload and is copied to
         the new job's inputs. Another user's job is the same 404 as a missing one."""
         resolved = []
+        limit = self.services.settings.max_inline_image_bytes
         for i, ref in enumerate(refs):
             if not (isinstance(ref, dict) and "job_id" in ref):
                 resolved.append(ref)
                 continue
-            job = submission.get_job(self.services, str(ref["job_id"]), caller)
+
+            def bad(message: str, where: str = f"reference_images.{i}") -> InvalidRequest:
+                return InvalidRequest(message, details=[{"field": where, "message": message}])
+
+            job_id, index = ref["job_id"], ref.get("index", 0)
+            # JSON's own types: a list index raised TypeError (unhashable), a 500 (issue 31)
+            if not isinstance(job_id, str):
+                raise bad("a job id (a string)", f"reference_images.{i}.job_id")
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise bad("an output number (an integer)", f"reference_images.{i}.index")
+            job = submission.get_job(self.services, job_id, caller)
             outputs = {o.get("index", n): o for n, o in enumerate(job.outputs or [])}
-            output = outputs.get(ref.get("index", 0))
+            output = outputs.get(index)
             if output is None:
-                raise InvalidRequest(
-                    "no such output",
-                    details=[{"field": f"reference_images.{i}", "message": "no such output"}],
-                )
-            limit = self.services.settings.max_inline_image_bytes
-            data = self.services.storage.read(str(output["uri"]), limit + 1)
+                raise bad("no such output")
+            try:
+                data = self.services.storage.read(str(output["uri"]), limit + 1)
+            except ValueError:  # over the cap: read() refuses before downloading
+                raise bad(f"that output is over the {limit} bytes a reference may be") from None
             resolved.append({"data": base64.b64encode(data).decode("ascii")})
         return resolved
 
