@@ -19,6 +19,8 @@ import uuid
 
 import pytest
 import requests
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
 from google.cloud.aiplatform_v1.types import GenerateContentRequest
 from google.protobuf.descriptor import FieldDescriptor
 from PIL import Image
@@ -215,6 +217,13 @@ def test_every_field_reaches_vertex_as_sent(stack, stack_env, api_url, vertex_ur
         field.split(".parts[")[0] + ".parts" for field in REFUSED
     }, violations
 
+    # the gs:// inputs exist, as they must for Vertex (issue 31: a missing one is a 404)
+    store = storage.Client(
+        project=stack_env["GOOGLE_CLOUD_PROJECT"], credentials=AnonymousCredentials()
+    )
+    for pick in range(len(bodies)):
+        blob = store.bucket(bucket).blob(f"refs/{tag}-{pick}.png")
+        blob.upload_from_string(base64.b64decode(PNG), content_type="image/png")
     calls = []
     for pick, body in enumerate(bodies):
         sent = copy.deepcopy(body)

@@ -107,6 +107,7 @@ def failure(job: Job) -> tuple[int, dict[str, Any]]:
         code = {
             "upstream_final": status if status in (400, 403, 404) else 400,
             "model_retired": 404,
+            "reference_not_found": 404,  # Vertex's own answer for a missing gs:// input
             "deadline_exceeded": 504,
             "attempts_exhausted": 429 if status == 429 else 503,
         }.get(kind, 500)
