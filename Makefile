@@ -13,10 +13,12 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV ?= $(abspath $(TOOLS))/bin/checkov
 export CHECKOV
 export TFSTANDIN_PYTHON := $(abspath $(STANDIN))/bin/python
-# Google's own SDK, the wire reference for Vertex requests (tests/unit/test_genai_parity.py).
-# Dev only, in its own venv: google-cloud-aiplatform 2.7.0 pins google-genai<3.
+# Google's own SDK, the wire reference for Vertex requests (tests/unit/test_genai_parity.py),
+# and the openai SDK: the clients tests/sdk drives against the local stack (issue 28).
+# Dev only, in their own venv: google-cloud-aiplatform 2.7.0 pins google-genai<3.
 GENAI  := .venv-genai
 GENAI_VERSION := 3.6.1
+OPENAI_VERSION := 3.63.0
 export IMAGEGEN_GENAI_PYTHON := $(abspath $(GENAI))/bin/python
 
 .PHONY: help install tools browser demo test lint unit integration e2e faults terraform-check validate rehearse bench up down clean screenshots
@@ -52,10 +54,10 @@ $(STANDIN)/.installed: tools/tfstandin/requirements.txt terraform/versions.tf te
 	$(STANDIN)/bin/python -m tools.tfstandin fetch terraform/examples/deploy
 	@touch $@
 
-$(GENAI)/.installed:
+$(GENAI)/.installed: Makefile
 	$(PYTHON) -m venv $(GENAI)
 	$(GENAI)/bin/pip install -q --upgrade pip
-	$(GENAI)/bin/pip install -q google-genai==$(GENAI_VERSION)
+	$(GENAI)/bin/pip install -q google-genai==$(GENAI_VERSION) openai==$(OPENAI_VERSION)
 	@touch $@
 
 install: $(VENV)/.installed browser

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import coldstart, memory, quota, results, submit, worker, writes
+from bench import coldstart, memory, native, quota, results, submit, worker, writes
 from bench._common import RESULTS, machine
 from bench._stack import local_stack
 
@@ -23,7 +23,7 @@ STACK_BENCHES = {
     "quota": quota.run,  # issue 18: the shared Vertex limiter; issue 27: pacing mechanisms
     "writes": writes.run,  # issue 18: sharded counters
 }
-ALL = ["coldstart", *STACK_BENCHES]
+ALL = ["coldstart", *STACK_BENCHES, "native"]
 SMALL_FLAG = "--small"
 
 
@@ -42,6 +42,8 @@ def main(argv: list[str]) -> int:
     print(f"[bench] {machine()}{' (small run)' if small else ''}", flush=True)
     if "coldstart" in names:
         coldstart.run(small)
+    if "native" in names:  # issue 28: the whole stack, its own (before the shared one)
+        native.run(small)
     wanted = [n for n in names if n in STACK_BENCHES]
     if wanted:
         with local_stack() as stack:

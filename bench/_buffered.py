@@ -18,8 +18,12 @@ from imagegen.media import pixel_size
 from imagegen.services import keeper
 
 
-def _generate_content(self, spec, location, body, timeout, on_image=None) -> Generation:
-    """As main had it: the whole reply through the REST client, images into memory."""
+def _generate_content(
+    self, spec, location, body, timeout, on_image=None, version=None
+) -> Generation:
+    """As main had it: the whole reply through the REST client, images into memory
+    (`version`, the API version of a Vertex-native request, is not used: the bench sends
+    job-API requests only)."""
     from google.api_core import exceptions as gexc
     from google.cloud.aiplatform_v1.types import GenerateContentRequest
     from google.protobuf import json_format

@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from devstack import idtokens
 from devstack.emulators import PrerequisiteError
 from devstack.stack import ALL_COMPONENTS, Stack, StackConfig, StackError
 
@@ -33,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     logs = sub.add_parser("logs", help="print the tail of one component's log")
     logs.add_argument("name", choices=ALL_COMPONENTS)
     logs.add_argument("-n", type=int, default=50)
+    token = sub.add_parser(
+        "token", help="print an ID token for EMAIL, verified by the local API as deployed"
+    )
+    token.add_argument("email")
+    token.add_argument("--audience", help="default: the local submit URL")
+    token.add_argument("--expires-in", type=int, default=3600, help="seconds (default 3600)")
     args = parser.parse_args(argv)
 
     try:
@@ -69,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             stack._state = dict(stack.load_state().get("components", {}))
             stack.restart(args.name)
             print(f"restarted {args.name}")
+        elif args.command == "token":
+            audience = args.audience or stack.config.url("submit")
+            print(idtokens.mint(stack.state_dir, args.email, audience, args.expires_in))
         elif args.command == "logs":
             path = stack.log_dir / f"{args.name}.log"
             lines = path.read_text(errors="replace").splitlines() if path.exists() else []

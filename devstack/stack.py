@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from devstack import emulators
+from devstack import emulators, idtokens
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -312,8 +312,12 @@ class Stack:
                 "IMAGEGEN_LEASE_SECONDS": str(c.lease_seconds),
                 "IMAGEGEN_CALL_BUDGET_SECONDS": str(c.call_budget_seconds),
                 "IMAGEGEN_MAX_ATTEMPTS": str(c.max_delivery_attempts),
-                # the local stack has no authentication: callers name themselves in a header
+                # Callers name themselves in a header (the existing tests), or send an ID
+                # token minted by `python -m devstack token` (issue 28): verified as
+                # deployed, against the stand-in's copy of Google's certs endpoint.
                 "IMAGEGEN_TRUST_CALLER_HEADER": "1",
+                "IMAGEGEN_AUTH_CERTS_URL": f"{c.url('vertex')}/oauth2/v1/certs",
+                "DEVSTACK_ID_TOKEN_CERTS": str(idtokens.ensure_key(self.state_dir)),
                 # the studio's local identity: the page names its user (no IAP here)
                 "IMAGEGEN_STUDIO_LOCAL_IDENTITY": "1",
                 # every function appends its finished spans here (functions/imagegen/tracing.py)

@@ -11,12 +11,15 @@ image's shape, as an edit keeps it). A retired model (every Imagen id, the `-pre
 a model past its Vertex retirement date) gets the 404 NOT_FOUND Vertex sends for a model that
 is gone, and an
 option a model does not take (4K on Lite, a thinking level it lacks, Google Search on Lite)
-gets Vertex's 400 INVALID_ARGUMENT. Nothing it returns is a Vertex AI image; every image says
+gets Vertex's 400 INVALID_ARGUMENT; a `gs://` input the storage emulator does not hold gets
+Vertex's 404 NOT_FOUND (`_read_stored`). Nothing it returns is a Vertex AI image; every image says
 so on its face and every request logs so.
 
 Control endpoints (JSON):
 
 - `GET /_standin/health` -> `{"ok": true}`
+- `GET /oauth2/v1/certs` -> the local stack's ID-token certificates (devstack/idtokens.py),
+  in the format of https://www.googleapis.com/oauth2/v1/certs
 - `GET /_standin/requests[?model=&method=]`, `DELETE /_standin/requests` - recorded requests
 - `GET|POST|DELETE /_standin/faults` - fault rules, `{"rules": [{"match": {...}, ...}]}`
 - `GET|POST|DELETE /_standin/shutdown` - shut models down at run time (issue 17):
@@ -94,6 +97,7 @@ import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import flask
@@ -618,10 +622,10 @@ def _pixel_size(spec, ratio: str, size: str) -> tuple[int, int]:
 
 def _mime(options: Any) -> tuple[str, int | None]:
     options = options if isinstance(options, dict) else {}
-    mime = options.get("mimeType") or "image/png"
+    mime = _either(options, "mimeType") or "image/png"
     if mime not in MIME_FORMATS:
         raise VertexError(400, f"Unsupported output mime type {mime!r}. (stand-in)")
-    quality = options.get("compressionQuality")
+    quality = _either(options, "compressionQuality")
     if quality is not None:
         try:
             quality = int(quality)
@@ -658,7 +662,7 @@ def _gemini_prompt(body: dict[str, Any]) -> str:
 
 
 def _modalities(config: dict[str, Any]) -> list[str]:
-    raw = config.get("responseModalities") or []
+    raw = _either(config, "responseModalities") or []
     return [MODALITY.get(m, str(m)) if isinstance(m, int) else str(m).upper() for m in raw]
 
 
@@ -678,30 +682,35 @@ def _generate_content(
     first_shape: tuple[int, int] | None = None
     for turn in contents:
         for part in (turn or {}).get("parts") or []:
-            if "inlineData" in part:
+            # Vertex's JSON parser takes a field by its JSON name or its proto name, and
+            # google-genai 3.6 sends `fileData: {file_uri, mime_type}`
+            inline, stored = _either(part, "inlineData"), _either(part, "fileData")
+            if inline is not None:
                 images_in += 1
-                raw = _b64(part["inlineData"].get("data", ""))
+                raw = _b64((inline or {}).get("data", ""))
                 if first_shape is None and (turn or {}).get("role", "user") == "user":
                     first_shape = _shape(raw)
-            elif "fileData" in part:
+            elif stored is not None:
                 images_in += 1
-                uri = (part["fileData"] or {}).get("fileUri", "")
+                uri = _either(stored or {}, "fileUri") or ""
                 if not str(uri).startswith(("gs://", "http://", "https://")):
                     raise VertexError(400, f"fileData.fileUri {uri!r} is not a URI. (stand-in)")
-                if first_shape is None and (turn or {}).get("role", "user") == "user":
-                    # Vertex reads a gs:// input itself; so does the stand-in, from the
-                    # storage emulator, so an edit of a stored image keeps its shape too.
-                    first_shape = _stored_shape(state.storage_endpoint, str(uri))
+                # Vertex reads a gs:// input itself; so does the stand-in, from the storage
+                # emulator: a missing one is refused, and an edit keeps its input's shape.
+                first = first_shape is None and (turn or {}).get("role", "user") == "user"
+                stored = _read_stored(state.storage_endpoint, uri, media=first)
+                if first and stored:
+                    first_shape = _shape(stored)
     if images_in > spec.max_reference_images + (1 if spec.max_reference_images else 0):
         raise VertexError(
             400, f"{model} takes at most {spec.max_reference_images} input images. (stand-in)"
         )
-    config = body.get("generationConfig") or {}
-    if _int(config.get("candidateCount"), "candidateCount", 1) != 1:
+    config = _either(body, "generationConfig") or {}
+    if _int(_either(config, "candidateCount"), "candidateCount", 1) != 1:
         raise VertexError(400, "Multiple candidates is not enabled for this model. (stand-in)")
     _check_options(spec, body, config)
-    image_config = config.get("imageConfig") or {}
-    size = str(image_config.get("imageSize") or spec.default_size)
+    image_config = _either(config, "imageConfig") or {}
+    size = str(_either(image_config, "imageSize") or spec.default_size)
     if size not in spec.sizes:
         raise VertexError(
             400,
@@ -712,9 +721,9 @@ def _generate_content(
         if name == "size" and arg in spec.sizes:
             size = arg  # the fault: imageSize ignored, another size delivered
     # No aspectRatio: the output keeps the (first) input image's shape, else square.
-    ratio = image_config.get("aspectRatio") or _nearest_ratio(spec.sizes[size], first_shape)
+    ratio = _either(image_config, "aspectRatio") or _nearest_ratio(spec.sizes[size], first_shape)
     width, height = _pixel_size(spec, str(ratio), size)
-    mime, quality = _mime(image_config.get("imageOutputOptions"))
+    mime, quality = _mime(_either(image_config, "imageOutputOptions"))
     prompt_tokens = max(1, len(prompt) // 4) + 258 * images_in
     usage = {
         "promptTokenCount": prompt_tokens,
@@ -756,7 +765,7 @@ def _generate_content(
     thinking = model.startswith("gemini-3")
     modalities = _modalities(config)
     parts: list[dict[str, Any]] = []
-    if thinking and (config.get("thinkingConfig") or {}).get("includeThoughts"):
+    if thinking and _either(_either(config, "thinkingConfig") or {}, "includeThoughts"):
         parts.append({"text": f"(stand-in thought) Planning: {prompt[:120]}", "thought": True})
     if not modalities or "TEXT" in modalities:
         parts.append({"text": f"(stand-in) Here is a placeholder for: {prompt[:200]}"})
@@ -780,6 +789,12 @@ def _generate_content(
     reply["candidates"] = [
         {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
     ]
+    if any(_either(t, "googleSearch") is not None for t in _either(body, "tools") or []):
+        # grounded: the queries made and the search suggestions Google requires to be shown
+        reply["candidates"][0]["groundingMetadata"] = {
+            "webSearchQueries": [prompt[:80]],
+            "searchEntryPoint": {"renderedContent": "<div>(stand-in) search suggestions</div>"},
+        }
     return reply
 
 
@@ -808,30 +823,41 @@ def _dropped(body: bytes) -> flask.Response:
 
 def _check_options(spec, body: dict[str, Any], config: dict[str, Any]) -> None:
     """Vertex's 400 for an option the model does not take."""
-    thinking = config.get("thinkingConfig") or {}
-    level = thinking.get("thinkingLevel")
+    thinking = _either(config, "thinkingConfig") or {}
+    level = _either(thinking, "thinkingLevel")
     if level is not None:
         name = THINKING_LEVEL.get(level, str(level)) if isinstance(level, int) else str(level)
         if name.lower() not in spec.thinking_levels:
             raise VertexError(
                 400, f"Thinking level {name} is not supported for {spec.id}. (stand-in)"
             )
-    if thinking.get("includeThoughts") and not spec.thinking:
+    if _either(thinking, "includeThoughts") and not spec.thinking:
         raise VertexError(400, f"includeThoughts is not supported for {spec.id}. (stand-in)")
-    image_config = config.get("imageConfig") or {}
-    prominent = image_config.get("prominentPeople")
+    image_config = _either(config, "imageConfig") or {}
+    prominent = _either(image_config, "prominentPeople")
     if prominent is not None:
         if prominent not in PROMINENT_PEOPLE:
             raise VertexError(400, f"Invalid value for prominentPeople: {prominent!r}. (stand-in)")
         if not spec.prominent_people:
             raise VertexError(400, f"prominentPeople is not supported for {spec.id}. (stand-in)")
-    if image_config.get("personGeneration") is not None and not spec.person_generation:
+    if _either(image_config, "personGeneration") is not None and not spec.person_generation:
         raise VertexError(400, f"personGeneration is not supported for {spec.id}. (stand-in)")
-    searches = [t for t in body.get("tools") or [] if isinstance(t, dict) and "googleSearch" in t]
+    searches = [
+        t
+        for t in body.get("tools") or []
+        if isinstance(t, dict) and _either(t, "googleSearch") is not None
+    ]
     if searches and not spec.google_search:
         raise VertexError(
             400, f"Grounding with Google Search is not supported for {spec.id}. (stand-in)"
         )
+
+
+def _either(obj: dict[str, Any], name: str) -> Any:
+    """A field by its JSON (camelCase) name or its proto (snake_case) name."""
+    if name in obj:
+        return obj[name]
+    return obj.get(re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower())
 
 
 def _b64(data: Any) -> bytes:
@@ -846,21 +872,35 @@ def _b64(data: Any) -> bytes:
         raise VertexError(400, "inlineData.data is not valid base64. (stand-in)") from None
 
 
-def _stored_shape(endpoint: str | None, uri: str) -> tuple[int, int] | None:
-    """The pixel size of a gs:// object in the storage emulator; None if unreadable."""
+def _read_stored(endpoint: str | None, uri: str, media: bool) -> bytes | None:
+    """A gs:// input as Vertex reads it, from the storage emulator: its bytes (`media`) or
+    b"" (it exists); None when the stand-in cannot tell (no emulator, not gs://, the
+    emulator unreachable). A missing object is Vertex's 404 NOT_FOUND, whose cause the
+    error table gives as "No valid object is found from the designated URL" (example:
+    "Image file not found in the storage URL";
+    https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/api-errors, read
+    2026-12-06). The message names no URI: Vertex's exact wording is not documented, so
+    the project must not depend on it (the worker checks which of its inputs is gone)."""
     if not endpoint or not uri.startswith("gs://"):
         return None
+    import urllib.error
     import urllib.parse
     import urllib.request
 
     bucket, _, name = uri[len("gs://") :].partition("/")
     url = (
         f"{endpoint}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}"
-        f"/o/{urllib.parse.quote(name, safe='')}?alt=media"
+        f"/o/{urllib.parse.quote(name, safe='')}" + ("?alt=media" if media else "")
     )
     try:
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (local emulator)
-            return _shape(response.read())
+            return response.read() if media else b""
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise VertexError(
+                404, "No valid object is found from the designated URL. (stand-in)"
+            ) from None
+        return None
     except OSError:
         return None
 
@@ -1003,6 +1043,7 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
             headers = flask.request.headers
             entry = {
                 "method": method,
+                "version": version,
                 "project": project,
                 "location": location,
                 "model": model,
@@ -1047,6 +1088,17 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
                 prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
                 ms=round((time.monotonic() - started) * 1000, 1),
             )
+
+    @app.get("/oauth2/v1/certs")
+    def certs():
+        """The local stack's ID-token certificates, in the format of Google's endpoint
+        (devstack/idtokens.py): the API verifies the SDKs' tokens against them."""
+        path = os.environ.get("DEVSTACK_ID_TOKEN_CERTS", "")
+        try:
+            body = Path(path).read_text(encoding="utf-8") if path else "{}"
+        except OSError:
+            body = "{}"
+        return flask.Response(body, mimetype="application/json")
 
     @app.get("/_standin/health")
     def health():

@@ -29,11 +29,14 @@ locals {
   # trigger or null (Pub/Sub-fed functions are pushed by subscriptions).
   functions = {
     submit = {
-      description   = "imagegen HTTP API: POST /v1/jobs, GET /v1/jobs/{id}, GET /v1/models."
-      account       = "submit"
-      memory        = var.memory.submit
-      cpu           = "1"
-      timeout       = 60
+      description = "imagegen HTTP API: POST /v1/jobs, GET /v1/jobs/{id}, GET /v1/models."
+      account     = "submit"
+      memory      = var.memory.submit
+      cpu         = "1"
+      # issue 28: the Vertex and OpenAI front doors wait for their job up to
+      # IMAGEGEN_SYNC_WAIT_SECONDS (300 s); the request must outlive the wait. A waiting
+      # request sleeps between reads, so THREADS = concurrency.submit (main.tf) serves it.
+      timeout       = 360
       max_instances = var.max_instances.submit
       concurrency   = var.concurrency.submit
       # Reachable from the internet, but every request needs an identity token

@@ -172,6 +172,10 @@ class Settings(BaseSettings):
     limiter_collection: str = "vertex_slots"
     limiter_max_wait_seconds: Number = 5.0
     counter_shards: Whole = 1
+    # issue 28: the synchronous front doors (Vertex's :generateContent and :predict, OpenAI's
+    # Images API) wait this long for the job, then answer 504 with its id; the job goes on.
+    # Generous enough for 4K with thinking; submit's Cloud Run timeout must be longer.
+    sync_wait_seconds: Number = 300.0
     # observability: where spans go (tracing.py) and how much is logged (logs.py)
     trace_exporter: str = "none"  # gcp | console | file:<path> | none
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")

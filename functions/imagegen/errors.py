@@ -118,6 +118,11 @@ class QuotaExhausted(ImagegenError, code="quota_exhausted", http_status=429):
         return body
 
 
+class ReferenceNotFound(FinalUpstream, code="reference_not_found"):
+    """A gs:// input of the job does not exist: Vertex answers it 404 NOT_FOUND, like a
+    model that is gone, but no other location or retry can help (issue 31)."""
+
+
 class Blocked(ImagegenError, code="blocked", http_status=422):
     """The model's safety filters refused the prompt or every image."""
 
@@ -138,3 +143,11 @@ class BudgetExceeded(ImagegenError, code="budget_exceeded", http_status=429):
         body = super().to_json()
         body["error"]["reset_at"] = self.reset_at.isoformat().replace("+00:00", "Z")
         return body
+
+
+class JobStillRunning(ImagegenError, code="job_still_running", http_status=504):
+    """A synchronous front door (issue 28) stopped waiting; the job goes on. `job_id` and
+    `status_url` say where to read it."""
+
+    job_id: str
+    status_url: str

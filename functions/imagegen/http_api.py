@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import flask
@@ -27,10 +28,21 @@ from imagegen.errors import (
     RateLimited,
     Unavailable,
 )
-from imagegen.http_io import base_url, error_response, idempotency_key, json_response, read_json
+from imagegen.http_io import (
+    base_url,
+    error_response,
+    idempotency_key,
+    json_response,
+    leave_body,
+    read_json,
+)
+from imagegen.native import doors
 from imagegen.services import submission
 
 log = logs.get_logger("imagegen.http")
+
+# An error's answer: (error, extra headers) -> response, in the shape of the API asked
+ErrorRenderer = Callable[..., flask.Response]
 
 # Seconds a caller should wait after a 503 (Pub/Sub or Firestore unavailable): nothing
 # was accepted, so the same request (same Idempotency-Key) can simply be sent again.
@@ -104,40 +116,66 @@ class Api:
         ]
         # the live catalog's routes (issue 17), `GET /v1/models` among them
         catalog = catalog_admin.ROUTES
-        return own + [rule(path, f"catalog {path}", *methods) for path, methods in catalog.items()]
+        own += [rule(path, f"catalog {path}", *methods) for path, methods in catalog.items()]
+        # the front doors (issue 28): Vertex's and OpenAI's own routes (native/doors.py)
+        return own + [rule(path, f"door {path}", *doors.ROUTES[path][0]) for path in doors.ROUTES]
 
     def caller(self, request: flask.Request) -> Caller:
         """The verified caller (401 without one); see imagegen.auth."""
         return self.auth.caller(request.headers, base_url(request))
 
+    def read_json(self, request: flask.Request) -> Any:
+        """The body as JSON, within this deployment's limits (shared with the front doors)."""
+        settings = self.services.settings
+        return read_json(request, settings.max_body_bytes, settings.max_json_depth)
+
     def handle(self, request: flask.Request) -> flask.Response:
+        try:
+            return self._answer(request)
+        finally:
+            leave_body(request)
+
+    def _answer(self, request: flask.Request) -> flask.Response:
+        """The answer, its errors in the shape of the API the path belongs to (issue 28)."""
         logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), self.services.settings.project)
+        door = doors.door_for(request.path)
+        if door is None:
+            return self._handle(request, error_response)
+        return self._handle(
+            request, lambda exc, headers=None: doors.error_response(door, exc, headers or {})
+        )
+
+    def _handle(self, request: flask.Request, render: ErrorRenderer) -> flask.Response:
+        """Route and answer; `render(exc, headers)` makes an error's answer in the shape of
+        the API the path belongs to."""
         try:
             return self._route(request)
         except (RateLimited, BudgetExceeded) as exc:
             log.warning("request refused", extra={"error": exc.message, "path": request.path})
-            return error_response(exc, {"Retry-After": str(exc.retry_after)})
+            return render(exc, {"Retry-After": str(exc.retry_after)})
         except Unauthenticated as exc:
             log.warning("unauthenticated", extra={"error": exc.message, "path": request.path})
-            return error_response(exc, {"WWW-Authenticate": 'Bearer realm="imagegen"'})
+            return render(exc, {"WWW-Authenticate": 'Bearer realm="imagegen"'})
         except Unavailable as exc:
             log.error("request failed", extra={"error": exc.message, "path": request.path})
-            return error_response(exc, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+            return render(exc, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
         except NotAllowed as exc:
-            return error_response(exc, {"Allow": exc.allow})
+            return render(exc, {"Allow": exc.allow})
         except ImagegenError as exc:
             if exc.http_status >= 500:
                 log.error("request failed", extra={"error": exc.message, "path": request.path})
-            return error_response(exc)
+            return render(exc)
         except Exception:
             log.exception("unhandled error", extra={"path": request.path})
-            return json_response({"error": {"code": "internal", "message": "internal error"}}, 500)
+            return render(ImagegenError("internal error"))
 
     def _route(self, request: flask.Request) -> flask.Response:
         endpoint, args = match(self.routes, request)
         if endpoint.startswith("catalog "):
             path = endpoint.removeprefix("catalog ")
             return catalog_admin.ROUTES[path][request.method](self, request)
+        if endpoint.startswith("door "):
+            return doors.ROUTES[endpoint.removeprefix("door ")][1](self, request, **args)
         return getattr(self, endpoint)(request, **args)
 
     # -- views: a job as JSON, with its URLs -------------------------------------------
@@ -153,8 +191,7 @@ class Api:
 
     def submit(self, request: flask.Request) -> flask.Response:
         caller = self.caller(request)  # before the body is read: no identity, no work
-        settings = self.services.settings
-        body = read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        body = self.read_json(request)
         key = idempotency_key(request)
         result = submission.submit(
             self.services,
@@ -207,7 +244,9 @@ class Api:
 def usage_period(
     day: str | None, month: str | None
 ) -> tuple[dict[str, str], dt.datetime, dt.datetime]:
-    """The usage report's period from the query string: ({day|month}, start, end), UTC."""
+    """The usage report's period from the query string: ({day|month}, start, end), UTC.
+    A period that would end past 9999-12-31 (`month=9999-12`) is a 400 like a malformed
+    one: its end overflows Python's datetime."""
     try:
         if month:
             start = dt.datetime.strptime(month, "%Y-%m").replace(tzinfo=dt.UTC)
@@ -216,13 +255,13 @@ def usage_period(
         day = day or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC)
         return {"day": day}, start, start + dt.timedelta(days=1)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InvalidRequest(
             "bad period",
             details=[
                 {
                     "field": "month" if month else "day",
-                    "message": "use YYYY-MM-DD for day, YYYY-MM for month",
+                    "message": "use YYYY-MM-DD for day, YYYY-MM for month, ending by 9999-12-31",
                 }
             ],
         ) from None

@@ -256,6 +256,41 @@ def _paths() -> dict[str, Any]:
         "/v1/catalog/models": {
             "post": _op("addModel", {201: "CatalogRecord"}, 400, *admin, body="Adoption")
         },
+        **_front_doors(),
+    }
+
+
+def _foreign(operation_id: str, description: str, params: list[str]) -> dict[str, Any]:
+    """An operation of another API's shape (issue 28): its bodies are that API's own
+    (described where it is documented), so the schemas here are plain objects."""
+    anything = {"application/json": {"schema": {"type": "object"}}}
+    return {
+        "operationId": operation_id,
+        "description": description,
+        "parameters": [_param(name, "path") for name in params],
+        "responses": {
+            "200": {"description": "OK", "content": anything},
+            "default": {"description": "Error in that API's own shape", "content": anything},
+        },
+    }
+
+
+def _front_doors() -> dict[str, Any]:
+    """Vertex AI's and OpenAI's own routes (imagegen/native/)."""
+    models = "/{version}/projects/{project}/locations/{location}/publishers/google/models"
+    where = ["version", "project", "location", "model"]
+    vertex = "https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/inference"
+    imagen = "https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/imagen-api"
+    openai = "https://platform.openai.com/docs/api-reference/images"
+    post = {"post": _foreign("vertexGenerateContent", f"Vertex AI's ({vertex})", where)}
+    predict = {"post": _foreign("imagenPredict", f"Imagen's, routed ({imagen})", where)}
+    garden = _foreign("publisherModel", "Model Garden's GetPublisherModel", ["version", "model"])
+    return {
+        f"{models}/{{model}}:generateContent": post,
+        f"{models}/{{model}}:predict": predict,
+        "/{version}/publishers/google/models/{model}": {"get": garden},
+        "/v1/images/generations": {"post": _foreign("openaiImages", f"OpenAI's ({openai})", [])},
+        "/v1/images/edits": {"post": _foreign("openaiImageEdits", f"OpenAI's ({openai})", [])},
     }
 
 

@@ -159,6 +159,7 @@ class ImageModel(Protocol):
         history: list[dict] | None = None,
         on_reply: Callable[[Generation], None] | None = None,
         on_image: OpenImage | None = None,
+        native: tuple[dict, str] | None = None,
     ) -> Generation: ...
 
 

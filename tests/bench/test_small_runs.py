@@ -25,6 +25,7 @@ SECTIONS = {
     "results": r"\| webhook delivery .*\| \d+ +\| [0-9.]+ ",
     "quota": r"\| hand-back \(today\) .*\| 1x +\| [0-9.]+ ",
     "writes": r"\| baseline: 1 shard +\| \d+ ",
+    "native": r"\| native +\| [0-9.]+ ",
 }
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime as dt
 import json
 import time
 from collections import Counter
 from typing import Any
 
 import flask
+
+from devstack import idtokens
 
 AUDIENCE = "https://imagegen.test"
 # one row a test, printed by conftest.pytest_terminal_summary
@@ -54,21 +55,11 @@ class Issuer:
         issuer: str = "https://accounts.google.com",
         attacker: bool = False,
     ) -> str:
-        from google.auth import crypt, jwt
-
-        now = int(time.time())
-        payload = {
-            "iss": issuer,
-            "aud": audience,
-            "sub": f"sub-{email}",
-            "email": email,
-            "email_verified": True,
-            "iat": now - 60,
-            "exp": now + expires_in,
-        }
+        """Signed like the local stack's tokens (devstack/idtokens.py)."""
         pem = self.attacker_pem if attacker else self.private_pem
-        signer = crypt.RSASigner.from_string(pem, key_id=self.kid)
-        return jwt.encode(signer, payload).decode()
+        return idtokens.sign(
+            pem, email, audience, kid=self.kid, expires_in=expires_in, issuer=issuer
+        )
 
     @staticmethod
     def unsigned(email: str, audience: str = AUDIENCE) -> str:
@@ -84,30 +75,7 @@ class Issuer:
 
 
 def key_and_cert() -> tuple[bytes, bytes]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "imagegen hostile suite")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return private, cert.public_bytes(serialization.Encoding.PEM)
+    return idtokens.key_and_cert("imagegen hostile suite")
 
 
 def flask_client(api):

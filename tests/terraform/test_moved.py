@@ -183,6 +183,8 @@ INTENDED_SINCE_MODULE = {
     f"{M}time_sleep.apis_enabled": [": None -> {'create_duration': '60s'"],
     f"{M}time_sleep.grants_propagated": [": None -> {'create_duration': '180s'"],
     f"{M}time_sleep.log_metrics_ready": [": None -> {'create_duration': '600s'"],
+    # issue 28: the synchronous front doors wait up to 300 s for a job on submit
+    f'{M}{FN}.function["submit"]': ["service_config[0].timeout_seconds: 60 -> 360"],
 }
 INTENDED = {
     **INTENDED_SINCE_MODULE,

@@ -470,6 +470,11 @@ def test_ingress_and_timeouts(tf: TerraformConfig) -> None:
         timeout = cfg["timeout_seconds"]
         if name == "generate":
             assert timeout == "${var.generate_timeout_seconds}"
+        elif name == "submit":
+            # issue 28: longer than the front doors' wait (IMAGEGEN_SYNC_WAIT_SECONDS, 300 s)
+            from imagegen.config import Settings
+
+            assert timeout > Settings.model_fields["sync_wait_seconds"].default, timeout
         else:
             assert timeout == 60, f"{name}: timeout_seconds must be 60"
     submit = _service_config(tf, "submit")

@@ -7,9 +7,9 @@ bodies are read through the same protobuf message (so camelCase/snake_case names
 names/numbers and standard/URL-safe base64 compare equal) and compared field by field:
 any field one side sends and the other does not, or sends differently, fails the test.
 
-The SDK call is the job's call as validation resolved it (the catalog's default image size
-is explicit, so the delivered size can be checked and priced). Known, deliberate
-differences are listed in KNOWN_DIFFERENCES and checked too, so they cannot drift.
+The SDK call is the job's call as validation resolved it: only what the caller set (no
+default image size: issue 28). Known, deliberate differences are listed in
+KNOWN_DIFFERENCES and checked too, so they cannot drift.
 """
 
 from __future__ import annotations
@@ -150,6 +150,26 @@ def _cases(model: str) -> list[tuple[str, dict]]:
                 {"prompt": "a tower", "model": model, "image_size": "512", "aspect_ratio": "1:8"},
             )
         )
+    cases.append(
+        (
+            "system instruction, media resolution, per-category safety",
+            {
+                "prompt": "a poster",
+                "model": model,
+                "system_instruction": "Answer with flat illustrations only.",
+                "media_resolution": "high",
+                "reference_images": [{"data": PNG}],
+                "safety_settings": [
+                    {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"},
+                    {
+                        "category": "HARM_CATEGORY_DANGEROUS_CONTENT",
+                        "threshold": "OFF",
+                        "method": "SEVERITY",
+                    },
+                ],
+            },
+        )
+    )
     for level in spec.thinking_levels:
         cases.append(
             (f"thinking {level}", {"prompt": "x", "model": model, "thinking_level": level})
@@ -170,7 +190,7 @@ def _sdk_call(req, spec) -> dict:
     image_config: dict = {}
     if req.aspect_ratio:
         image_config["aspect_ratio"] = req.aspect_ratio
-    if len(spec.sizes) > 1:
+    if req.image_size:
         image_config["image_size"] = req.image_size
     if req.person_generation is not None:
         image_config["person_generation"] = {
@@ -208,6 +228,12 @@ def _sdk_call(req, spec) -> dict:
         ]
     if req.labels:
         config["labels"] = req.labels
+    if req.system_instruction:
+        config["system_instruction"] = req.system_instruction
+    if req.media_resolution:
+        config["media_resolution"] = f"MEDIA_RESOLUTION_{req.media_resolution.upper()}"
+    if req.safety_settings:
+        config["safety_settings"] = [s.model_dump(exclude_none=True) for s in req.safety_settings]
     return {"model": spec.id, "location": req.region, "parts": parts, "config": config}
 
 

@@ -175,6 +175,7 @@ EDGE = [
     PACKAGE / "events.py",
     PACKAGE / "catalog_admin.py",
     *(PACKAGE / "studio").glob("*.py"),
+    *(PACKAGE / "native").glob("*.py"),  # issue 28: the front doors
 ]
 
 

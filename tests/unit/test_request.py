@@ -43,8 +43,9 @@ def test_defaults_come_from_the_catalog():
     v = ok({"prompt": "a cat"})
     assert v.request.model == "gemini-3.1-flash-image"
     assert v.request.region == "global"
-    # no ratio is chosen for the caller: none is sent, an edit keeps its input's shape
-    assert (v.request.aspect_ratio, v.request.image_size) == (None, "1K")
+    # no ratio or size is chosen for the caller: none is sent (google-genai sends none), an
+    # edit keeps its input's shape; the model's default size prices and checks the job
+    assert (v.request.aspect_ratio, v.request.image_size, v.size) == (None, None, "1K")
     assert v.request.add_watermark is True
     assert v.warnings == []
     assert v.estimated_cost_usd == pytest.approx(0.0672)
@@ -420,3 +421,24 @@ def test_thoughts_only_from_thinking_models():
         {"prompt": "x", "model": "gemini-3.1-flash-lite-image", "include_thoughts": True}
     )
     ok({"prompt": "x", "model": "gemini-3-pro-image", "include_thoughts": True})
+
+
+def test_per_category_safety_excludes_the_single_level():
+    with pytest.raises(InvalidRequest) as err:
+        validate_request(
+            {
+                "prompt": "x",
+                "safety_filter_level": "block_some",
+                "safety_settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"}],
+            },
+            CATALOG,
+            POLICY,
+        )
+    assert "not both" in str(err.value.details)
+    with pytest.raises(InvalidRequest) as err:
+        validate_request(
+            {"prompt": "x", "safety_settings": [{"category": "HARM_X", "threshold": "OFF"}]},
+            CATALOG,
+            POLICY,
+        )
+    assert err.value.details[0]["field"].startswith("safety_settings.0.category")

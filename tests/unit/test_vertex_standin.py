@@ -42,7 +42,20 @@ def gcs():
     port = _free_port()
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket="outputs")
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    # the gs:// references the tests send: the stand-in refuses a missing one, as Vertex does
+    requests.post(f"{url}/storage/v1/b?project=p", json={"name": "refs"}, timeout=10)
+    png = io.BytesIO()
+    Image.new("RGB", (64, 48), "teal").save(png, "PNG")
+    for name in ("a.png", "ref.png"):
+        requests.post(
+            f"{url}/upload/storage/v1/b/refs/o",
+            params={"uploadType": "media", "name": name},
+            data=png.getvalue(),
+            headers={"Content-Type": "image/png"},
+            timeout=10,
+        ).raise_for_status()
+    yield url
     server.stop()
 
 

@@ -32,12 +32,27 @@ def test_endpoints():
 
 
 def test_defaults_send_only_what_was_asked():
-    """No aspectRatio (an edit keeps its input's shape), image only, default size."""
+    """No aspectRatio (an edit keeps its input's shape), image only, no imageSize (the
+    model's default; google-genai sends none either: issue 28)."""
     req, spec = validated()
     assert gemini_body(req, spec) == {
         "contents": [{"role": "user", "parts": [{"text": "a lighthouse"}]}],
-        "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": {"imageSize": "1K"}},
+        "generationConfig": {"responseModalities": ["IMAGE"]},
     }
+    asked, spec = validated(image_size="1K")
+    assert gemini_body(asked, spec)["generationConfig"]["imageConfig"] == {"imageSize": "1K"}
+
+
+def test_system_instruction_media_resolution_and_per_category_safety():
+    req, spec = validated(
+        system_instruction="flat colours",
+        media_resolution="MEDIA_RESOLUTION_LOW",
+        safety_settings=[{"category": "harm_category_harassment", "threshold": "off"}],
+    )
+    body = gemini_body(req, spec)
+    assert body["systemInstruction"] == {"role": "user", "parts": [{"text": "flat colours"}]}
+    assert body["generationConfig"]["mediaResolution"] == "MEDIA_RESOLUTION_LOW"
+    assert body["safetySettings"] == [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"}]
 
 
 def test_lite_sends_no_image_size_it_has_only_one():

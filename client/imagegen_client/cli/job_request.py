@@ -81,10 +81,49 @@ _REQUEST_OPTIONS = (
     click.option("--region", help="Vertex AI location, e.g. us-central1 or global."),
     click.option("--seed", type=int, help="Seed (generationConfig.seed)."),
     click.option(
-        "--no-watermark", is_flag=True, help="Ask for no SynthID watermark (Imagen only)."
+        "--no-watermark",
+        is_flag=True,
+        help="Ask for no SynthID watermark. Every current (Gemini) model embeds one, so the "
+        "API refuses this with a 400; shown for requests written for Imagen.",
+    ),
+    click.option(
+        "--thinking-level",
+        type=click.Choice(["minimal", "low", "medium", "high"], case_sensitive=False),
+        help="generationConfig.thinkingConfig.thinkingLevel (models that take one).",
+    ),
+    click.option(
+        "--google-search", is_flag=True, help="Ground the image with Google Search (tools)."
+    ),
+    click.option(
+        "--response-text", is_flag=True, help="Let the reply carry text as well as images."
+    ),
+    click.option("--system-instruction", help="systemInstruction: text the model follows."),
+    click.option(
+        "--media-resolution",
+        type=click.Choice(["low", "medium", "high"], case_sensitive=False),
+        help="How finely the model reads the input images (generationConfig.mediaResolution).",
+    ),
+    click.option(
+        "--safety-setting",
+        "safety_settings",
+        multiple=True,
+        metavar="CATEGORY=THRESHOLD",
+        help="Per-category safetySettings, e.g. HARM_CATEGORY_HARASSMENT=BLOCK_ONLY_HIGH. "
+        "Repeatable; instead of --safety.",
+    ),
+    click.option("--webhook", help="POST the job's events here (signed; docs/events.md)."),
+    click.option("--language", help="Prompt language (Imagen requests; routed)."),
+    click.option(
+        "--enhance-prompt/--no-enhance-prompt",
+        default=None,
+        help="Imagen's prompt rewriting (Imagen requests; routed, dropped with a warning).",
     ),
     click.option("--negative-prompt", help="What to leave out (models that take it)."),
     click.option("--person-generation", help="dont_allow, allow_adult or allow_all."),
+    click.option(
+        "--prominent-people",
+        help="allow or block images of prominent people (Vertex AI's imageConfig option).",
+    ),
     click.option(
         "--safety",
         "safety_filter_level",
@@ -134,14 +173,25 @@ def build_request(
     no_watermark: bool = False,
     negative_prompt: str | None = None,
     person_generation: str | None = None,
+    prominent_people: str | None = None,
     safety_filter_level: str | None = None,
     mime_type: str | None = None,
     quality: int | None = None,
     labels: tuple[str, ...] = (),
     fallback_models: tuple[str, ...] = (),
     include_thoughts: bool = False,
+    thinking_level: str | None = None,
+    google_search: bool = False,
+    response_text: bool = False,
+    system_instruction: str | None = None,
+    media_resolution: str | None = None,
+    safety_settings: tuple[str, ...] = (),
+    webhook: str | None = None,
+    language: str | None = None,
+    enhance_prompt: bool | None = None,
 ) -> dict[str, Any]:
-    """The job request the command line options stand for."""
+    """The job request the command line options stand for (every field of the job API's
+    request but `parent_job_id`, which `refine` sets)."""
     request: dict[str, Any] = {"prompt": prompt}
     optional = {
         "model": model,
@@ -152,7 +202,13 @@ def build_request(
         "seed": seed,
         "negative_prompt": negative_prompt,
         "person_generation": person_generation,
+        "prominent_people": prominent_people.lower() if prominent_people else None,
         "safety_filter_level": safety_filter_level,
+        "thinking_level": thinking_level.lower() if thinking_level else None,
+        "system_instruction": system_instruction,
+        "media_resolution": media_resolution.lower() if media_resolution else None,
+        "language": language,
+        "enhance_prompt": enhance_prompt,
     }
     request.update({k: v for k, v in optional.items() if v is not None})
     if no_watermark:
@@ -172,4 +228,15 @@ def build_request(
         request["fallback_models"] = list(fallback_models)
     if include_thoughts:
         request["include_thoughts"] = True
+    if google_search:
+        request["google_search"] = True
+    if response_text:
+        request["response_text"] = True
+    if safety_settings:
+        request["safety_settings"] = [
+            dict(zip(("category", "threshold"), pair.split("=", 1), strict=False))
+            for pair in safety_settings
+        ]
+    if webhook:
+        request["webhook"] = {"url": webhook}
     return request

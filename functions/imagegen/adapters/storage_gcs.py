@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import zlib
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from google.api_core.exceptions import NotFound
@@ -70,14 +71,30 @@ class Storage:
         return Upload(self, blob, content_type, f"gs://{bucket}/{name}")
 
     def read(self, uri: str, max_bytes: int) -> bytes:
-        """Read a whole object, refusing one larger than max_bytes before downloading it."""
+        """Read a whole object, refusing one larger than max_bytes before downloading it.
+        An object stored with `Content-Encoding: gzip` is served decompressed unless asked
+        for as stored, and its size is the compressed one
+        (https://cloud.google.com/storage/docs/transcoding, read 2026-12-06): a 1 MiB file
+        of gzipped zeros would have come back as a gigabyte (issue 31). So it is fetched
+        as stored and decompressed here, no further than max_bytes."""
         bucket, name = split_uri(uri)
         blob = self._client.bucket(bucket).get_blob(name)
         if blob is None:
             raise FileNotFoundError(uri)
         if blob.size is not None and blob.size > max_bytes:
             raise ValueError(f"{uri} is {blob.size} bytes; the limit is {max_bytes}")
-        return blob.download_as_bytes()
+        gzipped = (blob.content_encoding or "").strip().lower() == "gzip"
+        stored = blob.download_as_bytes(raw_download=True)  # (rewrites blob's headers)
+        if not gzipped:
+            return stored
+        try:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the gzip container
+            data = inflater.decompress(stored, max_bytes + 1)
+        except zlib.error as exc:
+            raise ValueError(f"{uri} is not valid gzip: {exc}") from None
+        if len(data) > max_bytes or inflater.unconsumed_tail:
+            raise ValueError(f"{uri} is over {max_bytes} bytes once decompressed")
+        return data
 
     def open_read(self, uri: str) -> BinaryIO:
         """A seekable reader of an object, fetched in ranged requests as it is read (never

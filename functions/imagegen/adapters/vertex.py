@@ -81,6 +81,7 @@ class VertexClient:
         history: list[dict] | None = None,
         on_reply: Callable[[Generation], None] | None = None,
         on_image: OpenImage | None = None,
+        native: tuple[dict, str] | None = None,
     ) -> Generation:
         """`req.number_of_images` images in one location; raises Retryable/FinalUpstream.
         Gemini image models answer one image a call: the calls run side by side and each
@@ -89,9 +90,12 @@ class VertexClient:
         `timeout` bounds each HTTP call (the worker passes the time it has left).
         `history`: the conversation turns a Gemini job continues (sent before its own).
         `on_image(mime_type)`: opens the sink each image is written into as it arrives
-        (from the call's own thread); without it images are read into memory."""
+        (from the call's own thread); without it images are read into memory.
+        `native`: (body, API version) of a Vertex-native request (issue 28): sent as it is,
+        with the labels set here and the model and location of this call."""
         timeout = min(timeout or self._timeout, self._timeout)
-        body = gemini_body(req, spec, history)
+        body = dict(native[0]) if native is not None else gemini_body(req, spec, history)
+        version = native[1] if native is not None else None
         if labels:
             body["labels"] = labels
         count = req.number_of_images
@@ -101,7 +105,9 @@ class VertexClient:
         failure: Exception | None = None
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             calls = [
-                pool.submit(self._generate_content, spec, location, body, timeout, on_image)
+                pool.submit(
+                    self._generate_content, spec, location, body, timeout, on_image, version
+                )
                 for _ in range(count)
             ]
             for call in as_completed(calls):
@@ -122,12 +128,15 @@ class VertexClient:
         return result
 
     def _generate_content(
-        self, spec, location, body, timeout, on_image: OpenImage | None = None
+        self, spec, location, body, timeout, on_image: OpenImage | None = None, version=None
     ) -> Generation:
 
         base, session = self._client(location)
-        payload = {**body, "model": model_path(self._project, location, spec.id)}
-        url, data, params, headers = rest_request(base, payload)
+        path = model_path(self._project, location, spec.id)
+        if version is None:
+            url, data, params, headers = rest_request(base, {**body, "model": path})
+        else:
+            url, data, params, headers = native_request(base, path, body, version)
         reader = ReplyReader(on_image)
         try:
             try:
@@ -193,6 +202,24 @@ def rest_request(base: str, payload: dict) -> tuple[str, str, dict, dict]:
         "x-goog-api-client": gapic_v1.client_info.ClientInfo().to_user_agent(),
     }
     return f"{base}{transcoded['uri']}", body, params, headers
+
+
+def native_request(base: str, path: str, body: dict, version: str) -> tuple[str, str, dict, dict]:
+    """URL, body, query and headers of a Vertex-native request (issue 28): the caller's JSON
+    as it came (its field names, enum names, base64 spelling), to the API version it
+    called, for the routed model; a `model` field in the body names the routed model too.
+    The headers are the REST transport's (the routing header, our client's name)."""
+    from google.api_core import gapic_v1
+
+    if "model" in body:
+        body = {**body, "model": path}
+    routing = gapic_v1.routing_header.to_grpc_metadata((("model", path),))
+    headers = {
+        "Content-Type": "application/json",
+        routing[0]: routing[1],
+        "x-goog-api-client": gapic_v1.client_info.ClientInfo().to_user_agent(),
+    }
+    return f"{base}/{version}/{path}:generateContent", json.dumps(body), {}, headers
 
 
 def _through_proto(reply: dict) -> dict:

@@ -82,7 +82,8 @@ def reference_part(ref: ReferenceImage) -> dict:
 def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = None) -> dict:
     """The JSON body of `:generateContent` for a Gemini image model (one image a call), with
     only what the caller set, as google-genai sends it: no aspectRatio unless asked (an edit
-    keeps its input's shape), responseModalities [IMAGE] unless text is asked for.
+    keeps its input's shape), no imageSize unless asked, responseModalities [IMAGE] unless
+    text is asked for.
     `history`: the turns of the conversation this job continues (domain/conversation.py),
     sent before the job's own user turn."""
     parts = [reference_part(ref) for ref in req.reference_images]
@@ -90,10 +91,54 @@ def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = N
     if req.negative_prompt:  # a request routed from Imagen: Gemini has no negative prompt
         prompt = f"{prompt}\n\nAvoid: {req.negative_prompt}"
     parts.append({"text": prompt})
+    body: dict[str, Any] = {
+        "contents": [*(history or []), {"role": "user", "parts": parts}],
+        "generationConfig": _generation_config(req),
+    }
+    if req.system_instruction:
+        body["systemInstruction"] = {"role": "user", "parts": [{"text": req.system_instruction}]}
+    if req.google_search:
+        body["tools"] = [{"googleSearch": {}}]
+    if req.safety_settings:
+        body["safetySettings"] = [
+            setting.model_dump(exclude_none=True) for setting in req.safety_settings
+        ]
+    elif req.safety_filter_level is not None:
+        threshold = _gemini_threshold(req.safety_filter_level)
+        body["safetySettings"] = [
+            {"category": category, "threshold": threshold} for category in HARM_CATEGORIES
+        ]
+    return body
+
+
+def _generation_config(req: JobRequest) -> dict[str, Any]:
+    """`generationConfig`: modalities, image config, seed, thinking, media resolution."""
+    generation: dict[str, Any] = {
+        "responseModalities": ["TEXT", "IMAGE"] if req.response_text else ["IMAGE"],
+    }
+    image_config = _image_config(req)
+    if image_config:
+        generation["imageConfig"] = image_config
+    if req.seed is not None:
+        generation["seed"] = req.seed
+    thinking: dict[str, Any] = {}
+    if req.include_thoughts:
+        thinking["includeThoughts"] = True
+    if req.thinking_level:
+        thinking["thinkingLevel"] = req.thinking_level.upper()
+    if thinking:
+        generation["thinkingConfig"] = thinking
+    if req.media_resolution:
+        generation["mediaResolution"] = f"MEDIA_RESOLUTION_{req.media_resolution.upper()}"
+    return generation
+
+
+def _image_config(req: JobRequest) -> dict[str, Any]:
+    """`imageConfig`, with only what the caller set."""
     image_config: dict[str, Any] = {}
     if req.aspect_ratio:
         image_config["aspectRatio"] = req.aspect_ratio
-    if req.image_size and len(spec.sizes) > 1:
+    if req.image_size:  # only when asked: Vertex's default is the model's (1K)
         image_config["imageSize"] = req.image_size
     if req.person_generation is not None:
         image_config["personGeneration"] = GEMINI_PERSON[req.person_generation]
@@ -106,32 +151,7 @@ def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = N
         output["compressionQuality"] = req.output.compression_quality
     if output:
         image_config["imageOutputOptions"] = output
-    generation: dict[str, Any] = {
-        "responseModalities": ["TEXT", "IMAGE"] if req.response_text else ["IMAGE"],
-    }
-    if image_config:
-        generation["imageConfig"] = image_config
-    if req.seed is not None:
-        generation["seed"] = req.seed
-    thinking: dict[str, Any] = {}
-    if req.include_thoughts:
-        thinking["includeThoughts"] = True
-    if req.thinking_level:
-        thinking["thinkingLevel"] = req.thinking_level.upper()
-    if thinking:
-        generation["thinkingConfig"] = thinking
-    body: dict[str, Any] = {
-        "contents": [*(history or []), {"role": "user", "parts": parts}],
-        "generationConfig": generation,
-    }
-    if req.google_search:
-        body["tools"] = [{"googleSearch": {}}]
-    if req.safety_filter_level is not None:
-        threshold = _gemini_threshold(req.safety_filter_level)
-        body["safetySettings"] = [
-            {"category": category, "threshold": threshold} for category in HARM_CATEGORIES
-        ]
-    return body
+    return image_config
 
 
 def split_beyond_proto(body: dict) -> tuple[dict, list[tuple[tuple[str, ...], Any]]]:
@@ -186,6 +206,7 @@ def read_gemini(reply: dict, images: list[GeneratedImage] | None = None) -> Gene
         result.blocked.append(f"prompt blocked: {feedback['blockReason']} {message}".strip())
         return result
     for candidate in reply.get("candidates", []):
+        result.grounding = result.grounding or candidate.get("groundingMetadata") or None
         for part in (candidate.get("content") or {}).get("parts", []):
             streamed = next(given) if given is not None and "inlineData" in part else None
             signature = (

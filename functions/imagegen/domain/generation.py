@@ -77,6 +77,9 @@ class Generation:
     # `images`), text as `{"text": ...}`, each with the `thoughtSignature` it came with.
     thoughts: list[str] = field(default_factory=list)
     model_parts: list[dict[str, Any]] = field(default_factory=list)
+    # the candidate's groundingMetadata (Google Search grounding): the search queries and
+    # the suggestions Google requires to be shown with a grounded answer (issue 28)
+    grounding: dict[str, Any] | None = None
 
     def merge(self, other: Generation) -> None:
         """Add another call's reply. The model turn stays the first reply's that holds an
@@ -90,6 +93,7 @@ class Generation:
                 for p in other.model_parts
             ]
         self.thoughts.extend(other.thoughts)
+        self.grounding = self.grounding or other.grounding
         self.images.extend(other.images)
         self.blocked.extend(other.blocked)
         self.text.extend(other.text)

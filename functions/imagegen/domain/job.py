@@ -113,6 +113,9 @@ class Results(Value):
     thoughts: list[str] | None = None
     enhanced_prompt: str | None = None
     usage: dict[str, int] | None = None
+    # the candidate's groundingMetadata (Google Search grounding, issue 28): Vertex's JSON
+    # object as it came, handed back to a native caller as it is (native/vertex_reply.py)
+    grounding_metadata: dict[str, JsonValue] | None = None
     served_by: ServedBy | None = None
     cost_usd: float | None = None
     images_produced: int | None = None
@@ -163,6 +166,9 @@ class Job(Results):
     parent_job_id: str | None = None
     idempotency_id: str | None = None
     upload: UploadSource | None = None  # the upload that made the job (its answer's name)
+    # a Vertex-native request as sent (issue 28; JSON text, inline images in storage): the
+    # worker sends it as it is (native/vertex_request.py)
+    native_request: str | None = None
     charged: Charges | None = None  # the budget reserved at submit
     # the outbox of job events (docs/events.md)
     event_sequence: int | None = None

@@ -130,6 +130,11 @@ class JobError(Value):
         default=None, description="the error of the attempt before, when there was one"
     )
     attempt: int | None = Field(default=None, description="the attempt that met it")
+    status: int | None = Field(
+        default=None,
+        description="Vertex AI's HTTP status, when the error was its answer (a front door "
+        "answers with it, issue 28)",
+    )
     deleted_outputs: list[str] | None = Field(
         default=None, description="result_too_large: the images deleted with the job"
     )

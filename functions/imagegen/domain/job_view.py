@@ -87,7 +87,9 @@ class JobView(BaseModel):
     cost_usd: float | None = None
     images_produced: int | None = None
     usage: dict[str, int] | None = Field(default=None, description="Vertex's token counts")
-    source: str | None = Field(default=None, description="http, upload or studio")
+    source: str | None = Field(
+        default=None, description="http, upload, studio, vertex or openai (issue 28's front doors)"
+    )
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
     started_at: Timestamp | None = None

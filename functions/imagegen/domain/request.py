@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -36,6 +37,23 @@ from imagegen.errors import InvalidRequest
 
 MAX_PROMPT_CHARS = 10_000
 MAX_LABELS = 64
+# Characters that show nothing: controls, format characters (zero-width space and joiners,
+# word joiner, BOM, bidi marks, tags), separators, and the default-ignorable or blank
+# letters and marks outside those categories (Hangul fillers, CGJ, Khmer inherent vowels,
+# variation selectors, Braille blank; Unicode's DerivedCoreProperties.txt,
+# Default_Ignorable_Code_Point). A prompt of only these is refused before it is billed.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+_INVISIBLE_OTHERS = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u2800\u3164\uffa0"
+) | frozenset(map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]))
+
+
+def visible(text: str) -> bool:
+    """Whether `text` has a character that shows (see _INVISIBLE_CATEGORIES)."""
+    return any(
+        c not in _INVISIBLE_OTHERS and unicodedata.category(c) not in _INVISIBLE_CATEGORIES
+        for c in text
+    )
 
 
 class PersonGeneration(StrEnum):
@@ -85,6 +103,43 @@ _OUTPUT_SPELLINGS = {
     "output_mime_type": "mime_type",
     "output_compression_quality": "compression_quality",
 }
+
+# Vertex AI's `SafetySetting` (category, threshold, optional method SEVERITY/PROBABILITY:
+# https://docs.cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/SafetySetting,
+# read 2026-12-06; thresholds down to OFF as Google's REST references list them); the
+# category and threshold values are the enums of the aiplatform_v1 proto of
+# google-cloud-aiplatform 2.7.0. Per-category settings are sent as given; the job API's
+# single `safety_filter_level` sets the first four alike (adapters/vertex_wire.py).
+HarmCategory = Literal[
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_CIVIC_INTEGRITY",
+    "HARM_CATEGORY_JAILBREAK",
+]
+HarmThreshold = Literal[
+    "BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_ONLY_HIGH", "BLOCK_NONE", "OFF"
+]
+
+
+class SafetySetting(BaseModel):
+    """One `safetySettings` entry: a threshold for one harm category."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: HarmCategory
+    threshold: HarmThreshold
+    method: Literal["SEVERITY", "PROBABILITY"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upper(cls, body: Any) -> Any:
+        """Enum names in any case, as google-genai accepts them."""
+        if isinstance(body, dict):
+            return {k: v.strip().upper() if isinstance(v, str) else v for k, v in body.items()}
+        return body
+
 
 # `image_size` as the guide's `image_resolution` spells it ("4096"), mapped to a size name.
 _SIZE_ALIASES = {"0.5K": "512", "1024": "1K", "2048": "2K", "4096": "4K", "1k": "1K"}
@@ -182,6 +237,13 @@ class JobRequest(BaseModel):
     response_text: bool = False
     # The guide's spelling of the same (["IMAGE"] or ["TEXT", "IMAGE"]); folded in when parsed.
     response_modalities: list[Literal["TEXT", "IMAGE"]] | None = Field(default=None, exclude=True)
+    # systemInstruction: text the model follows for the whole request (google-genai's
+    # `system_instruction="..."`, sent as a user-role Content of one text part).
+    system_instruction: str | None = Field(default=None, min_length=1, max_length=MAX_PROMPT_CHARS)
+    # generationConfig.mediaResolution: how finely the model reads the input images.
+    media_resolution: Literal["low", "medium", "high"] | None = None
+    # Per-category safetySettings, sent as given (instead of safety_filter_level's one level).
+    safety_settings: list[SafetySetting] | None = Field(default=None, min_length=1, max_length=6)
 
     @model_validator(mode="before")
     @classmethod
@@ -200,8 +262,10 @@ class JobRequest(BaseModel):
         if body.get("image_resolution") is not None and body.get("image_size") is None:
             body["image_size"] = body["image_resolution"]
         _fold_output_spellings(body)
-        if isinstance(body.get("thinking_level"), str):
-            body["thinking_level"] = body["thinking_level"].strip().lower()
+        for key in ("thinking_level", "media_resolution"):
+            if isinstance(body.get(key), str):
+                value = body[key].strip().lower()
+                body[key] = value.removeprefix("media_resolution_")
         modalities = body.get("response_modalities")
         if isinstance(modalities, list):
             body["response_modalities"] = [
@@ -216,6 +280,12 @@ class JobRequest(BaseModel):
                 raise ValueError("response_modalities must include IMAGE")
             if "TEXT" in self.response_modalities:
                 self.response_text = True
+        if self.safety_settings is not None:
+            if self.safety_filter_level is not None:
+                raise ValueError("give safety_filter_level or safety_settings, not both")
+            categories = [setting.category for setting in self.safety_settings]
+            if len(set(categories)) != len(categories):
+                raise ValueError("safety_settings names a category twice")
         return self
 
     @field_validator("safety_filter_level", "person_generation", "prominent_people", mode="before")
@@ -226,6 +296,16 @@ class JobRequest(BaseModel):
             value = value.strip().lower()
             return _ALIASES[info.field_name].get(value, value)
         return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, prompt: str) -> str:
+        if not visible(prompt):
+            raise ValueError(
+                "the prompt shows nothing: only whitespace, zero-width or other invisible "
+                "characters"
+            )
+        return prompt
 
     @field_validator("labels")
     @classmethod
@@ -267,12 +347,18 @@ def _fold_output_spellings(body: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class ValidatedRequest:
-    """A request that passed every check, with the model's defaults filled in."""
+    """A request that passed every check, with the model and region filled in. The image
+    size stays as asked (None: the model's default, which Vertex picks when none is sent,
+    as google-genai leaves it out); `size` is the one it is priced and checked at."""
 
-    request: JobRequest  # model, region, aspect_ratio, image_size all set
+    request: JobRequest  # model and region set
     spec: ModelSpec
     warnings: list[str]
     estimated_cost_usd: float
+
+    @property
+    def size(self) -> str:
+        return self.request.image_size or self.spec.default_size
 
     def to_json(self) -> dict[str, Any]:
         return self.request.model_dump(mode="json", exclude_none=True)
@@ -483,7 +569,6 @@ def _check_shape(
 ) -> str:
     """The size (the model's default when none is asked: returned), ratio and MIME type."""
     size = req.image_size or spec.default_size
-    updates["image_size"] = size
     if size not in spec.sizes:
         bad("image_size", f"{spec.id} offers {', '.join(spec.sizes)}; not {size}")
     elif size in spec.preview_sizes:

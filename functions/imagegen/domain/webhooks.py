@@ -41,6 +41,10 @@ class WebhookSpec(BaseModel):
             raise ValueError("must be an absolute https:// URL")
         if parts.username or parts.password:
             raise ValueError("must not carry a user name or password")
+        try:
+            parts.port  # noqa: B018 - `:99999` or `:abc` raises only when read
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
         return url
 
     @field_validator("events")

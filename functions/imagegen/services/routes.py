@@ -20,9 +20,10 @@ from imagegen.domain.generation import Generation, OpenImage
 from imagegen.domain.job import Job, State, utcnow
 from imagegen.domain.request import JobRequest
 from imagegen.domain.retry import Backoff, fits
-from imagegen.errors import FinalUpstream, ImagegenError, RetryableUpstream
+from imagegen.errors import FinalUpstream, ImagegenError, ReferenceNotFound, RetryableUpstream
 from imagegen.logs import get_logger
-from imagegen.services import lifecycle
+from imagegen.services import inputs, lifecycle
+from imagegen.services.inputs import NativeCall
 
 log = get_logger("imagegen.generate")
 
@@ -99,9 +100,10 @@ def routes(services: Services, spec: ModelSpec, req: JobRequest) -> list[Route]:
 
 
 def _fits(spec: ModelSpec, req: JobRequest) -> bool:
+    size = req.image_size or spec.default_size  # none asked: the model's default (issue 28)
     return (
-        req.image_size in spec.sizes
-        and (req.aspect_ratio is None or req.aspect_ratio in spec.sizes[req.image_size])
+        size in spec.sizes
+        and (req.aspect_ratio is None or req.aspect_ratio in spec.sizes[size])
         and req.number_of_images <= spec.max_images
         and len(req.reference_images) <= spec.max_reference_images
         and (req.thinking_level is None or req.thinking_level in spec.thinking_levels)
@@ -182,9 +184,11 @@ def serve(
 ) -> Served:
     """Run the route loop for `job`; when no location serves its model and the model is
     gone everywhere (lifecycle.absorb_not_found), reroute the job to the replacement and
-    run it once more. `first`: the route `pace` took slots on (tried first)."""
+    run it once more. `first`: the route `pace` took slots on (tried first). A
+    Vertex-native job (issue 28) sends its caller's request as it is, on every route."""
     history = [turn.to_json() for turn in job.conversation or []]
-    loop = RouteLoop(services, job.id, keeper, deadline, history, backoff)
+    native = inputs.native_call(services, job)
+    loop = RouteLoop(services, job.id, keeper, deadline, history, backoff, native=native)
     try:
         return loop.run(spec, req, first)
     except FinalUpstream as exc:
@@ -210,9 +214,13 @@ class RouteLoop:
         deadline: float,
         history: list[dict],
         backoff: Backoff = DEFAULT_BACKOFF,
+        native: NativeCall | None = None,
     ) -> None:
+        """`history`: the turns the job continues (JSON); `native`: (body, API version) of a
+        Vertex-native request, sent as it is."""
         self.services, self.job_id, self.keeper = services, job_id, keeper
         self.deadline, self.history, self.backoff = deadline, history, backoff
+        self.native = native
 
     def run(self, spec: ModelSpec, req: JobRequest, first: Route | None) -> Served:
         candidates = routes(self.services, spec, req)
@@ -240,7 +248,7 @@ class RouteLoop:
                 return Served(self.keeper.generation, route, calls, req, spec)
             except FinalUpstream as exc:
                 last = exc
-                self._not_served(route, exc)
+                self._not_served(route, req, exc)
                 candidates.remove(route)
             except RetryableUpstream as exc:
                 last = exc
@@ -265,6 +273,7 @@ class RouteLoop:
                 labels={**req.labels, "imagegen-job": self.job_id},
                 timeout=remaining,
                 **({"history": self.history} if self.history else {}),
+                **({"native": self.native} if self.native is not None else {}),
                 on_reply=lambda reply: keeper.keep(reply, route),
                 on_image=keeper.opener(route),
             )
@@ -276,11 +285,20 @@ class RouteLoop:
             raise
         self._log_call(route, 200)
 
-    def _not_served(self, route: Route, exc: FinalUpstream) -> None:
+    def _not_served(self, route: Route, req: JobRequest, exc: FinalUpstream) -> None:
         """A final error ends the loop, unless it is "not served here": then the lifecycle
-        autopilot counts the 404 (issue 17) and the next route is tried."""
+        autopilot counts the 404 (issue 17) and the next route is tried. Vertex answers a
+        missing gs:// input with the same 404 (issue 31): when one of the job's inputs is
+        gone, the job fails with ReferenceNotFound naming it — no failover, no retry, and
+        the model's count is left alone."""
         if not exc.not_served:
             raise exc
+        missing = inputs.missing(self.services, req.reference_images, self.history, self.job_id)
+        if missing:
+            raise ReferenceNotFound(
+                f"no such reference image: {', '.join(missing)} (Vertex AI: {exc.message})",
+                status=exc.status,
+            ) from exc
         lifecycle.record_not_found(self.services, route.spec, route.location, exc.message)
         log.warning(
             "model not served here; failing over",

@@ -15,6 +15,7 @@ from imagegen.domain.quota import usage_report
 from imagegen.domain.request import request_fingerprint, validate_request
 from imagegen.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
 from imagegen.logs import get_logger
+from imagegen.native.vertex_request import NativeRequest
 from imagegen.services import inputs
 from imagegen.services.refine import resolve_parent
 
@@ -42,13 +43,15 @@ def submit(
     idempotency_key: str | None = None,
     source: str = "http",
     upload: dict[str, str] | None = None,
+    native: NativeRequest | None = None,
 ) -> Submitted:
     """Validate, record, queue. Invalid input raises InvalidRequest before anything is
     written; over a rate or budget limit raises RateLimited / BudgetExceeded (429) and
     writes nothing; a queue failure removes the record again and raises Unavailable (503),
-    so a job is either queued or was never accepted."""
+    so a job is either queued or was never accepted. `native`: a Vertex-native request
+    (issue 28) that `body` was taken from; the job keeps it to send as it is."""
     _note_retired_model(services, body)
-    fingerprint = request_fingerprint(body)
+    fingerprint = request_fingerprint(native.body if native is not None else body)
     validated = validate_request(body, services.catalog, services.policy)
     conversation_prefix = None
     if validated.request.parent_job_id:
@@ -59,6 +62,9 @@ def submit(
     job_id = new_job_id()
     validated, written = inputs.store_inline(services, validated, job_id)
     more: dict[str, Any] = {"upload": upload} if upload else {}  # its object, its answer
+    if native is not None:  # its inline images now where the references were stored
+        refs = [ref.model_dump(exclude_none=True) for ref in validated.request.reference_images]
+        more["native_request"] = native.stored(refs)
     if conversation_prefix is not None:
         more["conversation"] = conversation_prefix
         more["parent_job_id"] = validated.request.parent_job_id
@@ -78,18 +84,20 @@ def submit(
     if not created:
         return _replay(stored, fingerprint, job_id)
     _queue(services, job_id)
-    log.info(
-        "job queued",
-        extra={
-            "job_id": job_id,
-            "model": job.model,
-            "region": job.region,
-            "source": source,
-            "caller": caller,
-            "state": State.QUEUED.value,
-        },
-    )
+    log.info("job queued", extra=_queued_line(job))
     return Submitted(stored, created=True)
+
+
+def _queued_line(job: Job) -> dict[str, Any]:
+    """What the "job queued" log line carries."""
+    return {
+        "job_id": job.id,
+        "model": job.model,
+        "region": job.region,
+        "source": job.source,
+        "caller": job.caller,
+        "state": State.QUEUED.value,
+    }
 
 
 def _record(services: Services, job: Job, written: list[str]) -> tuple[bool, Job]:

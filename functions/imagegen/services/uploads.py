@@ -5,17 +5,27 @@ path as the HTTP API.
 - `edits/<image>` with object metadata `prompt` (and optionally other request fields), or
   with a sidecar `edits/<image>.json`: a job that uses the image as a reference image.
 - anything else: ignored, with a log line.
+The suffixes match in any case (`upper.JSON`, `cat.PNG`).
 
 Every upload that is meant as a job gets an answer object at `results/<name>.json` in the
 OUTPUTS bucket (no trigger listens there, so this function never triggers itself): the job
-id and status, or the validation error. Ids derive from bucket, name and generation, so a
-redelivered event finds the job it made before.
+id and status, or the validation error, or the error that kept the file from being read.
+A read error a retry may fix (429, 5xx, a dropped connection) is answered as `retrying`
+and raised, so the trigger retries; any other is answered once and not raised (Eventarc
+would retry it for a day to the same end, and the person who dropped the file would never
+learn why). Ids derive from bucket, name and generation, so a redelivered event finds the
+job it made before.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+import requests
+from google.api_core import exceptions as gexc
+from google.auth.exceptions import TransportError
 
 from imagegen.bootstrap import Services
 from imagegen.domain import bounded_json
@@ -30,6 +40,9 @@ log = get_logger("imagegen.uploads")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_REQUEST_BYTES = 1024 * 1024
+# An integer field in object metadata: ASCII digits only (str.isdigit() also takes "²",
+# which int() refuses, and int() refuses over 4,300 digits: both were uncaught errors).
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 _INT_FIELDS = {"number_of_images", "seed"}
 _BOOL_FIELDS = {"add_watermark", "enhance_prompt"}
 _METADATA_FIELDS = set(JobRequest.model_fields) - {
@@ -46,7 +59,7 @@ def _from_metadata(metadata: dict[str, str]) -> dict[str, Any]:
     for key, value in metadata.items():
         if key not in _METADATA_FIELDS:
             continue
-        if key in _INT_FIELDS and value.strip().lstrip("-").isdigit():
+        if key in _INT_FIELDS and _INTEGER.fullmatch(value.strip()):
             body[key] = int(value)
         elif key in _BOOL_FIELDS and value.lower() in ("true", "false"):
             body[key] = value.lower() == "true"
@@ -58,7 +71,11 @@ def _from_metadata(metadata: dict[str, str]) -> dict[str, Any]:
 def answer_name(name: str) -> str:
     """`requests/x.json` -> `results/requests/x.json`; `edits/a.png` and its sidecar
     `edits/a.png.json` -> `results/edits/a.png.json` (one job, one answer)."""
-    return f"results/{name if name.endswith('.json') else name + '.json'}"
+    return f"results/{name if _is_json(name) else name + '.json'}"
+
+
+def _is_json(name: str) -> bool:
+    return name.lower().endswith(".json")
 
 
 def _answer(services: Services, name: str, body: dict[str, Any]) -> str:
@@ -93,6 +110,8 @@ def handle_upload(services: Services, event_type: str, data: dict[str, Any]) -> 
         _answer(services, name, {"upload": uri, **exc.to_json()})
         log.warning("upload refused", extra={"object": uri, "error": exc.message})
         return "refused"
+    except Exception as exc:  # the file could not be read: answered, raised if transient
+        return _unreadable(services, name, uri, exc)
     if built is None:
         log.info("ignored upload", extra={"object": uri})
         return "ignored"
@@ -123,11 +142,49 @@ def handle_upload(services: Services, event_type: str, data: dict[str, Any]) -> 
     return "queued" if result.created else "duplicate"
 
 
+def _unreadable(services: Services, name: str, uri: str, exc: Exception) -> str:
+    """Answer an upload that could not be read with the error; raise it again when a retry
+    may help (the answer then says `retrying`, and a later delivery replaces it)."""
+    retry = _transient(exc)
+    message = f"could not read {uri}: {type(exc).__name__}: {exc}"[:500]
+    answer: dict[str, Any] = {"upload": uri, "error": {"code": "unreadable", "message": message}}
+    if retry:
+        answer["status"] = "retrying"
+    try:
+        _answer(services, name, answer)
+    except Exception:
+        if not retry:
+            raise  # no answer could be written: the trigger's retry is the next chance
+        log.exception("could not write the retrying answer", extra={"object": uri})
+    if retry:
+        log.warning("upload unreadable for now; retrying", extra={"object": uri, "error": message})
+        raise exc
+    log.error("upload unreadable; answered", extra={"object": uri, "error": message})
+    return "refused"
+
+
+def _transient(exc: Exception) -> bool:
+    """Errors a later delivery may well not meet: Cloud Storage's 429 and 5xx, the
+    network's timeouts and dropped connections, and our own Unavailable."""
+    transient = (
+        gexc.TooManyRequests,
+        gexc.ServerError,
+        gexc.RetryError,  # the client's own retries of one of these ran out of time
+        requests.ConnectionError,
+        requests.Timeout,
+        TransportError,
+        ConnectionError,
+        TimeoutError,
+        Unavailable,
+    )
+    return isinstance(exc, transient)
+
+
 def _build(services: Services, data: dict[str, Any], uri: str):
     """(request body, idempotency key or None), or None when the object is not a job."""
     name = data["name"]
     size = int(data.get("size") or 0)
-    if name.startswith("requests/") and name.endswith(".json"):
+    if name.startswith("requests/") and _is_json(name):
         if size > MAX_REQUEST_BYTES:
             raise InvalidRequest(
                 f"a request file may be at most {MAX_REQUEST_BYTES} bytes",
@@ -155,7 +212,7 @@ def _build(services: Services, data: dict[str, Any], uri: str):
             fields = _read_json(services, sidecar)
         # image and sidecar events both land here: key on the image so they make one job
         return _edit_body(fields, uri), f"{uri}#{data.get('generation', '')}"
-    if name.endswith(".json") and name[: -len(".json")].lower().endswith(IMAGE_SUFFIXES):
+    if _is_json(name) and name[: -len(".json")].lower().endswith(IMAGE_SUFFIXES):
         image = uri[: -len(".json")]
         generation = services.storage.generation(image)
         if generation is None:

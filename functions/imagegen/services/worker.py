@@ -211,6 +211,7 @@ def _served(run: Delivery, keeper: Keeper, served: Served) -> Ending:
         text=result.text,
         enhanced_prompt=result.enhanced_prompt,
         usage=result.usage or None,
+        grounding_metadata=result.grounding,
         served_by=ServedBy(model=route.spec.id, location=route.location),
         cost_usd=cost_of(outputs),
         images_produced=len(outputs),
@@ -310,6 +311,8 @@ def _since_submit(job: Job) -> float | None:
 def _error(exc: BaseException, *, attempt: int | None = None) -> JobError:
     if isinstance(exc, ImagegenError):
         error = JobError(code=exc.code, message=exc.message)
+        if getattr(exc, "status", None):  # Vertex's HTTP status (a native answer repeats it)
+            error = error.model_copy(update={"status": exc.status})
     else:
         error = JobError(code="internal", message=f"{type(exc).__name__}: {exc}")
     return error.model_copy(update={"attempt": attempt}) if attempt is not None else error

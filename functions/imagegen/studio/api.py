@@ -34,7 +34,7 @@ from imagegen.bootstrap import Services
 from imagegen.domain.request import validate_request
 from imagegen.errors import InvalidRequest, MethodNotAllowed, NotFound
 from imagegen.http_api import Api, match, rule
-from imagegen.http_io import base_url, idempotency_key, json_response, read_json
+from imagegen.http_io import base_url, idempotency_key, json_response
 from imagegen.services import submission
 from imagegen.studio.identity import StudioIdentity
 
@@ -68,13 +68,22 @@ def _page() -> bytes:
 
 
 def _parse_before(raw: str | None) -> dt.datetime | None:
+    """The gallery's cursor as a UTC time (a time without an offset is read as UTC). A time
+    whose UTC falls outside 0001..9999 (`0001-01-01T00:00:00+01:00`) is a 400 like a
+    malformed one: converting it overflowed only in the query, a 500 (issue 31)."""
     if not raw:
         return None
     try:
-        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         raise InvalidRequest(
-            "bad cursor", details=[{"field": "before", "message": "an ISO 8601 time"}]
+            "bad cursor",
+            details=[
+                {"field": "before", "message": "an ISO 8601 time between 0001 and 9999 in UTC"}
+            ],
         ) from None
 
 
@@ -174,8 +183,7 @@ class Studio(Api):
     def _estimate(self, request: flask.Request) -> dict[str, Any]:
         """Validate without writing: the page shows the cost (or what is wrong) as the
         options change. References from earlier outputs count by number only here."""
-        settings = self.services.settings
-        body = read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        body = self.read_json(request)
         if isinstance(body, dict):
             body = {k: v for k, v in body.items() if k != "parent_job_id"}
             if isinstance(body.get("reference_images"), list):
@@ -195,8 +203,7 @@ class Studio(Api):
         return [_TINY_PNG_REF if isinstance(r, dict) and "job_id" in r else r for r in refs]
 
     def _create(self, request: flask.Request, caller: Caller) -> flask.Response:
-        settings = self.services.settings
-        body = read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        body = self.read_json(request)
         if isinstance(body, dict) and isinstance(body.get("reference_images"), list):
             refs = self._resolve_refs(body["reference_images"], caller)
             body = {**body, "reference_images": refs}
@@ -210,23 +217,34 @@ class Studio(Api):
         """`{"job_id", "index"}` (an earlier output of the user's own job) becomes the
         image's bytes inline, so it passes the same checks as an upload and is copied to
         the new job's inputs. Another user's job is the same 404 as a missing one."""
-        resolved = []
-        for i, ref in enumerate(refs):
-            if not (isinstance(ref, dict) and "job_id" in ref):
-                resolved.append(ref)
-                continue
-            job = submission.get_job(self.services, str(ref["job_id"]), caller)
-            index = ref.get("index", 0)
-            output = job.output(index) if isinstance(index, int) else None
-            if output is None:
-                raise InvalidRequest(
-                    "no such output",
-                    details=[{"field": f"reference_images.{i}", "message": "no such output"}],
-                )
-            limit = self.services.settings.max_inline_image_bytes
+        return [
+            self._earlier_output(i, ref, caller)
+            if isinstance(ref, dict) and "job_id" in ref
+            else ref
+            for i, ref in enumerate(refs)
+        ]
+
+    def _earlier_output(self, i: int, ref: dict[str, Any], caller: Caller) -> dict[str, str]:
+        """One `{"job_id", "index"}` reference as the output's bytes, inline."""
+
+        def bad(message: str, where: str = f"reference_images.{i}") -> InvalidRequest:
+            return InvalidRequest(message, details=[{"field": where, "message": message}])
+
+        job_id, index = ref["job_id"], ref.get("index", 0)
+        # JSON's own types: a list index raised TypeError (unhashable), a 500 (issue 31)
+        if not isinstance(job_id, str):
+            raise bad("a job id (a string)", f"reference_images.{i}.job_id")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise bad("an output number (an integer)", f"reference_images.{i}.index")
+        output = submission.get_job(self.services, job_id, caller).output(index)
+        if output is None:
+            raise bad("no such output")
+        limit = self.services.settings.max_inline_image_bytes
+        try:
             data = self.services.storage.read(output.uri, limit + 1)
-            resolved.append({"data": base64.b64encode(data).decode("ascii")})
-        return resolved
+        except ValueError:  # over the cap: read() refuses before downloading
+            raise bad(f"that output is over the {limit} bytes a reference may be") from None
+        return {"data": base64.b64encode(data).decode("ascii")}
 
     def _gallery(self, request: flask.Request, caller: Caller) -> dict[str, Any]:
         limit = _parse_limit(request.args.get("limit"))
