@@ -1,7 +1,9 @@
 """Documents written by the job store of main before `Job` became the aggregate, captured
 from runs of that code against the local stack: tests/fixtures/job_documents_<commit>.json,
-c08d881 (before issue 25) and fc6dc9c (issue 25's content credentials on the outputs), every
-state a job reaches, with main's own JobView and CloudEvent of each. They must still be
+c08d881 (before issue 25), fc6dc9c (issue 25's content credentials on the outputs) and
+447f3fb (issue 28's native requests, grounding metadata, request fields and Vertex status
+on errors; issue 31's reference_not_found), every state a job reaches, with main's own
+JobView and CloudEvent of each. They must still be
 read, shown and announced exactly as main showed them, and a field of another version must
 not break the reading."""
 
@@ -17,6 +19,8 @@ from imagegen.domain.job import Job
 from imagegen.domain.job_events import cloud_event
 from imagegen.domain.job_values import PendingEvent
 from imagegen.domain.job_view import JobView
+from imagegen.native import vertex_reply, vertex_request
+from imagegen.native.streaming import Images
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CAPTURED = {
@@ -42,7 +46,7 @@ def _shown(value) -> object:
 
 
 def test_the_capture_covers_every_state():
-    for commit in ("c08d881", "fc6dc9c"):
+    for commit in ("c08d881", "fc6dc9c", "447f3fb"):
         captured = {k: v for k, v in CAPTURED.items() if k.startswith(f"{commit}/")}
         states = {_decode(c["document"])["state"] for c in captured.values()}
         assert states == {"queued", "succeeded", "blocked", "failed", "cancelled"}
@@ -50,6 +54,29 @@ def test_the_capture_covers_every_state():
         assert {"refined", "thoughts", "routed", "dead_lettered", "upload"} <= names
     credentials = _decode(CAPTURED["fc6dc9c/thoughts"]["document"])["outputs"][0]
     assert credentials["content_credentials"]["present"] is True
+    native = _decode(CAPTURED["447f3fb/native"]["document"])
+    assert native["native_request"] and native["grounding_metadata"]
+    assert _decode(CAPTURED["447f3fb/failed"]["document"])["error"]["status"] == 400
+    missing = _decode(CAPTURED["447f3fb/reference_not_found"]["document"])["error"]
+    assert (missing["code"], missing["status"]) == ("reference_not_found", 404)
+    request = _decode(CAPTURED["447f3fb/request_fields"]["document"])["request"]
+    assert {"system_instruction", "media_resolution", "safety_settings"} <= set(request)
+
+
+def test_a_native_job_of_main_is_answered_as_main_answered_it():
+    """The fields issue 28 added, read from main's documents into the typed Job: the native
+    request goes out again with its image, the grounding comes back as Vertex sent it,
+    and a failure repeats Vertex's own status."""
+    native = Job.from_document(_decode(CAPTURED["447f3fb/native"]["document"]))
+    body, version = vertex_request.restore(native.native_request, lambda uri: b"\x89PNG")
+    assert version == "v1beta1" and body["tools"] == [{"googleSearch": {}}]
+    assert body["contents"][0]["parts"][0]["inlineData"]["data"] == "iVBORw=="
+    answer = vertex_reply.response(native, Images(), lambda uri: lambda: b"")
+    stored = _decode(CAPTURED["447f3fb/native"]["document"])["grounding_metadata"]
+    assert answer["candidates"][0]["groundingMetadata"] == stored
+    for name, status in (("failed", 400), ("reference_not_found", 404), ("dead_lettered", 500)):
+        job = Job.from_document(_decode(CAPTURED[f"447f3fb/{name}"]["document"]))
+        assert vertex_reply.failure(job)[0] == status, name
 
 
 @pytest.mark.parametrize("name", sorted(CAPTURED))
