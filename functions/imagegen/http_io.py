@@ -10,6 +10,7 @@ from typing import Any
 
 import flask
 from werkzeug import exceptions as http_errors
+from werkzeug.datastructures import MultiDict
 
 from imagegen.domain import bounded_json
 from imagegen.errors import (
@@ -77,6 +78,24 @@ def read_body(request: flask.Request, limit: int) -> bytearray:
             details=[{"field": "body", "message": "incomplete"}],
         ) from None
     return body
+
+
+def read_form(request: flask.Request, limit: int) -> tuple[MultiDict, MultiDict]:
+    """A multipart body's (form, files), bounded like `read_body`: werkzeug's form parser
+    reads the stream with no limit of its own, so a chunked upload (no Content-Length) was
+    read to its end however large (files past 500 KB spooled to /tmp, which is memory on
+    Cloud Run). Past `limit` it stops: 413."""
+    _refuse_declared(request, limit)
+    request.max_content_length = limit
+    try:
+        return request.form, request.files
+    except http_errors.RequestEntityTooLarge:
+        raise PayloadTooLarge(f"the body is over {limit} bytes") from None
+    except http_errors.ClientDisconnected:
+        raise InvalidRequest(
+            "the body ended before its declared length",
+            details=[{"field": "body", "message": "incomplete"}],
+        ) from None
 
 
 def _refuse_declared(request: flask.Request, limit: int) -> None:

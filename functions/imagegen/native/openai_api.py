@@ -34,7 +34,7 @@ import flask
 
 from imagegen.domain.job import Job, State
 from imagegen.errors import ImagegenError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from imagegen.http_io import json_response
+from imagegen.http_io import json_response, read_form
 from imagegen.native import vertex_api, vertex_reply
 from imagegen.native.renaming import renamed
 from imagegen.native.streaming import Images
@@ -105,20 +105,21 @@ def edits(api: Any, request: flask.Request) -> flask.Response:
     api.caller(request)
     limit = api.services.settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is over {limit} bytes")
+        raise PayloadTooLarge(f"the body is over {limit} bytes")  # 413 before 415
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("send the edit as multipart/form-data")
-    if request.files.get("mask") is not None or request.form.get("mask"):
+    form, uploaded = read_form(request, limit)  # bounded as it is read (issue 31)
+    if uploaded.get("mask") is not None or form.get("mask"):
         raise bad(
             "mask",
             "masks are not supported: Gemini image models edit from the prompt alone; "
             "say in the prompt which part to change",
         )
-    files = [*request.files.getlist("image"), *request.files.getlist("image[]")]
+    files = [*uploaded.getlist("image"), *uploaded.getlist("image[]")]
     if not files:
         raise bad("image", "at least one image file (image or image[])")
     images = [base64.b64encode(f.read()).decode() for f in files]
-    body: dict[str, Any] = {key: request.form.get(key) for key in request.form}
+    body: dict[str, Any] = {key: form.get(key) for key in form}
     for number in ("n", "output_compression"):
         if body.get(number) is not None:
             try:
