@@ -9,13 +9,13 @@ baseline no longer makes the copy either: it slightly understates main's peak.)
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from imagegen.adapters import vertex, vertex_errors
 from imagegen.adapters.vertex_wire import model_path, read_gemini
 from imagegen.domain.generation import GeneratedImage, Generation
+from imagegen.domain.job_values import Output
 from imagegen.media import pixel_size
-from imagegen.services import worker
+from imagegen.services import keeper
 
 
 def _generate_content(
@@ -46,7 +46,7 @@ def _generate_content(
     return read_gemini(reply, inline)
 
 
-def _store(self, image: GeneratedImage, route) -> dict[str, Any]:
+def _store(self, image: GeneratedImage, route) -> Output:
     """As main had it: one upload_from_string of the whole file."""
     index = self.take_index()
     metadata = self.provenance(route)
@@ -60,18 +60,18 @@ def _store(self, image: GeneratedImage, route) -> dict[str, Any]:
         metadata,
     )
     width, height = pixel_size(image.data) or (0, 0)
-    priced, _ = worker.delivered_size(route.spec, self.req, width, height, index)
-    return {
-        "uri": uri,
-        "mime_type": image.mime_type,
-        "index": index,
-        "width": width,
-        "height": height,
-        "bytes": len(data),
-        "priced_size": priced,
-        "model": route.spec.id,
-        "cost_usd": route.spec.price(priced),
-    }
+    priced, _ = keeper.delivered_size(route.spec, self.req, width, height, index)
+    return Output(
+        uri=uri,
+        mime_type=image.mime_type,
+        index=index,
+        width=width,
+        height=height,
+        bytes=len(data),
+        priced_size=priced,
+        model=route.spec.id,
+        cost_usd=route.spec.price(priced),
+    )
 
 
 def install(services) -> None:
@@ -82,5 +82,5 @@ def install(services) -> None:
     client._buffered_clients = RestClients("PredictionServiceClient", client._override)
     vertex.MAX_PARALLEL_4K = 1
     vertex.VertexClient._generate_content = _generate_content
-    worker.Keeper.opener = lambda self, route: None  # images come back in memory
-    worker.Keeper._store = _store
+    keeper.Keeper.opener = lambda self, route: None  # images come back in memory
+    keeper.Keeper._store = _store

@@ -5,6 +5,10 @@ Each case runs `sys.executable -c "<imports>"` with cwd = functions/ (functions-
 loads main.py from the source dir and puts that dir on sys.path). Runs are interleaved
 across cases so drift on a shared machine spreads evenly; one warm-up round fills the page
 cache and is discarded. `-X importtime` then shows what dominates the submit path.
+
+`BENCH_COLDSTART_BEFORE=<another checkout's functions/ dir>` also times every case from that
+tree, interleaved in the same run, and adds a before -> after table (a refactor's cold-start
+cost, measured against its own baseline: e.g. `git worktree add /tmp/before <commit>`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from bench._common import FUNCTIONS_DIR, emit, machine, median, ms, table, verdict
 
 RUNS = int(os.environ.get("BENCH_COLDSTART_RUNS", "10"))
+BEFORE = os.environ.get("BENCH_COLDSTART_BEFORE", "")
 
 BASELINE = "import vertexai.preview.vision_models"
 CASES: list[tuple[str, str, float | None]] = [
@@ -55,11 +60,11 @@ def _env() -> dict[str, str]:
     return env
 
 
-def time_once(code: str, env: dict[str, str]) -> float:
+def time_once(code: str, env: dict[str, str], cwd: str | os.PathLike = FUNCTIONS_DIR) -> float:
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-c", code],
-        cwd=FUNCTIONS_DIR,
+        cwd=cwd,
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -114,12 +119,17 @@ def run(small: bool = False) -> dict[str, object]:
     env = _env()
     runs = 1 if small else RUNS
     samples: dict[str, list[float]] = {name: [] for name, _, _ in CASES}
+    before: dict[str, list[float]] = {name: [] for name, _, _ in CASES}
     if not small:
         for _, code, _ in CASES:  # warm-up round: page cache, .pyc files
             time_once(code, env)
+            if BEFORE:
+                time_once(code, env, BEFORE)
     for _ in range(runs):
         for name, code, _ in CASES:
             samples[name].append(time_once(code, env))
+            if BEFORE:
+                before[name].append(time_once(code, env, BEFORE))
     base = median(samples[CASES[-1][0]])
     bare = median(samples["bare interpreter"])
     rows = []
@@ -165,8 +175,30 @@ def run(small: bool = False) -> dict[str, object]:
         "",
         table(["package", "self ms"], [[k, f"{v * 1000:.1f}"] for k, v in pkgs]),
     ]
+    if BEFORE:
+        body += ["", *_before_after(samples, before, base)]
     emit("coldstart", "\n".join(body), small)
     return results
+
+
+def _before_after(
+    after: dict[str, list[float]], before: dict[str, list[float]], base: float
+) -> list[str]:
+    """The same cases from the `BENCH_COLDSTART_BEFORE` tree, same run: medians and ratios."""
+    rows = []
+    for name, _, _ in CASES[1:-1]:
+        old, new = median(before[name]), median(after[name])
+        rows.append(
+            [name, ms(old), ms(new), f"{old / base:.3f}x", f"{new / base:.3f}x", f"{new / old:.3f}"]
+        )
+    return [
+        f"Before ({BEFORE}) and after (this tree), same run, medians of {len(after[CASES[1][0]])}:",
+        "",
+        table(
+            ["case", "before ms", "after ms", "before vs baseline", "after vs baseline", "ratio"],
+            rows,
+        ),
+    ]
 
 
 if __name__ == "__main__":

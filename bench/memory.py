@@ -165,14 +165,14 @@ def _check_outputs(services, job_id: str) -> str:
     outputs = job.outputs or []
     verified = 0
     for output in outputs:
-        data = services.storage.read(output["uri"], 1 << 30)
-        assert len(data) == output["bytes"], output
+        data = services.storage.read(output.uri, 1 << 30)
+        assert len(data) == output.bytes, output
         with Image.open(io.BytesIO(data)) as image:
-            assert image.size == (output["width"], output["height"]), output
+            assert image.size == (output.width, output.height), output
             image.load()  # the pixels decode: no chunk lost or repeated
-        credentials = output.get("content_credentials") or {}
-        if credentials.get("present"):  # signed (gemini-3-pro-image): must still validate
-            assert credentials["valid"], credentials
+        credentials = output.content_credentials
+        if credentials is not None and credentials.present:  # signed: must still validate
+            assert credentials.valid, credentials
             verified += 1
     return f"{len(outputs)} ok, {verified} C2PA valid"
 

@@ -37,7 +37,8 @@ def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, objec
 
     from imagegen.bootstrap import Services
     from imagegen.config import load_settings
-    from imagegen.domain.job_events import cloud_event, pending_entry
+    from imagegen.domain.job_events import cloud_event
+    from imagegen.domain.job_values import PendingEvent
     from imagegen.services import webhooks
     from imagegen.services.submission import submit
 
@@ -86,7 +87,8 @@ def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, objec
             job = submit(
                 on, {"prompt": f"bench hook {n}", "webhook": {"url": url, "events": ["queued"]}}
             ).job
-            event = cloud_event(job, pending_entry(job.id, 1, "queued", job.created_at), "b")
+            entry = PendingEvent(id=f"{job.id}-1", state="queued", time=job.created_at)
+            event = cloud_event(job, entry, "b")
             start = time.perf_counter()
             assert webhooks.deliver(on, job.id, event, url) == "delivered"
             deliveries.append(time.perf_counter() - start)

@@ -5,7 +5,10 @@ on the ports only; the concrete adapters are imported here, inside the property 
 them, and nowhere else in the service layer.
 
 Each entry point asks only for what it uses, so `submit` never constructs (or imports) the
-Vertex client and `generate` never builds the HTTP routing. Tests build `Services` with
+Vertex client and `generate` never builds the HTTP routing. That is why the adapters are
+imported inside their properties: each pulls in a Google client library that costs a cold
+start 0.27 s (firestore) to 0.6 s and more (aiplatform_v1), measured with
+`python -X importtime` (docs/architecture.md, "Facts": import times). Tests build `Services` with
 their own settings instead of patching anything.
 """
 
@@ -14,19 +17,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imagegen import ports
+from imagegen.auth import Authenticator
 from imagegen.config import Settings, load_settings
 from imagegen.domain.catalog import Catalog, load_catalog
+from imagegen.domain.limiter import QuotaTable
 from imagegen.domain.quota import Limits
 from imagegen.domain.request import Policy
-
-if TYPE_CHECKING:
-    from imagegen.auth import Authenticator
-    from imagegen.domain.webhooks import RetryPolicy
-    from imagegen.netguard import Guard
-    from imagegen.services.live_catalog import LiveCatalog
+from imagegen.domain.webhooks import RetryPolicy
+from imagegen.netguard import Guard
+from imagegen.services.job_events import announce
+from imagegen.services.live_catalog import LiveCatalog
 
 
 @dataclass
@@ -45,7 +48,6 @@ class Services:
 
     @cached_property
     def live_catalog(self) -> LiveCatalog:
-        from imagegen.services.live_catalog import LiveCatalog
 
         s = self.settings
         store = self.catalog_store if s.project and s.catalog_collection else None
@@ -86,7 +88,6 @@ class Services:
 
     @cached_property
     def auth(self) -> Authenticator:
-        from imagegen.auth import Authenticator
 
         s = self.settings
         return Authenticator(
@@ -121,8 +122,6 @@ class Services:
         )
         store.counter_shards = s.counter_shards  # issue 18: sharded usage counters
         if s.events_topic:
-            from imagegen.services.job_events import announce
-
             store.announcer = lambda job, entry: announce(self, job, entry)
         return store
 
@@ -149,7 +148,6 @@ class Services:
     @cached_property
     def limiter(self) -> ports.Limiter | None:
         """The shared Vertex call limiter (issue 18), or None when no quota is set."""
-        from imagegen.domain.limiter import QuotaTable
 
         s = self.settings
         quotas = QuotaTable.parse(s.vertex_requests_per_minute, s.vertex_quota_overrides)
@@ -200,7 +198,6 @@ class Services:
 
     @cached_property
     def guard(self) -> Guard:
-        from imagegen.netguard import Guard
 
         s = self.settings
         return Guard.from_settings(
@@ -209,7 +206,6 @@ class Services:
 
     @cached_property
     def webhook_policy(self) -> RetryPolicy:
-        from imagegen.domain.webhooks import RetryPolicy
 
         s = self.settings
         return RetryPolicy(

@@ -21,26 +21,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import flask
 from pydantic import ValidationError
 
+from imagegen.auth import Caller
+from imagegen.bootstrap import Services
 from imagegen.domain.catalog import Catalog, Overlay, apply_overlay
 from imagegen.errors import Forbidden, InvalidRequest
+from imagegen.http_io import json_response, read_json
 from imagegen.services import discovery, lifecycle, submission
 
-if TYPE_CHECKING:
-    from imagegen.http_api import Api
 
-Handler = Callable[["Api", flask.Request], flask.Response]
+class Api(Protocol):
+    """What these routes need of the API that serves them (http_api.Api): its services and
+    the verified caller of a request."""
+
+    services: Services
+
+    def caller(self, request: flask.Request) -> Caller: ...
 
 
-def _json(body: Any, status: int) -> flask.Response:
-    """http_api's JSON answer (imported here: http_api imports this module)."""
-    from imagegen.http_api import _json as answer
-
-    return answer(body, status)
+Handler = Callable[[Api, flask.Request], flask.Response]
 
 
 def _admin(api: Api, request: flask.Request) -> str:
@@ -51,10 +54,8 @@ def _admin(api: Api, request: flask.Request) -> str:
 
 
 def _body(api: Api, request: flask.Request) -> Any:
-    from imagegen.http_api import _read_json
-
     s = api.services.settings
-    return _read_json(request, s.max_body_bytes, s.max_json_depth)
+    return read_json(request, s.max_body_bytes, s.max_json_depth)
 
 
 def show(api: Api, request: flask.Request) -> flask.Response:
@@ -63,7 +64,7 @@ def show(api: Api, request: flask.Request) -> flask.Response:
     services.live_catalog.refresh()
     record = services.live_catalog.record()
     body = {**_record_json(record), "facts": lifecycle.facts(services)}
-    return _json({**body, "available": discovery.available(services)}, 200)
+    return json_response({**body, "available": discovery.available(services)}, 200)
 
 
 def diff_current(api: Api, request: flask.Request) -> flask.Response:
@@ -71,14 +72,14 @@ def diff_current(api: Api, request: flask.Request) -> flask.Response:
     _admin(api, request)
     services.live_catalog.refresh()
     changes = diff(services.base_catalog, services.catalog) + discovery.available(services)
-    return _json({"changes": changes}, 200)
+    return json_response({"changes": changes}, 200)
 
 
 def diff_proposed(api: Api, request: flask.Request) -> flask.Response:
     services = api.services
     _admin(api, request)
     proposed = _parse(services.base_catalog, _body(api, request))
-    return _json({"changes": diff(services.catalog, proposed[1])}, 200)
+    return json_response({"changes": diff(services.catalog, proposed[1])}, 200)
 
 
 def put(api: Api, request: flask.Request) -> flask.Response:
@@ -91,7 +92,7 @@ def put(api: Api, request: flask.Request) -> flask.Response:
         lambda _old: overlay,
     )
     services.live_catalog.refresh()
-    return _json(_record_json(record), 200)
+    return json_response(_record_json(record), 200)
 
 
 def retire(api: Api, request: flask.Request) -> flask.Response:
@@ -114,7 +115,7 @@ def retire(api: Api, request: flask.Request) -> flask.Response:
         services, model, replacement, who=who, source="admin", reason=f"retired by {who}"
     )
     record = services.live_catalog.record()
-    return _json({"retired": wrote, **_record_json(record)}, 200)
+    return json_response({"retired": wrote, **_record_json(record)}, 200)
 
 
 def add(api: Api, request: flask.Request) -> flask.Response:
@@ -139,7 +140,7 @@ def add(api: Api, request: flask.Request) -> flask.Response:
     record, spec = discovery.adopt(
         services, who, payload["id"], like=like, fields=fields, from_discovered=from_discovered
     )
-    return _json({"model": spec.model_dump(mode="json"), **_record_json(record)}, 201)
+    return json_response({"model": spec.model_dump(mode="json"), **_record_json(record)}, 201)
 
 
 def models(api: Api, request: flask.Request) -> flask.Response:
@@ -148,7 +149,7 @@ def models(api: Api, request: flask.Request) -> flask.Response:
     entries = submission.models(services)
     for entry in entries:  # stage, shutdown, replacement and where each came from
         entry["lifecycle_facts"] = facts.get(entry["id"])
-    return _json(
+    return json_response(
         {
             "models": entries,
             "default": services.catalog.default_model,

@@ -5,9 +5,9 @@ services.submission, which takes commands and returns domain objects."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import io
-import json
+from collections.abc import Callable
 from typing import Any
 
 import flask
@@ -17,29 +17,36 @@ from werkzeug.routing import BaseConverter, Map, RequestRedirect, Rule
 from imagegen import catalog_admin, logs
 from imagegen.auth import Caller, Unauthenticated
 from imagegen.bootstrap import Services
-from imagegen.domain import bounded_json
-from imagegen.domain.job import Job, JobView, status_url
+from imagegen.domain.job import Job
+from imagegen.domain.job_view import JobView, status_url
 from imagegen.errors import (
     BudgetExceeded,
     ImagegenError,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
-    PayloadTooLarge,
     RateLimited,
     Unavailable,
-    UnsupportedMediaType,
+)
+from imagegen.http_io import (
+    base_url,
+    error_response,
+    idempotency_key,
+    json_response,
+    leave_body,
+    read_json,
 )
 from imagegen.native import doors
 from imagegen.services import submission
 
 log = logs.get_logger("imagegen.http")
 
+# An error's answer: (error, extra headers) -> response, in the shape of the API asked
+ErrorRenderer = Callable[..., flask.Response]
+
 # Seconds a caller should wait after a 503 (Pub/Sub or Firestore unavailable): nothing
 # was accepted, so the same request (same Idempotency-Key) can simply be sent again.
 RETRY_AFTER_UNAVAILABLE = 5
-# A request body is read in pieces of this size (bounded by IMAGEGEN_MAX_BODY_BYTES).
-READ_PIECE_BYTES = 256 * 1024
 
 
 class JobIdConverter(BaseConverter):
@@ -82,84 +89,6 @@ def match(routes: Map, request: flask.Request) -> tuple[str, dict[str, Any]]:
         raise NotFound(f"no route {request.method} {request.path}") from None
 
 
-def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> flask.Response:
-    response = flask.Response(
-        json.dumps(body, default=str), status=status, mimetype="application/json"
-    )
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
-
-
-def _error(exc: ImagegenError, headers: dict[str, str] | None = None) -> flask.Response:
-    return _json(exc.to_json(), exc.http_status, headers)
-
-
-def _base_url(request: flask.Request) -> str:
-    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
-    return f"{scheme}://{request.host}"
-
-
-def _read_json(request: flask.Request, limit: int, max_depth: int) -> Any:
-    _refuse_declared(request, limit)  # 413 before 415: nothing of a huge body is read
-    mimetype = request.mimetype or ""
-    if mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise UnsupportedMediaType("send the job as JSON with Content-Type: application/json")
-    return bounded_json.loads(_read_body(request, limit), max_depth)
-
-
-def _read_body(request: flask.Request, limit: int) -> bytearray:
-    """The body, never more than `limit` bytes of it held: a declared length over the limit
-    is refused before a byte is read, a streamed one (chunked, no Content-Length) as soon
-    as it passes the limit. Read in pieces into one buffer (get_data() joined its pieces
-    into a second copy: twice the cap at the peak). werkzeug's `max_content_length` bounds
-    the stream as well (gunicorn, functions-framework's server, marks its input terminated,
-    which werkzeug needs to read a chunked body)."""
-    _refuse_declared(request, limit)
-    request.max_content_length = limit + 1  # one byte over tells "over" from "exactly"
-    body = bytearray()
-    try:
-        while piece := request.stream.read(READ_PIECE_BYTES):
-            body += piece
-            if len(body) > limit:
-                raise PayloadTooLarge(f"the body is over {limit} bytes")
-    except http_errors.RequestEntityTooLarge:
-        raise PayloadTooLarge(f"the body is over {limit} bytes") from None
-    except http_errors.ClientDisconnected:  # werkzeug's 400: the body ended early
-        raise InvalidRequest(
-            "the body ended before its declared length",
-            details=[{"field": "body", "message": "incomplete"}],
-        ) from None
-    return body
-
-
-def _refuse_declared(request: flask.Request, limit: int) -> None:
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is over {limit} bytes")
-
-
-def _leave_body(request: flask.Request) -> None:
-    """Nothing more of the body is read once the answer is made. functions-framework reads
-    what is left after every answer (its `read_request` after_request hook): past
-    `max_content_length` that read raises (a 500 in place of the answer), and without a
-    limit it holds the whole body in memory (a 300 MiB chunked POST: submit's peak RSS
-    39 -> 343 MiB, issue 31). An empty stream leaves the rest to gunicorn, which discards at most
-    64 KiB of it and closes the connection. (`stream` is werkzeug's cached_property:
-    setting it sets the cached value.)"""
-    request.stream = io.BytesIO()
-
-
-def idempotency_key(request: flask.Request) -> str | None:
-    """The request's Idempotency-Key header (1 to 256 characters), or None."""
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 256):
-        raise InvalidRequest(
-            "bad Idempotency-Key",
-            details=[{"field": "Idempotency-Key", "message": "1 to 256 characters"}],
-        )
-    return key
-
-
 class Api:
     """The `submit` function's HTTP API. Subclassed by the studio (same error table)."""
 
@@ -171,8 +100,6 @@ class Api:
         self.services = services
         self.auth = services.auth
         if trust_caller_header is not None:
-            import dataclasses
-
             self.auth = dataclasses.replace(self.auth, trust_caller_header=trust_caller_header)
         self.routes = url_map(self.rules())
 
@@ -195,55 +122,52 @@ class Api:
 
     def caller(self, request: flask.Request) -> Caller:
         """The verified caller (401 without one); see imagegen.auth."""
-        return self.auth.caller(request.headers, _base_url(request))
-
-    # helpers the front doors share with the job API (native/)
-    key = staticmethod(idempotency_key)
-    base_url = staticmethod(_base_url)
+        return self.auth.caller(request.headers, base_url(request))
 
     def read_json(self, request: flask.Request) -> Any:
+        """The body as JSON, within this deployment's limits (shared with the front doors)."""
         settings = self.services.settings
-        return _read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        return read_json(request, settings.max_body_bytes, settings.max_json_depth)
 
     def handle(self, request: flask.Request) -> flask.Response:
         try:
             return self._answer(request)
         finally:
-            _leave_body(request)
+            leave_body(request)
 
     def _answer(self, request: flask.Request) -> flask.Response:
         """The answer, its errors in the shape of the API the path belongs to (issue 28)."""
         logs.set_trace(request.headers.get("X-Cloud-Trace-Context"), self.services.settings.project)
         door = doors.door_for(request.path)
         if door is None:
-            return self._handle(request, _error)
+            return self._handle(request, error_response)
         return self._handle(
             request, lambda exc, headers=None: doors.error_response(door, exc, headers or {})
         )
 
-    def _handle(self, request: flask.Request, _error) -> flask.Response:
-        """Route and answer; `_error(exc, headers)` renders an error in the shape of the
-        API the path belongs to."""
+    def _handle(self, request: flask.Request, render: ErrorRenderer) -> flask.Response:
+        """Route and answer; `render(exc, headers)` makes an error's answer in the shape of
+        the API the path belongs to."""
         try:
             return self._route(request)
         except (RateLimited, BudgetExceeded) as exc:
             log.warning("request refused", extra={"error": exc.message, "path": request.path})
-            return _error(exc, {"Retry-After": str(exc.retry_after)})
+            return render(exc, {"Retry-After": str(exc.retry_after)})
         except Unauthenticated as exc:
             log.warning("unauthenticated", extra={"error": exc.message, "path": request.path})
-            return _error(exc, {"WWW-Authenticate": 'Bearer realm="imagegen"'})
+            return render(exc, {"WWW-Authenticate": 'Bearer realm="imagegen"'})
         except Unavailable as exc:
             log.error("request failed", extra={"error": exc.message, "path": request.path})
-            return _error(exc, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
+            return render(exc, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)})
         except NotAllowed as exc:
-            return _error(exc, {"Allow": exc.allow})
+            return render(exc, {"Allow": exc.allow})
         except ImagegenError as exc:
             if exc.http_status >= 500:
                 log.error("request failed", extra={"error": exc.message, "path": request.path})
-            return _error(exc)
+            return render(exc)
         except Exception:
             log.exception("unhandled error", extra={"path": request.path})
-            return _error(ImagegenError("internal error"))
+            return render(ImagegenError("internal error"))
 
     def _route(self, request: flask.Request) -> flask.Response:
         endpoint, args = match(self.routes, request)
@@ -258,17 +182,16 @@ class Api:
     def job_json(self, request: flask.Request, job: Job, *, signed: bool = False) -> dict[str, Any]:
         """The job as the API shows it (JobView) with its `status_url`, and with signed
         download URLs on its outputs when `signed`."""
-        view = JobView.of(job, status_url(_base_url(request), job.id, self.jobs_path)).to_json()
+        view = JobView.of(job, status_url(base_url(request), job.id, self.jobs_path)).to_json()
         return self.services.signer.with_urls(view) if signed or self.sign_views else view
 
     # -- endpoints ----------------------------------------------------------------------
     def healthz(self, request: flask.Request) -> flask.Response:
-        return _json({"ok": True}, 200)
+        return json_response({"ok": True}, 200)
 
     def submit(self, request: flask.Request) -> flask.Response:
         caller = self.caller(request)  # before the body is read: no identity, no work
-        settings = self.services.settings
-        body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        body = self.read_json(request)
         key = idempotency_key(request)
         result = submission.submit(
             self.services,
@@ -278,24 +201,24 @@ class Api:
         )
         view = self.job_json(request, result.job)
         status = 202 if result.created else 200
-        return _json(view, status, {"Location": view["status_url"]})
+        return json_response(view, status, {"Location": view["status_url"]})
 
     def get_job(self, request: flask.Request, job_id: str) -> flask.Response:
         job = submission.get_job(self.services, job_id, self.caller(request))
-        return _json(self.job_json(request, job, signed=True), 200)
+        return json_response(self.job_json(request, job, signed=True), 200)
 
     def cancel_job(self, request: flask.Request, job_id: str) -> flask.Response:
         job = submission.cancel_job(self.services, job_id, self.caller(request))
-        return _json(self.job_json(request, job), 200)
+        return json_response(self.job_json(request, job), 200)
 
     def output_redirect(self, request: flask.Request, job_id: str, n: int) -> flask.Response:
         """302 to a freshly signed URL of output `n` (issue 16): the caller's own job
         only, like every read (another caller's is the same 404 as a missing one)."""
         job = submission.get_job(self.services, job_id, self.caller(request))
-        outputs = {o.get("index", i): o for i, o in enumerate(job.outputs or [])}
-        if n not in outputs:
+        output = job.output(n)
+        if output is None:
             raise NotFound(f"job {job_id} has no output {n}")
-        signed = self.services.signer.sign(str(outputs[n].get("uri") or ""))
+        signed = self.services.signer.sign(output.uri)
         if signed is None:
             raise NotFound("signed URLs are off in this deployment (IMAGEGEN_URL_SIGNER=off)")
         response = flask.redirect(signed[0], code=302)
@@ -308,12 +231,14 @@ class Api:
         caller = submission.usage_caller(asker, request.args.get("caller") or None)
         period, start, end = usage_period(request.args.get("day"), request.args.get("month"))
         report = submission.usage(self.services, caller=caller, start=start, end=end)
-        return _json({**period, **report}, 200)
+        return json_response({**period, **report}, 200)
 
     def openapi(self, request: flask.Request) -> flask.Response:
+        # imported here: building the schemas costs submit's cold start ~28 ms
+        # (`python -X importtime`), and few requests ask for the document
         from imagegen.openapi import document
 
-        return _json(document(), 200)
+        return json_response(document(), 200)
 
 
 def usage_period(

@@ -77,7 +77,7 @@ def _webp_size(head: bytes) -> tuple[int, int] | None:
 def pixel_size(data: bytes) -> tuple[int, int] | None:
     """Width and height from the image header (the whole file, or only its start: Pillow
     reads no pixels for this); None when the bytes are not an image known here."""
-    from PIL import Image
+    from PIL import Image  # only here: ~8 ms on import (`python -X importtime`)
 
     webp = _webp_size(data[:30])
     if webp is not None:

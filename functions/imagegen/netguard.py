@@ -125,7 +125,7 @@ class Answer:
 
 def post(guard: Guard, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
     """POST `body` to `url` through the guard; Refused before any connection is made."""
-    import urllib3
+    import urllib3  # only deliver_webhooks posts: ~40 ms on import (`python -X importtime`)
 
     host, port, address = guard.resolve(url)
     parts = urlsplit(url)

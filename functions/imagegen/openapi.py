@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from imagegen import __version__
 from imagegen.domain.catalog import Overlay
-from imagegen.domain.job import JobView
+from imagegen.domain.job_view import JobView
 from imagegen.domain.request import JobRequest
 from imagegen.openapi_events import extend as extend_with_events
 
@@ -135,6 +135,8 @@ def _schemas() -> dict[str, Any]:
     )
     schemas = top["$defs"]
     schemas["Job"] = schemas.pop("JobView")  # the name clients have known it by
+    schemas["Output"] = schemas.pop("SignedOutput")  # likewise: an output as answers show it
+    schemas = _renamed(schemas, "SignedOutput", "Output")
     job = schemas["Job"]["properties"]
     for name, prop in job.items():  # a field without a value is left out, never null
         job[name] = _without_null(prop)
@@ -145,6 +147,20 @@ def _schemas() -> dict[str, Any]:
         "description": job["webhook_deliveries"]["description"],
     }
     return schemas
+
+
+def _renamed(value: Any, old: str, new: str) -> Any:
+    """`value` with every reference to schema `old` pointing at `new` instead."""
+    if isinstance(value, dict):
+        return {
+            key: REF.format(model=new)
+            if key == "$ref" and item == REF.format(model=old)
+            else _renamed(item, old, new)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_renamed(item, old, new) for item in value]
+    return value
 
 
 def _without_null(prop: dict[str, Any]) -> dict[str, Any]:

@@ -18,19 +18,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
-from imagegen.domain.job import Job
-from imagegen.domain.jobs import ClaimOutcome
+from imagegen.domain.job import ClaimOutcome, Job, State
+from imagegen.domain.job_values import PendingEvent
 
 if TYPE_CHECKING:
     from imagegen.domain.catalog import ModelSpec, Overlay
     from imagegen.domain.generation import Generation, ImageSink, OpenImage
-    from imagegen.domain.jobs import State
     from imagegen.domain.quota import Limits
     from imagegen.domain.request import JobRequest
     from imagegen.domain.webhooks import Delivery
 
-# A job document as the event log reads it (the job store hands out typed `Job`s).
-JobRecord = dict[str, Any]
+
+@dataclass(frozen=True)
+class Transacted:
+    """What `JobStore.transact` did: the job as the transaction read it (None: no such
+    job) and as it committed it (None: the change did not apply, nothing was written)."""
+
+    before: Job | None
+    after: Job | None
+
+    @property
+    def changed(self) -> bool:
+        return self.after is not None
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,17 @@ class Claim:
     outcome: ClaimOutcome
     job: Job | None
     attempt: int = 0
+
+    @classmethod
+    def of(cls, done: Transacted) -> Claim:
+        """The claim a `transact(job_id, lambda job: job.claim(...))` came to: claimed, or
+        why not (`Job.claim` declines only a terminal job or one under a live lease)."""
+        if done.after is not None:
+            return cls(ClaimOutcome.CLAIMED, done.after, done.after.attempts)
+        if done.before is None:
+            return cls(ClaimOutcome.MISSING, None)
+        outcome = ClaimOutcome.TERMINAL if done.before.terminal else ClaimOutcome.LEASED
+        return cls(outcome, done.before)
 
 
 @dataclass(frozen=True)
@@ -64,27 +84,16 @@ class PublisherModelState:
 
 @runtime_checkable
 class JobStore(Protocol):
-    """Jobs and their transitions, each transition atomic and fenced by the attempt."""
+    """Jobs as aggregates: read one, create one, change one in a transaction (`change` is
+    one of the Job's transitions; the store writes what changed, publishes the event it
+    raised, and gives back unspent budget when the job ends). The rest are reads, and the
+    withdrawal of a job that was never queued."""
 
     def get(self, job_id: str) -> Job | None: ...
 
-    def create(self, job: Job) -> tuple[bool, Job]: ...
+    def create(self, job: Job, limits: Limits | None = None) -> tuple[bool, Job]: ...
 
-    def create_within_limits(self, job: Job, limits: Limits) -> tuple[bool, Job]: ...
-
-    def claim(self, job_id: str, lease_seconds: float) -> Claim: ...
-
-    def progress(self, job_id: str, attempt: int, fields: dict[str, Any]) -> bool: ...
-
-    def finish(self, job_id: str, attempt: int, state: State, fields: dict[str, Any]) -> bool: ...
-
-    def requeue(self, job_id: str, attempt: int, error: dict[str, Any]) -> bool: ...
-
-    def fail(self, job_id: str, error: dict[str, Any], *, respect_lease: bool = False) -> bool: ...
-
-    def cancel(self, job_id: str) -> Job: ...
-
-    def mark_paced(self, job_id: str) -> None: ...
+    def transact(self, job_id: str, change: Callable[[Job], Job | None]) -> Transacted: ...
 
     def delete(self, job_id: str) -> None: ...
 
@@ -174,11 +183,11 @@ class EventTopic(Protocol):
 class EventLog(Protocol):
     """The job events' outbox and the webhook deliveries' records."""
 
-    def get(self, job_id: str) -> JobRecord | None: ...
+    def get(self, job_id: str) -> Job | None: ...
 
-    def mark_published(self, job_id: str, entry: dict[str, Any]) -> None: ...
+    def mark_published(self, job_id: str, entry: PendingEvent) -> None: ...
 
-    def flagged(self, limit: int = 500) -> list[tuple[JobRecord, Any]]: ...
+    def flagged(self, limit: int = 500) -> list[tuple[Job, Any]]: ...
 
     def settle(self, job_id: str, update_time: Any) -> bool: ...
 

@@ -15,8 +15,8 @@ Where spans go is set by IMAGEGEN_TRACE_EXPORTER (`Settings.trace_exporter`, con
 The entry points hand this module the instance's settings (`configure`); a process that
 never does (tests, benchmarks) loads them from the environment on its first traced call.
 
-Cold starts: this module imports only the standard library; the SDK and the exporter are
-imported on the first traced call (bench: see docs/deploy.md, "Traces").
+Cold starts: this module imports only the standard library and the settings; the SDK and
+the exporter are imported on the first traced call (bench: see docs/deploy.md, "Traces").
 A job re-published by the sweeper starts a new trace (the first one's context is not kept
 in the job document).
 """
@@ -27,12 +27,10 @@ import contextlib
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imagegen import logs
-
-if TYPE_CHECKING:
-    from imagegen.config import Settings
+from imagegen.config import Settings, load_settings
 
 EXPORTER_ENV = "IMAGEGEN_TRACE_EXPORTER"
 
@@ -50,8 +48,6 @@ def configure(settings: Settings | None) -> None:
 def _configured() -> dict[str, Any]:
     """The tracer for the current settings, built once (tracer None: tracing off)."""
     if _settings is None:
-        from imagegen.config import load_settings
-
         configure(load_settings())
     assert _settings is not None
     key = (_settings.trace_exporter, _settings.service_name or "imagegen", _settings.project)

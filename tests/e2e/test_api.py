@@ -250,7 +250,7 @@ def test_openapi_covers_every_route_and_field(http, api_url):
     import re
     import types
 
-    from imagegen.domain.job import JobView
+    from imagegen.domain.job_view import JobView
     from imagegen.domain.request import JobRequest
     from imagegen.http_api import Api
 

@@ -92,6 +92,37 @@ def test_a_chunked_body_over_the_cap_is_413_before_it_ends(api_url, unique):
     assert b'"payload_too_large"' in body
 
 
+def test_a_chunked_upload_to_the_openai_edits_door_is_413_before_it_ends(api_url, unique):
+    """The same class at a front door (issue 28): `/v1/images/edits` takes multipart, which
+    werkzeug's form parser read to its end with no limit when no Content-Length bounded it
+    (no answer came here; the files spooled to /tmp, memory on Cloud Run). It stops at the
+    cap, answered in OpenAI's error shape."""
+    part = (
+        b"--b\r\n"
+        b'Content-Disposition: form-data; name="image"; filename="a.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n"
+    )
+
+    def body() -> Iterator[bytes]:
+        yield b"%x\r\n" % len(part) + part + b"\r\n"
+        yield from _chunked(CAP + 2 * len(CHUNK), end=False)
+
+    status, headers, answer = _send(
+        api_url,
+        [
+            "POST /v1/images/edits HTTP/1.1",
+            "Content-Type: multipart/form-data; boundary=b",
+            f"X-Imagegen-Caller: big-{unique}",
+            "Transfer-Encoding: chunked",
+        ],
+        body(),
+    )
+    assert status == 413, answer[:300]
+    assert headers["content-type"] == "application/json"
+    error = json.loads(answer)["error"]
+    assert error["code"] == "payload_too_large" and error["type"] == "invalid_request_error"
+
+
 def test_a_declared_length_over_the_cap_is_413_without_reading_it(api_url, unique):
     """Content-Length of 300 MB, a few bytes sent: refused at once (main refused, then
     functions-framework's after-request hook waited to read all 300 MB)."""

@@ -94,8 +94,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def succeeded_job(services, caller: str, unique: str, **extra) -> str:
     """A finished Gemini job of `caller`, written as the worker leaves one."""
-    from imagegen.domain.job import Job
-    from imagegen.domain.jobs import new_job_id, utcnow
+    from imagegen.domain.job import Job, new_job_id, utcnow
 
     now = utcnow()
     job_id = new_job_id()

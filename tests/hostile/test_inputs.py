@@ -68,8 +68,8 @@ def test_a_phone_photo_sized_reference_is_stored_in_cloud_storage(
     # and the job runs: the worker sends the stored object to Vertex by reference
     assert generate(services, job_id) == "succeeded"
     finished = services.jobs.get(job_id)
-    user_turn = finished.conversation[0]["parts"][0]
-    assert user_turn["fileData"]["fileUri"] == ref["gcs_uri"]
+    user_turn = finished.conversation[0].parts[0]
+    assert user_turn.file_data.file_uri == ref["gcs_uri"]
     record("3.3 MB inline reference", [response.status_code], extra_calls=0)
 
 

@@ -15,7 +15,13 @@ import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from imagegen.domain.jobs import DOCUMENT_MARGIN_BYTES, MAX_DOCUMENT_BYTES, document_bytes
+from imagegen.domain.document_size import (
+    DOCUMENT_MARGIN_BYTES,
+    MAX_DOCUMENT_BYTES,
+    document_bytes,
+)
+from imagegen.domain.job import Outcome, utcnow
+from imagegen.ports import Claim
 from imagegen.services import submission, upkeep
 from imagegen.services.uploads import answer_name
 from imagegen.services.worker import generate
@@ -30,29 +36,30 @@ def _calls(vertex_url: str, tag: str) -> int:
 def test_dead_letter_leaves_a_job_a_live_worker_holds(make_services, idle_topic, unique):
     services = make_services(jobs_topic=idle_topic)
     job = submission.submit(services, {"prompt": f"{unique} held"}).job
-    claim = services.jobs.claim(job.id, lease_seconds=60)
+    claim = Claim.of(services.jobs.transact(job.id, lambda j: j.claim(utcnow(), 60)))
     assert claim.attempt == 1
     # the dead letter of an earlier delivery arrives while this worker holds a fresh lease
     assert upkeep.dead_letter(services, job.id, 5) is False
     assert services.jobs.get(job.id).state == "running"
     # so the worker's result is accepted
-    assert services.jobs.finish(job.id, 1, _succeeded(), {"outputs": [], "cost_usd": 0.0})
+    outcome = Outcome(state=_succeeded(), outputs=[], cost_usd=0.0)
+    assert services.jobs.transact(job.id, lambda j: j.finish(1, outcome, utcnow())).changed
     assert services.jobs.get(job.id).state == "succeeded"
 
     # a lapsed lease is no protection: the dead letter ends that job
     other = submission.submit(services, {"prompt": f"{unique} abandoned"}).job
-    services.jobs.claim(other.id, lease_seconds=60)
+    services.jobs.transact(other.id, lambda j: j.claim(utcnow(), 60))
     services.jobs._ref(other.id).update(
         {"lease_expires_at": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}
     )
     assert upkeep.dead_letter(services, other.id, 5) is True
     ended = services.jobs.get(other.id)
-    assert ended.state == "failed" and ended.error["code"] == "delivery_exhausted"
+    assert ended.state == "failed" and ended.error.code == "delivery_exhausted"
     record("dead letter vs a live lease", ["kept running", "failed after lapse"])
 
 
 def _succeeded():
-    from imagegen.domain.jobs import State
+    from imagegen.domain.job import State
 
     return State.SUCCEEDED
 
@@ -113,9 +120,9 @@ def test_a_result_too_large_to_store_fails_once_with_its_objects_removed(
     assert generate(services, job.id) == "failed"
     ended = services.jobs.get(job.id)
     assert ended.state == "failed"
-    assert ended.error["code"] == "result_too_large"
+    assert ended.error.code == "result_too_large"
     assert ended.outputs == [] and ended.cost_usd > 0  # the spend is kept
-    deleted = ended.error["deleted_outputs"]
+    deleted = ended.error.deleted_outputs
     assert deleted and all(services.storage.generation(uri) is None for uri in deleted)
     # a redelivery finds it terminal: one billable call in all
     assert generate(services, job.id) == "terminal"

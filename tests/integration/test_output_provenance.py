@@ -74,20 +74,20 @@ def test_stored_images_are_the_bytes_vertex_sent(
 ):
     job = _run(services, unique, model, size, mime, directive)
     [output] = job.outputs
-    data, metadata = _stored(services, output["uri"])
+    data, metadata = _stored(services, output.uri)
     [sent] = _sent(vertex_url, unique)
     assert sent["mime_type"] == mime
     assert hashlib.sha256(data).hexdigest() == sent["sha256"]  # not a byte added or lost
-    assert len(data) == output["bytes"] == sent["bytes"]
+    assert len(data) == output.bytes == sent["bytes"]
     assert metadata["imagegen-job-id"] == job.id
-    credentials = output["content_credentials"]
+    credentials = output.content_credentials
     if model == "gemini-3-pro-image":  # the catalog says it carries C2PA: the stand-in signs
-        assert credentials["present"] and credentials["valid"], credentials
-        assert credentials["digital_source_type"] == "trainedAlgorithmicMedia"
-        assert credentials["claim_generator"].startswith("imagegen Vertex stand-in")
+        assert credentials.present and credentials.valid, credentials
+        assert credentials.digital_source_type == "trainedAlgorithmicMedia"
+        assert credentials.claim_generator.startswith("imagegen Vertex stand-in")
     else:
-        assert credentials == {"present": False, "valid": False}
-    assert output["synthid"] is True
+        assert credentials.to_json() == {"present": False, "valid": False}
+    assert output.synthid is True
     assert not [w for w in job.warnings if "Content Credentials" in w], job.warnings
 
 
@@ -96,7 +96,7 @@ def test_the_object_metadata_traces_a_file_to_its_job(services, unique):
         services, unique, "gemini-3-pro-image-preview", "1K", "image/png", seed=42
     )  # a retired name: routed to gemini-3-pro-image
     [output] = job.outputs
-    _, metadata = _stored(services, output["uri"])
+    _, metadata = _stored(services, output.uri)
     assert metadata["imagegen-job-id"] == job.id
     assert metadata["imagegen-model-requested"] == "gemini-3-pro-image-preview"
     assert metadata["imagegen-model"] == "gemini-3-pro-image"
@@ -114,7 +114,7 @@ def test_the_object_metadata_traces_a_file_to_its_job(services, unique):
 def test_a_carrying_model_without_valid_credentials_is_a_warning(services, unique, directive, said):
     job = _run(services, unique, "gemini-3-pro-image", "1K", "image/png", directive)
     [output] = job.outputs  # the image is kept: the warning says what is wrong with it
-    assert job.state == "succeeded" and not output["content_credentials"]["valid"]
+    assert job.state == "succeeded" and not output.content_credentials.valid
     assert any("image 0" in w and said in w for w in job.warnings), job.warnings
 
 
@@ -124,7 +124,7 @@ def test_verification_can_be_turned_off(make_services, idle_topic, unique):
     )
     job = _run(services, unique, "gemini-3-pro-image", "1K", "image/png", "[[c2pa:none]]")
     [output] = job.outputs
-    assert "content_credentials" not in output
+    assert output.content_credentials is None
     assert not [w for w in job.warnings if "Content Credentials" in w]
 
 
@@ -138,6 +138,6 @@ def test_a_read_back_that_fails_keeps_the_image_and_says_so(services, unique, mo
     monkeypatch.setattr(services.storage, "open_read", unreachable)
     job = _run(services, unique, "gemini-3-pro-image", "1K", "image/png")
     [output] = job.outputs
-    data, _ = _stored(services, output["uri"])
-    assert len(data) == output["bytes"] and "content_credentials" not in output
+    data, _ = _stored(services, output.uri)
+    assert len(data) == output.bytes and output.content_credentials is None
     assert any("could not be read" in w for w in job.warnings), job.warnings

@@ -11,6 +11,7 @@ import time
 import flask
 import pytest
 
+from imagegen.domain.job import utcnow
 from imagegen.errors import BudgetExceeded, Unavailable
 from imagegen.http_api import Api
 from imagegen.services import submission
@@ -132,7 +133,7 @@ def test_blocked_and_cancelled_jobs_give_their_budget_back(make_services, idle_t
     cancelled = submission.submit(services, {"prompt": f"{unique} b"}, caller=caller).job
     kept = submission.submit(services, {"prompt": f"{unique} c"}, caller=caller).job
     assert generate(services, blocked.id) == "blocked"
-    services.jobs.cancel(cancelled.id)
+    services.jobs.transact(cancelled.id, lambda job: job.cancel(utcnow()))
     assert generate(services, kept.id) == "succeeded"
     counter = _caller_day(services, caller)
     assert counter["reserved_usd"] == pytest.approx(FLASH)
@@ -205,8 +206,8 @@ def test_sharded_budget_is_exact_in_sequence_and_loses_no_charge_concurrently(
     start = dt.datetime.combine(now.date(), dt.time(), tzinfo=dt.UTC)
     jobs = services.jobs.between(start, start + dt.timedelta(days=1), concurrent)
     assert len(jobs) == accepted
-    assert all(j.charged["counters"][0].startswith(f"spend|{concurrent}|") for j in jobs)
-    services.jobs.cancel(jobs[0].id)
+    assert all(j.charged.counters[0].startswith(f"spend|{concurrent}|") for j in jobs)
+    services.jobs.transact(jobs[0].id, lambda job: job.cancel(utcnow()))
     after = _caller_day(services, concurrent)
     assert after["reserved_usd"] == pytest.approx((accepted - 1) * FLASH)
     assert after["refunded_usd"] == pytest.approx(FLASH)

@@ -12,7 +12,7 @@ import requests
 from PIL import Image
 
 from devstack.vertex_standin import thought_signature
-from imagegen.domain.job import JobView
+from imagegen.domain.job_view import JobView
 from imagegen.errors import InvalidRequest, NotFound
 from imagegen.services import submission
 from imagegen.services.worker import generate
@@ -49,8 +49,13 @@ def _pro_model_turn(job, prompt):
     for), as it must be sent back."""
     return {
         "role": "model",
-        "parts": [_file(job.outputs[0]["uri"], signature=thought_signature(PRO, prompt, 1))],
+        "parts": [_file(job.outputs[0].uri, signature=thought_signature(PRO, prompt, 1))],
     }
+
+
+def _turns(job):
+    """A job's stored conversation in its JSON form (what is sent to Vertex)."""
+    return [turn.to_json() for turn in job.conversation]
 
 
 def _user(prompt, *parts):
@@ -81,8 +86,8 @@ def test_three_turn_chain_sends_five_turns_in_order(make_services, idle_topic, u
         f"gs://{services.settings.outputs_bucket}/jobs/{first.id}/0.png"
     )
     # every job stores its whole conversation, so any of them can be continued
-    assert third.conversation == [*expected, _pro_model_turn(third, p3)]
-    assert first.conversation == expected[:2]
+    assert _turns(third) == [*expected, _pro_model_turn(third, p3)]
+    assert _turns(first) == expected[:2]
     view = JobView.of(third).to_json()
     assert view["parent_job_id"] == second.id and "conversation" not in view
 
@@ -96,7 +101,7 @@ def test_a_branch_from_the_first_job(make_services, idle_topic, unique, vertex_u
     base = [_user(p1), _pro_model_turn(first, p1)]
     assert _sent(vertex_url, red.id)["contents"] == [*base, _user(p2)]
     assert _sent(vertex_url, blue.id)["contents"] == [*base, _user(p3)]
-    assert services.jobs.get(first.id).conversation == base  # the parent is unchanged
+    assert _turns(services.jobs.get(first.id)) == base  # the parent is unchanged
 
 
 def test_a_job_routed_from_imagen_can_be_continued(make_services, idle_topic, unique):
@@ -169,8 +174,8 @@ def test_a_chain_over_the_image_limit_drops_the_oldest(
     p1, p2 = f"{unique} combine these", f"{unique} now with a third"
     first = _run(services, p1, reference_images=[{"gcs_uri": refs[0][0]}, {"data": inline}])
     stored_inline = f"gs://{outputs}/jobs/{first.id}/inputs/1.png"
-    assert first.conversation[0] == _user(p1, _file(refs[0][0]), _file(stored_inline))
-    assert "inlineData" not in str(first.conversation)  # references, never bytes
+    assert _turns(first)[0] == _user(p1, _file(refs[0][0]), _file(stored_inline))
+    assert "inlineData" not in str(_turns(first))  # references, never bytes
 
     second_job = _submit(
         services, p2, parent_job_id=first.id, reference_images=[{"gcs_uri": refs[1][0]}]
@@ -180,7 +185,7 @@ def test_a_chain_over_the_image_limit_drops_the_oldest(
     assert services.jobs.get(second_job.id).warnings == second_job.warnings
     assert generate(services, second_job.id) == "succeeded"
     contents = _sent(vertex_url, second_job.id)["contents"]
-    first_output = first.outputs[0]["uri"]
+    first_output = first.outputs[0].uri
     assert contents == [
         _user(p1, _file(stored_inline)),  # the gs:// reference of turn 1 was dropped
         {
@@ -220,7 +225,7 @@ def test_continuing_with_another_model_leaves_signatures_out(
     assert any(PRO in w for w in job.warnings)
     assert generate(services, job.id) == "succeeded"
     contents = _sent(vertex_url, job.id)["contents"]
-    assert contents[1] == {"role": "model", "parts": [_file(first.outputs[0]["uri"])]}
+    assert contents[1] == {"role": "model", "parts": [_file(first.outputs[0].uri)]}
 
 
 # ---------------------------------------------------------------------- the CLI, over HTTP

@@ -135,7 +135,7 @@ def test_sweep_republishes_idle_jobs_and_expires_overdue_ones(idle_services, sta
     counts = upkeep.sweep(idle_services, now=later)
     assert counts["expired"] >= 1 and counts["republished"] >= 1
     assert idle.id in _pull(stack_env, "idle-jobs")
-    assert idle_services.jobs.get(overdue.id).error["code"] == "deadline_exceeded"
+    assert idle_services.jobs.get(overdue.id).error.code == "deadline_exceeded"
     assert idle_services.jobs.get(idle.id).state == "queued"
 
 

@@ -15,6 +15,7 @@ import requests
 
 from devstack.emulators import pull_job_events
 from devstack.webhook_receiver import Receiver
+from imagegen.domain.job import utcnow
 from imagegen.services import job_events, webhooks
 from imagegen.services.submission import submit
 from imagegen_client.client import verify_webhook
@@ -79,10 +80,13 @@ def _job_with_webhook(services, url: str, events: list[str] | None = None) -> st
 
 def _event(services, job_id: str, state: str) -> dict:
     """The job's CloudEvent for `state`, as job-events would carry it."""
-    from imagegen.domain.job_events import cloud_event, pending_entry
+    from imagegen.domain.job_events import cloud_event
+    from imagegen.domain.job_values import PendingEvent
 
     job = services.jobs.require(job_id)
-    return cloud_event(job, pending_entry(job_id, 9, state, job.created_at), "test")
+    return cloud_event(
+        job, PendingEvent(id=f"{job_id}-9", state=state, time=job.created_at), "test"
+    )
 
 
 def test_retry_then_success_is_recorded_on_the_job(make_services, receiver_factory, stack_env):
@@ -101,8 +105,8 @@ def test_retry_then_success_is_recorded_on_the_job(make_services, receiver_facto
     assert webhooks.handle_event(services, event) == "delivered"
     assert len(receiver.requests) == 3
     delivery = services.jobs.require(job_id).webhook_deliveries[event["id"]]
-    assert [a["status"] for a in delivery["attempts"]] == [500, 503, 200]
-    assert all(isinstance(a["at"], dt.datetime) for a in delivery["attempts"])
+    assert [a.status for a in delivery.attempts] == [500, 503, 200]
+    assert all(isinstance(a.at, dt.datetime) for a in delivery.attempts)
     headers, body = receiver.requests[-1]
     verified = verify_webhook(body, headers, stack_env["IMAGEGEN_WEBHOOK_SECRET"])
     assert verified["id"] == event["id"] == headers["webhook-id"]
@@ -126,8 +130,8 @@ def test_retry_until_dead_letter(make_services, receiver_factory, stack_env):
         time.sleep(0.2)
     assert outcome == "dead_lettered"
     delivery = services.jobs.require(job_id).webhook_deliveries[event["id"]]
-    assert delivery["status"] == "dead_lettered" and len(delivery["attempts"]) >= 2
-    assert all(a["status"] == 503 for a in delivery["attempts"])
+    assert delivery.status == "dead_lettered" and len(delivery.attempts) >= 2
+    assert all(a.status == 503 for a in delivery.attempts)
     assert webhooks.handle_event(services, event) == "dead_lettered"  # and stays so
     subscriber = pubsub_v1.SubscriberClient()
     sub = subscriber.subscription_path(stack_env["GOOGLE_CLOUD_PROJECT"], "webhooks-dead-letter")
@@ -166,8 +170,8 @@ def test_ssrf_targets_are_refused_and_recorded(make_services, url):
     event = _event(services, job_id, "queued")
     assert webhooks.handle_event(services, event) == "failed"
     delivery = services.jobs.require(job_id).webhook_deliveries[event["id"]]
-    assert delivery["attempts"][0]["status"] is None
-    assert "refused" in delivery["attempts"][0]["error"]
+    assert delivery.attempts[0].status is None
+    assert "refused" in delivery.attempts[0].error
 
 
 def test_plain_http_webhook_is_refused_at_submit(make_services):
@@ -189,8 +193,8 @@ def test_redirect_to_a_private_address_is_not_followed(make_services, receiver_f
     event = _event(services, job_id, "queued")
     assert webhooks.handle_event(services, event) == "failed"
     assert len(outer.requests) == 1 and inner.requests == []
-    attempt = services.jobs.require(job_id).webhook_deliveries[event["id"]]["attempts"][0]
-    assert attempt["status"] == 307 and "not followed" in attempt["error"]
+    attempt = services.jobs.require(job_id).webhook_deliveries[event["id"]].attempts[0]
+    assert attempt.status == 307 and "not followed" in attempt.error
 
 
 def test_lost_publish_is_recovered_once_by_the_sweeper(make_services, tap):
@@ -198,9 +202,9 @@ def test_lost_publish_is_recovered_once_by_the_sweeper(make_services, tap):
     stays on the job; the sweeper publishes it once, with the id fixed at commit."""
     broken = _services(make_services, events_topic="no-such-topic")
     job_id = submit(broken, {"prompt": "a kettle"}).job.id
-    assert broken.jobs.cancel(job_id).state == "cancelled"
+    assert broken.jobs.transact(job_id, lambda job: job.cancel(utcnow())).after.state == "cancelled"
     pending = broken.jobs.require(job_id).pending_events
-    assert [e["state"] for e in pending] == ["queued", "cancelled"]
+    assert [e.state for e in pending] == ["queued", "cancelled"]
     services = _services(make_services)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
     first = job_events.republish_pending(services, later)
@@ -271,9 +275,9 @@ def test_flag_is_not_cleared_over_a_newer_transition(make_services):
     for entry in services.jobs.require(job_id).pending_events:
         services.event_log.mark_published(job_id, entry)
     seen_at = services.event_log._ref(job_id).get().update_time  # what the sweeper read
-    broken.jobs.cancel(job_id)  # a new transition, its publish lost
+    broken.jobs.transact(job_id, lambda job: job.cancel(utcnow()))  # its publish lost
     assert services.event_log.settle(job_id, seen_at) is False
     stored = services.jobs.require(job_id)
-    assert stored.events_pending is True and [e["state"] for e in stored.pending_events] == [
+    assert stored.events_pending is True and [e.state for e in stored.pending_events] == [
         "cancelled"
     ]

@@ -37,14 +37,14 @@ def test_gemini_job_succeeds_with_outputs_and_metadata(
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
     assert job.state == "succeeded" and job.attempts == 1
-    assert job.served_by == {"model": "gemini-3.1-flash-image", "location": "global"}
+    assert job.served_by.to_json() == {"model": "gemini-3.1-flash-image", "location": "global"}
     [output] = job.outputs
-    assert output["uri"] == f"gs://{services.settings.outputs_bucket}/jobs/{job_id}/0.png"
-    image = _image(services, output["uri"])
+    assert output.uri == f"gs://{services.settings.outputs_bucket}/jobs/{job_id}/0.png"
+    image = _image(services, output.uri)
     assert image.size == (1376, 768)
-    assert (output["width"], output["height"]) == (1376, 768) and output["bytes"] > 0
+    assert (output.width, output.height) == (1376, 768) and output.bytes > 0
     assert "imagegen-job-id" not in image.info  # the file is as Vertex sent it (issue 25)
-    assert output["synthid"] is True
+    assert output.synthid is True
     assert job.cost_usd == pytest.approx(0.0672)
     assert job.partial_outputs is None
     [sent] = _requests_for(vertex_url, unique)
@@ -67,10 +67,10 @@ def test_a_routed_imagen_job_records_what_was_asked_and_what_served(
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
     assert job.request["model_requested"] == "imagen-4.0-fast-generate-001"
-    assert job.served_by["model"] == "gemini-3.1-flash-image"
+    assert job.served_by.model == "gemini-3.1-flash-image"
     assert any("imagen-4.0-fast-generate-001" in w for w in job.warnings)
-    assert [o["index"] for o in job.outputs] == [0, 1, 2]
-    assert _image(services, job.outputs[2]["uri"]).size == (768, 1376)
+    assert [o.index for o in job.outputs] == [0, 1, 2]
+    assert _image(services, job.outputs[2].uri).size == (768, 1376)
     sent = _requests_for(vertex_url, unique)
     assert len(sent) == 3 and {r["model"] for r in sent} == {"gemini-3.1-flash-image"}
     config = sent[0]["body"]["generationConfig"]
@@ -92,7 +92,7 @@ def test_a_failed_call_keeps_the_other_images_and_asks_only_for_the_missing(
     finally:
         requests.delete(f"{vertex_url}/_standin/faults", timeout=5)
     job = services.jobs.get(job_id)
-    assert [o["index"] for o in job.outputs] == [0, 1, 2]
+    assert [o.index for o in job.outputs] == [0, 1, 2]
     assert job.images_produced == 3
     assert job.cost_usd == pytest.approx(3 * 0.0672)
     assert len(_requests_for(vertex_url, unique)) == 4  # 3 calls, then 1 for the missing
@@ -117,7 +117,7 @@ def test_a_redelivery_continues_from_the_images_stored(
     finally:
         requests.delete(f"{vertex_url}/_standin/faults", timeout=5)
     job = services.jobs.get(job_id)
-    assert [o["index"] for o in job.outputs] == [0, 1, 2] and job.attempts == 2
+    assert [o.index for o in job.outputs] == [0, 1, 2] and job.attempts == 2
     assert len(_requests_for(vertex_url, unique)) - first == 1
     assert job.cost_usd == pytest.approx(3 * 0.0672)
 
@@ -130,7 +130,7 @@ def test_a_delivered_size_that_differs_is_a_warning_and_priced_as_delivered(
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
     [output] = job.outputs
-    assert (output["width"], output["height"], output["priced_size"]) == (1024, 1024, "1K")
+    assert (output.width, output.height, output.priced_size) == (1024, 1024, "1K")
     assert job.cost_usd == pytest.approx(0.0672)  # not the 4K price
     [warning] = [w for w in job.warnings if "delivered" in w]
     assert "1024x1024" in warning and "4096x4096" in warning
@@ -149,7 +149,7 @@ def test_gemini_safety_block_ends_blocked(make_services, idle_topic, unique):
     job_id = _submit(services, f"[[block:IMAGE_SAFETY]] {unique}")
     assert generate(services, job_id) == "blocked"
     job = services.jobs.get(job_id)
-    assert job.outputs == [] and "IMAGE_SAFETY" in job.error["message"]
+    assert job.outputs == [] and "IMAGE_SAFETY" in job.error.message
 
 
 def test_quota_errors_are_retried_within_the_call(make_services, idle_topic, unique, vertex_url):
@@ -164,7 +164,7 @@ def test_not_served_fails_over_to_the_next_location(make_services, idle_topic, u
     job_id = _submit(services, f"[[notserved:global]] {unique}", model="gemini-3-pro-image")
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
-    assert job.served_by == {"model": "gemini-3-pro-image", "location": "us-central1"}
+    assert job.served_by.to_json() == {"model": "gemini-3-pro-image", "location": "us-central1"}
     assert [r["location"] for r in _requests_for(vertex_url, unique)] == ["global", "us-central1"]
 
 
@@ -175,18 +175,18 @@ def test_out_of_time_hands_the_job_back_for_redelivery(make_services, idle_topic
         generate(services, job_id)
     job = services.jobs.get(job_id)
     assert job.state == "queued" and job.attempts == 1
-    assert job.error["code"] == "upstream_retryable" and job.error["attempt"] == 1
+    assert job.error.code == "upstream_retryable" and job.error.attempt == 1
     # the dead-letter handler ends it with that error when deliveries run out
     assert upkeep.dead_letter(services, job_id, delivery_attempts=5)
     job = services.jobs.get(job_id)
-    assert job.state == "failed" and "after 5 delivery attempts" in job.error["message"]
+    assert job.state == "failed" and "after 5 delivery attempts" in job.error.message
 
 
 def test_final_upstream_error_fails_at_once(make_services, idle_topic, unique):
     services = make_services(jobs_topic=idle_topic)
     job_id = _submit(services, f"[[fail:400x1]] {unique}")
     assert generate(services, job_id) == "failed"
-    assert services.jobs.get(job_id).error["code"] == "upstream_final"
+    assert services.jobs.get(job_id).error.code == "upstream_final"
 
 
 def test_attempts_beyond_the_limit_fail_the_job(make_services, idle_topic, unique):
@@ -195,7 +195,7 @@ def test_attempts_beyond_the_limit_fail_the_job(make_services, idle_topic, uniqu
     with pytest.raises(RetryLater):
         generate(services, job_id)
     assert generate(services, job_id) == "failed"
-    assert services.jobs.get(job_id).error["code"] == "attempts_exhausted"
+    assert services.jobs.get(job_id).error.code == "attempts_exhausted"
 
 
 def test_a_slow_call_is_cut_at_the_time_left(make_services, idle_topic, unique):
@@ -208,7 +208,7 @@ def test_a_slow_call_is_cut_at_the_time_left(make_services, idle_topic, unique):
         generate(services, job_id)
     assert time.monotonic() - started < 5  # the budget, not the upstream's latency
     job = services.jobs.get(job_id)
-    assert job.state == "queued" and "Timeout" in job.error["message"]
+    assert job.state == "queued" and "Timeout" in job.error.message
 
 
 def _sent(vertex_url, unique):
@@ -269,4 +269,4 @@ def test_gemini_wire_with_references_sizes_and_mapping(
         (category, 1) for category in (1, 2, 3, 4)
     }  # BLOCK_LOW_AND_ABOVE
     job = services.jobs.get(job_id)
-    assert _image(services, job.outputs[0]["uri"]).size == (2528, 1696)
+    assert _image(services, job.outputs[0].uri).size == (2528, 1696)

@@ -39,7 +39,7 @@ def test_a_spent_day_is_not_retried_in_the_invocation(
     assert _calls(vertex_url, unique) == 1  # one route (global), no retry before the reset
     job = services.jobs.get(job_id)
     assert job.state == "queued" and job.attempts == 1
-    message = job.error["message"]
+    message = job.error.message
     assert "per-day Vertex AI quota is exhausted" in message
     reset = day_reset(dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     assert reset.replace("+00:00", "Z") in message

@@ -7,14 +7,15 @@ import random
 
 import pytest
 
-from imagegen.domain.job import Job, JobView
-from imagegen.domain.jobs import (
+from imagegen.domain.job import (
     ClaimOutcome,
+    Job,
     State,
     TransitionError,
     check_transition,
     decide_claim,
 )
+from imagegen.domain.job_view import JobView
 from imagegen.domain.retry import Backoff, fits
 from imagegen.events import PUBSUB_EVENT, BadEvent, job_message
 

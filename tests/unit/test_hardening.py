@@ -11,7 +11,7 @@ import pytest
 
 from imagegen.auth import Caller
 from imagegen.domain import bounded_json
-from imagegen.domain.jobs import document_bytes
+from imagegen.domain.document_size import document_bytes
 from imagegen.errors import InvalidRequest
 from imagegen.events import PUBSUB_EVENT, BadEvent, job_message
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from imagegen.domain.job import DEADLINE_EXCEEDED, Job, JobView, cost_of, status_url
+import pytest
+from pydantic import ValidationError
+
+from imagegen.domain.job import DEADLINE_EXCEEDED, Job
+from imagegen.domain.job_values import Output, cost_of
+from imagegen.domain.job_view import JobView, status_url
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
@@ -18,7 +23,10 @@ def test_overdue_only_past_the_deadline():
     assert not _job().overdue(NOW)  # no deadline recorded
     assert not _job(deadline_at=NOW + dt.timedelta(seconds=1)).overdue(NOW)
     assert _job(deadline_at=NOW - dt.timedelta(seconds=1)).overdue(NOW)
-    assert _job().deadline_error() == {"code": "deadline_exceeded", "message": DEADLINE_EXCEEDED}
+    assert _job().deadline_error().to_json() == {
+        "code": "deadline_exceeded",
+        "message": DEADLINE_EXCEEDED,
+    }
 
 
 def test_served_model_is_the_one_that_answered():
@@ -28,8 +36,9 @@ def test_served_model_is_the_one_that_answered():
 
 
 def test_cost_is_the_delivered_images_priced_as_delivered():
-    outputs = [{"cost_usd": 0.0672}, {"cost_usd": 0.134}, {}]
-    assert cost_of(outputs) == 0.2012
+    outputs = [{"uri": "gs://b/0", "cost_usd": 0.0672}, {"uri": "gs://b/1", "cost_usd": 0.134}]
+    outputs.append({"uri": "gs://b/2"})
+    assert cost_of([Output(**o) for o in outputs]) == 0.2012
     assert _job(outputs=outputs).actual_cost_usd == 0.2012
     assert _job(outputs=outputs, cost_usd=0.1).actual_cost_usd == 0.1
 
@@ -43,10 +52,30 @@ def test_refund_is_the_unspent_reservation_never_negative():
     assert _job(charged=charged).charged_counters == ["a", "b"]
 
 
-def test_unknown_fields_survive_a_round_trip():
-    job = _job(future_field={"x": 1})
-    assert job.model_dump()["future_field"] == {"x": 1}
-    assert job.document_with({"state": "failed"})["future_field"] == {"x": 1}
+def test_an_unknown_field_is_refused_where_it_is_written():
+    """A typo was accepted and its value silently dropped (`extra="allow"`): the outputs
+    of `outptus` never reached a reader. Now it is an error where the job is made."""
+    with pytest.raises(ValidationError, match="outptus"):
+        Job(id="j1", state="succeeded", outptus=[{"uri": "gs://b/0.png"}])
+    with pytest.raises(ValidationError, match="outptus"):
+        Job.model_validate({"id": "j1", "state": "succeeded", "outptus": []})
+    with pytest.raises(ValidationError, match="urll"):
+        Output(uri="gs://b/0.png", urll="x")
+
+
+def test_a_document_of_another_version_is_read_without_its_unknown_fields():
+    """Reading is tolerant: fields another version wrote are left out of the Job (the store
+    writes only what a change changes, so they stay in the document)."""
+    job = _job(
+        future_field={"x": 1},
+        outputs=[{"uri": "gs://b/0.png", "index": 0, "future_part": True}],
+        error={"code": "c", "message": "m", "future_detail": 1},
+    )
+    assert job.outputs == [Output(uri="gs://b/0.png", index=0)]
+    assert job.error.to_json() == {"code": "c", "message": "m"}
+    assert "future_field" not in job.model_dump()
+    with pytest.raises(ValidationError):  # a known field with a wrong value is still wrong
+        _job(attempts="many")
 
 
 def test_view_keeps_stored_values_and_marks_status_deprecated():

@@ -121,7 +121,12 @@ def test_failures_keep_vertex_status():
     assert vertex_reply.failure(job)[0] == 403
     job = _job(
         state="failed",
-        error={"code": "attempts_exhausted", "message": "m", "last_error": {"status": 429}},
+        error={
+            "code": "attempts_exhausted",
+            "message": "m",
+            # an error always has its code and message (JobError: required)
+            "last_error": {"code": "upstream_retryable", "message": "m", "status": 429},
+        },
     )
     assert vertex_reply.failure(job)[0] == 429
     assert vertex_reply.failure(_job(state="cancelled"))[0] == 499

@@ -16,8 +16,9 @@ from PIL import Image
 
 from devstack.c2pa_signing import ContentSigner, make_chain, tampered
 from imagegen import content_credentials
-from imagegen.domain.job import Job, JobView
+from imagegen.domain.job import Job
 from imagegen.domain.job_events import event_data
+from imagegen.domain.job_view import JobView
 from imagegen.domain.provenance import (
     ContentCredentials,
     credentials_warning,

@@ -80,7 +80,7 @@ def test_usage_report_groups_by_caller_and_served_model():
         {
             "caller": "b",
             "model": "m1",
-            "served_by": {"model": "m2"},
+            "served_by": {"model": "m2", "location": "global"},
             "state": "blocked",
             "request": {"number_of_images": 1},
             "images_produced": 0,

@@ -11,6 +11,7 @@ import pytest
 
 from imagegen.domain import job_events, webhooks
 from imagegen.domain.job import Job
+from imagegen.domain.job_values import JobError, PendingEvent
 from imagegen.domain.webhooks import Delivery, RetryPolicy, close_attempt, open_attempt
 from imagegen.netguard import Guard, Refused
 from imagegen.services.webhooks import sign
@@ -38,7 +39,7 @@ def job(**fields) -> Job:
 
 
 def test_cloud_event_is_structured_and_has_a_stable_id_and_no_inline_bytes():
-    entry = job_events.pending_entry("j1", 3, "succeeded", NOW)
+    entry = PendingEvent(id="j1-3", state="succeeded", time=NOW)
     event = job_events.cloud_event(job(), entry, "//imagegen/projects/p/jobs")
     assert event["specversion"] == "1.0"
     assert event["id"] == "j1-3" and event["subject"] == "j1"
@@ -53,11 +54,19 @@ def test_cloud_event_is_structured_and_has_a_stable_id_and_no_inline_bytes():
 
 
 def test_transition_entries_number_each_change_and_skip_non_changes():
-    before = {"id": "j1", "state": "queued", "event_sequence": 1}
-    assert job_events.transition_entry(before, {"state": "queued"}, NOW) is None
-    assert job_events.transition_entry(before, {"lease_expires_at": NOW}, NOW) is None
-    sequence, entry = job_events.transition_entry(before, {"state": "running"}, NOW)
-    assert sequence == 2 and entry == {"id": "j1-2", "state": "running", "time": NOW}
+    before = Job(id="j1", state="queued", event_sequence=1, pending_events=[])
+    assert before.paced(NOW).raised == ()  # no change of state, no event
+    running = before.claim(NOW, 60)
+    (entry,) = running.raised
+    assert running.event_sequence == 2 and entry == PendingEvent(
+        id="j1-2", state="running", time=NOW
+    )
+    assert running.pending_events == [entry] and running.events_pending is True
+    assert running.progress(1, NOW, outputs=[], blocked=[], warnings=[]).raised == ()
+    assert running.progress(2, NOW, outputs=[], blocked=[], warnings=[]) is None  # fenced
+    error = JobError(code="upstream_retryable", message="429")
+    (again,) = running.requeue(1, error, NOW).raised
+    assert again.id == "j1-3" and again.state == "queued"
 
 
 def test_webhook_defaults_to_terminal_events_and_checks_the_url():

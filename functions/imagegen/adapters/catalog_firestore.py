@@ -18,6 +18,9 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from google.api_core.exceptions import AlreadyExists, Conflict
+from google.cloud import firestore
+
 from imagegen.domain.catalog import Overlay
 
 HISTORY_KEPT = 50  # changes kept on the overlay document (a document is at most 1 MiB)
@@ -35,7 +38,6 @@ class CatalogStore:
 
     @classmethod
     def connect(cls, project: str, database: str, collection: str) -> CatalogStore:
-        from google.cloud import firestore
 
         return cls(firestore.Client(project=project, database=database), collection)
 
@@ -52,7 +54,6 @@ class CatalogStore:
         """Apply `edit` to the stored overlay in a transaction. `edit` returns the new
         overlay, or None for "nothing to do" (then nothing is written). Returns whether
         this call wrote, and the record as it is now."""
-        from google.cloud import firestore
 
         outcome: dict[str, Any] = {}
 
@@ -92,7 +93,6 @@ class CatalogStore:
         create succeeds, else (False, when the claim was made). A create is one atomic
         precondition write: racing workers do not queue on a transaction's locks (twenty
         concurrent transactions on one document timed out on the emulator)."""
-        from google.api_core.exceptions import AlreadyExists, Conflict
 
         ref = self._collection.document(f"retiring-{model_id}")
         try:
@@ -135,8 +135,6 @@ class CatalogStore:
         """Note a model Model Garden publishes that the catalog lacks: True for the one call
         that created `<collection>/found-<model>` (an atomic create, so two daily checks at
         once announce it once), False when it was known already."""
-        from google.api_core.exceptions import AlreadyExists, Conflict
-
         try:
             self._collection.document(f"found-{model_id}").create(
                 {**facts, "model": model_id, "first_seen": _now()}

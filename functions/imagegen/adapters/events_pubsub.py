@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from google.cloud import pubsub_v1
+from google.pubsub_v1.types import PubsubMessage
+
 from imagegen.domain.job_events import CONTENT_TYPE
 from imagegen.errors import Unavailable
 
@@ -23,7 +26,6 @@ class EventTopic:
 
     @classmethod
     def connect(cls, project: str, topic: str) -> EventTopic:
-        from google.cloud import pubsub_v1
 
         publisher = pubsub_v1.PublisherClient()
         return cls(publisher, publisher.topic_path(project, topic))
@@ -32,7 +34,6 @@ class EventTopic:
         """Publish one CloudEvent as JSON. The attributes let subscriptions filter
         (`attributes.state = "succeeded"`) and carry `job_id`, which the push conversion in
         functions-framework needs."""
-        from google.pubsub_v1.types import PubsubMessage
 
         message = PubsubMessage(
             data=json.dumps(event, separators=(",", ":"), default=str).encode(),

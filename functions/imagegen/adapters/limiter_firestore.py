@@ -17,6 +17,8 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Any
 
+from google.api_core import exceptions as gexc
+
 from imagegen.domain.limiter import (
     Aimd,
     QuotaTable,
@@ -55,7 +57,6 @@ class FirestoreLimiter:
     def acquire(self, model: str, location: str, count: int, max_wait: float) -> float | None:
         """Take `count` slots within `max_wait` seconds: the seconds to wait before the
         calls, or None when they are not to be had that soon (hand the job back)."""
-        from google.api_core import exceptions as gexc
 
         rate = self.quotas.per_second(model, location)
         if rate <= 0 or count <= 0:
@@ -98,7 +99,6 @@ class FirestoreLimiter:
         """Vertex answered 429 anyway: cut the rate (once per cooldown) and, when the 429 said
         when its quota frees (`resets_at`, issue 27), take no slot before then. True if the
         state changed."""
-        from google.api_core import exceptions as gexc
 
         ref = self._state_ref(model, location)
         snap = ref.get()

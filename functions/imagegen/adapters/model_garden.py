@@ -16,6 +16,8 @@ surface only (google-cloud-aiplatform 2.7.0: `aiplatform_v1beta1.ModelGardenServ
 
 from __future__ import annotations
 
+from google.api_core import exceptions as gexc
+
 from imagegen.adapters.rest_clients import RestClients
 from imagegen.ports import PublisherModelState
 
@@ -30,7 +32,6 @@ class ModelGarden:
 
     def publisher_model(self, model_id: str, location: str) -> PublisherModelState:
         """The model's state; NotFound is an answer (found=False), other errors raise."""
-        from google.api_core import exceptions as gexc
 
         name = f"publishers/google/models/{model_id}"
         try:

@@ -6,6 +6,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry, if_exception_type
+from google.cloud import pubsub_v1
+from google.pubsub_v1.types import PubsubMessage
+
 from imagegen import tracing
 from imagegen.errors import Unavailable
 
@@ -23,7 +28,6 @@ class JobQueue:
 
     @classmethod
     def connect(cls, project: str, topic: str, timeout: float = 3.0) -> JobQueue:
-        from google.cloud import pubsub_v1
 
         publisher = pubsub_v1.PublisherClient()
         return cls(publisher, publisher.topic_path(project, topic), timeout)
@@ -39,9 +43,6 @@ class JobQueue:
         client's default retry kept callers waiting 22 s while Pub/Sub was down); submit
         then answers 503 with Retry-After and withdraws the job.
         """
-        from google.api_core import exceptions as gexc
-        from google.api_core.retry import Retry, if_exception_type
-        from google.pubsub_v1.types import PubsubMessage
 
         timeout = self._timeout if timeout is None else timeout
         retry = Retry(

@@ -9,8 +9,13 @@ transport at the local stand-in instead; only then are credentials anonymous.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from typing import Any
+
+import google.auth
+from google.auth.credentials import AnonymousCredentials
+from google.auth.transport.requests import AuthorizedSession
 
 from imagegen.adapters.vertex_wire import api_host
 
@@ -30,13 +35,10 @@ class RestClients:
         with self._lock:
             client = self._clients.get(host)
             if client is None:
-                import importlib
-
+                # the surface is the caller's (aiplatform_v1 or v1beta1): named at run time
                 surface = importlib.import_module(f"google.cloud.{self._module}")
                 kwargs: dict[str, Any] = {}
                 if self._override:
-                    from google.auth.credentials import AnonymousCredentials
-
                     kwargs["credentials"] = AnonymousCredentials()
                 client = getattr(surface, self._class)(
                     transport="rest", client_options={"api_endpoint": host}, **kwargs
@@ -64,15 +66,9 @@ class RestSessions:
         with self._lock:
             session = self._sessions.get(base)
             if session is None:
-                from google.auth.transport.requests import AuthorizedSession
-
                 if self._override:
-                    from google.auth.credentials import AnonymousCredentials
-
                     credentials: Any = AnonymousCredentials()
                 else:
-                    import google.auth
-
                     credentials, _ = google.auth.default(scopes=list(self.SCOPES))
                 session = self._sessions[base] = AuthorizedSession(credentials)
         return base, session

@@ -6,6 +6,9 @@ import contextlib
 import zlib
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from google.api_core.exceptions import NotFound
+from google.cloud import storage
+
 # A streamed image no larger than this is held and written in one request when complete;
 # a larger one goes up as a resumable upload in chunks of this size, holding about two
 # chunks at once, and only a finished upload becomes an object (issue 18). The client
@@ -35,7 +38,6 @@ class Storage:
     def connect(cls, project: str) -> Storage:
         """A client for `project`. Locally google-cloud-storage itself reads
         STORAGE_EMULATOR_HOST and then talks to the emulator with anonymous credentials."""
-        from google.cloud import storage
 
         return cls(storage.Client(project=project))
 
@@ -109,7 +111,6 @@ class Storage:
 
     def delete(self, uri: str) -> None:
         """Remove an object; one that is already gone is not an error."""
-        from google.api_core.exceptions import NotFound
 
         bucket, name = split_uri(uri)
         with contextlib.suppress(NotFound):

@@ -22,6 +22,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import NoReturn
 
+import requests
+from google.api_core import exceptions as gexc
+from google.api_core import gapic_v1, path_template, rest_helpers
+from google.auth.exceptions import TransportError
+from google.cloud.aiplatform_v1.types import GenerateContentRequest, GenerateContentResponse
+from google.protobuf import json_format
+
 from imagegen.adapters.rest_clients import RestSessions
 from imagegen.adapters.vertex_errors import classify
 from imagegen.adapters.vertex_stream import ReplyError, ReplyReader
@@ -123,7 +130,6 @@ class VertexClient:
     def _generate_content(
         self, spec, location, body, timeout, on_image: OpenImage | None = None, version=None
     ) -> Generation:
-        from google.api_core import exceptions as gexc
 
         base, session = self._client(location)
         path = model_path(self._project, location, spec.id)
@@ -182,10 +188,6 @@ def rest_request(base: str, payload: dict) -> tuple[str, str, dict, dict]:
     """URL, body, query and headers of `:generateContent` as the aiplatform_v1 REST
     transport makes them: the request proto transcoded by its HTTP rule, the body as the
     proto's JSON with enums as numbers, and the routing header."""
-    from google.api_core import gapic_v1, path_template, rest_helpers
-    from google.cloud.aiplatform_v1.types import GenerateContentRequest
-    from google.protobuf import json_format
-
     known, extras = split_beyond_proto(payload)  # fields newer than the proto ride along
     request = GenerateContentRequest.from_json(json.dumps(known))
     transcoded = path_template.transcode(HTTP_RULE, GenerateContentRequest.pb(request))
@@ -224,16 +226,10 @@ def _through_proto(reply: dict) -> dict:
     """The reply's dict as the REST client made it: read through the response proto (enums
     sent as numbers come back as names; fields and enum values the proto does not know are
     dropped, as before). Small: the images' data is already out."""
-    from google.cloud.aiplatform_v1.types import GenerateContentResponse
-    from google.protobuf import json_format
-
     message = GenerateContentResponse.pb()()
     json_format.ParseDict(reply, message, ignore_unknown_fields=True)
     return json_format.MessageToDict(message)
 
 
 def _is_transport_error(exc: Exception) -> bool:
-    import requests
-    from google.auth.exceptions import TransportError
-
     return isinstance(exc, requests.RequestException | TransportError | TimeoutError)

@@ -91,6 +91,50 @@ def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = N
     if req.negative_prompt:  # a request routed from Imagen: Gemini has no negative prompt
         prompt = f"{prompt}\n\nAvoid: {req.negative_prompt}"
     parts.append({"text": prompt})
+    body: dict[str, Any] = {
+        "contents": [*(history or []), {"role": "user", "parts": parts}],
+        "generationConfig": _generation_config(req),
+    }
+    if req.system_instruction:
+        body["systemInstruction"] = {"role": "user", "parts": [{"text": req.system_instruction}]}
+    if req.google_search:
+        body["tools"] = [{"googleSearch": {}}]
+    if req.safety_settings:
+        body["safetySettings"] = [
+            setting.model_dump(exclude_none=True) for setting in req.safety_settings
+        ]
+    elif req.safety_filter_level is not None:
+        threshold = _gemini_threshold(req.safety_filter_level)
+        body["safetySettings"] = [
+            {"category": category, "threshold": threshold} for category in HARM_CATEGORIES
+        ]
+    return body
+
+
+def _generation_config(req: JobRequest) -> dict[str, Any]:
+    """`generationConfig`: modalities, image config, seed, thinking, media resolution."""
+    generation: dict[str, Any] = {
+        "responseModalities": ["TEXT", "IMAGE"] if req.response_text else ["IMAGE"],
+    }
+    image_config = _image_config(req)
+    if image_config:
+        generation["imageConfig"] = image_config
+    if req.seed is not None:
+        generation["seed"] = req.seed
+    thinking: dict[str, Any] = {}
+    if req.include_thoughts:
+        thinking["includeThoughts"] = True
+    if req.thinking_level:
+        thinking["thinkingLevel"] = req.thinking_level.upper()
+    if thinking:
+        generation["thinkingConfig"] = thinking
+    if req.media_resolution:
+        generation["mediaResolution"] = f"MEDIA_RESOLUTION_{req.media_resolution.upper()}"
+    return generation
+
+
+def _image_config(req: JobRequest) -> dict[str, Any]:
+    """`imageConfig`, with only what the caller set."""
     image_config: dict[str, Any] = {}
     if req.aspect_ratio:
         image_config["aspectRatio"] = req.aspect_ratio
@@ -107,40 +151,7 @@ def gemini_body(req: JobRequest, spec: ModelSpec, history: list[dict] | None = N
         output["compressionQuality"] = req.output.compression_quality
     if output:
         image_config["imageOutputOptions"] = output
-    generation: dict[str, Any] = {
-        "responseModalities": ["TEXT", "IMAGE"] if req.response_text else ["IMAGE"],
-    }
-    if image_config:
-        generation["imageConfig"] = image_config
-    if req.seed is not None:
-        generation["seed"] = req.seed
-    thinking: dict[str, Any] = {}
-    if req.include_thoughts:
-        thinking["includeThoughts"] = True
-    if req.thinking_level:
-        thinking["thinkingLevel"] = req.thinking_level.upper()
-    if thinking:
-        generation["thinkingConfig"] = thinking
-    body: dict[str, Any] = {
-        "contents": [*(history or []), {"role": "user", "parts": parts}],
-        "generationConfig": generation,
-    }
-    if req.media_resolution:
-        generation["mediaResolution"] = f"MEDIA_RESOLUTION_{req.media_resolution.upper()}"
-    if req.system_instruction:
-        body["systemInstruction"] = {"role": "user", "parts": [{"text": req.system_instruction}]}
-    if req.google_search:
-        body["tools"] = [{"googleSearch": {}}]
-    if req.safety_settings:
-        body["safetySettings"] = [
-            setting.model_dump(exclude_none=True) for setting in req.safety_settings
-        ]
-    elif req.safety_filter_level is not None:
-        threshold = _gemini_threshold(req.safety_filter_level)
-        body["safetySettings"] = [
-            {"category": category, "threshold": threshold} for category in HARM_CATEGORIES
-        ]
-    return body
+    return image_config
 
 
 def split_beyond_proto(body: dict) -> tuple[dict, list[tuple[tuple[str, ...], Any]]]:

@@ -15,6 +15,7 @@ prefix and stores the finished conversation.
 from __future__ import annotations
 
 import copy
+import mimetypes
 from typing import Any
 
 Turn = dict[str, Any]
@@ -130,7 +131,6 @@ def reconstruct(job: dict[str, Any]) -> tuple[list[Turn], list[str]]:
 
 
 def _guess(uri: str) -> str:
-    import mimetypes
 
     return mimetypes.guess_type(uri)[0] or "image/png"
 

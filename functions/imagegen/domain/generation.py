@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from imagegen.domain.job_values import Output
 from imagegen.domain.request import ReferenceImage, sniff_image_type
 
 
@@ -24,7 +25,7 @@ class ImageSink(Protocol):
 
     def write(self, data: bytes) -> None: ...
 
-    def close(self) -> dict[str, Any] | None: ...
+    def close(self) -> Output | None: ...
 
     def abort(self) -> None: ...
 
@@ -59,7 +60,7 @@ class GeneratedImage:
 
     mime_type: str
     data: bytes = b""
-    output: dict[str, Any] | None = None
+    output: Output | None = None
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Job events: what a state change looks like on the `job-events` topic. Pure.
 
 Every committed state change of a job appends one *pending event* to the job document in
-the same Firestore write (a transactional outbox kept on the job itself). After the commit
+the same Firestore write (a transactional outbox kept on the job itself: `Job`'s
+transitions raise it, domain/job.py). After the commit
 the event is published as a structured-mode CloudEvent (JSON) and its entry removed; the
 sweeper re-publishes entries a crash left behind. The event id is fixed when the
 transition commits (`<job id>-<sequence>`), so a re-publish carries the same id and
@@ -10,11 +11,11 @@ consumers dedupe on it. See docs/events.md.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from imagegen.domain.job import Job, JobView, iso
-from imagegen.domain.jobs import State
+from imagegen.domain.job import Job, State
+from imagegen.domain.job_values import PendingEvent
+from imagegen.domain.job_view import JobView, iso
 
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "com.imagegen.job.v1."
@@ -25,29 +26,6 @@ ALL_EVENTS = tuple(state.value for state in State)
 
 def event_type(state: str) -> str:
     return f"{TYPE_PREFIX}{state}"
-
-
-def pending_entry(job_id: str, sequence: int, state: str, now: dt.datetime) -> dict[str, Any]:
-    """The outbox entry a transition writes next to its state change."""
-    return {"id": f"{job_id}-{sequence}", "state": state, "time": now}
-
-
-def transition_entry(
-    job: dict[str, Any] | None, updates: dict[str, Any], now: dt.datetime
-) -> tuple[int, dict[str, Any]] | None:
-    """(sequence, outbox entry) for a write of `updates` over `job`; None when the state
-    does not change (a lease renewal, a fenced-off write)."""
-    state = updates.get("state")
-    if job is None or state is None or state == job.get("state"):
-        return None
-    sequence = int(job.get("event_sequence") or 1) + 1
-    return sequence, pending_entry(job["id"], sequence, str(state), now)
-
-
-def created_fields(job: dict[str, Any]) -> dict[str, Any]:
-    """The outbox fields a new (queued) job is created with."""
-    entry = pending_entry(job["id"], 1, str(job["state"]), job["created_at"])
-    return {"event_sequence": 1, "pending_events": [entry], "events_pending": True}
 
 
 def event_data(job: Job) -> dict[str, Any]:
@@ -66,15 +44,15 @@ def event_data(job: Job) -> dict[str, Any]:
     return view
 
 
-def cloud_event(job: Job, entry: dict[str, Any], source: str) -> dict[str, Any]:
+def cloud_event(job: Job, entry: PendingEvent, source: str) -> dict[str, Any]:
     """One structured-mode CloudEvent (spec 1.0) for one outbox entry."""
     return {
         "specversion": SPEC_VERSION,
-        "id": entry["id"],
+        "id": entry.id,
         "source": source,
-        "type": event_type(entry["state"]),
+        "type": event_type(entry.state),
         "subject": job.id,
-        "time": iso(t) if isinstance(t := entry["time"], dt.datetime) else str(t),
+        "time": iso(entry.time),
         "datacontenttype": "application/json",
         "data": event_data(job),
     }

@@ -14,49 +14,13 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from imagegen.domain.job_values import ContentCredentials
 
 # IPTC's digital source type vocabulary: C2PA actions name one by this URI prefix + a term.
 IPTC_SOURCE_TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 # Gemini image models always embed SynthID in the pixels (each model's catalog notes): it is
 # not read back (no public detector API), it is recorded as the model's fact.
 SYNTHID = True
-
-
-class ContentCredentials(BaseModel):
-    """What one output's C2PA Content Credentials say, as read from the stored file."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    present: bool = Field(description="the file carries a C2PA manifest")
-    valid: bool = Field(
-        default=False,
-        description="the manifest's signature and its hash of the file's bytes check out "
-        "(C2PA validation state Valid or Trusted)",
-    )
-    validation_state: str | None = Field(
-        default=None, description="C2PA's own word: Invalid, Valid or Trusted"
-    )
-    issuer: str | None = Field(default=None, description="who signed it (Google LLC)")
-    claim_generator: str | None = Field(
-        default=None, description="the software that made the claim"
-    )
-    digital_source_type: str | None = Field(
-        default=None,
-        description="IPTC digital source type of the c2pa.created action "
-        "(trainedAlgorithmicMedia: made by a generative model)",
-    )
-    errors: list[str] | None = Field(
-        default=None, description="the C2PA failure codes, when not valid"
-    )
-
-    @classmethod
-    def absent(cls) -> ContentCredentials:
-        return cls(present=False)
-
-    def record(self) -> dict[str, Any]:
-        """The stored form: set fields only."""
-        return self.model_dump(exclude_none=True)
 
 
 def source_type_term(uri: str | None) -> str | None:

@@ -14,14 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from imagegen.domain.job_events import ALL_EVENTS
-
+# A job's states, as event names (domain/job.State; kept apart so this module stays a leaf).
 EventName = Literal["queued", "running", "succeeded", "blocked", "failed", "cancelled"]
+ALL_EVENTS = get_args(EventName)
 PENDING, DELIVERED, FAILED, DEAD_LETTERED = "pending", "delivered", "failed", "dead_lettered"
 
 

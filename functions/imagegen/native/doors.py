@@ -4,7 +4,6 @@ imitated. The job API's own paths keep imagegen's shape."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 import flask
 
 from imagegen.errors import ImagegenError
+from imagegen.http_io import json_response
 from imagegen.native import google_errors, openai_api, vertex_api
 
 JOB_ID_HEADER = "X-Imagegen-Job-Id"
@@ -51,9 +51,7 @@ def error_response(door: Door, exc: ImagegenError, headers: dict[str, str]) -> f
     """An error in the door's shape, with the headers the job API would send (Retry-After,
     WWW-Authenticate, Allow) and the job's id when there is one."""
     status, body = door.render(exc)
-    response = flask.Response(json.dumps(body), status=status, mimetype="application/json")
-    for key, value in headers.items():
-        response.headers[key] = value
+    response = json_response(body, status, headers)
     job_id = getattr(exc, "job_id", None)
     if job_id:
         response.headers[JOB_ID_HEADER] = job_id

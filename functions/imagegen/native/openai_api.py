@@ -26,16 +26,15 @@ job id says `x-should-retry: false`, so the SDK does not make a second job.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 from typing import Any
 
 import flask
 
-from imagegen.domain.job import Job
-from imagegen.domain.jobs import State
+from imagegen.domain.job import Job, State
 from imagegen.errors import ImagegenError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from imagegen.http_io import json_response, read_form
 from imagegen.native import vertex_api, vertex_reply
 from imagegen.native.renaming import renamed
 from imagegen.native.streaming import Images
@@ -106,20 +105,21 @@ def edits(api: Any, request: flask.Request) -> flask.Response:
     api.caller(request)
     limit = api.services.settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is over {limit} bytes")
+        raise PayloadTooLarge(f"the body is over {limit} bytes")  # 413 before 415
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("send the edit as multipart/form-data")
-    if request.files.get("mask") is not None or request.form.get("mask"):
+    form, uploaded = read_form(request, limit)  # bounded as it is read (issue 31)
+    if uploaded.get("mask") is not None or form.get("mask"):
         raise bad(
             "mask",
             "masks are not supported: Gemini image models edit from the prompt alone; "
             "say in the prompt which part to change",
         )
-    files = [*request.files.getlist("image"), *request.files.getlist("image[]")]
+    files = [*uploaded.getlist("image"), *uploaded.getlist("image[]")]
     if not files:
         raise bad("image", "at least one image file (image or image[])")
     images = [base64.b64encode(f.read()).decode() for f in files]
-    body: dict[str, Any] = {key: request.form.get(key) for key in request.form}
+    body: dict[str, Any] = {key: form.get(key) for key in form}
     for number in ("n", "output_compression"):
         if body.get(number) is not None:
             try:
@@ -149,12 +149,12 @@ def _run(
     if job.state == State.SUCCEEDED:
         return _images(api, job, body, response_format, headers)
     if job.state == State.BLOCKED:
-        reason = "; ".join(b.get("reason", "") for b in job.blocked_images or []) or "blocked"
+        reason = "; ".join(b.reason for b in job.blocked_images or []) or "blocked"
         error = _error(400, f"The request was blocked by the model's safety system: {reason}")
         error["error"]["code"] = "content_policy_violation"
-        return _json(error, 400, headers)
+        return json_response(error, 400, headers)
     code, google = vertex_reply.failure(job)
-    return _json(
+    return json_response(
         _error(code, google["error"]["message"], code=google["error"]["status"]),
         code,
         {
@@ -244,22 +244,22 @@ def translated(exc: InvalidRequest) -> InvalidRequest:
 def _images(
     api: Any, job: Job, body: dict[str, Any], response_format: str, headers: dict[str, str]
 ) -> flask.Response:
-    outputs = sorted(job.outputs or [], key=lambda o: o.get("index", 0))
+    outputs = sorted(job.outputs or [], key=lambda o: o.index or 0)
     images = Images()
     read = vertex_api.reader(api)
     data: list[dict[str, Any]] = []
     for output in outputs:
         if response_format == "url":
-            signed = api.services.signer.sign(str(output["uri"]))
+            signed = api.services.signer.sign(output.uri)
             data.append({"url": signed[0] if signed else None})
         else:
-            data.append({"b64_json": images.mark(read(output["uri"]))})
-    first = outputs[0] if outputs else {}
+            data.append({"b64_json": images.mark(read(output.uri))})
+    first = outputs[0] if outputs else None
     answer: dict[str, Any] = {
         "created": int(job.created_at.timestamp()) if job.created_at else int(time.time()),
         "data": data,
-        "output_format": str(first.get("mime_type", "image/png")).removeprefix("image/"),
-        "size": f"{first.get('width')}x{first.get('height')}" if first else None,
+        "output_format": ((first and first.mime_type) or "image/png").removeprefix("image/"),
+        "size": f"{first.width}x{first.height}" if first else None,
     }
     usage = job.usage or {}
     if usage:
@@ -271,12 +271,6 @@ def _images(
     return flask.Response(
         images.chunks(answer), status=200, mimetype="application/json", headers=headers
     )
-
-
-def _json(body: Any, status: int, headers: dict[str, str]) -> flask.Response:
-    response = flask.Response(json.dumps(body), status=status, mimetype="application/json")
-    response.headers.update(headers)
-    return response
 
 
 def _error(status: int, message: str, *, param: str | None = None, code: str | None = None):

@@ -11,15 +11,15 @@ caller's own Vertex project: jobs run in the deployment's project, whatever it s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import flask
 
-from imagegen.domain.job import Job, status_url
-from imagegen.domain.jobs import State
+from imagegen.domain.job import Job, State
+from imagegen.domain.job_view import status_url
 from imagegen.errors import InvalidRequest, JobStillRunning, NotFound
+from imagegen.http_io import base_url, idempotency_key, json_response
 from imagegen.native import imagen_request, vertex_reply, vertex_request, waiting
 from imagegen.native.streaming import Images
 from imagegen.services import submission
@@ -32,12 +32,6 @@ MAX_OUTPUT_BYTES = 100 * 1024 * 1024
 IMAGEN_INSTANCE_SCHEMA = (
     "gs://google-cloud-aiplatform/schema/predict/instance/vision_generative_model_1.0.0.yaml"
 )
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
-    response = flask.Response(json.dumps(body), status=status, mimetype="application/json")
-    response.headers.update(headers or {})
-    return response
 
 
 def reader(api: Any) -> Callable[[str], Callable[[], bytes]]:
@@ -60,7 +54,7 @@ def wait_seconds(request: flask.Request, longest: float) -> float:
 
 def finished(api: Any, request: flask.Request, job: Job) -> tuple[Job, dict[str, str]]:
     """The job once it ended (JobStillRunning at the deadline) and the answer's headers."""
-    url = status_url(api.base_url(request), job.id, api.jobs_path)
+    url = status_url(base_url(request), job.id, api.jobs_path)
     seconds = wait_seconds(request, api.services.settings.sync_wait_seconds)
     try:
         job = waiting.wait(api.services, job, seconds)
@@ -79,7 +73,7 @@ def submit(api: Any, request: flask.Request, body: dict[str, Any], **kw: Any) ->
         api.services,
         body,
         caller=api.caller(request).id,
-        idempotency_key=api.key(request),
+        idempotency_key=idempotency_key(request),
         **kw,
     ).job
 
@@ -107,7 +101,7 @@ def generate_content(
             images.chunks(payload), status=200, mimetype="application/json", headers=headers
         )
     code, error = vertex_reply.failure(job)
-    return _json(error, code, headers)
+    return json_response(error, code, headers)
 
 
 # -- Imagen's :predict ---------------------------------------------------------------------
@@ -126,16 +120,16 @@ def predict(
     job, headers = finished(api, request, job)
     if job.state not in (State.SUCCEEDED, State.BLOCKED):
         code, error = vertex_reply.failure(job)
-        return _json(error, code, headers)
+        return json_response(error, code, headers)
     params = raw.get("parameters") or {}
     images = Images()
     read = reader(api)
     predictions: list[dict[str, Any]] = [
-        {"bytesBase64Encoded": images.mark(read(o["uri"])), "mimeType": o.get("mime_type")}
-        for o in sorted(job.outputs or [], key=lambda o: o.get("index", 0))
+        {"bytesBase64Encoded": images.mark(read(o.uri)), "mimeType": o.mime_type}
+        for o in sorted(job.outputs or [], key=lambda o: o.index or 0)
     ]
     if params.get("includeRaiReason"):
-        predictions += [{"raiFilteredReason": b.get("reason")} for b in job.blocked_images or []]
+        predictions += [{"raiFilteredReason": b.reason} for b in job.blocked_images or []]
     answer = {"predictions": predictions, "modelVersionId": job.served_model}
     return flask.Response(
         images.chunks(answer), status=200, mimetype="application/json", headers=headers
@@ -167,4 +161,4 @@ def publisher_model(api: Any, request: flask.Request, version: str, model: str) 
     }
     if retired is not None and retired.takes_imagen_parameters:
         answer["predictSchemata"] = {"instanceSchemaUri": IMAGEN_INSTANCE_SCHEMA}
-    return _json(answer)
+    return json_response(answer, 200)

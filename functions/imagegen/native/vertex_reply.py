@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from imagegen.domain.job import Job, iso
-from imagegen.domain.jobs import State
+from imagegen.domain.job import Job, State
+from imagegen.domain.job_view import iso
 from imagegen.native import google_errors
 from imagegen.native.streaming import Images
 
@@ -56,8 +56,8 @@ def response(job: Job, images: Images, read: Reader) -> dict[str, Any]:
 
 
 def _parts(job: Job, images: Images, read: Reader) -> list[dict[str, Any]]:
-    turn = (job.conversation or [{}])[-1]
-    model_parts = turn.get("parts") or [] if turn.get("role") == "model" else []
+    last = (job.conversation or [None])[-1]
+    model_parts = [p.to_json() for p in last.parts] if last and last.role == "model" else []
     if not job.outputs:
         model_parts = [{"text": text} for text in job.text or []]
     signed = {p.get("text") for p in model_parts if p.get("thought")}
@@ -82,9 +82,9 @@ def _block_reason(job: Job) -> str | None:
     if job.state == State.SUCCEEDED:
         return None
     for blocked in job.blocked_images or []:
-        if blocked.get("reason"):
-            return str(blocked["reason"])
-    return str((job.error or {}).get("message") or "") or None
+        if blocked.reason:
+            return blocked.reason
+    return (job.error.message if job.error else "") or None
 
 
 def _enum(text: str, default: str) -> tuple[str, str]:
@@ -99,11 +99,10 @@ def failure(job: Job) -> tuple[int, dict[str, Any]]:
     if job.state == State.CANCELLED:
         code, message, reason = 499, f"job {job.id} was cancelled", "CANCELLED"
     else:
-        error = job.error or {}
-        kind = str(error.get("code") or "internal")
-        message = str(error.get("message") or "the job failed")
-        last = error.get("last_error") or {}
-        status = error.get("status") or last.get("status")
+        error, last = job.error, job.error.last_error if job.error else None
+        kind = (error.code if error else "") or "internal"
+        message = (error.message if error else "") or "the job failed"
+        status = (error.status if error else None) or (last.status if last else None)
         code = {
             "upstream_final": status if status in (400, 403, 404) else 400,
             "model_retired": 404,

@@ -76,7 +76,6 @@ class NativeRequest:
     def job_body(self, webhook: str | None = None) -> dict[str, Any]:
         body = self.body
         config = get(body, "generationConfig") or {}
-        image_config = get(config, "imageConfig") or {}
         thinking = get(config, "thinkingConfig") or {}
         job: dict[str, Any] = {
             "prompt": self._prompt(),
@@ -84,7 +83,6 @@ class NativeRequest:
             "region": self.location,
         }
         gc = _key(body, "generationConfig")
-        ic = f"{gc}.{_key(config, 'imageConfig')}"
         tc = f"{gc}.{_key(config, 'thinkingConfig')}"
         self.paths.update(
             {
@@ -97,26 +95,8 @@ class NativeRequest:
                 "number_of_images": f"{gc}.candidateCount",
             }
         )
-
-        def take(job_field: str, value: Any, path: str) -> None:
-            if value is not None:
-                job[job_field] = value
-                self.paths[job_field] = path
-
-        take("aspect_ratio", get(image_config, "aspectRatio"), f"{ic}.aspectRatio")
-        take("image_size", get(image_config, "imageSize"), f"{ic}.imageSize")
-        person = get(image_config, "personGeneration")
-        if person is not None:
-            person = PERSON.get(str(person).upper(), person)
-        take("person_generation", person, f"{ic}.personGeneration")
-        options = get(image_config, "imageOutputOptions") or {}
-        mime = get(options, "mimeType") or get(image_config, "outputMimeType")
-        quality = get(options, "compressionQuality")
-        if quality is None:
-            quality = get(image_config, "outputCompressionQuality")
-        output = {k: v for k, v in (("mime_type", mime), ("compression_quality", quality)) if v}
-        take("output", output or None, f"{ic}.imageOutputOptions")
-        self.paths["output.mime_type"] = f"{ic}.imageOutputOptions.mimeType"
+        take = self._taker(job)
+        self._take_image_config(take, config, f"{gc}.{_key(config, 'imageConfig')}")
         take("seed", get(config, "seed"), f"{gc}.seed")
         level = get(thinking, "thinkingLevel")
         if isinstance(level, int) and not isinstance(level, bool):
@@ -134,6 +114,36 @@ class NativeRequest:
             take("webhook", {"url": webhook}, "X-Imagegen-Webhook")
         job["reference_images"] = [self._reference(n, at) for n, at in enumerate(self.images)]
         return job
+
+    def _taker(self, job: dict[str, Any]) -> Callable[[str, Any, str], None]:
+        """`take(job_field, value, path)`: set a job field the caller gave, noting its path."""
+
+        def take(job_field: str, value: Any, path: str) -> None:
+            if value is not None:
+                job[job_field] = value
+                self.paths[job_field] = path
+
+        return take
+
+    def _take_image_config(
+        self, take: Callable[[str, Any, str], None], config: dict[str, Any], ic: str
+    ) -> None:
+        """The job fields of `generationConfig.imageConfig` (`ic`: its path)."""
+        image_config = get(config, "imageConfig") or {}
+        take("aspect_ratio", get(image_config, "aspectRatio"), f"{ic}.aspectRatio")
+        take("image_size", get(image_config, "imageSize"), f"{ic}.imageSize")
+        person = get(image_config, "personGeneration")
+        if person is not None:
+            person = PERSON.get(str(person).upper(), person)
+        take("person_generation", person, f"{ic}.personGeneration")
+        options = get(image_config, "imageOutputOptions") or {}
+        mime = get(options, "mimeType") or get(image_config, "outputMimeType")
+        quality = get(options, "compressionQuality")
+        if quality is None:
+            quality = get(image_config, "outputCompressionQuality")
+        output = {k: v for k, v in (("mime_type", mime), ("compression_quality", quality)) if v}
+        take("output", output or None, f"{ic}.imageOutputOptions")
+        self.paths["output.mime_type"] = f"{ic}.imageOutputOptions.mimeType"
 
     def _prompt(self) -> str:
         """The text of the last user turn (what the job shows as its prompt)."""
@@ -254,11 +264,22 @@ def parse(body: Any, *, model: str, location: str, version: str) -> NativeReques
         )
     if version not in VERSIONS:
         bad("version", f"use {' or '.join(VERSIONS)}")
-    contents = get(body, "contents")
+    images = _content_images(get(body, "contents"), bad)
+    _images_elsewhere(body, bad)
+    _check_fields(body, model, bad)
+    if problems:
+        raise InvalidRequest(
+            "; ".join(f"{p['field']}: {p['message']}" for p in problems), details=problems
+        )
+    return NativeRequest(body, model, location, version, images)
+
+
+def _content_images(contents: Any, bad) -> list[tuple[int, int, str]]:
+    """(content index, part index, kind) of every image part; each turn's shape checked."""
     images: list[tuple[int, int, str]] = []
     if not isinstance(contents, list) or not contents:
         bad("contents", "required: a list of turns, each with parts")
-        contents = []
+        return images
     for i, turn in enumerate(contents):
         parts = get(turn, "parts")
         if not isinstance(turn, dict) or not isinstance(parts, list) or not parts:
@@ -279,7 +300,11 @@ def parse(body: Any, *, model: str, location: str, version: str) -> NativeReques
                     images.append((i, j, kind))
             for kind in kinds:
                 _check_blob(get(part, kind), kind, f"contents[{i}].parts[{j}].{kind}", bad)
-    _images_elsewhere(body, bad)
+    return images
+
+
+def _check_fields(body: dict[str, Any], model: str, bad) -> None:
+    """The shapes of the other fields the job reads: generationConfig, tools, labels."""
     config = get(body, "generationConfig")
     if config is not None and not isinstance(config, dict):
         bad("generationConfig", "expected an object")
@@ -298,11 +323,6 @@ def parse(body: Any, *, model: str, location: str, version: str) -> NativeReques
         isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())
     ):
         bad("labels", "expected an object of strings")
-    if problems:
-        raise InvalidRequest(
-            "; ".join(f"{p['field']}: {p['message']}" for p in problems), details=problems
-        )
-    return NativeRequest(body, model, location, version, images)
 
 
 def _check_blob(blob: Any, kind: str, where: str, bad) -> None:

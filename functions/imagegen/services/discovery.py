@@ -162,55 +162,12 @@ def adopt(
     entry: dict[str, Any] = {}
     sources: list[dict[str, Any]] = []
     if from_discovered:
-        found = services.catalog_store.discovered().get(model_id)
-        if found is None:
-            raise InvalidRequest(
-                "cannot add",
-                details=[
-                    _problem(
-                        "id",
-                        "not found by the daily Model Garden check "
-                        "(`imagegen catalog diff` lists what was)",
-                    )
-                ],
-            )
-        stage = str(found.get("launch_stage") or "")
-        entry["lifecycle"] = STAGES.get(stage, Lifecycle.PREVIEW).value
-        sources.append(
-            Source(
-                fact=f"published in Model Garden, launch stage {stage or 'unknown'}",
-                url=LIST_URL.format(location=found.get("location") or "us-central1"),
-                read=_date(found.get("first_seen")),
-                fields=("lifecycle",),
-                platform=Platform.VERTEX,
-            ).model_dump(mode="json")
-        )
+        _discovered_facts(services, model_id, entry, sources)
     if like is not None:
-        base = catalog.get(like)
-        if base is None:
-            raise InvalidRequest("cannot add", details=[_problem("like", "not a served model")])
-        copied = base.model_dump(mode="json", exclude=NOT_COPIED)
-        entry.update(copied)
-        sources.append(
-            {
-                "fact": f"assumed like {like} by {who}",
-                "url": "overlay",
-                "read": dt.datetime.now(dt.UTC).date().isoformat(),
-                "fields": sorted(copied),
-            }
-        )
+        _facts_like(services, who, like, entry, sources)
     entry.update({"display_name": model_id, **(fields or {}), "id": model_id})
     entry["sources"] = [*sources, *entry.get("sources", [])]
-    try:
-        spec = ModelSpec.model_validate(entry)
-    except ValidationError as exc:
-        raise InvalidRequest(
-            f"{model_id}: facts missing or invalid (give them in the fields, or --like)",
-            details=[
-                _problem(".".join(str(p) for p in e["loc"]) or "fields", e["msg"])
-                for e in exc.errors()
-            ],
-        ) from exc
+    spec = _checked(model_id, entry)
     stored = spec.model_dump(mode="json")
 
     def edit(overlay: Overlay) -> Overlay:
@@ -225,6 +182,68 @@ def adopt(
         extra={"model": model_id, "code": "model_adopted"},
     )
     return record, spec
+
+
+def _discovered_facts(
+    services: Services, model_id: str, entry: dict[str, Any], sources: list[dict[str, Any]]
+) -> None:
+    """What the daily check found of the model: its lifecycle, with Model Garden as source."""
+    found = services.catalog_store.discovered().get(model_id)
+    if found is None:
+        raise InvalidRequest(
+            "cannot add",
+            details=[
+                _problem(
+                    "id",
+                    "not found by the daily Model Garden check "
+                    "(`imagegen catalog diff` lists what was)",
+                )
+            ],
+        )
+    stage = str(found.get("launch_stage") or "")
+    entry["lifecycle"] = STAGES.get(stage, Lifecycle.PREVIEW).value
+    sources.append(
+        Source(
+            fact=f"published in Model Garden, launch stage {stage or 'unknown'}",
+            url=LIST_URL.format(location=found.get("location") or "us-central1"),
+            read=_date(found.get("first_seen")),
+            fields=("lifecycle",),
+            platform=Platform.VERTEX,
+        ).model_dump(mode="json")
+    )
+
+
+def _facts_like(
+    services: Services, who: str, like: str, entry: dict[str, Any], sources: list[dict[str, Any]]
+) -> None:
+    """Another served model's facts, assumed (and said to be) by `who`."""
+    base = services.catalog.get(like)
+    if base is None:
+        raise InvalidRequest("cannot add", details=[_problem("like", "not a served model")])
+    copied = base.model_dump(mode="json", exclude=NOT_COPIED)
+    entry.update(copied)
+    sources.append(
+        {
+            "fact": f"assumed like {like} by {who}",
+            "url": "overlay",
+            "read": dt.datetime.now(dt.UTC).date().isoformat(),
+            "fields": sorted(copied),
+        }
+    )
+
+
+def _checked(model_id: str, entry: dict[str, Any]) -> ModelSpec:
+    """The model the facts make, by the catalog's schema (400: one entry per problem)."""
+    try:
+        return ModelSpec.model_validate(entry)
+    except ValidationError as exc:
+        raise InvalidRequest(
+            f"{model_id}: facts missing or invalid (give them in the fields, or --like)",
+            details=[
+                _problem(".".join(str(p) for p in e["loc"]) or "fields", e["msg"])
+                for e in exc.errors()
+            ],
+        ) from exc
 
 
 def _problem(field: str, message: str) -> dict[str, str]:

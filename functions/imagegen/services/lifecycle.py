@@ -7,9 +7,10 @@
   longer serves this project) is retired in the overlay with its replacement, in one
   Firestore transaction: however many workers see it at once, one commits and writes the
   single `model_retired` log line; the others find it done.
-- The job in hand, and every later one, is then re-validated against the live catalog as a
-  request for the retired name, which routes it to the replacement (or refuses it, per
-  `IMAGEGEN_RETIRED_MODELS`) exactly like a request for any name Google shut down.
+- The job in hand (services/routes.py: `serve`), and every later one, is then re-validated
+  against the live catalog as a request for the retired name, which routes it to the
+  replacement (or refuses it, per `IMAGEGEN_RETIRED_MODELS`) exactly like a request for any
+  name Google shut down.
 - The daily check (`check_models`, run by Cloud Scheduler through `sweep`) asks Model Garden
   about each catalog model, records its launch stage, and retires one Google no longer
   publishes before any job is sent to it. It spends no generation call. It also lists
@@ -20,8 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from imagegen.bootstrap import Services
 from imagegen.domain.catalog import (
     ModelSpec,
     Overlay,
@@ -29,15 +31,12 @@ from imagegen.domain.catalog import (
     apply_overlay,
     replacement_for,
 )
+from imagegen.domain.job import Job
 from imagegen.domain.request import JobRequest, validate_request
 from imagegen.errors import FinalUpstream, ImagegenError
 from imagegen.logs import get_logger
 from imagegen.ports import PublisherModelState
 from imagegen.services import discovery
-
-if TYPE_CHECKING:
-    from imagegen.bootstrap import Services
-    from imagegen.domain.job import Job
 
 log = get_logger("imagegen.lifecycle")
 NOT_FOUND_WINDOW = dt.timedelta(hours=1)  # older 404s are not named in a retirement
@@ -235,28 +234,6 @@ def reroute(services: Services, job: Job, req: JobRequest) -> tuple[JobRequest, 
         why = "; ".join(d["message"] for d in details) or exc.message
         raise ModelRetired(f"model {body['model']} is retired: {why}", status=404) from exc
     return validated.request, validated.spec
-
-
-def call_serving(services: Services, spec: ModelSpec, req: JobRequest, job: Job, **kw):
-    """`worker.call_with_retries`, absorbing a shutdown found on the way: the model's 404s
-    are recorded per location (by the worker), and when it is gone everywhere the job is
-    rerouted and tried once more. Returns (result, route, calls, req, spec)."""
-    from imagegen.services.worker import call_with_retries
-
-    job_id = kw["job_id"]
-    try:
-        result, route, calls = call_with_retries(services, spec, req, **kw)
-        return result, route, calls, req, spec
-    except FinalUpstream as exc:
-        if not exc.not_served or not absorb_not_found(services, spec, job_id):
-            raise
-    req, spec = reroute(services, job, req)
-    if kw.get("keeper") is not None:
-        kw["keeper"].req = req
-    kw.pop("first", None)  # the slot paced for the retired model's route is not this one's
-    log.info("job rerouted after its model was retired", extra={"job_id": job_id, "model": spec.id})
-    result, route, calls = call_with_retries(services, spec, req, **kw)
-    return result, route, calls, req, spec
 
 
 # --- the daily look-ahead ------------------------------------------------------------------

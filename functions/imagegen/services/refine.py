@@ -10,7 +10,7 @@ from typing import Any
 
 from imagegen.bootstrap import Services
 from imagegen.domain import conversation
-from imagegen.domain.jobs import State
+from imagegen.domain.job import State
 from imagegen.domain.request import ValidatedRequest
 from imagegen.errors import InvalidRequest, NotFound
 
@@ -48,9 +48,9 @@ def resolve_parent(
             "which has no multi-turn conversations; only Gemini image jobs can be continued"
         )
     warnings: list[str] = []
-    turns = parent.conversation
+    turns = [turn.to_json() for turn in parent.conversation or []]
     if not turns:
-        turns, warnings = conversation.reconstruct(parent.model_dump())
+        turns, warnings = conversation.reconstruct(parent.to_document())
     spec = validated.spec
     prefix, more = conversation.continue_from(
         turns,

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from imagegen.auth import Caller
 from imagegen.bootstrap import Services
-from imagegen.domain.job import Job
-from imagegen.domain.jobs import (
-    MAX_SUBMIT_DOCUMENT_BYTES,
-    State,
-    document_bytes,
-    new_job_id,
-    utcnow,
-)
-from imagegen.domain.request import ValidatedRequest, request_fingerprint, validate_request
+from imagegen.domain.document_size import MAX_SUBMIT_DOCUMENT_BYTES
+from imagegen.domain.job import Job, State, new_job_id, utcnow
+from imagegen.domain.quota import usage_report
+from imagegen.domain.request import request_fingerprint, validate_request
 from imagegen.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
-
-if TYPE_CHECKING:
-    from imagegen.auth import Caller
-    from imagegen.native.vertex_request import NativeRequest
 from imagegen.logs import get_logger
+from imagegen.native.vertex_request import NativeRequest
+from imagegen.services import inputs
+from imagegen.services.refine import resolve_parent
 
 log = get_logger("imagegen.submit")
 
@@ -39,39 +33,6 @@ def idempotency_id(scope: str, key: str) -> str:
     one request meet one job. Only the record's id is derived; the job id itself is random
     (a job id computed from a caller's email and key would be guessable)."""
     return hashlib.sha256(f"{scope}\x00{key}".encode()).hexdigest()
-
-
-def new_job(
-    job_id: str,
-    validated: ValidatedRequest,
-    *,
-    fingerprint: str,
-    source: str,
-    caller: str,
-    deadline_seconds: float,
-    now: dt.datetime,
-    **more: Any,
-) -> Job:
-    """A queued job for a validated request (`more`: other Job fields, e.g. the upload
-    that made it, the conversation it continues, its idempotency record's id)."""
-    request = validated.request
-    return Job(
-        id=job_id,
-        state=State.QUEUED,
-        request=validated.to_json(),
-        model=request.model or "",
-        region=request.region,
-        warnings=validated.warnings,
-        estimated_cost_usd=validated.estimated_cost_usd,
-        attempts=0,
-        source=source,
-        caller=caller,
-        fingerprint=fingerprint,
-        created_at=now,
-        updated_at=now,
-        deadline_at=now + dt.timedelta(seconds=deadline_seconds),
-        **more,
-    )
 
 
 def submit(
@@ -90,18 +51,16 @@ def submit(
     so a job is either queued or was never accepted. `native`: a Vertex-native request
     (issue 28) that `body` was taken from; the job keeps it to send as it is."""
     _note_retired_model(services, body)
+    fingerprint = request_fingerprint(native.body if native is not None else body)
     validated = validate_request(body, services.catalog, services.policy)
     conversation_prefix = None
     if validated.request.parent_job_id:
-        from imagegen.services.refine import resolve_parent
-
         conversation_prefix, more_warnings = resolve_parent(
             services, validated, validated.request.parent_job_id, caller
         )
         validated.warnings.extend(more_warnings)
-    fingerprint = request_fingerprint(native.body if native is not None else body)
     job_id = new_job_id()
-    validated, written = store_inline_references(services, validated, job_id)
+    validated, written = inputs.store_inline(services, validated, job_id)
     more: dict[str, Any] = {"upload": upload} if upload else {}  # its object, its answer
     if native is not None:  # its inline images now where the references were stored
         refs = [ref.model_dump(exclude_none=True) for ref in validated.request.reference_images]
@@ -111,7 +70,7 @@ def submit(
         more["parent_job_id"] = validated.request.parent_job_id
     if idempotency_key:
         more["idempotency_id"] = idempotency_id(caller, idempotency_key)
-    job = new_job(
+    job = Job.submitted(
         job_id,
         validated,
         fingerprint=fingerprint,
@@ -121,30 +80,59 @@ def submit(
         now=utcnow(),
         **more,
     )
+    created, stored = _record(services, job, written)
+    if not created:
+        return _replay(stored, fingerprint, job_id)
+    _queue(services, job_id)
+    log.info("job queued", extra=_queued_line(job))
+    return Submitted(stored, created=True)
+
+
+def _queued_line(job: Job) -> dict[str, Any]:
+    """What the "job queued" log line carries."""
+    return {
+        "job_id": job.id,
+        "model": job.model,
+        "region": job.region,
+        "source": job.source,
+        "caller": job.caller,
+        "state": State.QUEUED.value,
+    }
+
+
+def _record(services: Services, job: Job, written: list[str]) -> tuple[bool, Job]:
+    """Store the job and charge its budget: (created, the stored job: an earlier one for a
+    replay). The stored inputs of a job that is not created are removed again."""
     created = False
     try:
         check_document_size(job)
-        if services.limits.enabled:
-            created, stored = services.jobs.create_within_limits(job, services.limits)
-        else:
-            created, stored = services.jobs.create(job)
+        created, stored = services.jobs.create(job, services.limits)
     finally:
         if not created:  # refused, over a limit, or a replay: its copies are not needed
-            _remove(services, written, job_id)
-    if not created:
-        if stored.fingerprint != fingerprint:
-            raise Conflict(
-                "this Idempotency-Key was used with a different request body",
-                details=[{"field": "Idempotency-Key", "message": f"belongs to job {job_id}"}],
-            )
-        log.info("idempotent replay", extra={"job_id": job_id})
-        return Submitted(stored, created=False)
+            inputs.remove(services, written, job.id)
+    return created, stored
+
+
+def _replay(stored: Job, fingerprint: str, job_id: str) -> Submitted:
+    """The answer to a request whose Idempotency-Key made a job before: that job, or
+    Conflict (409) when the key came with another body."""
+    if stored.fingerprint != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was used with a different request body",
+            details=[{"field": "Idempotency-Key", "message": f"belongs to job {job_id}"}],
+        )
+    log.info("idempotent replay", extra={"job_id": job_id})
+    return Submitted(stored, created=False)
+
+
+def _queue(services: Services, job_id: str) -> None:
+    """Hand the job to a worker; when the queue is down, withdraw it (Unavailable, 503)."""
     try:
         services.queue.publish(job_id)
     except Unavailable:
         log.error("publish failed; withdrawing the job", extra={"job_id": job_id})
-        try:
-            services.jobs.cancel(job_id)  # gives back any budget it reserved
+        try:  # the cancel gives back any budget it reserved
+            services.jobs.transact(job_id, lambda job: job.cancel(utcnow()))
             services.jobs.delete(job_id)
         except Exception:
             # The sweeper re-publishes queued jobs that were never picked up.
@@ -152,70 +140,12 @@ def submit(
                 "could not withdraw job; the sweeper will queue it", extra={"job_id": job_id}
             )
         raise
-    log.info(
-        "job queued",
-        extra={
-            "job_id": job_id,
-            "model": job.model,
-            "region": job.region,
-            "source": source,
-            "caller": caller,
-            "state": State.QUEUED.value,
-        },
-    )
-    return Submitted(job, created=True)
-
-
-def store_inline_references(
-    services: Services, validated: ValidatedRequest, job_id: str
-) -> tuple[ValidatedRequest, list[str]]:
-    """Write each inline reference image to `jobs/<id>/inputs/<n>.<ext>` of the outputs
-    bucket and refer to it by gs:// URI instead: the job document holds references, never
-    image bytes (a Firestore document is at most 1 MiB; Vertex takes 7 MB per inline
-    image). Returns the request to store and the URIs written."""
-    from imagegen.domain.generation import reference_bytes, reference_mime
-    from imagegen.domain.request import extension
-
-    refs = validated.request.reference_images
-    if not any(ref.data is not None for ref in refs):
-        return validated, []
-    bucket = services.settings.require("outputs_bucket")
-    written: list[str] = []
-    stored = []
-    try:
-        for index, ref in enumerate(refs):
-            if ref.data is None:
-                stored.append(ref)
-                continue
-            raw, mime = reference_bytes(ref), reference_mime(ref)
-            uri = services.storage.write(
-                bucket,
-                f"jobs/{job_id}/inputs/{index}.{extension(mime)}",
-                raw,
-                mime,
-                {"imagegen-job-id": job_id},
-            )
-            written.append(uri)
-            stored.append(ref.model_copy(update={"data": None, "gcs_uri": uri, "mime_type": mime}))
-    except Exception as exc:
-        _remove(services, written, job_id)
-        raise Unavailable(f"could not store the reference images: {exc}") from exc
-    request = validated.request.model_copy(update={"reference_images": stored})
-    return dataclasses.replace(validated, request=request), written
-
-
-def _remove(services: Services, uris: list[str], job_id: str) -> None:
-    for uri in uris:
-        try:
-            services.storage.delete(uri)
-        except Exception:  # the bucket's lifecycle rule removes it later
-            log.warning("could not delete an unused input", extra={"job_id": job_id, "uri": uri})
 
 
 def check_document_size(job: Job) -> None:
     """Refuse (400, nothing charged) a job whose document would leave too little room for
     its results: a refine chain grows every turn, and Firestore stores at most 1 MiB."""
-    size = document_bytes(job.to_document())
+    size = job.stored_bytes
     if size <= MAX_SUBMIT_DOCUMENT_BYTES:
         return
     if job.conversation:
@@ -261,8 +191,11 @@ def get_job(services: Services, job_id: str, caller: Caller, *, change: bool = F
 
 
 def cancel_job(services: Services, job_id: str, caller: Caller) -> Job:
+    """Cancel the caller's queued job (Conflict, 409, once it runs or has ended)."""
     get_job(services, job_id, caller, change=True)  # the owner never changes
-    job = services.jobs.cancel(job_id)
+    job = services.jobs.transact(job_id, lambda stored: stored.cancel(utcnow())).after
+    if job is None:  # withdrawn meanwhile
+        raise NotFound(f"no job {job_id}")
     log.info("job cancelled", extra={"job_id": job_id, "caller": caller.id, "state": "cancelled"})
     return job
 
@@ -306,7 +239,5 @@ def usage(
 ) -> dict[str, Any]:
     """Images, jobs and dollars of the jobs created in [start, end), overall, per caller and
     per model; one caller's only when `caller` is set (see usage_caller)."""
-    from imagegen.domain.quota import usage_report
-
     jobs = services.jobs.between(start, end, caller)
     return {"caller": caller, **usage_report(jobs)}

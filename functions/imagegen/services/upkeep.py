@@ -8,10 +8,11 @@ import datetime as dt
 from typing import Any
 
 from imagegen.bootstrap import Services
-from imagegen.domain.job import Job
-from imagegen.domain.jobs import MAX_DOCUMENT_BYTES, State, document_bytes, utcnow
+from imagegen.domain.job import Job, State, utcnow
+from imagegen.domain.job_values import JobError
 from imagegen.errors import Unavailable
 from imagegen.logs import get_logger
+from imagegen.services import job_events, webhooks
 
 log = get_logger("imagegen.upkeep")
 
@@ -25,13 +26,12 @@ def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) 
         services.queue.publish(job_id, paced="1")
         log.warning("dead letter of a paced job; re-published", extra={"job_id": job_id})
         return False
-    last = (job.error if job else None) or {}
+    last = job.error.message if job and job.error else "no error recorded"
     tries = f" after {delivery_attempts} delivery attempts" if delivery_attempts else ""
-    error = {
-        "code": "delivery_exhausted",
-        "message": f"gave up{tries}: {last.get('message', 'no error recorded')}",
-    }
-    changed = services.jobs.fail(job_id, error, respect_lease=True)
+    error = JobError(code="delivery_exhausted", message=f"gave up{tries}: {last}")
+    changed = services.jobs.transact(
+        job_id, lambda job: job.fail(error, utcnow(), respect_lease=True)
+    ).changed
     if changed:
         message = "dead-lettered job failed"
     elif job is not None and job.state == State.RUNNING:
@@ -69,7 +69,7 @@ def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
     for job in stale:
         job_id = job.id
         if job.overdue(now):
-            if services.jobs.fail(job_id, job.deadline_error()):
+            if _expire(services, job):
                 counts["expired"] += 1
                 log.error("job expired", extra={"job_id": job_id, "state": "failed"})
             continue
@@ -87,39 +87,10 @@ def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
     return counts
 
 
-def finish_oversized(
-    services: Services, job_id: str, attempt: int, job: Job, fields: dict[str, Any]
-) -> str:
-    """End a job whose finished document cannot be stored (over Firestore's 1 MiB): failed,
-    once, with the reason. Handing it back would re-run it (each run a billable Vertex
-    call) only to fail the same way. Its output objects are deleted and named in the
-    error, and the Vertex spend stays on the job (cost_usd), so budgets stay true."""
-    size = document_bytes(job.document_with(fields))
-    uris = [o["uri"] for o in fields.get("outputs") or []]
-    for uri in uris:
-        try:
-            services.storage.delete(uri)
-        except Exception:  # the bucket's lifecycle rule removes it later
-            log.warning("could not delete an output", extra={"job_id": job_id, "uri": uri})
-    error = {
-        "code": "result_too_large",
-        "message": (
-            f"the finished job takes {size:,} bytes to store, over the job store's "
-            f"{MAX_DOCUMENT_BYTES:,}-byte document limit (long model text or conversation); "
-            f"its {len(uris)} image(s) were deleted"
-        ),
-        "deleted_outputs": uris,
-    }
-    kept = {
-        key: fields[key]
-        for key in ("served_by", "cost_usd", "images_produced", "usage")
-        if key in fields
-    }
-    finished = services.jobs.finish(
-        job_id, attempt, State.FAILED, {**kept, "outputs": [], "error": error}
-    )
-    log.error("job result too large to store; failed", extra={"job_id": job_id, "bytes": size})
-    return State.FAILED.value if finished else "superseded"
+def _expire(services: Services, job: Job) -> bool:
+    """Fail a job past its deadline (unless it ended meanwhile)."""
+    error = job.deadline_error()
+    return services.jobs.transact(job.id, lambda stored: stored.fail(error, utcnow())).changed
 
 
 def _results_upkeep(services: Services, now: dt.datetime) -> dict[str, int]:
@@ -127,8 +98,6 @@ def _results_upkeep(services: Services, now: dt.datetime) -> dict[str, int]:
     retries. Failures are logged and counted; the next sweep tries again."""
     if not services.settings.events_topic:
         return {}
-    from imagegen.services import job_events, webhooks
-
     counts: dict[str, int] = {}
     for step in (job_events.republish_pending, webhooks.republish_due):
         try:

@@ -29,7 +29,7 @@ from google.auth.exceptions import TransportError
 
 from imagegen.bootstrap import Services
 from imagegen.domain import bounded_json
-from imagegen.domain.job import status_url
+from imagegen.domain.job_view import status_url
 from imagegen.domain.request import JobRequest
 from imagegen.errors import ImagegenError, InvalidRequest, Unavailable
 from imagegen.events import STORAGE_FINALIZED

@@ -15,9 +15,12 @@ import datetime as dt
 import json
 from typing import Any
 
+from standardwebhooks.webhooks import Webhook
+
 from imagegen import netguard
 from imagegen.bootstrap import Services
 from imagegen.domain.job_events import TERMINAL_EVENTS, state_of_type, wanted_events
+from imagegen.domain.job_view import JobView, status_url
 from imagegen.domain.webhooks import DEAD_LETTERED, close_attempt, retryable_status
 from imagegen.logs import get_logger
 
@@ -94,7 +97,6 @@ def deliver(services: Services, job_id: str, event: dict[str, Any], url: str) ->
 
 def sign(secret: str, message_id: str, body: str, now: dt.datetime | None = None) -> dict[str, str]:
     """Standard Webhooks headers for one attempt (a new timestamp each time)."""
-    from standardwebhooks.webhooks import Webhook
 
     now = now or dt.datetime.now(dt.UTC)
     return {
@@ -127,15 +129,13 @@ def republish_due(services: Services, now: dt.datetime) -> dict[str, int]:
 
 def answer_upload(services: Services, job_id: str) -> str | None:
     """Rewrite the upload's answer object with the finished job (idempotent)."""
-    from imagegen.domain.job import Job, JobView, status_url
-
     job = services.event_log.get(job_id)
-    upload = (job or {}).get("upload") or {}
-    if not job or not upload.get("answer"):
+    upload = job.upload if job else None
+    if job is None or upload is None or not upload.answer:
         return None
-    view = services.signer.with_urls(JobView.of(Job.from_document(job)).to_json())
+    view = services.signer.with_urls(JobView.of(job).to_json())
     answer = {
-        "upload": upload.get("uri"),
+        "upload": upload.uri,
         "job_id": job_id,
         "status": view.get("state"),
         "outputs": view.get("outputs") or [],
@@ -146,6 +146,6 @@ def answer_upload(services: Services, job_id: str) -> str | None:
         answer["status_url"] = status_url(services.settings.api_url, job_id)
     bucket = services.settings.require("outputs_bucket")
     data = json.dumps(answer, default=str, indent=2).encode()
-    uri = services.storage.write(bucket, upload["answer"], data, "application/json")
+    uri = services.storage.write(bucket, upload.answer, data, "application/json")
     log.info("upload answered", extra={"job_id": job_id, "answer": uri})
     return uri

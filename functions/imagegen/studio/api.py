@@ -33,15 +33,8 @@ from imagegen.auth import Caller
 from imagegen.bootstrap import Services
 from imagegen.domain.request import validate_request
 from imagegen.errors import InvalidRequest, MethodNotAllowed, NotFound
-from imagegen.http_api import (
-    Api,
-    _base_url,
-    _json,
-    _read_json,
-    idempotency_key,
-    match,
-    rule,
-)
+from imagegen.http_api import Api, match, rule
+from imagegen.http_io import base_url, idempotency_key, json_response
 from imagegen.services import submission
 from imagegen.studio.identity import StudioIdentity
 
@@ -115,7 +108,7 @@ class Studio(Api):
         self.identity = identity or StudioIdentity.from_settings(services.settings, services.auth)
 
     def caller(self, request: flask.Request) -> Caller:
-        return self.identity.caller(request.headers, _base_url(request))
+        return self.identity.caller(request.headers, base_url(request))
 
     def handle(self, request: flask.Request) -> flask.Response:
         response = super().handle(request)
@@ -157,21 +150,21 @@ class Studio(Api):
 
     def me(self, request: flask.Request) -> flask.Response:
         caller = self.caller(request)
-        return _json(
+        return json_response(
             {"caller": caller.id, "admin": caller.admin, "local": self.identity.local}, 200
         )
 
     def models(self, request: flask.Request) -> flask.Response:
-        return _json(self._models(), 200)
+        return json_response(self._models(), 200)
 
     def estimate(self, request: flask.Request) -> flask.Response:
-        return _json(self._estimate(request), 200)
+        return json_response(self._estimate(request), 200)
 
     def create(self, request: flask.Request) -> flask.Response:
         return self._create(request, self.caller(request))
 
     def gallery(self, request: flask.Request) -> flask.Response:
-        return _json(self._gallery(request, self.caller(request)), 200)
+        return json_response(self._gallery(request, self.caller(request)), 200)
 
     # -- pieces ---------------------------------------------------------------------
     def asset(self, request: flask.Request, name: str) -> flask.Response:
@@ -190,8 +183,7 @@ class Studio(Api):
     def _estimate(self, request: flask.Request) -> dict[str, Any]:
         """Validate without writing: the page shows the cost (or what is wrong) as the
         options change. References from earlier outputs count by number only here."""
-        settings = self.services.settings
-        body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        body = self.read_json(request)
         if isinstance(body, dict):
             body = {k: v for k, v in body.items() if k != "parent_job_id"}
             if isinstance(body.get("reference_images"), list):
@@ -211,8 +203,7 @@ class Studio(Api):
         return [_TINY_PNG_REF if isinstance(r, dict) and "job_id" in r else r for r in refs]
 
     def _create(self, request: flask.Request, caller: Caller) -> flask.Response:
-        settings = self.services.settings
-        body = _read_json(request, settings.max_body_bytes, settings.max_json_depth)
+        body = self.read_json(request)
         if isinstance(body, dict) and isinstance(body.get("reference_images"), list):
             refs = self._resolve_refs(body["reference_images"], caller)
             body = {**body, "reference_images": refs}
@@ -220,39 +211,40 @@ class Studio(Api):
         result = submission.submit(
             self.services, body, caller=caller.id, idempotency_key=key, source="studio"
         )
-        return _json(self.job_json(request, result.job), 202 if result.created else 200)
+        return json_response(self.job_json(request, result.job), 202 if result.created else 200)
 
     def _resolve_refs(self, refs: list[Any], caller: Caller) -> list[Any]:
         """`{"job_id", "index"}` (an earlier output of the user's own job) becomes the
         image's bytes inline, so it passes the same checks as an upload and is copied to
         the new job's inputs. Another user's job is the same 404 as a missing one."""
-        resolved = []
+        return [
+            self._earlier_output(i, ref, caller)
+            if isinstance(ref, dict) and "job_id" in ref
+            else ref
+            for i, ref in enumerate(refs)
+        ]
+
+    def _earlier_output(self, i: int, ref: dict[str, Any], caller: Caller) -> dict[str, str]:
+        """One `{"job_id", "index"}` reference as the output's bytes, inline."""
+
+        def bad(message: str, where: str = f"reference_images.{i}") -> InvalidRequest:
+            return InvalidRequest(message, details=[{"field": where, "message": message}])
+
+        job_id, index = ref["job_id"], ref.get("index", 0)
+        # JSON's own types: a list index raised TypeError (unhashable), a 500 (issue 31)
+        if not isinstance(job_id, str):
+            raise bad("a job id (a string)", f"reference_images.{i}.job_id")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise bad("an output number (an integer)", f"reference_images.{i}.index")
+        output = submission.get_job(self.services, job_id, caller).output(index)
+        if output is None:
+            raise bad("no such output")
         limit = self.services.settings.max_inline_image_bytes
-        for i, ref in enumerate(refs):
-            if not (isinstance(ref, dict) and "job_id" in ref):
-                resolved.append(ref)
-                continue
-
-            def bad(message: str, where: str = f"reference_images.{i}") -> InvalidRequest:
-                return InvalidRequest(message, details=[{"field": where, "message": message}])
-
-            job_id, index = ref["job_id"], ref.get("index", 0)
-            # JSON's own types: a list index raised TypeError (unhashable), a 500 (issue 31)
-            if not isinstance(job_id, str):
-                raise bad("a job id (a string)", f"reference_images.{i}.job_id")
-            if not isinstance(index, int) or isinstance(index, bool):
-                raise bad("an output number (an integer)", f"reference_images.{i}.index")
-            job = submission.get_job(self.services, job_id, caller)
-            outputs = {o.get("index", n): o for n, o in enumerate(job.outputs or [])}
-            output = outputs.get(index)
-            if output is None:
-                raise bad("no such output")
-            try:
-                data = self.services.storage.read(str(output["uri"]), limit + 1)
-            except ValueError:  # over the cap: read() refuses before downloading
-                raise bad(f"that output is over the {limit} bytes a reference may be") from None
-            resolved.append({"data": base64.b64encode(data).decode("ascii")})
-        return resolved
+        try:
+            data = self.services.storage.read(output.uri, limit + 1)
+        except ValueError:  # over the cap: read() refuses before downloading
+            raise bad(f"that output is over the {limit} bytes a reference may be") from None
+        return {"data": base64.b64encode(data).decode("ascii")}
 
     def _gallery(self, request: flask.Request, caller: Caller) -> dict[str, Any]:
         limit = _parse_limit(request.args.get("limit"))
