@@ -87,9 +87,10 @@ e2e: install
 terraform-check: install tools
 	$(PY) -m pytest tests/terraform
 
-# One pytest session, so the local stack starts once for all tiers that need it.
+# The whole suite, in two parts side by side (scripts/test_parts.py): the tests that share
+# the one local stack (started once), and beside them the ones that need none.
 test: install tools lint
-	$(PY) -m pytest
+	$(PY) scripts/test_parts.py
 
 demo: install
 	$(PY) -m devstack.demo

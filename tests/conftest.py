@@ -24,6 +24,37 @@ TEST_SETTINGS = {
 }
 
 
+# `make test` runs the suite in two parts side by side (scripts/test_parts.py): the tests
+# that need no local stack in these folders (CPU-bound: terraform, checkov, pure logic)
+# beside the tests that share the one session stack (mostly waiting on it).
+BESIDE_THE_STACK = ("unit", "terraform")
+
+
+def _beside_the_stack(item: pytest.Item) -> bool:
+    folder = Path(str(item.fspath)).resolve().relative_to(ROOT / "tests").parts[0]
+    return folder in BESIDE_THE_STACK and "stack" not in item.fixturenames
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that uses the session stack, however indirectly, carries the `stack`
+    mark; with IMAGEGEN_TEST_PART=beside|stack only that part of the suite runs (the two
+    parts are exact complements, so together they are the whole suite)."""
+    for item in items:
+        if "stack" in item.fixturenames:
+            item.add_marker(pytest.mark.stack)
+    part = os.environ.get("IMAGEGEN_TEST_PART")
+    if not part:
+        return
+    if part not in ("beside", "stack"):
+        raise pytest.UsageError(f"IMAGEGEN_TEST_PART={part!r}: beside or stack")
+    wanted = part == "beside"
+    keep = [item for item in items if _beside_the_stack(item) == wanted]
+    dropped = [item for item in items if _beside_the_stack(item) != wanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[object]:
     """The local stack (emulators, Vertex stand-in, functions, relay), up for the session."""

@@ -59,8 +59,13 @@ def test_apis_are_enabled_before_the_first_plan(build: dict) -> None:
 def test_make_validate_is_offline_and_part_of_make_test() -> None:
     makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^validate: tools\n\tscripts/validate_terraform.sh", makefile, re.M)
-    # make test runs pytest over tests/, which includes test_terraform_validate.py
-    assert re.search(r"^test: install tools lint\n\t\$\(PY\) -m pytest$", makefile, re.M)
+    # make test runs pytest over tests/ (in two parts side by side, together the whole
+    # suite: tests/conftest.py), which includes test_terraform_validate.py
+    assert re.search(
+        r"^test: install tools lint\n\t\$\(PY\) scripts/test_parts.py$", makefile, re.M
+    )
+    runner = (REPO_ROOT / "scripts" / "test_parts.py").read_text(encoding="utf-8")
+    assert '"-m", "pytest"' in runner and "IMAGEGEN_TEST_PART" in runner
     assert (REPO_ROOT / "tests" / "terraform" / "test_terraform_validate.py").exists()
 
 
