@@ -10,8 +10,8 @@ already points at (the emulators and stand-in of `make up` or of the test sessio
 same `DEVSTACK_*` variables) instead of starting one: the small run in `make test` shares
 the session's stack.
 
-Jobs go to a topic nobody subscribes to (`bench-sink`), so nothing runs them behind the
-benchmark's back.
+Jobs go to a paused Cloud Tasks queue of the stand-in (`bench-sink`), so nothing runs them
+behind the benchmark's back.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ PORT_ENV = {
     "DEVSTACK_FIRESTORE_PORT": str(_port("FIRESTORE", 28686)),
     "DEVSTACK_STORAGE_PORT": str(_port("STORAGE", 29023)),
     "DEVSTACK_VERTEX_PORT": str(_port("VERTEX", 28690)),
+    "DEVSTACK_TASKS_PORT": str(_port("TASKS", 28694)),
     "DEVSTACK_SUBMIT_PORT": "28681",
     "DEVSTACK_GENERATE_PORT": "28682",
     "DEVSTACK_ON_UPLOAD_PORT": "28683",
@@ -54,8 +55,8 @@ PORT_ENV = {
 SUBMIT_PORT = _port("SUBMIT", 28691)
 BASELINE_PORT = _port("BASELINE", 28692)
 NOISY_PORT = _port("NOISY", 28693)
-SINK_TOPIC = "bench-sink"
-COMPONENTS = "pubsub,firestore,storage,vertex"
+SINK_QUEUE = "bench-sink"
+COMPONENTS = "pubsub,firestore,storage,vertex,tasks"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -70,19 +71,22 @@ class BenchStack:
         os.environ.update(self.env)
 
 
-def _create_topic(host: str, project: str, topic: str) -> None:
-    req = urllib.request.Request(
-        f"http://{host}/v1/projects/{project}/topics/{topic}",
-        method="PUT",
-        data=b"{}",
-        headers={"Content-Type": "application/json"},
+def _sink(env: dict[str, str]) -> None:
+    """Send the jobs to the paused `bench-sink` queue of the tasks stand-in."""
+    from devstack import emulators
+
+    emulators.setup_tasks(
+        endpoint=env["IMAGEGEN_TASKS_ENDPOINT"],
+        project=env["GOOGLE_CLOUD_PROJECT"],
+        location=env["IMAGEGEN_TASKS_LOCATION"],
+        queues={SINK_QUEUE: 1.0},
+        target=env["IMAGEGEN_TASKS_TARGET_URL"],
+        concurrency=1,
+        min_backoff=1.0,
+        max_backoff=10.0,
+        paused=True,
     )
-    try:
-        with urllib.request.urlopen(req, timeout=10):  # noqa: S310
-            pass
-    except urllib.error.HTTPError as err:
-        if err.code != 409:
-            raise
+    env["IMAGEGEN_TASKS_QUEUE"] = SINK_QUEUE
 
 
 @contextlib.contextmanager
@@ -110,9 +114,8 @@ def local_stack() -> Iterator[BenchStack]:
     try:
         stack.up()
         env = stack.env()
-        env["IMAGEGEN_JOBS_TOPIC"] = SINK_TOPIC
         env["LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", "INFO")
-        _create_topic(env["PUBSUB_EMULATOR_HOST"], env["GOOGLE_CLOUD_PROJECT"], SINK_TOPIC)
+        _sink(env)
         print(f"[bench] stack up in {time.monotonic() - started:.1f} s ({state_dir})", flush=True)
         components = stack.load_state().get("components", {})
         pgids = {name: int(c.get("pgid") or c["pid"]) for name, c in components.items()}
@@ -133,9 +136,8 @@ def _running_stack() -> BenchStack:
 
     stack = Stack(StackConfig.from_env(root=ROOT))
     env = stack.env()
-    env["IMAGEGEN_JOBS_TOPIC"] = SINK_TOPIC
     env["LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
-    _create_topic(env["PUBSUB_EMULATOR_HOST"], env["GOOGLE_CLOUD_PROJECT"], SINK_TOPIC)
+    _sink(env)
     components = stack.load_state().get("components", {})
     pgids = {name: int(c.get("pgid") or c["pid"]) for name, c in components.items()}
     state_dir = Path(tempfile.mkdtemp(prefix="imagegen-bench-"))

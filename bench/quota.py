@@ -36,7 +36,7 @@ import uuid
 
 from bench._common import emit, machine, percentile, table, verdict
 from bench._pacing_model import Mechanism, Platform, run_model
-from bench._stack import SINK_TOPIC, BenchStack, local_stack
+from bench._stack import SINK_QUEUE, BenchStack, local_stack
 
 JOBS = int(os.environ.get("BENCH_QUOTA_JOBS", "600"))
 RPM = int(os.environ.get("BENCH_QUOTA_RPM", "120"))
@@ -134,7 +134,7 @@ def simulate(stack: BenchStack, limiter_on: bool, jobs: int) -> dict[str, float]
 
     settings = load_settings().model_copy(
         update=dict(
-            jobs_topic=SINK_TOPIC,
+            tasks_queue=SINK_QUEUE,
             default_location="global",
             fallback_locations=LOCATIONS[1:],
             vertex_requests_per_minute=RPM if limiter_on else 0,

@@ -333,12 +333,14 @@ def setup_tasks(
     concurrency: int,
     min_backoff: float,
     max_backoff: float,
+    paused: bool = False,
 ) -> None:
     """Create the Cloud Tasks queues in the stand-in (devstack/tasks_standin.py), as
     terraform/tasks.tf makes them: `queues` maps a queue id to its dispatches a second; each
     sends its tasks to `target` (generate's URL, the queue-level http_target), at most
     `concurrency` at once, retried with backoff and never given up (the job's own attempt
-    count and deadline end a job). Idempotent: an existing queue is updated."""
+    count and deadline end a job). Idempotent: an existing queue is updated. `paused`: the
+    queues dispatch nothing (tests keep jobs queued there)."""
     from google.api_core import exceptions
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import tasks_v2
@@ -381,3 +383,5 @@ def setup_tasks(
             client.create_queue(parent=parent, queue=queue, timeout=10)
         except exceptions.Conflict:
             client.update_queue(queue=queue, timeout=10)
+        if paused:
+            client.pause_queue(name=queue.name, timeout=10)

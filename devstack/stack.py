@@ -313,7 +313,6 @@ class Stack:
                 "IMAGEGEN_REFERENCE_BUCKETS": env.get(
                     "IMAGEGEN_REFERENCE_BUCKETS", c.uploads_bucket
                 ),
-                "IMAGEGEN_JOBS_TOPIC": c.jobs_topic,
                 "IMAGEGEN_TASKS_ENDPOINT": c.url("tasks"),
                 "IMAGEGEN_TASKS_LOCATION": c.tasks_location,
                 "IMAGEGEN_TASKS_QUEUE": c.tasks_queue,

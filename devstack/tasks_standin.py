@@ -12,9 +12,10 @@ imagegen uses Cloud Tasks, so the stand-in must enforce exactly that.
 What it does, after Google's v2 reference (https://cloud.google.com/tasks/docs/reference/rest/v2/projects.locations.queues,
 https://cloud.google.com/python/docs/reference/cloudtasks/latest/google.cloud.tasks_v2.types.HttpRequest,
 .../google.cloud.tasks_v2.types.CreateTaskRequest, read 2026-12-06):
-- queues: CreateQueue, GetQueue, PatchQueue with `rateLimits` (token bucket: refilled at
-  `maxDispatchesPerSecond`, at most `maxBurstSize` = max(1, ceil(rate / 5)) at once — Google
-  picks the burst and does not say how; retries count against the rate too),
+- queues: CreateQueue, GetQueue, PatchQueue, PauseQueue, ResumeQueue with `rateLimits`
+  (a token bucket: refilled at `maxDispatchesPerSecond`, at most `maxBurstSize` =
+  max(1, ceil(rate / 5)) at once (Google picks the burst and does not say how); retries
+  count against the rate too,
   `maxConcurrentDispatches`, `retryConfig` (`minBackoff`, doubled `maxDoublings` times,
   then growing linearly, capped at `maxBackoff`; the task is deleted once it has had
   `maxAttempts` attempts (-1: unlimited) and `maxRetryDuration` has passed since its
@@ -150,6 +151,7 @@ class Queue:
     tokens: float = 1.0
     refilled: float = field(default_factory=time.monotonic)
     in_flight: int = 0
+    paused: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -206,7 +208,7 @@ class Queue:
             },
             "retryConfig": self.retry.to_json(),
             "httpTarget": self.http_target,
-            "state": "RUNNING",
+            "state": "PAUSED" if self.paused else "RUNNING",
         }
 
 
@@ -295,6 +297,13 @@ class TasksStandin:
         with self.lock:
             queue = self._queue(name)
             queue.configure(body)
+            return queue.to_json()
+
+    def pause_queue(self, name: str, paused: bool) -> dict[str, Any]:
+        """PauseQueue / ResumeQueue: a paused queue dispatches nothing."""
+        with self.lock:
+            queue = self._queue(name)
+            queue.paused = paused
             return queue.to_json()
 
     def get_queue(self, name: str) -> dict[str, Any]:
@@ -403,7 +412,7 @@ class TasksStandin:
                     due.sort(key=lambda t: (t.schedule, t.order))
                 for task in due:
                     queue = self.queues.get(task.queue)
-                    if queue is None or queue.in_flight >= queue.max_concurrent:
+                    if queue is None or queue.paused or queue.in_flight >= queue.max_concurrent:
                         continue
                     if not queue.take_token(mono):
                         continue
@@ -556,6 +565,9 @@ def make_handler(standin: TasksStandin) -> type[BaseHTTPRequestHandler]:
             if path == "/_standin/faults" and method == "POST":
                 return standin.set_faults(self._body())
             name = path.removeprefix("/v2/")
+            if method == "POST" and name.endswith((":pause", ":resume")):
+                queue, _, verb = name.rpartition(":")
+                return standin.pause_queue(queue, verb == "pause")
             if method == "POST" and name.endswith("/queues"):
                 return standin.create_queue(name.removesuffix("/queues"), self._body())
             if method == "POST" and name.endswith("/tasks"):

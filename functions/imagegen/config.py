@@ -92,7 +92,6 @@ class Settings(BaseSettings):
     )
     outputs_bucket: str = ""
     uploads_bucket: str = ""
-    jobs_topic: str = "jobs"
     jobs_collection: str = "jobs"
     firestore_database: str = "(default)"
     api_url: str = ""  # the submit function's URL, for status links in upload answers

@@ -33,8 +33,8 @@ def _calls(vertex_url: str, tag: str) -> int:
     return sum(1 for r in records if tag in json.dumps(r["body"]))
 
 
-def test_dead_letter_leaves_a_job_a_live_worker_holds(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic)
+def test_dead_letter_leaves_a_job_a_live_worker_holds(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue)
     job = submission.submit(services, {"prompt": f"{unique} held"}).job
     claim = Claim.of(services.jobs.transact(job.id, lambda j: j.claim(utcnow(), 60)))
     assert claim.attempt == 1
@@ -107,12 +107,12 @@ def test_malformed_push_messages_are_acknowledged(stack_env):
 
 
 def test_a_result_too_large_to_store_fails_once_with_its_objects_removed(
-    make_services, idle_topic, vertex_url, unique
+    make_services, idle_queue, vertex_url, unique
 ):
     """A job whose document is already near Firestore's 1 MiB (as long refine chains made
     before the cap): its finished document cannot be stored. It must end `failed` with the
     reason after one Vertex call, not run again and again."""
-    services = make_services(jobs_topic=idle_topic)
+    services = make_services(tasks_queue=idle_queue)
     job = submission.submit(services, {"prompt": f"{unique} big"}).job
     # fill the stored document to just under the worker's limit
     room = MAX_DOCUMENT_BYTES - DOCUMENT_MARGIN_BYTES - document_bytes(job) - 400
@@ -143,7 +143,7 @@ def _closed_port() -> int:
 
 
 def test_submit_answers_quickly_with_503_while_pubsub_is_down(
-    make_services, idle_topic, deployed, issuer, unique
+    make_services, idle_queue, deployed, issuer, unique
 ):
     from imagegen.http_api import Api
     from tests.hostile.support import flask_client

@@ -17,15 +17,20 @@ def make_services(stack):
 
 
 @pytest.fixture(scope="session")
-def idle_topic(stack, stack_env) -> str:
-    """A topic nobody consumes: jobs queued there stay queued (for cancel and sweep tests)."""
-    from google.cloud import pubsub_v1
+def idle_queue(stack, stack_env) -> str:
+    """A paused Cloud Tasks queue of the stand-in: jobs queued there stay queued (for cancel
+    and sweep tests)."""
+    from devstack import emulators
 
-    publisher = pubsub_v1.PublisherClient()
-    path = publisher.topic_path(stack_env["GOOGLE_CLOUD_PROJECT"], "idle-jobs")
-    try:
-        publisher.create_topic(name=path)
-    except Exception as exc:  # AlreadyExists on a reused emulator
-        if "AlreadyExists" not in type(exc).__name__ and "409" not in str(exc):
-            raise
+    emulators.setup_tasks(
+        endpoint=stack_env["IMAGEGEN_TASKS_ENDPOINT"],
+        project=stack_env["GOOGLE_CLOUD_PROJECT"],
+        location=stack_env["IMAGEGEN_TASKS_LOCATION"],
+        queues={"idle-jobs": 1.0},
+        target=stack_env["IMAGEGEN_TASKS_TARGET_URL"],
+        concurrency=1,
+        min_backoff=1.0,
+        max_backoff=10.0,
+        paused=True,
+    )
     return "idle-jobs"

@@ -15,8 +15,8 @@ from imagegen.services import submission, upkeep
 
 
 @pytest.fixture
-def idle_services(make_services, idle_topic):
-    return make_services(jobs_topic=idle_topic)
+def idle_services(make_services, idle_queue):
+    return make_services(tasks_queue=idle_queue)
 
 
 @pytest.fixture
@@ -110,13 +110,13 @@ def test_invalid_request_writes_nothing(client, idle_services, stack_env, unique
     assert _pull(stack_env, "idle-jobs") == []
 
 
-def test_publish_failure_is_503_and_leaves_no_job(make_services, idle_topic, unique):
+def test_publish_failure_is_503_and_leaves_no_job(make_services, idle_queue, unique):
     services = make_services(jobs_topic="no-such-topic")
     with pytest.raises(Exception) as info:
         submission.submit(services, {"prompt": unique}, idempotency_key=unique)
     assert getattr(info.value, "http_status", None) == 503
     # nothing was kept: the same key on a working queue makes a new job, not a replay
-    working = make_services(jobs_topic=idle_topic)
+    working = make_services(tasks_queue=idle_queue)
     again = submission.submit(working, {"prompt": unique}, idempotency_key=unique)
     assert again.created
 
@@ -139,8 +139,8 @@ def test_sweep_republishes_idle_jobs_and_expires_overdue_ones(idle_services, sta
     assert idle_services.jobs.get(idle.id).state == "queued"
 
 
-def test_body_over_the_limit_is_413(make_services, idle_topic):
-    api = Api(make_services(jobs_topic=idle_topic, max_body_bytes=1000))
+def test_body_over_the_limit_is_413(make_services, idle_queue):
+    api = Api(make_services(tasks_queue=idle_queue, max_body_bytes=1000))
     app = flask.Flask(__name__)
     app.add_url_rule("/v1/jobs", "jobs", lambda: api.handle(flask.request), methods=["POST"])
     response = app.test_client().post("/v1/jobs", json={"prompt": "x" * 2000})

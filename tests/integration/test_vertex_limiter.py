@@ -58,10 +58,10 @@ def test_slots_are_never_over_granted_across_workers(make_services, unique):
 
 
 def test_paced_job_goes_back_unclaimed_and_its_dead_letter_republishes(
-    make_services, idle_topic, unique
+    make_services, idle_queue, unique
 ):
     services = make_services(
-        jobs_topic=idle_topic, vertex_requests_per_minute=60, limiter_max_wait_seconds=0
+        tasks_queue=idle_queue, vertex_requests_per_minute=60, limiter_max_wait_seconds=0
     )
     now = [1_800_000_000.5]  # a clock the test moves: one slot a window
     services.limiter = _limiter(services, 60, f"pace-{unique}", clock=lambda: now[0])

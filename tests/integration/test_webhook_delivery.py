@@ -49,7 +49,7 @@ def _services(make_services, **overrides):
 
 
 @pytest.fixture(autouse=True)
-def _idle(idle_topic):
+def _idle(idle_queue):
     """Jobs made here stay queued (the idle topic has no consumer)."""
 
 

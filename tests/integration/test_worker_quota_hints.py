@@ -28,11 +28,11 @@ def _calls(vertex_url: str, unique: str) -> int:
 
 
 def test_a_spent_day_is_not_retried_in_the_invocation(
-    make_services, idle_topic, unique, vertex_url
+    make_services, idle_queue, unique, vertex_url
 ):
     """Main read no details: the per-day 429 looked like a minute's and was retried with a
     1-32 s backoff for the whole call budget, every retry a call into a spent quota."""
-    services = make_services(jobs_topic=idle_topic, call_budget_seconds=8)
+    services = make_services(tasks_queue=idle_queue, call_budget_seconds=8)
     job_id = _submit(services, f"{unique} [[quota:day]] [[retry_delay:34]]")
     with pytest.raises(RetryLater):
         generate(services, job_id)
@@ -46,9 +46,9 @@ def test_a_spent_day_is_not_retried_in_the_invocation(
 
 
 def test_a_minutes_retry_info_is_waited_before_the_next_call(
-    make_services, idle_topic, unique, vertex_url
+    make_services, idle_queue, unique, vertex_url
 ):
-    services = make_services(jobs_topic=idle_topic, call_budget_seconds=8)
+    services = make_services(tasks_queue=idle_queue, call_budget_seconds=8)
     job_id = _submit(services, f"{unique} [[quota:minutex1]] [[retry_delay:3]]")
     started = time.monotonic()
     assert generate(services, job_id) == "succeeded"
