@@ -325,7 +325,7 @@ class RouteLoop:
             candidates.insert(0, first)
         index, calls, retries = 0, 0, 0
         last: ImagegenError | None = None
-        spent: dict[Route, dt.datetime] = {}  # routes whose per-day quota is spent: reset
+        spent: list[dt.datetime] = []  # resets of the routes whose per-day quota is spent
         while candidates:
             route = candidates[index % len(candidates)]
             remaining = self.deadline - time.monotonic()
@@ -351,7 +351,7 @@ class RouteLoop:
                 last = exc
                 if self._spent(exc, route):  # no call can succeed here before the reset
                     assert exc.resets_at is not None
-                    spent[route] = exc.resets_at
+                    spent.append(exc.resets_at)
                     candidates.remove(route)
                     continue
                 if self._next_route_now(exc, route, len(candidates), index):
@@ -362,7 +362,7 @@ class RouteLoop:
         if spent:
             assert isinstance(last, RetryableUpstream | FinalUpstream)
             cause = last if isinstance(last, RetryableUpstream) else None
-            raise QuotaSpent(cause or _day_error(spent), min(spent.values()))
+            raise QuotaSpent(cause or _day_error(min(spent)), min(spent))
         assert isinstance(last, FinalUpstream)
         raise FinalUpstream(
             f"no location serves the job: {last.message}", status=last.status, not_served=True
@@ -465,9 +465,8 @@ class RouteLoop:
         )
 
 
-def _day_error(spent: dict[Route, dt.datetime]) -> RetryableUpstream:
+def _day_error(until: dt.datetime) -> RetryableUpstream:
     """The cause of a QuotaSpent whose last error was another route's (not served)."""
-    until = min(spent.values())
     return RetryableUpstream(
         f"a per-day Vertex AI quota is spent; it resets at {iso(until)}",
         status=429,
