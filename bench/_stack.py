@@ -3,8 +3,9 @@ and a private state dir, so it never meets another stack on this machine. No fun
 no relay: each benchmark serves or calls what it measures itself.
 
 Every port can be moved with an environment variable (`BENCH_PUBSUB_PORT`,
-`BENCH_FIRESTORE_PORT`, `BENCH_STORAGE_PORT`, `BENCH_VERTEX_PORT`, and the servers the
-benchmarks start themselves: `BENCH_SUBMIT_PORT`, `BENCH_BASELINE_PORT`, `BENCH_NOISY_PORT`),
+`BENCH_FIRESTORE_PORT`, `BENCH_STORAGE_PORT`, `BENCH_VERTEX_PORT`, `BENCH_TASKS_PORT`, and
+the servers the benchmarks start themselves: `BENCH_SUBMIT_PORT`, `BENCH_BASELINE_PORT`,
+`BENCH_NOISY_PORT`, `BENCH_GENERATE_PORT`),
 so benchmarks run beside other stacks. `BENCH_STACK=running` uses the stack the environment
 already points at (the emulators and stand-in of `make up` or of the test session, by the
 same `DEVSTACK_*` variables) instead of starting one: the small run in `make test` shares
@@ -55,6 +56,7 @@ PORT_ENV = {
 SUBMIT_PORT = _port("SUBMIT", 28691)
 BASELINE_PORT = _port("BASELINE", 28692)
 NOISY_PORT = _port("NOISY", 28693)
+GENERATE_PORT = _port("GENERATE", 28695)  # the quota bench's generate, fed by Cloud Tasks
 SINK_QUEUE = "bench-sink"
 COMPONENTS = "pubsub,firestore,storage,vertex,tasks"
 TICKS = os.sysconf("SC_CLK_TCK")

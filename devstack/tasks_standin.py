@@ -228,6 +228,7 @@ class Task:
     first_attempt: float | None = None
     last_status: int | None = None
     running: bool = False
+    started: float = 0.0  # when its latest dispatch began
     order: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -420,6 +421,7 @@ class TasksStandin:
 
     def _start(self, queue: Queue, task: Task, now: float) -> None:
         task.running = True
+        task.started = now
         task.dispatches += 1
         task.first_attempt = task.first_attempt or now
         queue.in_flight += 1
@@ -476,6 +478,7 @@ class TasksStandin:
                 "queue": queue.name.rpartition("/queues/")[2],
                 "status": status,
                 "dispatch": task.dispatches,
+                "started": round(task.started, 3),
                 "ms": round(took * 1000, 1),
             }
             if status is not None:
