@@ -73,6 +73,21 @@ class BenchStack:
         os.environ.update(self.env)
 
 
+def _create_topic(host: str, project: str, topic: str) -> None:
+    req = urllib.request.Request(
+        f"http://{host}/v1/projects/{project}/topics/{topic}",
+        method="PUT",
+        data=b"{}",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10):  # noqa: S310
+            pass
+    except urllib.error.HTTPError as err:
+        if err.code != 409:
+            raise
+
+
 def _sink(env: dict[str, str]) -> None:
     """Send the jobs to the paused `bench-sink` queue of the tasks stand-in."""
     from devstack import emulators
