@@ -265,38 +265,16 @@ def simulate(
         counts = _standin(stack)["counts"]
     finally:
         _standin(stack, {"limit": 0, "window": 60})
-    ok = sum(counts.get(f"{MODEL}|{loc}", {}).get("ok", 0) for loc in LOCATIONS)
-    refused = sum(counts.get(f"{MODEL}|{loc}", {}).get("429", 0) for loc in LOCATIONS)
     finished = [services.jobs.get(j) for j in ids]
-    states = [getattr(job, "state", None) for job in finished]
-    waits = [
-        (job.started_at - job.created_at).total_seconds()
-        for job in finished
-        if job is not None and job.state == "succeeded" and job.started_at and job.created_at
-    ]
-    print(f"[quota] states {collections.Counter(states)}", flush=True)
-    return {
-        "jobs": jobs,
-        "ideal_s": ideal,
-        "actual_s": actual,
-        "efficiency": ideal / actual,
-        "calls": ok + refused,
-        "calls_429": refused,
-        "share_429": refused / max(1, ok + refused),
-        "succeeded": states.count("succeeded"),
-        "failed": sum(1 for s in states if s in ("failed", "blocked", "cancelled")),
-        "lost": sum(1 for s in states if s not in ("succeeded", "failed", "blocked", "cancelled")),
-        "deliveries_per_job": push.deliveries / jobs,
-        "invocations_per_job": push.deliveries / jobs,
-        "dead_letters": dead_letters[0],
-        "paced_dead_letters": paced[0],
-        "wait_p50_s": percentile(waits, 50),
-        "wait_p99_s": percentile(waits, 99),
-        "per_location": {loc: counts.get(f"{MODEL}|{loc}", {}) for loc in LOCATIONS},
-        "min_backoff": push.min_backoff,
-        "max_wait": settings.limiter_max_wait_seconds,
-        "scale": scale,
-    }
+    stats = {"dispatched": push.deliveries, "exhausted": paced[0]}
+    result = _measured(jobs, ideal, actual, counts, finished, stats, scale)
+    result.update(
+        dead_letters=dead_letters[0],
+        min_backoff=push.min_backoff,
+        max_wait=settings.limiter_max_wait_seconds,
+        peak_concurrency="—",
+    )
+    return result
 
 
 def simulate_tasks(stack: BenchStack, jobs: int, arrival: float) -> dict[str, float]:
@@ -453,7 +431,8 @@ def _measured(jobs, ideal, actual, counts, finished, stats, scale) -> dict[str, 
         if job is not None and job.state == "succeeded" and job.started_at and job.created_at
     ]
     dispatched = stats.get("dispatched", 0)
-    print(f"[quota] tasks: states {collections.Counter(states)}; queue {stats}", flush=True)
+    queue = {k: v for k, v in stats.items() if k != "per_task"}
+    print(f"[quota] states {collections.Counter(states)}; queue {queue}", flush=True)
     return {
         "jobs": jobs,
         "ideal_s": ideal,
@@ -467,7 +446,9 @@ def _measured(jobs, ideal, actual, counts, finished, stats, scale) -> dict[str, 
         "lost": sum(1 for s in states if s not in ("succeeded", "failed", "blocked", "cancelled")),
         "deliveries_per_job": dispatched / jobs,
         "invocations_per_job": dispatched / jobs,
-        "dead_letters": stats.get("exhausted", 0),  # Cloud Tasks has none: tasks given up
+        # Cloud Tasks has no dead letters: the tasks it gave up (the push model: the paced
+        # dead letters, which dead_letter re-published before issue 27)
+        "dead_letters": stats.get("exhausted", 0),
         "paced_dead_letters": stats.get("exhausted", 0),
         "dispatches_429": stats.get("status_429", 0),
         "wait_p50_s": percentile(waits, 50),

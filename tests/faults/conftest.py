@@ -170,7 +170,12 @@ class Faults:
     def dispatches(self, ids: set[str]) -> list[dict[str, Any]]:
         """The tasks stand-in's dispatch log lines for these jobs (a task is named by its
         job id, or the job id and a suffix when the job was queued again)."""
-        path = Path(self.env["DEVSTACK_STATE_DIR"]) / "logs" / "tasks.log"
+        lines = self._log_lines("tasks", "dispatch")
+        return [entry for entry in lines if entry["task"].split("-")[0] in ids]
+
+    def _log_lines(self, component: str, event: str) -> list[dict[str, Any]]:
+        """The JSON lines of a component's log with this `event`."""
+        path = Path(self.env["DEVSTACK_STATE_DIR"]) / "logs" / f"{component}.log"
         out = []
         for line in path.read_text(errors="replace").splitlines():
             if not line.startswith("{"):
@@ -179,7 +184,7 @@ class Faults:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if entry.get("event") == "dispatch" and entry["task"].split("-")[0] in ids:
+            if entry.get("event") == event:
                 out.append(entry)
         return out
 
@@ -192,18 +197,7 @@ class Faults:
 
     def relay_deliveries(self, ids: set[str]) -> list[dict[str, Any]]:
         """The relay's delivery log lines for these jobs (every copy it POSTed)."""
-        path = Path(self.env["DEVSTACK_STATE_DIR"]) / "logs" / "relay.log"
-        out = []
-        for line in path.read_text(errors="replace").splitlines():
-            if not line.startswith("{"):
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("event") == "delivery" and entry.get("job_id") in ids:
-                out.append(entry)
-        return out
+        return [e for e in self._log_lines("relay", "delivery") if e.get("job_id") in ids]
 
     # -- components -------------------------------------------------------------------------
     def start(self, name: str, extra_env: dict[str, str] | None = None) -> None:
