@@ -3,15 +3,16 @@ and a private state dir, so it never meets another stack on this machine. No fun
 no relay: each benchmark serves or calls what it measures itself.
 
 Every port can be moved with an environment variable (`BENCH_PUBSUB_PORT`,
-`BENCH_FIRESTORE_PORT`, `BENCH_STORAGE_PORT`, `BENCH_VERTEX_PORT`, and the servers the
-benchmarks start themselves: `BENCH_SUBMIT_PORT`, `BENCH_BASELINE_PORT`, `BENCH_NOISY_PORT`),
+`BENCH_FIRESTORE_PORT`, `BENCH_STORAGE_PORT`, `BENCH_VERTEX_PORT`, `BENCH_TASKS_PORT`, and
+the servers the benchmarks start themselves: `BENCH_SUBMIT_PORT`, `BENCH_BASELINE_PORT`,
+`BENCH_NOISY_PORT`, `BENCH_GENERATE_PORT`),
 so benchmarks run beside other stacks. `BENCH_STACK=running` uses the stack the environment
 already points at (the emulators and stand-in of `make up` or of the test session, by the
 same `DEVSTACK_*` variables) instead of starting one: the small run in `make test` shares
 the session's stack.
 
-Jobs go to a topic nobody subscribes to (`bench-sink`), so nothing runs them behind the
-benchmark's back.
+Jobs go to a paused Cloud Tasks queue of the stand-in (`bench-sink`), so nothing runs them
+behind the benchmark's back.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ PORT_ENV = {
     "DEVSTACK_FIRESTORE_PORT": str(_port("FIRESTORE", 28686)),
     "DEVSTACK_STORAGE_PORT": str(_port("STORAGE", 29023)),
     "DEVSTACK_VERTEX_PORT": str(_port("VERTEX", 28690)),
+    "DEVSTACK_TASKS_PORT": str(_port("TASKS", 28694)),
     "DEVSTACK_SUBMIT_PORT": "28681",
     "DEVSTACK_GENERATE_PORT": "28682",
     "DEVSTACK_ON_UPLOAD_PORT": "28683",
@@ -54,8 +56,9 @@ PORT_ENV = {
 SUBMIT_PORT = _port("SUBMIT", 28691)
 BASELINE_PORT = _port("BASELINE", 28692)
 NOISY_PORT = _port("NOISY", 28693)
-SINK_TOPIC = "bench-sink"
-COMPONENTS = "pubsub,firestore,storage,vertex"
+GENERATE_PORT = _port("GENERATE", 28695)  # the quota bench's generate, fed by Cloud Tasks
+SINK_QUEUE = "bench-sink"
+COMPONENTS = "pubsub,firestore,storage,vertex,tasks"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -85,6 +88,24 @@ def _create_topic(host: str, project: str, topic: str) -> None:
             raise
 
 
+def _sink(env: dict[str, str]) -> None:
+    """Send the jobs to the paused `bench-sink` queue of the tasks stand-in."""
+    from devstack import emulators
+
+    emulators.setup_tasks(
+        endpoint=env["IMAGEGEN_TASKS_ENDPOINT"],
+        project=env["GOOGLE_CLOUD_PROJECT"],
+        location=env["IMAGEGEN_TASKS_LOCATION"],
+        queues={SINK_QUEUE: 1.0},
+        target=env["IMAGEGEN_TASKS_TARGET_URL"],
+        concurrency=1,
+        min_backoff=1.0,
+        max_backoff=10.0,
+        paused=True,
+    )
+    env["IMAGEGEN_TASKS_QUEUE"] = SINK_QUEUE
+
+
 @contextlib.contextmanager
 def local_stack() -> Iterator[BenchStack]:
     """Start the stack, yield its environment, always stop it (also on error/SIGTERM).
@@ -110,9 +131,8 @@ def local_stack() -> Iterator[BenchStack]:
     try:
         stack.up()
         env = stack.env()
-        env["IMAGEGEN_JOBS_TOPIC"] = SINK_TOPIC
         env["LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", "INFO")
-        _create_topic(env["PUBSUB_EMULATOR_HOST"], env["GOOGLE_CLOUD_PROJECT"], SINK_TOPIC)
+        _sink(env)
         print(f"[bench] stack up in {time.monotonic() - started:.1f} s ({state_dir})", flush=True)
         components = stack.load_state().get("components", {})
         pgids = {name: int(c.get("pgid") or c["pid"]) for name, c in components.items()}
@@ -133,9 +153,8 @@ def _running_stack() -> BenchStack:
 
     stack = Stack(StackConfig.from_env(root=ROOT))
     env = stack.env()
-    env["IMAGEGEN_JOBS_TOPIC"] = SINK_TOPIC
     env["LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
-    _create_topic(env["PUBSUB_EMULATOR_HOST"], env["GOOGLE_CLOUD_PROJECT"], SINK_TOPIC)
+    _sink(env)
     components = stack.load_state().get("components", {})
     pgids = {name: int(c.get("pgid") or c["pid"]) for name, c in components.items()}
     state_dir = Path(tempfile.mkdtemp(prefix="imagegen-bench-"))

@@ -12,14 +12,21 @@ Two parts, both printed in one section:
    a Cloud Tasks queue at the limiter's rate between submit and generate, Pub/Sub ordering
    keys (at their most favourable); with and without reading Vertex's quota hints.
 
-2. Today's code on the real stack (the baseline, measured): `services.worker.generate`
-   (pacing, claim, the Vertex client over HTTP, storage, the job store) run by concurrent
-   worker threads against the stand-in enforcing a Vertex-like quota (RPM accepted calls
-   per model and location in a sliding window; beyond it 429 RESOURCE_EXHAUSTED with no
-   retry hint), the limiter's slots in the Firestore emulator; Pub/Sub push modelled as a
-   delay queue with the subscription's backoff scaled by the run's ideal time / the issue's
-   (2,000 s), dead letters through `upkeep.dead_letter`. Next to it, the model of that same
-   run, so the model's baseline can be checked against the measured one.
+2. The code on the real stack, measured, both mechanisms in the same run, jobs arriving at
+   1x and 3x the quota's rate: against the Vertex stand-in enforcing a Vertex-like quota
+   (RPM accepted calls per model and location in a sliding window; beyond it 429
+   RESOURCE_EXHAUSTED with no retry hint), the limiter's slots in the Firestore emulator.
+   - the hand-back of before issue 27 (the baseline): `services.worker.generate` run by
+     concurrent worker threads fed by Pub/Sub push modelled as a delay queue with the
+     subscription's backoff scaled by the run's ideal time / the issue's (2,000 s), dead
+     letters through `upkeep.dead_letter` (a paced job's is left queued), a paced
+     delivery (429) handed back as Pub/Sub would;
+   - Cloud Tasks (issue 27, as built): `generate` served by functions-framework (its
+     threads the instances), its tasks dispatched by the Cloud Tasks stand-in from a queue
+     at the limiter's rate and the workers' concurrency, with the queue's backoff scaled
+     the same way; `submit`'s path creates the tasks.
+   Next to them, the model of the baseline's run, so the model can be checked against it;
+   and a per-day quota spent on the real stack, Cloud Tasks with the hints.
 """
 
 from __future__ import annotations
@@ -34,9 +41,17 @@ import time
 import urllib.request
 import uuid
 
-from bench._common import emit, machine, percentile, table, verdict
+from bench._common import ROOT, emit, machine, percentile, table, verdict
 from bench._pacing_model import Mechanism, Platform, run_model
-from bench._stack import SINK_TOPIC, BenchStack, local_stack
+from bench._stack import (
+    GENERATE_PORT,
+    SINK_QUEUE,
+    BenchStack,
+    local_stack,
+    start_function,
+    stop_function,
+    wait_http,
+)
 
 JOBS = int(os.environ.get("BENCH_QUOTA_JOBS", "600"))
 RPM = int(os.environ.get("BENCH_QUOTA_RPM", "120"))
@@ -52,6 +67,8 @@ BODY = {"prompt": "a lighthouse at dusk, flat illustration", "model": MODEL, "im
 # the model at the issue's scale
 MODEL_JOBS, SMALL_MODEL_JOBS = 2000, 120
 SMALL_JOBS = 9  # `--small`: the real-stack run, a few jobs
+DAY_JOBS, DAY_LIMIT = 60, 10  # the real-stack per-day run: 10 calls a route, then spent
+SMALL_DAY_JOBS, SMALL_DAY_LIMIT = 6, 1
 ISSUE = Platform()  # 60/min, one location, Terraform's and Pub/Sub's defaults
 HELD = Platform(refuse_when_full=False)  # the same, if Pub/Sub held pushes until there is room
 DIP = Platform(dip=(600.0, 1500.0, 0.6))  # the shared pool at 60 % for 15 minutes
@@ -125,36 +142,81 @@ class PushModel:
         return None
 
 
-def simulate(stack: BenchStack, limiter_on: bool, jobs: int) -> dict[str, float]:
-    """Today's code on the real stack: `jobs` submitted at once, run by WORKERS threads."""
-    from imagegen.bootstrap import Services
-    from imagegen.config import load_settings
-    from imagegen.services import submission, upkeep
-    from imagegen.services.worker import RetryLater, generate
+class PushQueue:
+    """The `JobQueue` port as the Pub/Sub path of before issue 27 behaved: a job queued is a
+    message of the push model (a task name is just the job id; nothing is ever waiting
+    for the sweeper's question)."""
 
-    settings = load_settings().model_copy(
+    def __init__(self, push: PushModel) -> None:
+        self.push = push
+
+    def task_name(self, job_id: str, model: str, *, fresh: bool = False) -> str:
+        return job_id
+
+    def enqueue(self, task: str, job_id: str, *, not_before=None, timeout=None) -> str:
+        self.push.put(job_id)
+        return task
+
+    def waiting(self, task: str) -> bool:
+        return False
+
+
+def _settings(limiter_on: bool, scale: float, **more):
+    """The run's settings: Terraform's timings, the quota's locations, the limiter."""
+    from imagegen.config import load_settings
+
+    return load_settings().model_copy(
         update=dict(
-            jobs_topic=SINK_TOPIC,
+            {"tasks_queue": SINK_QUEUE},
             default_location="global",
             fallback_locations=LOCATIONS[1:],
             vertex_requests_per_minute=RPM if limiter_on else 0,
             limiter_collection=f"bench-slots-{uuid.uuid4().hex[:8]}",
+            limiter_max_wait_seconds=5.0 * scale,
             max_attempts=MAX_DELIVERIES,
             lease_seconds=600.0,  # Terraform's (a test session's stack sets seconds)
             call_budget_seconds=480.0,
         )
+        | more
     )
+
+
+def _submit_all(services, jobs: int, arrival: float, body: dict | None = None) -> list[str]:
+    """`jobs` submitted in this thread, `arrival` x the quota's rate apart (inf: at once)."""
+    from imagegen.services import submission
+
+    gap = 0.0 if math.isinf(arrival) else 1.0 / (arrival * len(LOCATIONS) * RPM / 60)
+    start, ids = time.monotonic(), []
+    for n in range(jobs):
+        pause = start + n * gap - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        ids.append(submission.submit(services, dict(body or BODY)).job.id)
+    return ids
+
+
+def simulate(
+    stack: BenchStack, limiter_on: bool, jobs: int, arrival: float = math.inf
+) -> dict[str, float]:
+    """The hand-back of before issue 27 on the real stack: `jobs` submitted at `arrival` x
+    the quota's rate, run by WORKERS threads fed by the Pub/Sub push model."""
+    from imagegen.bootstrap import Services
+    from imagegen.services import upkeep
+    from imagegen.services.worker import RetryLater, generate
+
     ideal = jobs / (len(LOCATIONS) * RPM / 60)
     scale = ideal / ISSUE_IDEAL_S
     push = PushModel(10 * scale, 600 * scale)
-    settings = settings.model_copy(update={"limiter_max_wait_seconds": 5.0 * scale})
+    settings = _settings(limiter_on, scale)
     services = Services(settings)
-    # submit's publish and a re-published message (a paced dead letter) are each one
-    # message (issue 18's run also queued every job a second time, so its deliveries
-    # counted one duplicate a job)
-    services.queue.publish = lambda job_id, **attrs: push.put(job_id)
-    ids = [submission.submit(services, dict(BODY)).job.id for _ in range(jobs)]
+    # submit's message and a paced one handed back are each one message (issue 18's run
+    # also queued every job a second time, so its deliveries counted one duplicate a job)
+    services.queue = PushQueue(push)
     _standin(stack, {"limit": round(RPM * WINDOW / 60), "window": WINDOW})
+    ids: list[str] = []
+    submitter = threading.Thread(
+        target=lambda: ids.extend(_submit_all(services, jobs, arrival)), daemon=True
+    )
     done: dict[str, str] = {}
     dead_letters, paced = [0], [0]
     stop = threading.Event()
@@ -174,6 +236,8 @@ def simulate(stack: BenchStack, limiter_on: bool, jobs: int) -> dict[str, float]
                     with lock:
                         dead_letters[0] += 1
                         paced[0] += republished
+                    if republished:  # before issue 27, dead_letter re-published it
+                        push.put(job_id)
                 else:
                     push.put(job_id, nacks + 1)
                 continue
@@ -183,15 +247,17 @@ def simulate(stack: BenchStack, limiter_on: bool, jobs: int) -> dict[str, float]
                 continue
             with lock:
                 done[job_id] = outcome
-                if len(done) == len(ids):
+                if len(done) == jobs:
                     stop.set()
 
     started = time.monotonic()
+    submitter.start()
     threads = [threading.Thread(target=instance, daemon=True) for _ in range(WORKERS)]
     for t in threads:
         t.start()
     try:
-        stop.wait(timeout=max(240.0, ideal * 3))
+        stop.wait(timeout=max(240.0, ideal * 3 + (0 if math.isinf(arrival) else ideal / arrival)))
+        submitter.join(timeout=60)
         actual = time.monotonic() - started
         stop.set()
         for t in threads:
@@ -199,16 +265,174 @@ def simulate(stack: BenchStack, limiter_on: bool, jobs: int) -> dict[str, float]
         counts = _standin(stack)["counts"]
     finally:
         _standin(stack, {"limit": 0, "window": 60})
+    finished = [services.jobs.get(j) for j in ids]
+    stats = {"dispatched": push.deliveries, "exhausted": paced[0]}
+    result = _measured(jobs, ideal, actual, counts, finished, stats, scale)
+    result.update(
+        dead_letters=dead_letters[0],
+        min_backoff=push.min_backoff,
+        max_wait=settings.limiter_max_wait_seconds,
+        peak_concurrency="—",
+    )
+    return result
+
+
+def simulate_tasks(stack: BenchStack, jobs: int, arrival: float) -> dict[str, float]:
+    """Cloud Tasks as built (issue 27) on the real stack: `generate` under
+    functions-framework with WORKERS threads, fed by a queue of the tasks stand-in at the
+    limiter's rate (the quota's, x 0.95) and WORKERS at once; `jobs` submitted at
+    `arrival` x the quota's rate."""
+    from imagegen.bootstrap import Services
+
+    ideal = jobs / (len(LOCATIONS) * RPM / 60)
+    scale = ideal / ISSUE_IDEAL_S
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    settings = _settings(True, scale, tasks_queue=queue)
+    proc, url = _generate(stack, settings)
+    try:
+        _queue(stack, queue, len(LOCATIONS) * RPM / 60 * 0.95, url, scale)
+        _standin(stack, {"limit": round(RPM * WINDOW / 60), "window": WINDOW})
+        services = Services(settings)
+        started = time.monotonic()
+        ids = _submit_all(services, jobs, arrival)
+        finished = _wait_terminal(services, ids, max(240.0, ideal * 3))
+        actual = time.monotonic() - started
+        counts = _standin(stack)["counts"]
+        stats = _tasks_stats(stack, queue)
+    finally:
+        stop_function(proc)
+        _standin(stack, {"limit": 0, "window": 60})
+    return _measured(jobs, ideal, actual, counts, finished, stats, scale)
+
+
+def simulate_day(stack: BenchStack, jobs: int, day_limit: int) -> dict[str, object]:
+    """A per-day quota spent on the real stack, Cloud Tasks with the hints: the stand-in
+    accepts `day_limit` calls a route, then answers the per-day 429 (QuotaFailure,
+    RetryInfo) until its day ends; Terraform's job deadline (1 h)."""
+    from imagegen.bootstrap import Services
+
+    queue = f"bench-day-{uuid.uuid4().hex[:8]}"
+    settings = _settings(True, 1.0, tasks_queue=queue, job_deadline_seconds=3600.0)
+    proc, url = _generate(stack, settings)
+    try:
+        _queue(stack, queue, len(LOCATIONS) * RPM / 60 * 0.95, url, 0.05)
+        _standin(stack, {"limit": 0, "window": 60, "day_limit": day_limit, "day_seconds": 86400})
+        services = Services(settings)
+        ids = _submit_all(services, jobs, math.inf)
+        done = _wait_settled(services, ids, 180.0)
+        counts = _standin(stack)["counts"]
+        stats = _tasks_stats(stack, queue)
+    finally:
+        stop_function(proc)
+        _standin(stack, {"limit": 0, "window": 60, "day_limit": 0})
+    outcomes = collections.Counter(
+        "parked until the reset"
+        if j.state == "queued" and j.parked_until
+        else f"{j.state}" + (f" {j.error.code}" if j.error and j.state == "failed" else "")
+        for j in done
+    )
+    resets = {j.error.resets_at for j in done if j.error and j.error.resets_at}
+    resets |= {j.parked_until for j in done if j.parked_until}
+    day_429 = sum(c.get("429_day", 0) for c in counts.values())
+    return {
+        "jobs": jobs,
+        "day_limit": day_limit,
+        "calls_ok": sum(c.get("ok", 0) for c in counts.values()),
+        "calls_into_spent": day_429,
+        "deliveries_per_job": stats.get("dispatched", 0) / jobs,
+        "outcomes": dict(outcomes),
+        "resets": sorted(r.isoformat() for r in resets),
+    }
+
+
+def _generate(stack: BenchStack, settings) -> tuple[object, str]:
+    """generate under functions-framework, WORKERS threads, with the run's settings."""
+    from imagegen.config import env_name
+
+    env = {**os.environ, **stack.env, "WORKERS": "1", "THREADS": str(WORKERS)}
+    for name in (
+        "tasks_queue",
+        "default_location",
+        "vertex_requests_per_minute",
+        "limiter_collection",
+        "limiter_max_wait_seconds",
+        "max_attempts",
+        "lease_seconds",
+        "call_budget_seconds",
+        "job_deadline_seconds",
+    ):
+        env[env_name(name)] = str(getattr(settings, name))
+    env["IMAGEGEN_FALLBACK_LOCATIONS"] = ",".join(settings.fallback_locations)
+    env["IMAGEGEN_TRACE_EXPORTER"] = "none"
+    env["PYTHONPATH"] = str(ROOT / "functions")
+    log = stack.state_dir / "logs" / "quota-generate.log"
+    proc = start_function(ROOT / "functions" / "main.py", "generate", GENERATE_PORT, env, log)
+    url = f"http://127.0.0.1:{GENERATE_PORT}/"
+    wait_http(url, timeout=60, proc=proc)
+    return proc, url
+
+
+def _queue(stack: BenchStack, name: str, rate: float, url: str, scale: float) -> None:
+    from devstack import emulators
+
+    env = stack.env
+    emulators.setup_tasks(
+        endpoint=env["IMAGEGEN_TASKS_ENDPOINT"],
+        project=env["GOOGLE_CLOUD_PROJECT"],
+        location=env["IMAGEGEN_TASKS_LOCATION"],
+        queues={name: rate},
+        target=url,
+        concurrency=WORKERS,
+        min_backoff=max(0.1, 10 * scale),  # terraform/tasks.tf's 10 s -> 600 s, scaled
+        max_backoff=max(0.2, 600 * scale),
+    )
+
+
+def _tasks_stats(stack: BenchStack, queue: str) -> dict:
+    env = stack.env
+    with urllib.request.urlopen(  # noqa: S310 (the tasks stand-in, 127.0.0.1)
+        f"{env['IMAGEGEN_TASKS_ENDPOINT']}/_standin/stats", timeout=10
+    ) as resp:
+        queues = json.loads(resp.read())["queues"]
+    path = (
+        f"projects/{env['GOOGLE_CLOUD_PROJECT']}/locations/{env['IMAGEGEN_TASKS_LOCATION']}"
+        f"/queues/{queue}"
+    )
+    return queues.get(path, {})
+
+
+def _wait_terminal(services, ids: list[str], timeout: float) -> list:
+    end = time.monotonic() + timeout
+    while True:
+        jobs = [services.jobs.get(j) for j in ids]
+        if all(j is not None and j.terminal for j in jobs) or time.monotonic() > end:
+            return jobs
+        time.sleep(0.5)
+
+
+def _wait_settled(services, ids: list[str], timeout: float) -> list:
+    """Until every job is terminal or parked (a spent day's jobs wait for the reset)."""
+    end = time.monotonic() + timeout
+    while True:
+        jobs = [services.jobs.get(j) for j in ids]
+        settled = [j is not None and (j.terminal or bool(j.parked_until)) for j in jobs]
+        if all(settled) or time.monotonic() > end:
+            return jobs
+        time.sleep(0.5)
+
+
+def _measured(jobs, ideal, actual, counts, finished, stats, scale) -> dict[str, float]:
     ok = sum(counts.get(f"{MODEL}|{loc}", {}).get("ok", 0) for loc in LOCATIONS)
     refused = sum(counts.get(f"{MODEL}|{loc}", {}).get("429", 0) for loc in LOCATIONS)
-    finished = [services.jobs.get(j) for j in ids]
     states = [getattr(job, "state", None) for job in finished]
     waits = [
         (job.started_at - job.created_at).total_seconds()
         for job in finished
         if job is not None and job.state == "succeeded" and job.started_at and job.created_at
     ]
-    print(f"[quota] states {collections.Counter(states)}", flush=True)
+    dispatched = stats.get("dispatched", 0)
+    queue = {k: v for k, v in stats.items() if k != "per_task"}
+    print(f"[quota] states {collections.Counter(states)}; queue {queue}", flush=True)
     return {
         "jobs": jobs,
         "ideal_s": ideal,
@@ -220,20 +444,24 @@ def simulate(stack: BenchStack, limiter_on: bool, jobs: int) -> dict[str, float]
         "succeeded": states.count("succeeded"),
         "failed": sum(1 for s in states if s in ("failed", "blocked", "cancelled")),
         "lost": sum(1 for s in states if s not in ("succeeded", "failed", "blocked", "cancelled")),
-        "deliveries_per_job": push.deliveries / jobs,
-        "invocations_per_job": push.deliveries / jobs,
-        "dead_letters": dead_letters[0],
-        "paced_dead_letters": paced[0],
+        "deliveries_per_job": dispatched / jobs,
+        "invocations_per_job": dispatched / jobs,
+        # Cloud Tasks has no dead letters: the tasks it gave up (the push model: the paced
+        # dead letters, which dead_letter re-published before issue 27)
+        "dead_letters": stats.get("exhausted", 0),
+        "paced_dead_letters": stats.get("exhausted", 0),
+        "dispatches_429": stats.get("status_429", 0),
         "wait_p50_s": percentile(waits, 50),
         "wait_p99_s": percentile(waits, 99),
         "per_location": {loc: counts.get(f"{MODEL}|{loc}", {}) for loc in LOCATIONS},
-        "min_backoff": push.min_backoff,
-        "max_wait": settings.limiter_max_wait_seconds,
+        "peak_concurrency": stats.get("max_in_flight", 0),
         "scale": scale,
     }
 
 
-def same_run_modelled(jobs: int, scale: float, limiter_on: bool) -> dict[str, float]:
+def same_run_modelled(
+    jobs: int, scale: float, limiter_on: bool, arrival: float = math.inf
+) -> dict[str, float]:
     """The model of the real-stack run (its quota window, locations, workers, scaled backoff
     and wait; stand-in calls take ~0.1 s), to check the model's baseline against it."""
     platform = Platform(
@@ -252,7 +480,7 @@ def same_run_modelled(jobs: int, scale: float, limiter_on: bool) -> dict[str, fl
         headroom=0.95 if limiter_on else 1e6,  # off: slots never run out
     )
     mech = Mechanism("hand-back (today)", wait=5.0 * scale)
-    return run_model(platform, mech, jobs, math.inf)
+    return run_model(platform, mech, jobs, arrival)
 
 
 def _fmt(value: float, digits: int = 2) -> str:
@@ -320,12 +548,21 @@ def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, objec
         for m in QUOTA_POLICIES
     }
     jobs = SMALL_JOBS if small else JOBS
-    on = simulate(stack, True, jobs)
-    print(f"[quota] limiter on: {on}", flush=True)
-    off = simulate(stack, False, jobs)
+    measured: dict[tuple[str, float], dict] = {}
+    for arrival in (1.0, 3.0):
+        measured[("hand-back (before issue 27)", arrival)] = simulate(stack, True, jobs, arrival)
+        measured[("Cloud Tasks queue (as built)", arrival)] = simulate_tasks(stack, jobs, arrival)
+    for key, result in measured.items():
+        print(f"[quota] {key}: {result}", flush=True)
+    on = measured[("hand-back (before issue 27)", 3.0)]
+    off = simulate(stack, False, jobs, 3.0)
     print(f"[quota] limiter off: {off}", flush=True)
-    on_model = same_run_modelled(jobs, on["scale"], True)
-    off_model = same_run_modelled(jobs, off["scale"], False)
+    on_model = same_run_modelled(jobs, on["scale"], True, 3.0)
+    off_model = same_run_modelled(jobs, off["scale"], False, 3.0)
+    day = simulate_day(
+        stack, SMALL_DAY_JOBS if small else DAY_JOBS, SMALL_DAY_LIMIT if small else DAY_LIMIT
+    )
+    print(f"[quota] per-day quota: {day}", flush=True)
 
     choice = modelled[(MECHANISMS[2].name, 3.0)]
     checks = [[label, verdict(test(choice))] for test, label in TARGETS.values()]
@@ -401,32 +638,70 @@ def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, objec
             ],
         ),
         "",
-        "### Today's code on the real stack (measured) and the model of the same run",
+        "### On the real stack (measured): the hand-back of before and Cloud Tasks, same run",
         "",
-        f"{jobs} one-image 1K jobs of {MODEL} submitted at once; the stand-in enforces {RPM}"
-        f" requests/min per model and location (as {round(RPM * WINDOW / 60)} per sliding"
-        f" {WINDOW:.0f} s; 429 RESOURCE_EXHAUSTED without a retry hint beyond it) on its"
-        f" {len(LOCATIONS)} catalog locations; {WORKERS} worker threads (instances) run the"
-        " real `services.worker.generate` against the emulators; Pub/Sub push is a delay"
-        f" queue with the backoff scaled to {on['min_backoff']:.2f} s →"
-        f" {on['min_backoff'] * 60:.0f} s (10 s → 600 s x ideal/{ISSUE_IDEAL_S:.0f} s) and"
-        f" the limiter's wait to {on['max_wait']:.2f} s. Baseline: the limiter off.",
+        f"{jobs} one-image 1K jobs of {MODEL} arriving evenly at 1x and 3x the quota's rate;"
+        f" the stand-in enforces {RPM} requests/min per model and location (as"
+        f" {round(RPM * WINDOW / 60)} per sliding {WINDOW:.0f} s; 429 RESOURCE_EXHAUSTED"
+        f" without a retry hint beyond it) on its {len(LOCATIONS)} catalog locations;"
+        f" {WORKERS} instances. Hand-back: worker threads running the real"
+        " `services.worker.generate` against the emulators, Pub/Sub push a delay queue"
+        f" with the backoff scaled to {on['min_backoff']:.2f} s ->"
+        f" {on['min_backoff'] * 60:.0f} s (10 s -> 600 s x ideal/{ISSUE_IDEAL_S:.0f} s) and"
+        f" the limiter's wait to {on['max_wait']:.2f} s. Cloud Tasks: `generate` under"
+        f" functions-framework ({WORKERS} threads), its tasks dispatched by the tasks"
+        f" stand-in from a queue at the limiter's rate (x 0.95) and {WORKERS} at once, the"
+        " queue's 10 s -> 600 s backoff scaled the same way; deliveries = dispatches (each"
+        " an invocation); Cloud Tasks has no dead letters (the column counts tasks it gave"
+        " up: none may be). Then the limiter off (3x), and the model of the hand-back's 3x"
+        " run and of the limiter-off run, to check the model against the measurements.",
         "",
         table(
             HEADERS,
             [
-                _row("hand-back (today), measured", "all at once", on),
-                _row("hand-back (today), modelled", "all at once", on_model),
-                _row("limiter off, measured", "all at once", off),
-                _row("limiter off, modelled", "all at once", off_model),
+                *[_row(f"{m}, measured", f"{a:.0f}x", r) for (m, a), r in measured.items()],
+                _row("hand-back (before issue 27), modelled", "3x", on_model),
+                _row("limiter off, measured", "3x", off),
+                _row("limiter off, modelled", "3x", off_model),
             ],
         ),
         "",
-        "Calls per location (limiter on, measured): "
+        "Calls per location (hand-back, 3x, measured): "
         + ", ".join(f"{loc} {c}" for loc, c in on["per_location"].items()),
+        "",
+        "### A per-day quota spent on the real stack (measured), Cloud Tasks with the hints",
+        "",
+        f"{day['jobs']} jobs submitted at once; the stand-in accepts {day['day_limit']}"
+        " calls per route and day, then answers the per-day 429 (QuotaFailure naming a"
+        " per-day quota, RetryInfo) until the day ends; Terraform's 1 h job deadline. The"
+        " first per-day 429 of a route blocks it in the limiter until the reset (08:00"
+        " UTC, `quota_hints.day_reset`); a job with every route spent parks until then (a"
+        " task scheduled at the reset) or, when the reset is after its deadline, ends"
+        " `quota_exhausted` with `resets_at` at once; later jobs decide before their claim.",
+        "",
+        table(
+            ["accepted calls", "calls into the spent quota", "deliveries/job", "jobs", "reset"],
+            [
+                [
+                    day["calls_ok"],
+                    day["calls_into_spent"],
+                    _fmt(day["deliveries_per_job"]),
+                    ", ".join(f"{k} {v}" for k, v in sorted(day["outcomes"].items())),
+                    ", ".join(day["resets"]) or "-",
+                ]
+            ],
+        ),
     ]
     emit("quota", "\n".join(body), small)
-    return {"modelled": modelled, "held": held, "dip": dip, "days": days, "on": on, "off": off}
+    return {
+        "modelled": modelled,
+        "held": held,
+        "dip": dip,
+        "days": days,
+        "measured": measured,
+        "off": off,
+        "day": day,
+    }
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import threading
 import time
 
 from bench._common import emit, machine, table, verdict
-from bench._stack import SINK_TOPIC, BenchStack, local_stack
+from bench._stack import SINK_QUEUE, BenchStack, local_stack
 
 THREADS = int(os.environ.get("BENCH_WRITES_THREADS", "16"))
 SECONDS = float(os.environ.get("BENCH_WRITES_SECONDS", "20"))
@@ -36,7 +36,7 @@ def measure(shards: int, seconds: float = SECONDS, threads_n: int = THREADS) -> 
 
     settings = load_settings().model_copy(
         update=dict(
-            jobs_topic=SINK_TOPIC,
+            tasks_queue=SINK_QUEUE,
             caller_usd_per_day=1e9,
             global_usd_per_day=1e9,
             counter_shards=shards,

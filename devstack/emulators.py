@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -320,3 +321,67 @@ def setup_buckets(*, endpoint: str, project: str, buckets: list[str]) -> None:
                     f"storage emulator at {endpoint}: creating bucket {name!r} failed: "
                     f"HTTP {err.code} {err.read()[:200]!r}"
                 ) from err
+
+
+def setup_tasks(
+    *,
+    endpoint: str,
+    project: str,
+    location: str,
+    queues: Mapping[str, float],
+    target: str,
+    concurrency: int,
+    min_backoff: float,
+    max_backoff: float,
+    paused: bool = False,
+) -> None:
+    """Create the Cloud Tasks queues in the stand-in (devstack/tasks_standin.py), as
+    terraform/tasks.tf makes them: `queues` maps a queue id to its dispatches a second; each
+    sends its tasks to `target` (generate's URL, the queue-level http_target), at most
+    `concurrency` at once, retried with backoff and never given up (the job's own attempt
+    count and deadline end a job). Idempotent: an existing queue is updated. `paused`: the
+    queues dispatch nothing (tests keep jobs queued there)."""
+    from google.api_core import exceptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import tasks_v2
+    from google.protobuf import duration_pb2
+
+    def duration(seconds: float) -> duration_pb2.Duration:
+        whole = int(seconds)
+        return duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
+
+    client = tasks_v2.CloudTasksClient(
+        transport="rest",
+        client_options={"api_endpoint": endpoint},
+        credentials=AnonymousCredentials(),
+    )
+    url = urllib.parse.urlsplit(target)
+    parent = f"projects/{project}/locations/{location}"
+    for queue_id, rate in queues.items():
+        queue = tasks_v2.Queue(
+            name=f"{parent}/queues/{queue_id}",
+            rate_limits=tasks_v2.RateLimits(
+                max_dispatches_per_second=rate, max_concurrent_dispatches=concurrency
+            ),
+            retry_config=tasks_v2.RetryConfig(
+                max_attempts=-1,
+                min_backoff=duration(min_backoff),
+                max_backoff=duration(max_backoff),
+                max_doublings=16,
+            ),
+            http_target=tasks_v2.HttpTarget(
+                uri_override=tasks_v2.UriOverride(
+                    scheme=tasks_v2.UriOverride.Scheme.HTTP,
+                    host=url.hostname,
+                    port=url.port,
+                    path_override=tasks_v2.PathOverride(path=url.path or "/"),
+                    uri_override_enforce_mode=tasks_v2.UriOverride.UriOverrideEnforceMode.ALWAYS,
+                )
+            ),
+        )
+        try:
+            client.create_queue(parent=parent, queue=queue, timeout=10)
+        except exceptions.Conflict:
+            client.update_queue(queue=queue, timeout=10)
+        if paused:
+            client.pause_queue(name=queue.name, timeout=10)

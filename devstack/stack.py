@@ -36,9 +36,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 EMULATORS = ("pubsub", "firestore", "storage")
 FUNCTIONS = ("submit", "generate", "on_upload", "dead_letter", "deliver_webhooks", "studio")
-# "relay" stands in for the Pub/Sub push subscriptions, "uploads" for the Eventarc storage
-# trigger of on_upload (devstack/upload_events.py)
-ALL_COMPONENTS = (*EMULATORS, "vertex", *FUNCTIONS, "relay", "uploads")
+# "tasks" stands in for Cloud Tasks (devstack/tasks_standin.py, issue 27), "relay" for the
+# Pub/Sub push subscriptions, "uploads" for the Eventarc storage trigger of on_upload
+# (devstack/upload_events.py)
+ALL_COMPONENTS = (*EMULATORS, "vertex", "tasks", *FUNCTIONS, "relay", "uploads")
 
 # component -> (port env var, default port)
 PORTS: dict[str, tuple[str, int]] = {
@@ -51,11 +52,12 @@ PORTS: dict[str, tuple[str, int]] = {
     "pubsub": ("DEVSTACK_PUBSUB_PORT", 8685),
     "firestore": ("DEVSTACK_FIRESTORE_PORT", 8686),
     "vertex": ("DEVSTACK_VERTEX_PORT", 8690),
+    "tasks": ("DEVSTACK_TASKS_PORT", 8691),
     "storage": ("DEVSTACK_STORAGE_PORT", 9023),
 }
 SIGNATURES = {
     "submit": "http",
-    "generate": "cloudevent",
+    "generate": "http",  # answers Cloud Tasks (issue 27)
     "on_upload": "cloudevent",
     "dead_letter": "cloudevent",
     "deliver_webhooks": "cloudevent",
@@ -93,6 +95,10 @@ class StackConfig:
     outputs_bucket: str = "imagegen-outputs"
     uploads_bucket: str = "imagegen-uploads"
     jobs_topic: str = "jobs"
+    tasks_location: str = "us-central1"
+    tasks_queue: str = "imagegen-jobs"
+    tasks_rate: float = 500.0  # dispatches a second of the local queue
+    tasks_concurrency: int = 8  # tasks in flight at once (the relay's concurrency before)
     dead_letter_topic: str = "jobs-dead-letter"
     generate_subscription: str = "generate"
     dead_letter_subscription: str = "dead-letter"
@@ -144,6 +150,8 @@ class StackConfig:
             max_delivery_attempts=max_attempts,
             retry_min_backoff=_env_float(env, "DEVSTACK_RETRY_MIN_BACKOFF", 1.0),
             retry_max_backoff=_env_float(env, "DEVSTACK_RETRY_MAX_BACKOFF", 10.0),
+            tasks_rate=_env_float(env, "DEVSTACK_TASKS_RATE", 500.0),
+            tasks_concurrency=_env_int(env, "DEVSTACK_TASKS_CONCURRENCY", 8),
             lease_seconds=_env_int(env, "IMAGEGEN_LEASE_SECONDS", 30),
             call_budget_seconds=_env_int(env, "IMAGEGEN_CALL_BUDGET_SECONDS", 20),
             startup_timeout=_env_float(env, "DEVSTACK_STARTUP_TIMEOUT", 60.0),
@@ -305,7 +313,10 @@ class Stack:
                 "IMAGEGEN_REFERENCE_BUCKETS": env.get(
                     "IMAGEGEN_REFERENCE_BUCKETS", c.uploads_bucket
                 ),
-                "IMAGEGEN_JOBS_TOPIC": c.jobs_topic,
+                "IMAGEGEN_TASKS_ENDPOINT": c.url("tasks"),
+                "IMAGEGEN_TASKS_LOCATION": c.tasks_location,
+                "IMAGEGEN_TASKS_QUEUE": c.tasks_queue,
+                "IMAGEGEN_TASKS_TARGET_URL": c.url("generate") + "/",
                 "IMAGEGEN_DEAD_LETTER_TOPIC": c.dead_letter_topic,
                 "IMAGEGEN_SUBMIT_URL": c.url("submit"),
                 "IMAGEGEN_API_URL": c.url("submit"),
@@ -353,6 +364,7 @@ class Stack:
                 "DEVSTACK_STATE_DIR": str(self.state_dir),
                 "DEVSTACK_PUBSUB_URL": c.url("pubsub"),
                 "DEVSTACK_FIRESTORE_URL": c.url("firestore"),
+                "DEVSTACK_TASKS_URL": c.url("tasks"),
                 "DEVSTACK_STORAGE_URL": c.url("storage"),
                 "DEVSTACK_SUBMIT_URL": c.url("submit"),
                 "DEVSTACK_STUDIO_URL": c.url("studio"),
@@ -438,6 +450,10 @@ class Stack:
                 c.url("storage"),
             ]
             url = c.url("vertex") + "/_standin/health"
+            return Spec(name, cmd, c.root, env, self._status_health(url, {200}), port)
+        if name == "tasks":
+            cmd = [py, "-m", "devstack.tasks_standin", "--host", c.host, "--port", str(port)]
+            url = c.url("tasks") + "/_standin/health"
             return Spec(name, cmd, c.root, env, self._status_health(url, {200}), port)
         if name in FUNCTIONS:
             cmd = [
@@ -678,6 +694,8 @@ class Stack:
         self.start_component(name)
         if name == "pubsub":
             self._setup_pubsub()
+        elif name == "tasks":
+            self._setup_tasks()
         elif name == "storage":
             self._setup_storage()
 
@@ -700,6 +718,21 @@ class Stack:
             **common,
         )
         emulators.setup_event_topics(**common)  # issue 16: job-events and webhooks
+
+    def _setup_tasks(self) -> None:
+        """The local queue, as terraform/tasks.tf makes a deployment's: dispatching to the
+        local generate with the local stack's retry backoff."""
+        c = self.config
+        emulators.setup_tasks(
+            endpoint=c.url("tasks"),
+            project=c.project,
+            location=c.tasks_location,
+            queues={c.tasks_queue: c.tasks_rate},
+            target=c.url("generate") + "/",
+            concurrency=c.tasks_concurrency,
+            min_backoff=c.retry_min_backoff,
+            max_backoff=c.retry_max_backoff,
+        )
 
     def _setup_storage(self) -> None:
         c = self.config
@@ -774,12 +807,14 @@ class Stack:
             )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
-            first = [n for n in (*EMULATORS, "vertex") if n in wanted]
+            first = [n for n in (*EMULATORS, "vertex", "tasks") if n in wanted]
             for name in first:
                 self.start_component(name, wait=False)
             self.wait_healthy(first)
             if "pubsub" in wanted:
                 self._setup_pubsub()
+            if "tasks" in wanted:
+                self._setup_tasks()
             if "storage" in wanted:
                 self._setup_storage()
             funcs = [n for n in FUNCTIONS if n in wanted]
@@ -823,7 +858,7 @@ class Stack:
                 errors.append(str(err))
 
         self._bulk = True
-        pollers = ("relay", "uploads")
+        pollers = ("tasks", "relay", "uploads")
         for name in pollers:  # first, so they do not log errors while the rest stop
             if name in order:
                 stop(name)

@@ -35,16 +35,14 @@ def submit(request: flask.Request) -> flask.Response:
     return _api.handle(request)
 
 
-@functions_framework.cloud_event
-def generate(event: CloudEvent) -> None:
-    """Pub/Sub `jobs` message -> run the job. Raising makes Pub/Sub redeliver."""
-    from imagegen.services.worker import generate as run
+@functions_framework.http
+def generate(request: flask.Request) -> flask.Response:
+    """Cloud Tasks dispatch of a job -> run it; the status says whether the queue tries the
+    task again (dispatch_http.py). A Pub/Sub push of the path before issue 27 is handed to
+    the job's queue."""
+    from imagegen.dispatch_http import answer
 
-    message = decoded(event, job_message, "event")
-    if message is None:
-        return
-    with tracing.continuing(event.data, message.job_id):  # the job's trace, from submit
-        run(services(), message.job_id, message.delivery_attempt)
+    return answer(services(), request)
 
 
 @functions_framework.cloud_event

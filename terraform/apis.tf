@@ -9,6 +9,7 @@ locals {
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "cloudtasks.googleapis.com", # the jobs' queues (tasks.tf)
     "eventarc.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",

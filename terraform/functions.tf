@@ -4,7 +4,8 @@
 # account.
 #
 #   submit           HTTP API, public ingress, IAM-authenticated (invoker_members)
-#   generate         invoked by the jobs push subscription (pubsub.tf), internal
+#   generate         invoked by Cloud Tasks (tasks.tf; and the jobs push subscription
+#                    while it drains, pubsub.tf), internal
 #   on_upload        Eventarc trigger on object finalize in the uploads bucket
 #   dead_letter      invoked by the dead-letter push subscription, internal
 #   sweep            invoked by Cloud Scheduler (scheduler.tf), internal
@@ -48,7 +49,7 @@ locals {
       trigger = null
     }
     generate = {
-      description   = "imagegen worker: runs one job on Vertex AI (pushed by the jobs subscription)."
+      description   = "imagegen worker: runs one job on Vertex AI (dispatched by its Cloud Tasks queue)."
       account       = "generate"
       memory        = coalesce(var.memory.generate, var.concurrency.generate > 1 ? "1Gi" : "512Mi")
       cpu           = "1"

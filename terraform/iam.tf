@@ -34,6 +34,10 @@ locals {
       display_name = "imagegen Pub/Sub push invoker"
       description  = "Identity in the OIDC token of Pub/Sub pushes to generate and dead_letter."
     }
+    task_invoker = {
+      display_name = "imagegen Cloud Tasks invoker"
+      description  = "Identity in the OIDC token of Cloud Tasks dispatches of jobs to generate (tasks.tf)."
+    }
     upload_trigger = {
       display_name = "imagegen upload trigger"
       description  = "Eventarc trigger identity that invokes on_upload."
@@ -102,7 +106,8 @@ resource "google_project_iam_member" "generate_vertex_user" {
 
 # --- Pub/Sub ---------------------------------------------------------------------
 # Who publishes where ("<topic>/<publisher>"), topic by topic, never
-# project-wide: job IDs to the jobs topic (submit, on_upload, sweep); job
+# project-wide. Nobody publishes job IDs any more: jobs are Cloud Tasks tasks
+# (tasks.tf, issue 27), and the jobs topic only drains what it held. Job
 # events from every function that changes job states (events.tf); the Pub/Sub
 # service agent forwards undeliverable messages to the dead-letter topics (and
 # acknowledges them on the source subscriptions, below); deliver_webhooks
@@ -110,9 +115,6 @@ resource "google_project_iam_member" "generate_vertex_user" {
 # due webhook retries. The studio's grants are in studio.tf (it is optional).
 locals {
   topic_publishers = {
-    "jobs/submit"                       = { topic = google_pubsub_topic.jobs.name, member = google_service_account.function["submit"].member }
-    "jobs/on_upload"                    = { topic = google_pubsub_topic.jobs.name, member = google_service_account.function["on_upload"].member }
-    "jobs/sweep"                        = { topic = google_pubsub_topic.jobs.name, member = google_service_account.function["sweep"].member }
     "job-events/submit"                 = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["submit"].member }
     "job-events/generate"               = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["generate"].member }
     "job-events/on_upload"              = { topic = google_pubsub_topic.job_events.name, member = google_service_account.function["on_upload"].member }
@@ -132,21 +134,6 @@ resource "google_pubsub_topic_iam_member" "publisher" {
   topic   = each.value.topic
   role    = "roles/pubsub.publisher"
   member  = each.value.member
-}
-
-moved {
-  from = google_pubsub_topic_iam_member.jobs_publisher["submit"]
-  to   = google_pubsub_topic_iam_member.publisher["jobs/submit"]
-}
-
-moved {
-  from = google_pubsub_topic_iam_member.jobs_publisher["on_upload"]
-  to   = google_pubsub_topic_iam_member.publisher["jobs/on_upload"]
-}
-
-moved {
-  from = google_pubsub_topic_iam_member.jobs_publisher["sweep"]
-  to   = google_pubsub_topic_iam_member.publisher["jobs/sweep"]
 }
 
 moved {

@@ -1,5 +1,5 @@
 # Shared names, labels and the environment every function reads.
-# Resources live in one file per concern: apis, iam, storage, pubsub,
+# Resources live in one file per concern: apis, iam, storage, pubsub, tasks,
 # firestore, functions, scheduler, budget, monitoring, events, webhooks,
 # lifecycle, studio.
 #
@@ -51,7 +51,6 @@ locals {
     GOOGLE_CLOUD_PROJECT          = var.project_id
     IMAGEGEN_OUTPUTS_BUCKET       = google_storage_bucket.outputs.name
     IMAGEGEN_UPLOADS_BUCKET       = google_storage_bucket.uploads.name
-    IMAGEGEN_JOBS_TOPIC           = google_pubsub_topic.jobs.name
     IMAGEGEN_JOBS_COLLECTION      = local.jobs_collection
     IMAGEGEN_FIRESTORE_DATABASE   = local.firestore_database
     IMAGEGEN_ALLOWED_LOCATIONS    = join(",", var.vertex_locations)
@@ -64,6 +63,10 @@ locals {
     IMAGEGEN_CALL_BUDGET_SECONDS  = tostring(var.generate_timeout_seconds - 60)
     IMAGEGEN_JOB_DEADLINE_SECONDS = tostring(var.job_deadline_seconds)
     IMAGEGEN_MAX_ATTEMPTS         = tostring(var.max_delivery_attempts)
+    # Issue 27: each job waits for its turn in its model's Cloud Tasks queue (tasks.tf).
+    IMAGEGEN_TASKS_LOCATION = var.region
+    IMAGEGEN_TASKS_QUEUE    = local.job_queues["default"].name
+    IMAGEGEN_TASKS_QUEUES   = local.model_queues
     # Spending and rate limits enforced at submit (0 = no limit).
     IMAGEGEN_CALLER_REQUESTS_PER_MINUTE = tostring(var.limits.caller_requests_per_minute)
     IMAGEGEN_GLOBAL_REQUESTS_PER_MINUTE = tostring(var.limits.global_requests_per_minute)

@@ -19,8 +19,13 @@ output "source_bucket" {
 }
 
 output "jobs_topic" {
-  description = "Pub/Sub topic ID carrying job IDs to generate."
+  description = "Pub/Sub topic ID that carried job IDs to generate before issue 27; nothing publishes to it now, and what it still holds is forwarded to the job queues."
   value       = google_pubsub_topic.jobs.name
+}
+
+output "job_queues" {
+  description = "Cloud Tasks queue IDs (in var.region) where jobs wait for their turn, keyed by model (default: every model without a queue of its own); inspect with gcloud tasks queues describe <id> --location=<region>."
+  value       = { for key, queue in google_cloud_tasks_queue.jobs : key => queue.name }
 }
 
 output "dead_letter_topic" {

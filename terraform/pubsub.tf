@@ -1,4 +1,8 @@
-# Job queue.
+# The Pub/Sub job queue of the path before issue 27. Jobs now wait in Cloud Tasks queues
+# (tasks.tf) and nobody publishes here; the topic, its push subscription and the dead-letter
+# path stay so a deployment that upgrades finishes what the topic held: generate hands each
+# message's job to its queue (a task named by the job id) and acknowledges it, and a
+# dead-lettered message still ends its job. They can go in a later release.
 #
 # Design decision: generate is fed by a Terraform-managed PUSH subscription on
 # the jobs topic, not by a function event_trigger.

@@ -158,10 +158,29 @@ resource "google_project_iam_member" "studio_firestore_user" {
   member  = google_service_account.studio[0].member
 }
 
-# It queues jobs and publishes their events, as submit does.
+# It queues jobs as Cloud Tasks tasks, as submit does (tasks.tf, issue 27): it creates tasks
+# in every job queue and may act as the tasks' invoker account.
+resource "google_cloud_tasks_queue_iam_member" "studio_enqueuer" {
+  for_each = var.studio_enabled ? google_cloud_tasks_queue.jobs : {}
+
+  project  = var.project_id
+  location = var.region
+  name     = each.value.name
+  role     = "roles/cloudtasks.enqueuer"
+  member   = google_service_account.studio[0].member
+}
+
+resource "google_service_account_iam_member" "studio_acts_as_task_invoker" {
+  count = var.studio_enabled ? 1 : 0
+
+  service_account_id = google_service_account.platform["task_invoker"].name
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.studio[0].member
+}
+
+# It publishes its jobs' events, as submit does.
 resource "google_pubsub_topic_iam_member" "studio_publisher" {
   for_each = var.studio_enabled ? {
-    jobs       = google_pubsub_topic.jobs.name
     job-events = google_pubsub_topic.job_events.name
   } : {}
 
@@ -169,11 +188,6 @@ resource "google_pubsub_topic_iam_member" "studio_publisher" {
   topic   = each.value
   role    = "roles/pubsub.publisher"
   member  = google_service_account.studio[0].member
-}
-
-moved {
-  from = google_pubsub_topic_iam_member.studio_jobs_publisher[0]
-  to   = google_pubsub_topic_iam_member.studio_publisher["jobs"]
 }
 
 moved {

@@ -127,10 +127,18 @@ class Services:
 
     @cached_property
     def queue(self) -> ports.JobQueue:
-        from imagegen.adapters.queue_pubsub import JobQueue
+        from imagegen.adapters.queue_tasks import TaskQueue
 
         s = self.settings
-        return JobQueue.connect(s.require("project"), s.jobs_topic, s.publish_timeout_seconds)
+        return TaskQueue.connect(
+            s.require("project"),
+            s.require("tasks_location"),
+            s.tasks_queue,
+            s.tasks_queues,
+            target_url=s.tasks_target_url,
+            endpoint=s.tasks_endpoint,
+            timeout=s.publish_timeout_seconds,
+        )
 
     @cached_property
     def storage(self) -> ports.ObjectStore:

@@ -92,7 +92,6 @@ class Settings(BaseSettings):
     )
     outputs_bucket: str = ""
     uploads_bucket: str = ""
-    jobs_topic: str = "jobs"
     jobs_collection: str = "jobs"
     firestore_database: str = "(default)"
     api_url: str = ""  # the submit function's URL, for status links in upload answers
@@ -135,8 +134,18 @@ class Settings(BaseSettings):
     auth_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     token_audiences: Names = Field(default_factory=list)  # empty: the request's own URL
     idempotency_collection: str = "idempotency"
-    # seconds submit waits for Pub/Sub before answering 503 (the sweeper uses its own)
+    # seconds submit waits for the queue (Cloud Tasks) before answering 503 and withdrawing
     publish_timeout_seconds: Number = 3.0
+    # issue 27: jobs wait for their turn in Cloud Tasks queues (adapters/queue_tasks.py);
+    # Terraform makes one queue per paced model (terraform/tasks.tf) and names them here
+    tasks_location: str = ""  # the queues' region (Terraform: var.region)
+    tasks_queue: str = "imagegen-jobs"  # the queue of every model without one of its own
+    tasks_queues: Names = Field(default_factory=list)  # model=queue, one per paced model
+    # The URL a task names. A deployment's queues override it with generate's (their
+    # http_target, terraform/tasks.tf: a function's URL cannot be given to the functions
+    # made in the same resource), so only the local stack sets it.
+    tasks_target_url: str = "https://generate.invalid/"
+    tasks_endpoint: str = ""  # set only for the local stand-in: "http://127.0.0.1:8691"
     # results that reach people (issue 16): signed URLs, job events, webhooks
     url_signer: str = "iam"  # iam (signBlob as the function's account) | local | off
     signed_url_seconds: Number = 900.0  # at most 7 days

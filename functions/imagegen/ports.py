@@ -110,9 +110,22 @@ class JobStore(Protocol):
 
 @runtime_checkable
 class JobQueue(Protocol):
-    """Hands a job to a worker (at least once); raises Unavailable when it cannot."""
+    """Hands a job to a worker, at least once and not before `not_before`, as a named task
+    of its model's queue; raises Unavailable when it cannot. `waiting`: the task has not
+    been delivered yet (the sweeper does not queue a job waiting its turn again)."""
 
-    def publish(self, job_id: str, *, timeout: float | None = None, **attributes: str) -> str: ...
+    def task_name(self, job_id: str, model: str, *, fresh: bool = False) -> str: ...
+
+    def enqueue(
+        self,
+        task: str,
+        job_id: str,
+        *,
+        not_before: dt.datetime | None = None,
+        timeout: float | None = None,
+    ) -> str: ...
+
+    def waiting(self, task: str) -> bool: ...
 
 
 @runtime_checkable
@@ -213,6 +226,8 @@ class Limiter(Protocol):
     def throttled(
         self, model: str, location: str, resets_at: dt.datetime | None = None
     ) -> bool: ...
+
+    def blocked_until(self, model: str, location: str) -> dt.datetime | None: ...
 
 
 @runtime_checkable

@@ -1,7 +1,7 @@
-"""OpenTelemetry traces across the Pub/Sub hop: one trace per job.
+"""OpenTelemetry traces across the queue's hop: one trace per job.
 
-The publish of a job message opens a new trace (span `imagegen.submit`), and its context
-travels in the message attributes (W3C `traceparent` plus Cloud Trace's
+Queueing a job opens a new trace (span `imagegen.submit`), and its context travels in the
+Cloud Tasks task's HTTP headers (issue 27; W3C `traceparent` plus Cloud Trace's
 `x-cloud-trace-context`, via opentelemetry-propagator-gcp). `generate` extracts it and runs
 the job inside `imagegen.generate`, a child of that span, so Cloud Trace shows submit and
 generate of one job as one trace; generate's log lines carry the same trace id
@@ -17,7 +17,7 @@ never does (tests, benchmarks) loads them from the environment on its first trac
 
 Cold starts: this module imports only the standard library and the settings; the SDK and
 the exporter are imported on the first traced call (bench: see docs/deploy.md, "Traces").
-A job re-published by the sweeper starts a new trace (the first one's context is not kept
+A job queued again by the sweeper starts a new trace (the first one's context is not kept
 in the job document).
 """
 
@@ -120,7 +120,7 @@ def publishing(job_id: str) -> Iterator[dict[str, str]]:
         "imagegen.submit",
         context=context.Context(),  # a root span: one trace per job, not per request
         kind=SpanKind.PRODUCER,
-        attributes={"imagegen.job_id": job_id, "messaging.system": "gcp_pubsub"},
+        attributes={"imagegen.job_id": job_id, "messaging.system": "gcp_cloud_tasks"},
     ):
         carrier: dict[str, str] = {}
         state["propagator"].inject(carrier)
@@ -130,7 +130,7 @@ def publishing(job_id: str) -> Iterator[dict[str, str]]:
 @contextlib.contextmanager
 def continuing(event_data: Any, job_id: str) -> Iterator[None]:
     """Around one delivery of a job to generate: span `imagegen.generate`, a child of the
-    submit span whose context the Pub/Sub message attributes carry."""
+    submit span whose context the task's headers (or a Pub/Sub message's attributes) carry."""
     state = _configured()
     tracer = state["tracer"]
     if tracer is None:
@@ -138,15 +138,20 @@ def continuing(event_data: Any, job_id: str) -> Iterator[None]:
         return
     from opentelemetry.trace import SpanKind
 
+    # a Pub/Sub event carries the context in its message's attributes; a Cloud Tasks
+    # dispatch (issue 27) in the request headers the task was made with (lower-cased)
     message = event_data.get("message") if isinstance(event_data, Mapping) else None
-    attributes = message.get("attributes") if isinstance(message, Mapping) else None
+    if isinstance(message, Mapping):
+        attributes = message.get("attributes")
+    else:
+        attributes = event_data if isinstance(event_data, Mapping) else None
     parent = state["propagator"].extract(dict(attributes or {}))
     try:
         with tracer.start_as_current_span(
             "imagegen.generate",
             context=parent,
             kind=SpanKind.CONSUMER,
-            attributes={"imagegen.job_id": job_id, "messaging.system": "gcp_pubsub"},
+            attributes={"imagegen.job_id": job_id, "messaging.system": "gcp_cloud_tasks"},
         ) as span:
             ids = span.get_span_context()
             logs.set_trace(f"{ids.trace_id:032x}/{ids.span_id}", state["project"])

@@ -23,7 +23,7 @@ SECTIONS = {
     "worker": r"\| total +\| [0-9.]+ +\|",
     "memory": r"\| 2 x 1K .*\| streamed +\| on +\| \d+ ",
     "results": r"\| webhook delivery .*\| \d+ +\| [0-9.]+ ",
-    "quota": r"\| hand-back \(today\) .*\| 1x +\| [0-9.]+ ",
+    "quota": r"\| Cloud Tasks queue \(as built\), measured +\| 1x +\| [0-9.]+ ",
     "writes": r"\| baseline: 1 shard +\| \d+ ",
     "native": r"\| native +\| [0-9.]+ ",
 }
@@ -46,6 +46,7 @@ def test_benchmark_runs_in_small_mode(stack, name):
             "BENCH_SUBMIT_PORT": str(_free_port()),
             "BENCH_BASELINE_PORT": str(_free_port()),
             "BENCH_NOISY_PORT": str(_free_port()),
+            "BENCH_GENERATE_PORT": str(_free_port()),
             "PYTHONPATH": str(ROOT),
         }
     )

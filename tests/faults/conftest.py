@@ -1,7 +1,8 @@
 """Helpers for the fault suite: submit a batch through the HTTP API, wait (bounded) for
-every job, list the outputs bucket, count the Vertex stand-in's calls per job, run the
-sweeper in-process, and collect one figures row per scenario (printed at the end of the
-run by `pytest_terminal_summary`, and copied into docs/reliability.md).
+every job, list the outputs bucket, count the Vertex stand-in's calls per job and the Cloud
+Tasks stand-in's dispatches, inject its faults, run the sweeper in-process, and collect one
+figures row per scenario (printed at the end of the run by `pytest_terminal_summary`, and
+copied into docs/reliability.md).
 
 The session fixtures (`stack`, `stack_env`, `api_url`, `vertex_url`, `unique`, `http`)
 come from tests/conftest.py; nothing here redefines them."""
@@ -160,9 +161,21 @@ class Faults:
         records = self.http.get(f"{self.vertex_url}/_standin/requests", timeout=10).json()
         return [r for r in records if tag in json.dumps(r["body"])]
 
-    def relay_deliveries(self, ids: set[str]) -> list[dict[str, Any]]:
-        """The relay's delivery log lines for these jobs (every copy it POSTed)."""
-        path = Path(self.env["DEVSTACK_STATE_DIR"]) / "logs" / "relay.log"
+    # -- the Cloud Tasks stand-in (issue 27) ---------------------------------------------
+    def tasks_faults(self, **faults: int) -> None:
+        """Faults of the tasks stand-in: duplicate / drop / unavailable (next N)."""
+        url = f"{self.env['IMAGEGEN_TASKS_ENDPOINT']}/_standin/faults"
+        self.http.post(url, json=faults, timeout=10).raise_for_status()
+
+    def dispatches(self, ids: set[str]) -> list[dict[str, Any]]:
+        """The tasks stand-in's dispatch log lines for these jobs (a task is named by its
+        job id, or the job id and a suffix when the job was queued again)."""
+        lines = self._log_lines("tasks", "dispatch")
+        return [entry for entry in lines if entry["task"].split("-")[0] in ids]
+
+    def _log_lines(self, component: str, event: str) -> list[dict[str, Any]]:
+        """The JSON lines of a component's log with this `event`."""
+        path = Path(self.env["DEVSTACK_STATE_DIR"]) / "logs" / f"{component}.log"
         out = []
         for line in path.read_text(errors="replace").splitlines():
             if not line.startswith("{"):
@@ -171,9 +184,20 @@ class Faults:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if entry.get("event") == "delivery" and entry.get("job_id") in ids:
+            if entry.get("event") == event:
                 out.append(entry)
         return out
+
+    def queue_path(self, queue: str | None = None) -> str:
+        env = self.env
+        return (
+            f"projects/{env['GOOGLE_CLOUD_PROJECT']}/locations/{env['IMAGEGEN_TASKS_LOCATION']}"
+            f"/queues/{queue or env['IMAGEGEN_TASKS_QUEUE']}"
+        )
+
+    def relay_deliveries(self, ids: set[str]) -> list[dict[str, Any]]:
+        """The relay's delivery log lines for these jobs (every copy it POSTed)."""
+        return [e for e in self._log_lines("relay", "delivery") if e.get("job_id") in ids]
 
     # -- components -------------------------------------------------------------------------
     def start(self, name: str, extra_env: dict[str, str] | None = None) -> None:
@@ -213,7 +237,7 @@ class Faults:
     ) -> dict[str, int]:
         """Run the sweep every `every` s until every job is terminal (bounded)."""
         end = time.monotonic() + timeout
-        totals = {"sweeps": 0, "republished": 0}
+        totals = {"sweeps": 0, "republished": 0, "waiting": 0}
         while time.monotonic() < end:
             states = [(self.job(i) or {}).get("state") for i in ids]
             if all(s in TERMINAL for s in states):
@@ -221,6 +245,7 @@ class Faults:
             counts = self.sweep()
             totals["sweeps"] += 1
             totals["republished"] += counts["republished"]
+            totals["waiting"] += counts["waiting"]
             time.sleep(every)
         return totals
 

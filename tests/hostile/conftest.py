@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.support import AUDIENCE, FIGURES, Issuer, flask_client, key_and_cert
-from tests.integration.conftest import idle_topic, make_services  # noqa: F401 (fixtures)
+from tests.integration.conftest import idle_queue, make_services  # noqa: F401 (fixtures)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -73,14 +73,14 @@ def issuer():
 
 
 @pytest.fixture
-def deployed(make_services, idle_topic, issuer):  # noqa: F811 (fixtures imported above)
+def deployed(make_services, idle_queue, issuer):  # noqa: F811 (fixtures imported above)
     """(services, client): the submit API as deployed: tokens verified against the local
     key server, no trusted caller header, admin@example.com an admin; jobs go to a topic
     nobody consumes."""
     from imagegen.http_api import Api
 
     services = make_services(
-        jobs_topic=idle_topic,
+        tasks_queue=idle_queue,
         trust_caller_header=False,
         auth_certs_url=issuer.certs_url,
         token_audiences=[AUDIENCE],

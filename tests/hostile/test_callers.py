@@ -69,12 +69,12 @@ def test_audience_defaults_to_the_url_the_request_was_sent_to(make_services, iss
     record("audience = this service's URL (or gcloud's, as Cloud Run)", statuses)
 
 
-def test_local_stack_header_does_not_make_a_forged_token_valid(make_services, idle_topic, unique):
+def test_local_stack_header_does_not_make_a_forged_token_valid(make_services, idle_queue, unique):
     """The local stack trusts X-Imagegen-Caller, but a bearer token is still verified: a
     forged token naming alice does not act as alice (refine, replay of her key)."""
     from imagegen.http_api import Api
 
-    client = flask_client(Api(make_services(jobs_topic=idle_topic, trust_caller_header=True)))
+    client = flask_client(Api(make_services(tasks_queue=idle_queue, trust_caller_header=True)))
     alice = f"alice-{unique}@example.com"
     headers = {"Idempotency-Key": unique, "X-Imagegen-Caller": alice}
     first = client.post("/v1/jobs", json=BODY, headers=headers)

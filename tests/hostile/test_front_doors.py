@@ -33,13 +33,13 @@ def _turn(*parts) -> dict:
 
 
 @pytest.fixture
-def doors(make_services, idle_topic, issuer):
+def doors(make_services, idle_queue, issuer):
     """The API as deployed, its jobs on a topic nobody consumes, waiting 1 s at most."""
     from imagegen.http_api import Api
     from tests.hostile.support import AUDIENCE
 
     services = make_services(
-        jobs_topic=idle_topic,
+        tasks_queue=idle_queue,
         trust_caller_header=False,
         auth_certs_url=issuer.certs_url,
         token_audiences=[AUDIENCE],

@@ -155,7 +155,7 @@ def test_deep_nesting_is_400(deployed, issuer, depth):
 
 
 def test_a_refine_chain_over_the_document_budget_is_400_before_any_charge(
-    make_services, idle_topic, issuer, unique
+    make_services, idle_queue, issuer, unique
 ):
     """A conversation too long to store again is refused with a clear 400, nothing
     written and nothing reserved against the caller's budget."""
@@ -165,7 +165,7 @@ def test_a_refine_chain_over_the_document_budget_is_400_before_any_charge(
     from tests.hostile.support import AUDIENCE, flask_client, succeeded_job
 
     services = make_services(
-        jobs_topic=idle_topic,
+        tasks_queue=idle_queue,
         trust_caller_header=False,
         auth_certs_url=issuer.certs_url,
         token_audiences=[AUDIENCE],

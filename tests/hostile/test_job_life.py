@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import socket
 import time
 
@@ -33,8 +32,8 @@ def _calls(vertex_url: str, tag: str) -> int:
     return sum(1 for r in records if tag in json.dumps(r["body"]))
 
 
-def test_dead_letter_leaves_a_job_a_live_worker_holds(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic)
+def test_dead_letter_leaves_a_job_a_live_worker_holds(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue)
     job = submission.submit(services, {"prompt": f"{unique} held"}).job
     claim = Claim.of(services.jobs.transact(job.id, lambda j: j.claim(utcnow(), 60)))
     assert claim.attempt == 1
@@ -106,13 +105,35 @@ def test_malformed_push_messages_are_acknowledged(stack_env):
     record("malformed push messages (generate, dead_letter)", statuses)
 
 
+def test_malformed_task_dispatches_are_acknowledged(stack_env):
+    """Sent to the running `generate` as Cloud Tasks would: a body that names no job (not
+    JSON, no id, an id that is a path) is answered 2xx and logged, since any other answer
+    makes Cloud Tasks try the task again until the job's deadline; a probe that is not a
+    POST is refused."""
+    url = stack_env["DEVSTACK_GENERATE_URL"] + "/"
+    headers = {"Content-Type": "application/json", "X-CloudTasks-TaskRetryCount": "x"}
+    bodies = [b"not json", b"[1, 2]", b"{}", b'{"job_id": "a/b"}', b'{"job_id": 7}']
+    bodies.append(json.dumps({"job_id": "x" * 2000}).encode())
+    bodies.append(b"[" * 5000)  # deeper than any task body
+    statuses = []
+    for raw in bodies:
+        response = requests.post(url, data=raw, headers=headers, timeout=30)
+        statuses.append(response.status_code)
+        assert response.status_code == 200, (raw[:40], response.status_code, response.text)
+        assert response.json()["outcome"] == "ignored"
+    missing = requests.post(url, json={"job_id": "no-such-job"}, headers=headers, timeout=30)
+    assert missing.status_code == 200 and missing.json()["outcome"] == "missing"
+    assert requests.get(url, timeout=30).status_code == 405
+    record("malformed task dispatches (generate)", [*statuses, missing.status_code])
+
+
 def test_a_result_too_large_to_store_fails_once_with_its_objects_removed(
-    make_services, idle_topic, vertex_url, unique
+    make_services, idle_queue, vertex_url, unique
 ):
     """A job whose document is already near Firestore's 1 MiB (as long refine chains made
     before the cap): its finished document cannot be stored. It must end `failed` with the
     reason after one Vertex call, not run again and again."""
-    services = make_services(jobs_topic=idle_topic)
+    services = make_services(tasks_queue=idle_queue)
     job = submission.submit(services, {"prompt": f"{unique} big"}).job
     # fill the stored document to just under the worker's limit
     room = MAX_DOCUMENT_BYTES - DOCUMENT_MARGIN_BYTES - document_bytes(job) - 400
@@ -142,20 +163,17 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_submit_answers_quickly_with_503_while_pubsub_is_down(
-    make_services, idle_topic, deployed, issuer, unique
+def test_submit_answers_quickly_with_503_while_cloud_tasks_is_down(
+    make_services, idle_queue, deployed, issuer, unique
 ):
     from imagegen.http_api import Api
     from tests.hostile.support import flask_client
 
     settings = deployed[0].settings
-    services = make_services(**{k: getattr(settings, k) for k in _AUTH_SETTINGS})
-    saved = os.environ["PUBSUB_EMULATOR_HOST"]
-    os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{_closed_port()}"
-    try:
-        assert services.queue  # built now, against the dead address
-    finally:
-        os.environ["PUBSUB_EMULATOR_HOST"] = saved
+    services = make_services(
+        **{k: getattr(settings, k) for k in _AUTH_SETTINGS},
+        tasks_endpoint=f"http://127.0.0.1:{_closed_port()}",  # nothing answers there
+    )
     client = flask_client(Api(services))
     me = f"outage-{unique}@example.com"
     headers = {**bearer(issuer.token(me)), "Idempotency-Key": unique}
@@ -170,12 +188,12 @@ def test_submit_answers_quickly_with_503_while_pubsub_is_down(
     assert slowest < 10.0, slowest  # a bound, not a benchmark (22 s before)
     start = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     assert services.jobs.between(start, start + dt.timedelta(days=1), me) == []
-    # the same request once Pub/Sub is back is a new job, not a replay of a withdrawn one
+    # the same request once Cloud Tasks is back is a new job, not a replay of a withdrawn one
     _, working = deployed
     again = working.post("/v1/jobs", json={"prompt": f"{unique} 2"}, headers=headers)
     statuses.append(again.status_code)
     assert again.status_code == 202
-    record(f"submit while Pub/Sub is down (slowest {slowest:.1f} s)", statuses, lost=0)
+    record(f"submit while Cloud Tasks is down (slowest {slowest:.1f} s)", statuses, lost=0)
 
 
 _AUTH_SETTINGS = ("trust_caller_header", "auth_certs_url", "token_audiences", "admin_members")

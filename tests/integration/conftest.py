@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
 from imagegen.bootstrap import Services
 from imagegen.config import load_settings
@@ -17,15 +18,52 @@ def make_services(stack):
 
 
 @pytest.fixture(scope="session")
-def idle_topic(stack, stack_env) -> str:
-    """A topic nobody consumes: jobs queued there stay queued (for cancel and sweep tests)."""
-    from google.cloud import pubsub_v1
+def idle_queue(stack, stack_env) -> str:
+    """A paused Cloud Tasks queue of the stand-in: jobs queued there stay queued (for cancel
+    and sweep tests)."""
+    from devstack import emulators
 
-    publisher = pubsub_v1.PublisherClient()
-    path = publisher.topic_path(stack_env["GOOGLE_CLOUD_PROJECT"], "idle-jobs")
-    try:
-        publisher.create_topic(name=path)
-    except Exception as exc:  # AlreadyExists on a reused emulator
-        if "AlreadyExists" not in type(exc).__name__ and "409" not in str(exc):
-            raise
+    emulators.setup_tasks(
+        endpoint=stack_env["IMAGEGEN_TASKS_ENDPOINT"],
+        project=stack_env["GOOGLE_CLOUD_PROJECT"],
+        location=stack_env["IMAGEGEN_TASKS_LOCATION"],
+        queues={"idle-jobs": 1.0},
+        target=stack_env["IMAGEGEN_TASKS_TARGET_URL"],
+        concurrency=1,
+        min_backoff=1.0,
+        max_backoff=10.0,
+        paused=True,
+    )
     return "idle-jobs"
+
+
+class TasksStandin:
+    """The Cloud Tasks stand-in of the session stack, as tests look into it."""
+
+    def __init__(self, stack_env) -> None:
+        self.env = stack_env
+        self.url = stack_env["IMAGEGEN_TASKS_ENDPOINT"]
+
+    def queue(self, queue: str) -> str:
+        env = self.env
+        return (
+            f"projects/{env['GOOGLE_CLOUD_PROJECT']}/locations/"
+            f"{env['IMAGEGEN_TASKS_LOCATION']}/queues/{queue}"
+        )
+
+    def names(self, queue: str) -> list[str]:
+        """The names of the tasks waiting in `queue` (ListTasks)."""
+        got = requests.get(f"{self.url}/v2/{self.queue(queue)}/tasks", timeout=10).json()
+        return [t["name"] for t in got.get("tasks", [])]
+
+    def get(self, name: str) -> dict:
+        return requests.get(f"{self.url}/v2/{name}", timeout=10).json()
+
+    def delete(self, name: str) -> None:
+        """Lose a task (DeleteTask), as a deleted queue or a lost task would."""
+        requests.delete(f"{self.url}/v2/{name}", timeout=10).raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def tasks(stack, stack_env) -> TasksStandin:
+    return TasksStandin(stack_env)

@@ -177,7 +177,8 @@ def test_env_names_the_stack(stack):
     env = stack.env()
     assert env["GOOGLE_CLOUD_PROJECT"] == PROJECT
     assert env["PUBSUB_EMULATOR_HOST"] == f"127.0.0.1:{stack.config.ports['pubsub']}"
-    assert env["IMAGEGEN_JOBS_TOPIC"] == "jobs"
+    assert env["IMAGEGEN_TASKS_ENDPOINT"] == f"http://127.0.0.1:{stack.config.ports['tasks']}"
+    assert env["IMAGEGEN_TASKS_QUEUE"] == "imagegen-jobs"
     assert env["IMAGEGEN_MAX_ATTEMPTS"] == str(MAX_ATTEMPTS)
     assert env["IMAGEGEN_REFERENCE_BUCKETS"] == env["IMAGEGEN_UPLOADS_BUCKET"]
     assert "GOOGLE_APPLICATION_CREDENTIALS" not in stack._child_env()

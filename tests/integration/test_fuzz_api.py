@@ -57,8 +57,8 @@ bodies = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def client(make_services, idle_topic):
-    api = Api(make_services(jobs_topic=idle_topic), trust_caller_header=True)
+def client(make_services, idle_queue):
+    api = Api(make_services(tasks_queue=idle_queue), trust_caller_header=True)
     app = flask.Flask(__name__)
     for rule, name in (("/", "root"), ("/<path:path>", "path")):
         app.add_url_rule(

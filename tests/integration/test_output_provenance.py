@@ -35,8 +35,8 @@ CASES = [
 
 
 @pytest.fixture
-def services(make_services, idle_topic):
-    return make_services(jobs_topic=idle_topic, catalog_json=WITH_WEBP)
+def services(make_services, idle_queue):
+    return make_services(tasks_queue=idle_queue, catalog_json=WITH_WEBP)
 
 
 def _run(services, unique, model, size, mime, directive="", **more):
@@ -118,9 +118,9 @@ def test_a_carrying_model_without_valid_credentials_is_a_warning(services, uniqu
     assert any("image 0" in w and said in w for w in job.warnings), job.warnings
 
 
-def test_verification_can_be_turned_off(make_services, idle_topic, unique):
+def test_verification_can_be_turned_off(make_services, idle_queue, unique):
     services = make_services(
-        jobs_topic=idle_topic, catalog_json=WITH_WEBP, verify_content_credentials=False
+        tasks_queue=idle_queue, catalog_json=WITH_WEBP, verify_content_credentials=False
     )
     job = _run(services, unique, "gemini-3-pro-image", "1K", "image/png", "[[c2pa:none]]")
     [output] = job.outputs

@@ -54,8 +54,8 @@ def _away_from_minute_edge() -> None:
         time.sleep(61 - dt.datetime.now(dt.UTC).second)
 
 
-def test_rate_limit_refuses_with_retry_after_and_queues_nothing(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic, caller_requests_per_minute=2)
+def test_rate_limit_refuses_with_retry_after_and_queues_nothing(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue, caller_requests_per_minute=2)
     client = _client(services)
     headers = {"X-Imagegen-Caller": f"rate-{unique}"}
     _away_from_minute_edge()
@@ -75,8 +75,8 @@ def test_rate_limit_refuses_with_retry_after_and_queues_nothing(make_services, i
     assert other.status_code == 202
 
 
-def test_budget_refusal_names_the_reset_time(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=0.1)
+def test_budget_refusal_names_the_reset_time(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue, caller_usd_per_day=0.1)
     client = _client(services)
     headers = {"X-Imagegen-Caller": f"budget-{unique}"}
     assert client.post("/v1/jobs", json={"prompt": unique}, headers=headers).status_code == 202
@@ -108,9 +108,9 @@ def _race(services, caller: str, unique: str, count: int) -> list[str]:
     return outcomes
 
 
-def test_concurrent_submissions_never_overspend(make_services, idle_topic, unique):
+def test_concurrent_submissions_never_overspend(make_services, idle_queue, unique):
     budget = FLASH * 5
-    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=budget)
+    services = make_services(tasks_queue=idle_queue, caller_usd_per_day=budget)
     caller = f"edge-{unique}"
     outcomes = _race(services, caller, unique, 10)
     accepted = outcomes.count("accepted")
@@ -124,8 +124,8 @@ def test_concurrent_submissions_never_overspend(make_services, idle_topic, uniqu
     assert spent <= budget + 1e-9
 
 
-def test_blocked_and_cancelled_jobs_give_their_budget_back(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=1.0)
+def test_blocked_and_cancelled_jobs_give_their_budget_back(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue, caller_usd_per_day=1.0)
     caller = f"refund-{unique}"
     blocked = submission.submit(
         services, {"prompt": f"[[block:IMAGE_SAFETY]] {unique}"}, caller=caller
@@ -140,8 +140,8 @@ def test_blocked_and_cancelled_jobs_give_their_budget_back(make_services, idle_t
     assert counter["refunded_usd"] == pytest.approx(2 * FLASH)
 
 
-def test_usage_report_matches_the_jobs(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic)
+def test_usage_report_matches_the_jobs(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue)
     client = _client(services)
     caller = f"usage-{unique}"
     ids = [
@@ -181,13 +181,13 @@ def test_usage_report_matches_the_jobs(make_services, idle_topic, unique):
 
 
 def test_sharded_budget_is_exact_in_sequence_and_loses_no_charge_concurrently(
-    make_services, idle_topic, unique
+    make_services, idle_queue, unique
 ):
     """Issue 18: a budget counter in 4 shards. In sequence the limit is exact; 12
     concurrent submissions overshoot by at most the other submissions in flight, and the
     shards always sum to exactly the accepted jobs; a refund lands on the shard its job
     charged and the sum follows."""
-    services = make_services(jobs_topic=idle_topic, caller_usd_per_day=3 * FLASH, counter_shards=4)
+    services = make_services(tasks_queue=idle_queue, caller_usd_per_day=3 * FLASH, counter_shards=4)
     caller = f"shards-{unique}"
     for i in range(3):
         submission.submit(services, {"prompt": f"{unique} seq {i}"}, caller=caller)

@@ -62,8 +62,8 @@ def _user(prompt, *parts):
     return {"role": "user", "parts": [*parts, {"text": prompt}]}
 
 
-def test_three_turn_chain_sends_five_turns_in_order(make_services, idle_topic, unique, vertex_url):
-    services = make_services(jobs_topic=idle_topic)
+def test_three_turn_chain_sends_five_turns_in_order(make_services, idle_queue, unique, vertex_url):
+    services = make_services(tasks_queue=idle_queue)
     p1, p2, p3 = (f"{unique} {text}" for text in ("a lighthouse", "at night", "in snow"))
     first = _run(services, p1, model=PRO)
     second = _run(services, p2, model=PRO, parent_job_id=first.id)
@@ -92,8 +92,8 @@ def test_three_turn_chain_sends_five_turns_in_order(make_services, idle_topic, u
     assert view["parent_job_id"] == second.id and "conversation" not in view
 
 
-def test_a_branch_from_the_first_job(make_services, idle_topic, unique, vertex_url):
-    services = make_services(jobs_topic=idle_topic)
+def test_a_branch_from_the_first_job(make_services, idle_queue, unique, vertex_url):
+    services = make_services(tasks_queue=idle_queue)
     p1, p2, p3 = (f"{unique} {text}" for text in ("a fox", "make it red", "make it blue"))
     first = _run(services, p1, model=PRO)
     red = _run(services, p2, model=PRO, parent_job_id=first.id)
@@ -104,17 +104,17 @@ def test_a_branch_from_the_first_job(make_services, idle_topic, unique, vertex_u
     assert _turns(services.jobs.get(first.id)) == base  # the parent is unchanged
 
 
-def test_a_job_routed_from_imagen_can_be_continued(make_services, idle_topic, unique):
+def test_a_job_routed_from_imagen_can_be_continued(make_services, idle_queue, unique):
     """An Imagen name is served by Gemini today, so its job has a conversation to continue."""
-    services = make_services(jobs_topic=idle_topic)
+    services = make_services(tasks_queue=idle_queue)
     old = _run(services, f"{unique} a fox", model="imagen-4.0-fast-generate-001")
     assert old.served_model == FLASH
     more = _run(services, f"{unique} redder", parent_job_id=old.id)
     assert more.parent_job_id == old.id
 
 
-def test_refine_of_a_failed_job_is_refused(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic)
+def test_refine_of_a_failed_job_is_refused(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue)
     failed = _submit(services, f"[[fail:400x1]] {unique}")
     assert generate(services, failed.id) == "failed"
     queued = _submit(services, f"{unique} still queued")
@@ -129,8 +129,8 @@ def test_refine_of_a_failed_job_is_refused(make_services, idle_topic, unique):
         ]
 
 
-def test_refine_of_another_callers_job_is_not_found(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic)
+def test_refine_of_another_callers_job_is_not_found(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue)
     theirs = _run(services, f"{unique} a secret", caller="alice@example.com")
     with pytest.raises(NotFound) as other:
         _submit(services, f"{unique} mine now", caller="bob@example.com", parent_job_id=theirs.id)
@@ -150,7 +150,7 @@ def test_refine_of_another_callers_job_is_not_found(make_services, idle_topic, u
 
 
 def test_a_chain_over_the_image_limit_drops_the_oldest(
-    make_services, idle_topic, unique, vertex_url, stack_env
+    make_services, idle_queue, unique, vertex_url, stack_env
 ):
     """A model taking 3 input images (a catalog override of Nano Banana 2): turn 1 has a
     gs:// and an inline reference and makes one image (3); turn 2 adds one reference (4),
@@ -160,7 +160,7 @@ def test_a_chain_over_the_image_limit_drops_the_oldest(
     from imagegen.domain.catalog import load_catalog
 
     three = load_catalog()[FLASH].model_dump(mode="json") | {"max_reference_images": 3}
-    services = make_services(jobs_topic=idle_topic, catalog_json=json.dumps([three]))
+    services = make_services(tasks_queue=idle_queue, catalog_json=json.dumps([three]))
     uploads = stack_env["IMAGEGEN_UPLOADS_BUCKET"]
     outputs = services.settings.outputs_bucket
     refs = []
@@ -198,9 +198,9 @@ def test_a_chain_over_the_image_limit_drops_the_oldest(
 
 
 def test_thoughts_are_kept_when_asked_and_not_sent_back(
-    make_services, idle_topic, unique, vertex_url
+    make_services, idle_queue, unique, vertex_url
 ):
-    services = make_services(jobs_topic=idle_topic)
+    services = make_services(tasks_queue=idle_queue)
     p1, p2 = f"{unique} a castle", f"{unique} add a moat"
     first = _run(services, p1, model=PRO, include_thoughts=True)
     assert _sent(vertex_url, first.id)["generationConfig"]["thinkingConfig"] == {
@@ -216,9 +216,9 @@ def test_thoughts_are_kept_when_asked_and_not_sent_back(
 
 
 def test_continuing_with_another_model_leaves_signatures_out(
-    make_services, idle_topic, unique, vertex_url
+    make_services, idle_queue, unique, vertex_url
 ):
-    services = make_services(jobs_topic=idle_topic)
+    services = make_services(tasks_queue=idle_queue)
     p1, p2 = f"{unique} a bridge", f"{unique} at dawn"
     first = _run(services, p1, model=PRO)
     job = _submit(services, p2, model=FLASH, parent_job_id=first.id)

@@ -1,6 +1,6 @@
 """Submit, cancel and sweep against the real emulators, through the real HTTP handler (the
-submit function's Flask app, in-process) with a topic nobody consumes, so jobs stay queued
-long enough to act on them."""
+submit function's Flask app, in-process) with a paused Cloud Tasks queue of the stand-in,
+so jobs stay queued long enough to act on them."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import datetime as dt
 
 import flask
 import pytest
-from google.cloud import pubsub_v1
 
 from imagegen.http_api import Api
 from imagegen.services import submission, upkeep
 
 
 @pytest.fixture
-def idle_services(make_services, idle_topic):
-    return make_services(jobs_topic=idle_topic)
+def idle_services(make_services, idle_queue):
+    return make_services(tasks_queue=idle_queue)
 
 
 @pytest.fixture
@@ -35,23 +34,13 @@ def client(idle_services):
     return app.test_client()
 
 
-def _pull(stack_env, topic: str) -> list[str]:
-    subscriber = pubsub_v1.SubscriberClient()
-    project = stack_env["GOOGLE_CLOUD_PROJECT"]
-    sub = subscriber.subscription_path(project, f"{topic}-probe")
-    try:
-        subscriber.create_subscription(name=sub, topic=f"projects/{project}/topics/{topic}")
-    except Exception as exc:
-        if "AlreadyExists" not in type(exc).__name__:
-            raise
-    got = subscriber.pull(subscription=sub, max_messages=100, timeout=5)
-    if got.received_messages:
-        subscriber.acknowledge(subscription=sub, ack_ids=[m.ack_id for m in got.received_messages])
-    return [m.message.attributes["job_id"] for m in got.received_messages]
+def _job_ids(tasks, queue: str) -> list[str]:
+    """The jobs whose tasks wait in `queue` (a task is named by its job id, or the job id and
+    a suffix when the job was queued again)."""
+    return [name.rpartition("/tasks/")[2].split("-")[0] for name in tasks.names(queue)]
 
 
-def test_submit_records_and_publishes(client, idle_services, stack_env, unique):
-    _pull(stack_env, "idle-jobs")  # drain
+def test_submit_records_and_enqueues(client, idle_services, tasks, unique):
     response = client.post("/v1/jobs", json={"prompt": f"{unique} a boat"})
     assert response.status_code == 202
     job = response.get_json()
@@ -59,7 +48,8 @@ def test_submit_records_and_publishes(client, idle_services, stack_env, unique):
     assert response.headers["Location"] == job["status_url"]
     stored = idle_services.jobs.get(job["id"])
     assert stored.request["model"] == "gemini-3.1-flash-image"
-    assert job["id"] in _pull(stack_env, "idle-jobs")
+    # its task is named by the job id (a retried create meets it instead of making another)
+    assert job["id"] in _job_ids(tasks, "idle-jobs")
 
 
 def test_cancel_a_queued_job(client, unique):
@@ -93,8 +83,8 @@ def test_idempotency_key(client, unique):
     assert bob.status_code == 202 and bob.get_json()["id"] != first.get_json()["id"]
 
 
-def test_invalid_request_writes_nothing(client, idle_services, stack_env, unique):
-    _pull(stack_env, "idle-jobs")
+def test_invalid_request_writes_nothing(client, idle_services, tasks, unique):
+    before = tasks.names("idle-jobs")
     response = client.post(
         "/v1/jobs",
         json={
@@ -107,40 +97,50 @@ def test_invalid_request_writes_nothing(client, idle_services, stack_env, unique
     assert response.status_code == 400
     fields = {d["field"] for d in response.get_json()["error"]["details"]}
     assert fields == {"number_of_images", "aspect_ratio"}
-    assert _pull(stack_env, "idle-jobs") == []
+    assert tasks.names("idle-jobs") == before
 
 
-def test_publish_failure_is_503_and_leaves_no_job(make_services, idle_topic, unique):
-    services = make_services(jobs_topic="no-such-topic")
+def test_queue_failure_is_503_and_leaves_no_job(make_services, idle_queue, unique):
+    services = make_services(tasks_queue="no-such-queue")
     with pytest.raises(Exception) as info:
         submission.submit(services, {"prompt": unique}, idempotency_key=unique)
     assert getattr(info.value, "http_status", None) == 503
     # nothing was kept: the same key on a working queue makes a new job, not a replay
-    working = make_services(jobs_topic=idle_topic)
+    working = make_services(tasks_queue=idle_queue)
     again = submission.submit(working, {"prompt": unique}, idempotency_key=unique)
     assert again.created
 
 
-def test_sweep_republishes_idle_jobs_and_expires_overdue_ones(idle_services, stack_env, unique):
-    _pull(stack_env, "idle-jobs")
-    idle = submission.submit(idle_services, {"prompt": f"{unique} idle"}).job
+def test_sweep_requeues_jobs_whose_task_is_gone_and_expires_overdue_ones(
+    idle_services, tasks, unique
+):
+    """A job waiting its turn (its task still in the queue) is not queued again, however long
+    it waits; one whose task is gone gets a fresh one (recorded on the job); an overdue one
+    fails."""
+    waiting = submission.submit(idle_services, {"prompt": f"{unique} waiting"}).job
+    lost = submission.submit(idle_services, {"prompt": f"{unique} lost"}).job
     overdue = submission.submit(idle_services, {"prompt": f"{unique} overdue"}).job
     idle_services.jobs._ref(overdue.id).update(
         {"deadline_at": dt.datetime(2000, 1, 1, tzinfo=dt.UTC)}
     )
-    _pull(stack_env, "idle-jobs")
+    tasks.delete(idle_services.queue.task_name(lost.id, lost.model))
     later = dt.datetime.now(dt.UTC) + dt.timedelta(
         seconds=idle_services.settings.requeue_after_seconds + 5
     )
     counts = upkeep.sweep(idle_services, now=later)
-    assert counts["expired"] >= 1 and counts["republished"] >= 1
-    assert idle.id in _pull(stack_env, "idle-jobs")
+    assert counts["expired"] >= 1 and counts["republished"] >= 1 and counts["waiting"] >= 1
+    names = tasks.names("idle-jobs")
+    assert [t for t in names if f"/tasks/{waiting.id}" in t] == [
+        idle_services.queue.task_name(waiting.id, waiting.model)
+    ], "a job whose task still waits is not queued again"
+    fresh = [t for t in names if f"/tasks/{lost.id}-" in t]
+    assert len(fresh) == 1 and idle_services.jobs.get(lost.id).task == fresh[0]
     assert idle_services.jobs.get(overdue.id).error.code == "deadline_exceeded"
-    assert idle_services.jobs.get(idle.id).state == "queued"
+    assert idle_services.jobs.get(lost.id).state == "queued"
 
 
-def test_body_over_the_limit_is_413(make_services, idle_topic):
-    api = Api(make_services(jobs_topic=idle_topic, max_body_bytes=1000))
+def test_body_over_the_limit_is_413(make_services, idle_queue):
+    api = Api(make_services(tasks_queue=idle_queue, max_body_bytes=1000))
     app = flask.Flask(__name__)
     app.add_url_rule("/v1/jobs", "jobs", lambda: api.handle(flask.request), methods=["POST"])
     response = app.test_client().post("/v1/jobs", json={"prompt": "x" * 2000})

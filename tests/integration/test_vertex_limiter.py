@@ -1,5 +1,5 @@
 """The shared Vertex limiter on the Firestore emulator: slots are never over-granted across
-workers, a job whose turn is later goes back unclaimed, a paced dead letter is re-published,
+workers, a job whose turn is later goes back unclaimed, a paced dead letter is left queued,
 and a 429 cuts the rate once per burst."""
 
 from __future__ import annotations
@@ -57,26 +57,26 @@ def test_slots_are_never_over_granted_across_workers(make_services, unique):
     assert len(granted) < 20
 
 
-def test_paced_job_goes_back_unclaimed_and_its_dead_letter_republishes(
-    make_services, idle_topic, unique
+def test_paced_job_goes_back_unclaimed_with_retry_after_and_its_dead_letter_waits(
+    make_services, idle_queue, unique
 ):
     services = make_services(
-        jobs_topic=idle_topic, vertex_requests_per_minute=60, limiter_max_wait_seconds=0
+        tasks_queue=idle_queue, vertex_requests_per_minute=60, limiter_max_wait_seconds=0
     )
     now = [1_800_000_000.5]  # a clock the test moves: one slot a window
     services.limiter = _limiter(services, 60, f"pace-{unique}", clock=lambda: now[0])
     first = submission.submit(services, {"prompt": f"{unique} one"}).job.id
     second = submission.submit(services, {"prompt": f"{unique} two"}).job.id
     assert generate(services, first) == "succeeded"
-    with pytest.raises(PacedLater):
+    with pytest.raises(PacedLater) as paced:
         generate(services, second)  # the window's one slot is gone; no wait allowed
+    assert paced.value.retry_after is not None and paced.value.retry_after >= 1  # Retry-After
     job = services.jobs.get(second)
     assert job.state == "queued" and job.attempts == 0 and job.paced_at
-    published = []
-    services.queue.publish = lambda job_id, **attrs: published.append((job_id, attrs))
+    # a dead letter of the Pub/Sub path (before issue 27) of a paced job fails nothing: the
+    # job stays queued for its task (or the sweeper)
     assert upkeep.dead_letter(services, second, 5) is False
     assert services.jobs.get(second).state == "queued"
-    assert published == [(second, {"paced": "1"})]
     now[0] += 1.0  # the next window has a slot again
     assert generate(services, second) == "succeeded"
 

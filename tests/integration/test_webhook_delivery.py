@@ -38,9 +38,9 @@ def receiver_factory() -> Iterator:
 
 def _services(make_services, **overrides):
     # These tests call deliver/handle_event themselves (the stack's own deliver_webhooks
-    # would race them), so events go to a tap topic and jobs to a topic nobody consumes.
+    # would race them), so events go to a tap topic and jobs to a paused queue.
     defaults = {
-        "jobs_topic": "idle-jobs",
+        "tasks_queue": "idle-jobs",
         "events_topic": "job-events-tap",
         "webhook_min_backoff_seconds": 0.2,
         "webhook_max_backoff_seconds": 0.4,
@@ -49,8 +49,8 @@ def _services(make_services, **overrides):
 
 
 @pytest.fixture(autouse=True)
-def _idle(idle_topic):
-    """Jobs made here stay queued (the idle topic has no consumer)."""
+def _idle(idle_queue):
+    """Jobs made here stay queued (the idle queue is paused)."""
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,9 @@ def _image(services, uri) -> Image.Image:
 
 
 def test_gemini_job_succeeds_with_outputs_and_metadata(
-    make_services, idle_topic, unique, vertex_url
+    make_services, idle_queue, unique, vertex_url
 ):
-    services = make_services(jobs_topic=idle_topic)
+    services = make_services(tasks_queue=idle_queue)
     job_id = _submit(services, unique, aspect_ratio="16:9", labels={"team": "art"})
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
@@ -53,9 +53,9 @@ def test_gemini_job_succeeds_with_outputs_and_metadata(
 
 
 def test_a_routed_imagen_job_records_what_was_asked_and_what_served(
-    make_services, idle_topic, unique, vertex_url
+    make_services, idle_queue, unique, vertex_url
 ):
-    services = make_services(jobs_topic=idle_topic)
+    services = make_services(tasks_queue=idle_queue)
     job_id = _submit(
         services,
         unique,
@@ -79,11 +79,11 @@ def test_a_routed_imagen_job_records_what_was_asked_and_what_served(
 
 
 def test_a_failed_call_keeps_the_other_images_and_asks_only_for_the_missing(
-    make_services, idle_topic, unique, vertex_url
+    make_services, idle_queue, unique, vertex_url
 ):
     """Three images, one call fails with 503 once: the two that came back are stored at
     once and the retry asks for one image, not three (none generated or billed twice)."""
-    services = make_services(jobs_topic=idle_topic)
+    services = make_services(tasks_queue=idle_queue)
     rule = {"match": {"prompt_contains": unique}, "status": 503, "times": 1}
     requests.post(f"{vertex_url}/_standin/faults", json={"rules": [rule]}, timeout=5)
     try:
@@ -99,11 +99,11 @@ def test_a_failed_call_keeps_the_other_images_and_asks_only_for_the_missing(
 
 
 def test_a_redelivery_continues_from_the_images_stored(
-    make_services, idle_topic, unique, vertex_url
+    make_services, idle_queue, unique, vertex_url
 ):
     """The attempt runs out of time after two of three images: they are recorded on the job
     and the redelivered attempt asks Vertex for the third only."""
-    services = make_services(jobs_topic=idle_topic, call_budget_seconds=1.5)
+    services = make_services(tasks_queue=idle_queue, call_budget_seconds=1.5)
     rule = {"match": {"prompt_contains": unique}, "status": 503, "times": 1, "latency_ms": 1200}
     requests.post(f"{vertex_url}/_standin/faults", json={"rules": [rule]}, timeout=5)
     try:
@@ -123,9 +123,9 @@ def test_a_redelivery_continues_from_the_images_stored(
 
 
 def test_a_delivered_size_that_differs_is_a_warning_and_priced_as_delivered(
-    make_services, idle_topic, unique
+    make_services, idle_queue, unique
 ):
-    services = make_services(jobs_topic=idle_topic)
+    services = make_services(tasks_queue=idle_queue)
     job_id = _submit(services, f"[[size:1K]] {unique}", image_size="4K", aspect_ratio="1:1")
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
@@ -136,31 +136,31 @@ def test_a_delivered_size_that_differs_is_a_warning_and_priced_as_delivered(
     assert "1024x1024" in warning and "4096x4096" in warning
 
 
-def test_redelivery_of_a_finished_job_does_nothing(make_services, idle_topic, unique, vertex_url):
-    services = make_services(jobs_topic=idle_topic)
+def test_redelivery_of_a_finished_job_does_nothing(make_services, idle_queue, unique, vertex_url):
+    services = make_services(tasks_queue=idle_queue)
     job_id = _submit(services, unique)
     generate(services, job_id)
     assert generate(services, job_id) == "terminal"
     assert len(_requests_for(vertex_url, unique)) == 1
 
 
-def test_gemini_safety_block_ends_blocked(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic)
+def test_gemini_safety_block_ends_blocked(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue)
     job_id = _submit(services, f"[[block:IMAGE_SAFETY]] {unique}")
     assert generate(services, job_id) == "blocked"
     job = services.jobs.get(job_id)
     assert job.outputs == [] and "IMAGE_SAFETY" in job.error.message
 
 
-def test_quota_errors_are_retried_within_the_call(make_services, idle_topic, unique, vertex_url):
-    services = make_services(jobs_topic=idle_topic)
+def test_quota_errors_are_retried_within_the_call(make_services, idle_queue, unique, vertex_url):
+    services = make_services(tasks_queue=idle_queue)
     job_id = _submit(services, f"[[fail:429x2]] {unique}")
     assert generate(services, job_id) == "succeeded"
     assert len(_requests_for(vertex_url, unique)) == 3
 
 
-def test_not_served_fails_over_to_the_next_location(make_services, idle_topic, unique, vertex_url):
-    services = make_services(jobs_topic=idle_topic, fallback_locations=["us-central1", "us-east1"])
+def test_not_served_fails_over_to_the_next_location(make_services, idle_queue, unique, vertex_url):
+    services = make_services(tasks_queue=idle_queue, fallback_locations=["us-central1", "us-east1"])
     job_id = _submit(services, f"[[notserved:global]] {unique}", model="gemini-3-pro-image")
     assert generate(services, job_id) == "succeeded"
     job = services.jobs.get(job_id)
@@ -168,8 +168,8 @@ def test_not_served_fails_over_to_the_next_location(make_services, idle_topic, u
     assert [r["location"] for r in _requests_for(vertex_url, unique)] == ["global", "us-central1"]
 
 
-def test_out_of_time_hands_the_job_back_for_redelivery(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic, call_budget_seconds=0.5)
+def test_out_of_time_hands_the_job_back_for_redelivery(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue, call_budget_seconds=0.5)
     job_id = _submit(services, f"[[fail:503x50]] {unique}")
     with pytest.raises(RetryLater):
         generate(services, job_id)
@@ -182,15 +182,15 @@ def test_out_of_time_hands_the_job_back_for_redelivery(make_services, idle_topic
     assert job.state == "failed" and "after 5 delivery attempts" in job.error.message
 
 
-def test_final_upstream_error_fails_at_once(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic)
+def test_final_upstream_error_fails_at_once(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue)
     job_id = _submit(services, f"[[fail:400x1]] {unique}")
     assert generate(services, job_id) == "failed"
     assert services.jobs.get(job_id).error.code == "upstream_final"
 
 
-def test_attempts_beyond_the_limit_fail_the_job(make_services, idle_topic, unique):
-    services = make_services(jobs_topic=idle_topic, max_attempts=1, call_budget_seconds=0.2)
+def test_attempts_beyond_the_limit_fail_the_job(make_services, idle_queue, unique):
+    services = make_services(tasks_queue=idle_queue, max_attempts=1, call_budget_seconds=0.2)
     job_id = _submit(services, f"[[fail:500x9]] {unique}")
     with pytest.raises(RetryLater):
         generate(services, job_id)
@@ -198,10 +198,10 @@ def test_attempts_beyond_the_limit_fail_the_job(make_services, idle_topic, uniqu
     assert services.jobs.get(job_id).error.code == "attempts_exhausted"
 
 
-def test_a_slow_call_is_cut_at_the_time_left(make_services, idle_topic, unique):
+def test_a_slow_call_is_cut_at_the_time_left(make_services, idle_queue, unique):
     import time
 
-    services = make_services(jobs_topic=idle_topic, call_budget_seconds=2)
+    services = make_services(tasks_queue=idle_queue, call_budget_seconds=2)
     job_id = _submit(services, f"[[latency:6000]] {unique}")
     started = time.monotonic()
     with pytest.raises(RetryLater):
@@ -217,13 +217,13 @@ def _sent(vertex_url, unique):
 
 
 def test_gemini_wire_with_references_sizes_and_mapping(
-    make_services, idle_topic, unique, vertex_url, stack_env
+    make_services, idle_queue, unique, vertex_url, stack_env
 ):
     """gemini-3-pro-image at 2K with a gs:// and an inline reference; enums arrive as
     integers (the client sends `$alt=json;enum-encoding=int`)."""
     import base64
 
-    services = make_services(jobs_topic=idle_topic)
+    services = make_services(tasks_queue=idle_queue)
     png = io.BytesIO()
     Image.new("RGB", (8, 8), "white").save(png, "PNG")
     inline = base64.b64encode(png.getvalue()).decode()

@@ -39,6 +39,7 @@ PUB = "google_pubsub_topic_iam_member"
 GCS = "google_storage_bucket_iam_member"
 SA = "google_service_account"
 PLATFORM = ["push_invoker", "upload_trigger", "scheduler", "build"]
+# the jobs topic's publishers before issue 27 (jobs are Cloud Tasks tasks now): destroyed
 JOBS = ["submit", "on_upload", "sweep"]
 EVENTS = ["submit", "generate", "on_upload", "dead_letter", "sweep"]
 # Every address of BEFORE's terraform/ that is now an instance of a for_each resource.
@@ -69,7 +70,6 @@ OLD_ADDRESSES = {
     f'{SUB}_iam_member.webhooks_dead_letter_source["webhook-retries"]': (
         f'{SUB}_iam_member.dead_letter_source["webhook-retries"]'
     ),
-    **{f'{PUB}.jobs_publisher["{f}"]': f'{PUB}.publisher["jobs/{f}"]' for f in JOBS},
     **{f'{PUB}.job_events_publisher["{f}"]': f'{PUB}.publisher["job-events/{f}"]' for f in EVENTS},
     f"{PUB}.dead_letter_publisher": f'{PUB}.publisher["dead-letter/pubsub-agent"]',
     f'{PUB}.webhooks_dead_letter_publisher["agent"]': (
@@ -86,7 +86,6 @@ OLD_ADDRESSES = {
     f"{GCS}.webhooks_read_outputs": f'{GCS}.function["webhooks/outputs"]',
     f"{GCS}.webhooks_rewrite_results": f'{GCS}.function["webhooks/results"]',
     **{f"{SA}.{k}": f'{SA}.platform["{k}"]' for k in PLATFORM},
-    f"{PUB}.studio_jobs_publisher[0]": f'{PUB}.studio_publisher["jobs"]',
     f"{PUB}.studio_events_publisher[0]": f'{PUB}.studio_publisher["job-events"]',
     "google_cloud_scheduler_job.sweep": 'google_cloud_scheduler_job.sweep["sweep"]',
     "google_cloud_scheduler_job.model_check": 'google_cloud_scheduler_job.sweep["model-check"]',
@@ -186,12 +185,71 @@ INTENDED_SINCE_MODULE = {
     # issue 28: the synchronous front doors wait up to 300 s for a job on submit
     f'{M}{FN}.function["submit"]': ["service_config[0].timeout_seconds: 60 -> 360"],
 }
+# issue 27: jobs wait for their turn in Cloud Tasks queues (terraform/tasks.tf): the API, the
+# default queue (no model is paced in VARS), the tasks' invoker account and its grants, the
+# enqueuers' roles; every function reads its queues instead of the jobs topic, which nobody
+# publishes to any more (its publishers' grants go); the new API defers the data source of
+# the Cloud Storage agent to apply (its grant's member is unknown at plan, unchanged)
+TASKS_ENV = [
+    "service_config[0].environment_variables.IMAGEGEN_JOBS_TOPIC: 'imagegen-jobs' -> None",
+    "service_config[0].environment_variables.IMAGEGEN_TASKS_LOCATION: None -> 'us-central1'",
+    "service_config[0].environment_variables.IMAGEGEN_TASKS_QUEUE: None -> 'imagegen-jobs'",
+    "service_config[0].environment_variables.IMAGEGEN_TASKS_QUEUES: None -> ''",
+]
+ENQUEUERS = ["generate", "on_upload", "submit", "sweep"]
+GENERATE_DESCRIPTION = (
+    "description: 'imagegen worker: runs one job on Vertex AI (pushed by the jobs "
+    "subscription).' -> 'imagegen worker: runs one job on Vertex AI (dispatched by its Cloud "
+    "Tasks queue).'"
+)
+ISSUE_27 = {
+    **{f'{M}{FN}.function["{f}"]': TASKS_ENV for f in ("dead_letter", "deliver_webhooks")},
+    **{f'{M}{FN}.function["{f}"]': TASKS_ENV for f in ("on_upload", "sweep")},
+    f'{M}{FN}.function["generate"]': [GENERATE_DESCRIPTION, *TASKS_ENV],
+    f"{M}{RUN}.task_invoker": [": None -> {'condition': [], 'location': 'us-central1'"],
+    f'{M}google_cloud_tasks_queue.jobs["default"]': [": None -> {'app_engine_routing_override'"],
+    **{
+        f'{M}google_cloud_tasks_queue_iam_member.jobs["default/{f}/enqueuer"]': [": None -> {"]
+        for f in ENQUEUERS
+    },
+    f'{M}google_cloud_tasks_queue_iam_member.jobs["default/sweep/viewer"]': [": None -> {"],
+    f'{M}google_cloud_tasks_queue_iam_member.studio_enqueuer["default"]': [": None -> {"],
+    f"{M}{SA}_iam_member.studio_acts_as_task_invoker[0]": [": None -> {"],
+    **{
+        f'{M}{SA}_iam_member.enqueuers_act_as_task_invoker["{f}"]': [": None -> {"]
+        for f in ENQUEUERS
+    },
+    f'{M}{SA}.platform["task_invoker"]': [": None -> {'account_id': 'imagegen-task-invoker'"],
+    f'{M}google_project_service.this["cloudtasks.googleapis.com"]': [": None -> {"],
+    f"{M}google_project_iam_member.gcs_agent_pubsub_publisher": ["member: 'serviceAccount:"],
+    **{f'{M}{PUB}.publisher["jobs/{f}"]': [": {'condition': []"] for f in JOBS},
+    f'{M}{PUB}.studio_publisher["jobs"]': [": {'condition': []"],
+}
+STUDIO = INTENDED_SINCE_MODULE[f"{M}google_cloud_run_v2_service.studio[0]"]
+INTENDED_SINCE_MODULE.update(ISSUE_27)
+INTENDED_SINCE_MODULE[f"{M}google_cloud_run_v2_service.studio[0]"] = [
+    *STUDIO[:2],
+    "template[0].containers[0].env: [",
+    STUDIO[2],
+]
+INTENDED_SINCE_MODULE[f'{M}{FN}.function["submit"]'] = [
+    *TASKS_ENV,
+    "service_config[0].timeout_seconds: 60 -> 360",
+]
 INTENDED = {
     **INTENDED_SINCE_MODULE,
     # issue 18: each image is streamed to Cloud Storage, one 4 x 4K job peaks at 217 MiB
     # (bench/RESULTS.md, memory): generate's default memory follows the measurement
-    f'{M}{FN}.function["generate"]': ["service_config[0].available_memory: '1Gi' -> '512Mi'"],
+    f'{M}{FN}.function["generate"]': [
+        GENERATE_DESCRIPTION,
+        "service_config[0].available_memory: '1Gi' -> '512Mi'",
+        *TASKS_ENV,
+    ],
 }
+# before issue 19 the jobs topic's publishers had their own names: those are destroyed
+for _f in JOBS:
+    INTENDED[f'{M}{PUB}.jobs_publisher["{_f}"]'] = INTENDED.pop(f'{M}{PUB}.publisher["jobs/{_f}"]')
+INTENDED[f"{M}{PUB}.studio_jobs_publisher[0]"] = INTENDED.pop(f'{M}{PUB}.studio_publisher["jobs"]')
 
 
 def _changes(out: str) -> dict[str, list[str]]:

@@ -48,6 +48,9 @@ def test_studio_account_has_submits_rights_and_no_more(tf: TerraformConfig) -> N
         "roles/pubsub.publisher",
         "roles/storage.objectUser",
         "roles/iam.serviceAccountTokenCreator",
+        # issue 27: it queues jobs as Cloud Tasks tasks, as submit does
+        "roles/cloudtasks.enqueuer",
+        "roles/iam.serviceAccountUser",
     }
     assert not any(
         r.body.get("role") == "roles/aiplatform.user" and "studio" in str(r.body)

@@ -35,7 +35,9 @@ REQUIRED_ENV = {
     "GOOGLE_CLOUD_PROJECT",
     "IMAGEGEN_OUTPUTS_BUCKET",
     "IMAGEGEN_UPLOADS_BUCKET",
-    "IMAGEGEN_JOBS_TOPIC",
+    "IMAGEGEN_TASKS_LOCATION",
+    "IMAGEGEN_TASKS_QUEUE",
+    "IMAGEGEN_TASKS_QUEUES",
     "IMAGEGEN_JOBS_COLLECTION",
     "IMAGEGEN_FIRESTORE_DATABASE",
     "IMAGEGEN_ALLOWED_LOCATIONS",
@@ -68,6 +70,7 @@ API_FOR_RESOURCE = {
     "google_logging_metric": "logging.googleapis.com",
     "google_monitoring_": "monitoring.googleapis.com",
     "google_secret_manager_": "secretmanager.googleapis.com",
+    "google_cloud_tasks_": "cloudtasks.googleapis.com",
 }
 
 # Every deployment needs these even though no resource type names them.
@@ -226,21 +229,56 @@ def _function_members(names) -> set[str]:
 
 
 def test_jobs_topic_publishers(tf: TerraformConfig) -> None:
+    """Nobody publishes job IDs since issue 27 (jobs are Cloud Tasks tasks): the jobs topic
+    only drains what it held."""
     publishers = [
         r
         for r in expanded(tf, "google_pubsub_topic_iam_member")
         if r.body.get("topic") == "${google_pubsub_topic.jobs.name}"
     ]
-    assert publishers and all(p.body["role"] == "roles/pubsub.publisher" for p in publishers)
-    functions = {p.body["member"] for p in publishers if "function[" in p.body["member"]}
-    assert functions == _function_members({"submit", "on_upload", "sweep"})
+    assert not publishers, [p.address for p in publishers]
     project_publishers = [
         r
         for r in tf.of_type("google_project_iam_member")
         if r.body.get("role") == "roles/pubsub.publisher"
         and "google_service_account.function" in str(r.body.get("member"))
     ]
-    assert not project_publishers, "functions publish to the jobs topic only, never project-wide"
+    assert not project_publishers, "functions publish to topics only, never project-wide"
+
+
+def test_task_queues_and_their_grants(tf: TerraformConfig) -> None:
+    """Issue 27: tasks reach generate with the task invoker's token; the functions that
+    queue jobs may create tasks in the queues (and act as that account), the sweeper may
+    read them; all of it on the queues and the one account, nothing project-wide."""
+    queue = tf.get("google_cloud_tasks_queue", "jobs")
+    target = block(queue.body, "http_target")
+    oidc = block(target, "oidc_token")
+    assert oidc["service_account_email"] == (
+        '${google_service_account.platform["task_invoker"].email}'
+    )
+    retry = block(queue.body, "retry_config")
+    assert retry["max_attempts"] == -1, "a task is never given up before the job's deadline"
+    assert retry["max_retry_duration"] == "${var.job_deadline_seconds}s"
+    enqueuers = as_map(tf.locals["enqueuers"])
+    assert set(enqueuers) == {"submit", "on_upload", "sweep", "generate"}
+    grants = tf.get("google_cloud_tasks_queue_iam_member", "jobs").body["for_each"]
+    assert "roles/cloudtasks.enqueuer" in grants and "roles/cloudtasks.viewer" in grants
+    act_as = tf.get("google_service_account_iam_member", "enqueuers_act_as_task_invoker")
+    assert act_as.body["role"] == "roles/iam.serviceAccountUser"
+    assert act_as.body["for_each"] == "${local.enqueuers}"
+    project_tasks = [
+        r
+        for r in tf.of_type("google_project_iam_member")
+        if str(r.body.get("role", "")).startswith("roles/cloudtasks.")
+    ]
+    assert not project_tasks, "Cloud Tasks roles are granted on the queues"
+
+
+def test_lineup_models_match_the_catalog(tf: TerraformConfig) -> None:
+    """terraform/tasks.tf's copy of the catalog's models (the paced models' queues)."""
+    from imagegen.domain.catalog import load_catalog
+
+    assert tf.locals["lineup_models"] == [spec.id for spec in load_catalog("", "")]
 
 
 def test_pubsub_service_agent_can_dead_letter(tf: TerraformConfig) -> None:
@@ -326,7 +364,7 @@ def test_on_upload_never_writes_the_uploads_bucket(tf: TerraformConfig) -> None:
 
 def test_invocation_grants_are_per_service(tf: TerraformConfig) -> None:
     expected = {
-        "generate": '${google_service_account.platform["push_invoker"].member}',
+        "generate": '${google_service_account.platform["push_invoker"].member}',  # draining
         "dead_letter": '${google_service_account.platform["push_invoker"].member}',
         "on_upload": '${google_service_account.platform["upload_trigger"].member}',
         "sweep": '${google_service_account.platform["scheduler"].member}',
@@ -349,6 +387,11 @@ def test_invocation_grants_are_per_service(tf: TerraformConfig) -> None:
     assert as_map(tf.locals["functions"])["submit"]["invoker"] is None, (
         "submit's callers are var.invoker_members"
     )
+    # issue 27: Cloud Tasks dispatches jobs to generate with the task invoker's token
+    generate = '${google_cloudfunctions2_function.function["generate"].name}'
+    tasks = '${google_service_account.platform["task_invoker"].member}'
+    assert tasks in grants.get(generate, set()), "the task invoker must invoke generate"
+    grants[generate].discard(tasks)
     for fn, member in expected.items():
         name = f'${{google_cloudfunctions2_function.function["{fn}"].name}}'
         assert grants.get(name) == {member}, f"{fn} must be invocable by {member} only"

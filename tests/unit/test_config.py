@@ -43,7 +43,11 @@ def test_every_variable_terraform_sets_is_a_setting():
 
 def test_defaults_without_any_variable(env):
     s = env()
-    assert (s.jobs_topic, s.events_topic, s.retired_models) == ("jobs", "job-events", "route")
+    assert (s.tasks_queue, s.events_topic, s.retired_models) == (
+        "imagegen-jobs",
+        "job-events",
+        "route",
+    )
     assert (s.lease_seconds, s.max_attempts, s.counter_shards) == (600.0, 5, 1)
     assert (s.trust_caller_header, s.allowed_locations, s.trace_exporter) == (False, [], "none")
     assert (s.log_level, s.service_name, s.project) == ("INFO", "imagegen", "")
@@ -100,4 +104,4 @@ def test_a_missing_required_setting_names_its_variable(env):
 
 def test_settings_are_frozen(env):
     with pytest.raises(ValueError, match="frozen"):
-        env().jobs_topic = "other"  # type: ignore[misc]
+        env().tasks_queue = "other"  # type: ignore[misc]

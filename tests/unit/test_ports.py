@@ -17,7 +17,7 @@ from imagegen.adapters.events_pubsub import EventTopic
 from imagegen.adapters.jobs_firestore import JobStore
 from imagegen.adapters.limiter_firestore import FirestoreLimiter
 from imagegen.adapters.model_garden import ModelGarden
-from imagegen.adapters.queue_pubsub import JobQueue
+from imagegen.adapters.queue_tasks import TaskQueue
 from imagegen.adapters.signer import UrlSigner
 from imagegen.adapters.storage_gcs import Storage
 from imagegen.adapters.vertex import VertexClient
@@ -27,7 +27,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "functions" / "imagegen"
 # Services attribute -> (port, the adapter bootstrap builds for it)
 WIRING = {
     "jobs": (ports.JobStore, JobStore),
-    "queue": (ports.JobQueue, JobQueue),
+    "queue": (ports.JobQueue, TaskQueue),
     "storage": (ports.ObjectStore, Storage),
     "vertex": (ports.ImageModel, VertexClient),
     "model_garden": (ports.ModelRegistry, ModelGarden),

@@ -167,6 +167,18 @@ NEEDS: tuple[Need, ...] = (
         _page("cloudscheduler"),
     ),
     Need(
+        "google_cloud_tasks_queue",
+        "cloudtasks.queues.create; actAs the account of its OIDC token",
+        ("roles/cloudtasks.admin", "roles/iam.serviceAccountUser"),
+        _page("cloudtasks"),
+    ),
+    Need(
+        "google_cloud_tasks_queue_iam_member",
+        "cloudtasks.queues.setIamPolicy",
+        ("roles/cloudtasks.admin",),
+        _page("cloudtasks"),
+    ),
+    Need(
         "google_secret_manager_secret",
         "secretmanager.secrets.create",
         ("roles/secretmanager.admin",),

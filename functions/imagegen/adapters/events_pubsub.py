@@ -1,6 +1,6 @@
 """Publishing job events (structured-mode CloudEvents) and webhook retries to Pub/Sub.
 
-One Publish RPC per event, waiting for the server's id (as `queue_pubsub` does for jobs):
+One Publish RPC per event, waiting for the server's id (the client's batching only adds latency):
 a transition's outbox entry is removed only after the event is stored by Pub/Sub.
 """
 

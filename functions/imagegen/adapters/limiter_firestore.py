@@ -95,6 +95,14 @@ class FirestoreLimiter:
         snap = ref.get()
         return snap.to_dict() if snap.exists else None
 
+    def blocked_until(self, model: str, location: str) -> dt.datetime | None:
+        """Until when Vertex said this route's quota is spent (issue 27); None when it did
+        not, or that time has passed."""
+        until = blocked_until(self._read_state(self._state_ref(model, location)))
+        if until <= self._clock():
+            return None
+        return dt.datetime.fromtimestamp(until, dt.UTC)
+
     def throttled(self, model: str, location: str, resets_at: dt.datetime | None = None) -> bool:
         """Vertex answered 429 anyway: cut the rate (once per cooldown) and, when the 429 said
         when its quota frees (`resets_at`, issue 27), take no slot before then. True if the

@@ -1,5 +1,6 @@
 """The job, as an aggregate: its states, its typed fields, and every change of its life as a
-method (`submitted`, `claim`, `progress`, `finish`, `requeue`, `fail`, `cancel`, `paced`).
+method (`submitted`, `claim`, `progress`, `finish`, `requeue`, `fail`, `cancel`, `paced`,
+`park`, `queued_again`).
 
 A change returns the new `Job` (the old one is never modified). A change of state also
 raises the job event it causes: the entry is appended to the job's outbox
@@ -161,6 +162,10 @@ class Job(Results):
     finished_at: dt.datetime | None = None
     lease_expires_at: dt.datetime | None = None
     paced_at: dt.datetime | None = None
+    # issue 27: the Cloud Tasks task that delivers it next when it is not its first (named by
+    # the job id: adapters/queue_tasks.py), and until when it is parked (a spent quota)
+    task: str | None = None
+    parked_until: dt.datetime | None = None
     # multi-turn (refine) and keys
     conversation: list[Turn] | None = None
     parent_job_id: str | None = None
@@ -381,6 +386,35 @@ class Job(Results):
                 f"job {self.id} is {self.state}; only a queued job can be cancelled"
             ) from None
         return self._moved(State.CANCELLED, now, finished_at=now)
+
+    def park(
+        self,
+        until: dt.datetime,
+        task: str,
+        now: dt.datetime,
+        attempt: int | None = None,
+        error: JobError | None = None,
+    ) -> Job | None:
+        """Wait, queued, for a spent Vertex AI quota to reset (issue 27): the task that
+        delivers it at `until` is `task`. A queued job parks before its claim (no attempt
+        spent, no transition); a running `attempt` that met the spent quota goes back to
+        queued with the quota's `error`. None when the attempt lost the job, or when the
+        job is neither."""
+        if attempt is not None:
+            if not self.holds(attempt):
+                return None
+            moved = self._moved(State.QUEUED, now, error=error, lease_expires_at=None)
+            return moved._with(parked_until=until, task=task)
+        if self.state != State.QUEUED:
+            return None
+        return self._changed(now, parked_until=until, task=task)
+
+    def queued_again(self, task: str, now: dt.datetime) -> Job | None:
+        """The sweeper gave the job a fresh task (its last one is gone, or its worker's
+        lease ran out); None when it has ended meanwhile. No transition."""
+        if self.terminal:
+            return None
+        return self._changed(now, task=task, parked_until=None)
 
     def paced(self, now: dt.datetime) -> Job:
         """Note that a delivery went back for pacing (issue 18), so a dead letter

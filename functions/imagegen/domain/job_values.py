@@ -138,6 +138,14 @@ class JobError(Value):
     deleted_outputs: list[str] | None = Field(
         default=None, description="result_too_large: the images deleted with the job"
     )
+    scope: str | None = Field(
+        default=None,
+        description="quota_exhausted: which Vertex AI quota is spent (day, minute, shared, "
+        "provisioned_throughput, unknown; issue 27)",
+    )
+    resets_at: dt.datetime | None = Field(
+        default=None, description="quota_exhausted: when Vertex AI's quota resets"
+    )
 
 
 class ServedBy(Value):

@@ -83,7 +83,7 @@ def submit(
     created, stored = _record(services, job, written)
     if not created:
         return _replay(stored, fingerprint, job_id)
-    _queue(services, job_id)
+    _queue(services, stored)
     log.info("job queued", extra=_queued_line(job))
     return Submitted(stored, created=True)
 
@@ -125,17 +125,19 @@ def _replay(stored: Job, fingerprint: str, job_id: str) -> Submitted:
     return Submitted(stored, created=False)
 
 
-def _queue(services: Services, job_id: str) -> None:
-    """Hand the job to a worker; when the queue is down, withdraw it (Unavailable, 503)."""
+def _queue(services: Services, job: Job) -> None:
+    """Hand the job to a worker: its first task, named by its id, in its model's queue
+    (issue 27); when the queue is down, withdraw it (Unavailable, 503)."""
+    job_id = job.id
     try:
-        services.queue.publish(job_id)
+        services.queue.enqueue(services.queue.task_name(job_id, job.model), job_id)
     except Unavailable:
         log.error("publish failed; withdrawing the job", extra={"job_id": job_id})
         try:  # the cancel gives back any budget it reserved
             services.jobs.transact(job_id, lambda job: job.cancel(utcnow()))
             services.jobs.delete(job_id)
         except Exception:
-            # The sweeper re-publishes queued jobs that were never picked up.
+            # The sweeper queues again a queued job whose task is not waiting.
             log.exception(
                 "could not withdraw job; the sweeper will queue it", extra={"job_id": job_id}
             )

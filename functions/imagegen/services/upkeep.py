@@ -1,6 +1,11 @@
-"""The safety nets: dead letters end jobs whose deliveries ran out; the sweeper re-queues
-jobs nobody is working on and fails those past their deadline. Together they make sure no
-job stays non-terminal for ever."""
+"""The safety nets: the sweeper queues again the jobs nobody is working on and fails those
+past their deadline; dead letters (of the Pub/Sub path before issue 27) end jobs whose
+deliveries ran out. Together they make sure no job stays non-terminal for ever.
+
+A job waits for its turn as a Cloud Tasks task (issue 27), behind a backlog that may take
+longer than the sweeper's idle threshold: the sweeper asks whether the job's task still
+waits (`JobQueue.waiting`) before it makes another, so a backlog is not delivered twice;
+a job parked until a quota resets is left alone until then."""
 
 from __future__ import annotations
 
@@ -21,10 +26,9 @@ def dead_letter(services: Services, job_id: str, delivery_attempts: int | None) 
     """Fail a job whose message exhausted its deliveries, keeping its last error."""
     job = services.jobs.get(job_id)
     if _paced(job, services.settings.max_attempts):
-        # handed back for pacing until Pub/Sub gave up on the message: a fresh one, not a
-        # failure (the job's deadline still ends it: the sweeper fails overdue jobs)
-        services.queue.publish(job_id, paced="1")
-        log.warning("dead letter of a paced job; re-published", extra={"job_id": job_id})
+        # handed back for pacing until Pub/Sub gave up on the message: not a failure; the
+        # sweeper gives the queued job a task (and its deadline still ends it)
+        log.warning("dead letter of a paced job; left to the sweeper", extra={"job_id": job_id})
         return False
     last = job.error.message if job and job.error else "no error recorded"
     tries = f" after {delivery_attempts} delivery attempts" if delivery_attempts else ""
@@ -56,35 +60,66 @@ def _paced(job: Job | None, max_attempts: int) -> bool:
     return job.attempts < max_attempts
 
 
+# Pages of stale jobs one sweep reads per state: jobs waiting in a backlog or parked are
+# skipped, and must not hide the ones behind them for ever.
+SWEEP_PAGES = 4
+
+
 def sweep(services: Services, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Re-publish queued jobs idle longer than the threshold and running jobs whose lease
-    ran out; fail every non-terminal job past its deadline. Safe to run concurrently: each
-    change is a transaction, and a duplicate publish is ignored by the worker's claim."""
+    """Queue again the queued jobs idle longer than the threshold whose task no longer
+    waits, and the running jobs whose lease ran out; fail every non-terminal job past its
+    deadline. Safe to run concurrently: each change is a transaction, and a duplicate
+    task is ignored by the worker's claim."""
     s = services.settings
     now = now or utcnow()
     idle_since = now - dt.timedelta(seconds=s.requeue_after_seconds)
-    counts = {"republished": 0, "expired": 0, "errors": 0}
-    stale = services.jobs.stale(State.QUEUED, idle_since)
-    stale += services.jobs.stale(State.RUNNING, now - dt.timedelta(seconds=s.lease_seconds))
+    counts = {"republished": 0, "waiting": 0, "expired": 0, "errors": 0}
+    stale = _stale(services, State.QUEUED, idle_since)
+    stale += _stale(services, State.RUNNING, now - dt.timedelta(seconds=s.lease_seconds))
     for job in stale:
-        job_id = job.id
         if job.overdue(now):
             if _expire(services, job):
                 counts["expired"] += 1
-                log.error("job expired", extra={"job_id": job_id, "state": "failed"})
+                log.error("job expired", extra={"job_id": job.id, "state": "failed"})
             continue
         if job.state == State.RUNNING and job.leased(now):
             continue
         try:
-            services.queue.publish(job_id, sweep="1")
-            counts["republished"] += 1
-            log.warning("re-published an idle job", extra={"job_id": job_id, "state": job.state})
+            counts[_queue_again(services, job, now)] += 1
         except Unavailable:
             counts["errors"] += 1
-            log.exception("sweep could not re-publish", extra={"job_id": job_id})
+            log.exception("sweep could not queue a job again", extra={"job_id": job.id})
     counts.update(_results_upkeep(services, now))
     log.info("sweep done", extra=counts)
     return counts
+
+
+def _stale(services: Services, state: State, before: dt.datetime) -> list[Job]:
+    """Up to SWEEP_PAGES pages of jobs in `state` untouched since `before`, oldest first."""
+    found: list[Job] = []
+    for _ in range(SWEEP_PAGES):
+        page = services.jobs.stale(state, before)
+        found += page
+        if len(page) < 500 or page[-1].updated_at is None:
+            break
+        before = page[-1].updated_at
+    return found
+
+
+def _queue_again(services: Services, job: Job, now: dt.datetime) -> str:
+    """Give the job a fresh task unless its task still waits (a backlog) or it is parked
+    until later: "republished", or "waiting"."""
+    if job.state == State.QUEUED:
+        if job.parked_until is not None and job.parked_until > now:
+            return "waiting"
+        task = job.task or services.queue.task_name(job.id, job.model)
+        if services.queue.waiting(task):
+            return "waiting"
+    task = services.queue.task_name(job.id, job.model, fresh=True)
+    services.queue.enqueue(task, job.id)
+    services.jobs.transact(job.id, lambda stored: stored.queued_again(task, utcnow()))
+    log.warning("queued an idle job again", extra={"job_id": job.id, "state": job.state})
+    return "republished"
 
 
 def _expire(services: Services, job: Job) -> bool:

@@ -2,17 +2,19 @@
 (services/keeper.py), and end it — each path computes one `Ending` (an `Outcome` to finish
 the job with, or an error to hand it back with) and `_commit` writes it, in one place.
 
-Delivery is at least once, so this must be safe to run twice for one job: the claim is a
-lease in a transaction, output names are deterministic, and every later write is fenced by
-the attempt number (`Job.holds`). Every path out of here leaves the job terminal, or
-queued again with the error recorded and RetryLater raised so Pub/Sub redelivers.
+Delivery is at least once (a Cloud Tasks task, issue 27), so this must be safe to run twice
+for one job: the claim is a lease in a transaction, output names are deterministic, and
+every later write is fenced by the attempt number (`Job.holds`). Every path out of here
+leaves the job terminal, parked until a spent quota resets (with a task scheduled then), or
+queued again with the error recorded and RetryLater raised so its task is tried again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from google.api_core.exceptions import InvalidArgument
@@ -23,13 +25,23 @@ from imagegen.domain.document_size import MAX_DOCUMENT_BYTES
 from imagegen.domain.generation import reference_mime
 from imagegen.domain.job import ClaimOutcome, Job, Outcome, State, utcnow
 from imagegen.domain.job_values import BlockedImage, JobError, Output, ServedBy, Turn, cost_of
+from imagegen.domain.quota_hints import Action, QuotaHint, QuotaScope, decide
 from imagegen.domain.request import JobRequest
 from imagegen.errors import Blocked, FinalUpstream, ImagegenError, RetryableUpstream
 from imagegen.logs import get_logger
 from imagegen.ports import Claim
-from imagegen.services import inputs, lifecycle
+from imagegen.services import inputs, lifecycle, parking
 from imagegen.services.keeper import Keeper
-from imagegen.services.routes import PacedLater, RetryLater, Route, Served, pace, serve
+from imagegen.services.routes import (
+    PacedLater,
+    QuotaSpent,
+    RetryLater,
+    Route,
+    Served,
+    pace,
+    serve,
+    spent_error,
+)
 
 log = get_logger("imagegen.generate")
 
@@ -44,6 +56,7 @@ class Ending:
     outcome: Outcome | None = None
     handback: JobError | None = None
     cause: BaseException | None = None  # a hand-back's fault (raised as RetryLater from it)
+    park_until: dt.datetime | None = None  # with `handback`: park the job until then
     answer: str = ""  # what `generate` returns (tests and logs)
     level: int = logging.INFO
     message: str = ""
@@ -65,7 +78,10 @@ def generate(services: Services, job_id: str, delivery_attempt: int | None = Non
     """Run one delivery of a job; returns what happened (for logs and tests)."""
     started = time.monotonic()
     lease = services.settings.lease_seconds
-    paced = pace(services, job_id)  # raises PacedLater: the turn is later, hand back
+    turn = pace(services, job_id)  # raises PacedLater: the turn is later, hand back
+    if turn.answer is not None:  # parked or failed before the claim (a spent quota)
+        return turn.answer
+    paced = turn.route
     claim = Claim.of(services.jobs.transact(job_id, lambda job: job.claim(utcnow(), lease)))
     if claim.outcome is not ClaimOutcome.CLAIMED:
         log.info(
@@ -131,6 +147,8 @@ def _attempt(run: Delivery, paced: Route | None) -> Ending:
     try:
         served = serve(services, job, spec, req, keeper, deadline=deadline, first=paced)
         return _served(run, keeper, served)
+    except QuotaSpent as exc:
+        return _spent(run, keeper, exc)
     except RetryableUpstream as exc:
         message = "out of time for this attempt; handing back for redelivery"
         return _handback(run, exc, message, logging.WARNING)
@@ -146,6 +164,36 @@ def _attempt(run: Delivery, paced: Route | None) -> Ending:
         # Storage or an unexpected fault: hand back, let redelivery (bounded by the
         # dead-letter policy) decide.
         return _handback(run, exc, "unexpected error; handing back for redelivery")
+
+
+def _spent(run: Delivery, keeper: Keeper, spent: QuotaSpent) -> Ending:
+    """Every route met a spent per-day quota (issue 27, `quota_hints.decide`): park the job
+    until the reset when that comes before its deadline, else fail it `quota_exhausted`
+    now, saying when the quota resets. Images already stored stay on a parked job."""
+    cause = spent.cause
+    scope = QuotaScope(cause.quota_scope or QuotaScope.DAY.value)
+    found = QuotaHint(scope, cause.retry_after, None, spent.until)
+    decision = decide(found, utcnow(), backoff=0.0, time_left=0.0, deadline_at=run.job.deadline_at)
+    if decision.action is Action.FAIL:
+        error = spent_error(cause.message, spent.until, scope.value, run.job.deadline_at)
+        ending = _failed(run, error, "job failed: quota spent past its deadline")
+        outputs = keeper.outputs  # images stored before the quota ran out stay (billed)
+        outcome = Outcome(
+            state=State.FAILED,
+            error=error,
+            outputs=outputs,
+            images_produced=len(outputs),
+            cost_usd=cost_of(outputs),
+        )
+        return replace(ending, outcome=outcome)
+    assert decision.action is Action.PARK and decision.until is not None
+    return Ending(
+        handback=_error(cause, attempt=run.attempt),
+        cause=cause,
+        park_until=decision.until,
+        level=logging.WARNING,
+        message="quota spent on every route; parking the job until it resets",
+    )
 
 
 def _handback(run: Delivery, exc: Exception, message: str, level: int = logging.ERROR) -> Ending:
@@ -234,13 +282,26 @@ def _served(run: Delivery, keeper: Keeper, served: Served) -> Ending:
 
 def _commit(run: Delivery, ending: Ending) -> str:
     """Write how the delivery ends the job — the one place the worker ends a job — then
-    log it. A hand-back raises RetryLater (Pub/Sub redelivers)."""
+    log it. A hand-back raises RetryLater (its task is tried again); a park makes the task
+    that delivers the job when its quota resets."""
     services, job_id, attempt = run.services, run.job.id, run.attempt
+    if ending.handback is not None and ending.park_until is not None:
+        _log(ending, run)
+        reason = str(ending.cause)
+        return parking.park(
+            services,
+            run.job,
+            ending.park_until,
+            reason=reason,
+            attempt=attempt,
+            error=ending.handback,
+        )
     if ending.handback is not None:
         error = ending.handback
         services.jobs.transact(job_id, lambda job: job.requeue(attempt, error, utcnow()))
         _log(ending, run)
-        raise RetryLater(str(ending.cause)) from ending.cause
+        retry_after = getattr(ending.cause, "retry_after", None)
+        raise RetryLater(str(ending.cause), retry_after=retry_after) from ending.cause
     assert ending.outcome is not None
     outcome = ending.outcome
     finished = run.job.finish(attempt, outcome, utcnow())
