@@ -30,6 +30,10 @@ NOT_FOUND for one that is retired or shut down - the REST shape of
 (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/publishers.models, read
 2026-11-25). Each is recorded with method `getPublisherModel`.
 
+Batch prediction (issue 29): `projects.locations.batchPredictionJobs` create, list, get and
+cancel, in devstack/vertex_batch_standin.py, answering each request of a job like
+`:generateContent` above.
+
 Faults can also be asked for inside the prompt (so concurrent tests do not interfere):
 `[[fail:429x2]]`, `[[fail:500x1]]`, `[[fail:503]]` (every time), `[[retry_after:1]]`,
 `[[latency:2000]]`, `[[block:IMAGE_SAFETY]]`, `[[block:SAFETY]]`, `[[block:prompt]]`,
@@ -64,6 +68,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import flask
+
+from devstack.vertex_batch_standin import Answering, batch_routes
 
 # ASCII only: the default font has no em dash
 STANDIN_NOTE = "imagegen local stand-in - not a Vertex AI image"
@@ -131,14 +137,17 @@ class VertexError(Exception):
         self.message = message or STATUS_MESSAGES.get(status, "Error. (stand-in)")
         self.retry_after = retry_after
 
-    def response(self) -> flask.Response:
-        body = {
+    def body(self) -> dict[str, Any]:
+        return {
             "error": {
                 "code": self.status,
                 "message": self.message,
                 "status": STATUS_NAMES.get(self.status, "UNKNOWN"),
             }
         }
+
+    def response(self) -> flask.Response:
+        body = self.body()
         resp = flask.Response(json.dumps(body), status=self.status, mimetype="application/json")
         if self.retry_after is not None:
             resp.headers["Retry-After"] = _fmt_seconds(self.retry_after)
@@ -854,6 +863,39 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
         return {"ok": True}
 
     _lifecycle_routes(app, state)
+
+    def batch_answer(model: str, location: str, body: dict[str, Any]) -> tuple[int, dict]:
+        """One request of a batch job, answered as `:generateContent` answers it (issue 29):
+        the same placeholder images, blocks and per-prompt faults, recorded likewise."""
+        prompt = _gemini_prompt(body)
+        state.record(
+            {
+                "method": "batch.generateContent",
+                "project": "",
+                "location": location,
+                "model": model,
+                "body": body,
+                "query": {},
+                "headers": {},
+                "time": dt.datetime.now(dt.UTC).isoformat(),
+            },
+            0,
+        )
+        try:
+            if model in state.shut_down:
+                raise VertexError(
+                    404, NOT_FOUND.format(project="-", location=location, model=model)
+                )
+            spec = _find_spec("-", model, location, prompt)
+            fx = state.effects("generateContent", model, location, prompt)
+            if fx.status is not None:
+                raise VertexError(fx.status, fx.message, fx.retry_after)
+            return 200, _generate_content(state, spec, model, body, prompt, fx)
+        except VertexError as exc:
+            return exc.status, exc.body()
+
+    step = float(os.environ.get("DEVSTACK_VERTEX_BATCH_STEP_SECONDS", "0.5") or 0.5)
+    batch_routes(app, state, Answering(batch_answer, _catalog, _gemini_prompt, NOT_FOUND), step)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 # A streamed image no larger than this is held and written in one request when complete;
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 # appears in your bucket" — https://docs.cloud.google.com/storage/docs/resumable-uploads
 # (read 2026-11-25).
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+# Objects read as a stream (a batch's output) are downloaded in ranges of this size.
+READ_CHUNK_BYTES = 4 * 1024 * 1024
 
 if TYPE_CHECKING:
     from google.cloud import storage
@@ -73,6 +76,27 @@ class Storage:
         if blob.size is not None and blob.size > max_bytes:
             raise ValueError(f"{uri} is {blob.size} bytes; the limit is {max_bytes}")
         return blob.download_as_bytes()
+
+    def open_read(self, uri: str) -> Iterator[bytes]:
+        """An object's bytes in chunks of READ_CHUNK_BYTES as they are downloaded (ranged
+        reads), never the whole object at once: a batch's output is one JSONL of every
+        image (issue 29). FileNotFoundError if there is no such object."""
+        from google.api_core.exceptions import NotFound
+
+        bucket, name = split_uri(uri)
+        blob = self._client.bucket(bucket).blob(name)
+        try:
+            with blob.open("rb", chunk_size=READ_CHUNK_BYTES) as reader:
+                while chunk := reader.read(READ_CHUNK_BYTES):
+                    yield chunk
+        except NotFound:
+            raise FileNotFoundError(uri) from None
+
+    def list(self, prefix_uri: str) -> list[str]:
+        """The gs:// URIs of every object whose name starts with the prefix, in name order."""
+        bucket, prefix = split_uri(prefix_uri)
+        blobs = self._client.list_blobs(bucket, prefix=prefix)
+        return sorted(f"gs://{bucket}/{blob.name}" for blob in blobs)
 
     def generation(self, uri: str) -> str | None:
         """The object's generation, or None if there is no such object."""
