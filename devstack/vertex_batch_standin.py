@@ -24,7 +24,9 @@ Whole-job faults, asked for in any line's prompt:
 which are written), `[[batch:truncate]]` (the output's last line is cut short),
 `[[batch:expire]]` (stays queued, then expires with no output), `[[batch:partial]]`
 (ends JOB_STATE_PARTIALLY_SUCCEEDED), `[[batch:slow:<seconds>]]` (each state step lasts that
-long: time to cancel mid-run). Nothing it writes is a Vertex AI image.
+long: time to cancel mid-run). The calls themselves fail by the stand-in's fault rules
+(`POST /_standin/faults`, `match.method` `batchPredictionJobs.create`, `.get` or `.cancel`,
+`match.prompt_contains` on the job's display name). Nothing it writes is a Vertex AI image.
 """
 
 from __future__ import annotations
@@ -191,6 +193,9 @@ class Answering:
     catalog: Callable[[], Any]  # the model catalog the stand-in serves
     prompt_of: Callable[[dict], str]  # a request's prompt (where the directives are)
     not_found: str  # Vertex's 404 message for a model, format(project, location, model)
+    # the fault rules (`/_standin/faults`, match.method `batchPredictionJobs.create|get|
+    # cancel`): (method, model, location, display name) -> (status, message, status name)
+    fault: Callable[[str, str, str, str], tuple[int, str, str] | None] = lambda *_: None
 
 
 def batch_routes(app: flask.Flask, state: Any, answering: Answering, step_seconds: float) -> None:
@@ -217,9 +222,20 @@ def batch_routes(app: flask.Flask, state: Any, answering: Answering, step_second
             len(json.dumps(body)),
         )
 
+    def faulted(method: str, model: str, location: str, name: str) -> flask.Response | None:
+        fault = answering.fault(method, model, location, name)
+        return BatchError(*fault).response() if fault else None
+
     @app.post(ROUTE)
     def create_job(project: str, location: str):
         body = flask.request.get_json(silent=True)
+        if isinstance(body, dict):
+            model = str(body.get("model") or "").rsplit("/", 1)[-1]
+            failed = faulted(
+                "batchPredictionJobs.create", model, location, str(body.get("displayName"))
+            )
+            if failed is not None:
+                return failed
         try:
             job = _new_job(project, location, body, step_seconds, answering)
         except BatchError as exc:
@@ -258,6 +274,10 @@ def batch_routes(app: flask.Flask, state: Any, answering: Answering, step_second
             return BatchError(
                 404, f"BatchPredictionJob {name} not found. (stand-in)", "NOT_FOUND"
             ).response()
+        method = "batchPredictionJobs." + (verb or "get")
+        failed = faulted(method, job.model.rsplit("/", 1)[-1], location, job.display_name)
+        if failed is not None:
+            return failed
         if flask.request.method == "GET" and not verb:
             record("batchPredictionJobs.get", project, location, job.model, {})
             return flask.jsonify(job.to_json(numbers()))

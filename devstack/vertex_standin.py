@@ -895,7 +895,16 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
             return exc.status, exc.body()
 
     step = float(os.environ.get("DEVSTACK_VERTEX_BATCH_STEP_SECONDS", "0.5") or 0.5)
-    batch_routes(app, state, Answering(batch_answer, _catalog, _gemini_prompt, NOT_FOUND), step)
+
+    def batch_fault(method: str, model: str, location: str, name: str):
+        fx = state.effects(method, model, location, name)
+        if fx.status is None:
+            return None
+        message = fx.message or STATUS_MESSAGES.get(fx.status, "Error. (stand-in)")
+        return fx.status, message, STATUS_NAMES.get(fx.status, "UNKNOWN")
+
+    answering = Answering(batch_answer, _catalog, _gemini_prompt, NOT_FOUND, batch_fault)
+    batch_routes(app, state, answering, step)
     return app
 
 

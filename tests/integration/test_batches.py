@@ -97,7 +97,10 @@ def test_a_batch_runs_through_vertex_batch_prediction_at_half_price(
         (PRO, "global", 1, 1),
         (NB2, "global", 16, 17),
     ]
-    assert all(g.vertex_job for g in batch.groups)  # started at submit: room for both
+    assert not any(g.vertex_job for g in batch.groups)  # the sweep starts them
+    follow(services)
+    batch = services.batches.get(batch.id)
+    assert all(g.vertex_job for g in batch.groups) and batch.state == "queued"
     created = requests.get(
         f"{vertex_url}/_standin/requests",
         params={"method": "batchPredictionJobs.create"},
@@ -276,3 +279,37 @@ def test_a_batch_past_its_deadline_is_given_up(make_services, unique):
     unrun = [r for r in _items(services, batch_id).values() if not r["outputs"]]
     assert unrun and {r["error"]["code"] for r in unrun} == {"deadline_exceeded"}
     assert {r["state"] for r in unrun} == {"failed"}
+
+
+def _fault(vertex_url: str, method: str, batch_id: str, status: int, times: int = 1) -> None:
+    rule = {
+        "match": {"method": f"batchPredictionJobs.{method}", "prompt_contains": batch_id},
+        "status": status,
+        "times": times,
+    }
+    current = requests.get(f"{vertex_url}/_standin/faults", timeout=5).json()["rules"]
+    keep = [{k: r[k] for k in ("match", "status", "times")} for r in current if r["remaining"] != 0]
+    requests.post(f"{vertex_url}/_standin/faults", json={"rules": [*keep, rule]}, timeout=5)
+
+
+def test_vertex_errors_at_create_and_get_are_retried_or_end_the_items(
+    make_services, unique, vertex_url
+):
+    services = make_services()
+    lines = [{"prompt": f"{unique} e {n}"} for n in range(2)]
+    denied = _submit(services, lines).batch.id
+    refused = _submit(services, lines).batch.id
+    _fault(vertex_url, "create", denied, 403)  # a new deployment's grants take minutes
+    _fault(vertex_url, "get", denied, 503, times=2)  # Vertex unavailable for a while
+    _fault(vertex_url, "create", refused, 400)  # Vertex will never take this job
+    follow(services)
+    first = services.batches.get(denied)
+    assert (
+        first.groups[0].vertex_job is None and "HTTP 403" in first.groups[0].submit_error["message"]
+    )
+    assert services.batches.ended_lines(denied) == set()  # nothing ended: tried again
+    done = _until_done(services, denied)
+    assert done.state == "succeeded" and done.counts.succeeded == 2
+    gone = _until_done(services, refused)
+    assert gone.state == "failed" and gone.groups[0].vertex_job is None
+    assert {r["error"]["code"] for r in _items(services, refused).values()} == {"batch_refused"}

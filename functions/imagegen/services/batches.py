@@ -4,9 +4,12 @@
 Submit reads and checks every line (domain/batch_request.py), plans the batch (one group a
 model and location whose items Vertex batches, the rest to fan out into ordinary jobs),
 writes each group's Vertex input file and its items' requests under
-`gs://<outputs>/batches/<id>/`, records the batch, and starts the Vertex jobs it may
-(at most IMAGEGEN_BATCH_MAX_VERTEX_JOBS of the deployment in flight; the follow step starts
-the others, services/batch_follow.py). It answers with the batch and every rejected line.
+`gs://<outputs>/batches/<id>/`, records the batch, and answers with the batch and every
+rejected line. The Vertex jobs are started by the sweep's follow step
+(services/batch_follow.py), at most IMAGEGEN_BATCH_MAX_VERTEX_JOBS of the deployment in
+flight: so only the sweeper's account may create Vertex batch jobs (submit, the public
+entry point, needs no Vertex role), and a batch waits at most one sweep interval to start,
+nothing beside Vertex's own 24-hour turnaround.
 
 Left to phase B (docs/batches.md): reserving the batch's estimate against the budgets at
 submit (the usage counters live in the job store, which issue 26 is reshaping), an
@@ -122,10 +125,6 @@ def submit_batch(
             "estimated_cost_usd": batch.estimated_cost_usd,
         },
     )
-    try:
-        batch = start_groups(services, batch, room=vertex_room(services))
-    except Exception:  # the follow step starts it: the batch is recorded, nothing is lost
-        log.exception("could not start the batch's Vertex jobs yet", extra={"batch_id": batch_id})
     return SubmittedBatch(batch, parsed.rejected)
 
 
@@ -209,8 +208,9 @@ def vertex_room(services: Services, active: list[Batch] | None = None) -> int:
 
 def start_groups(services: Services, batch: Batch, room: int) -> Batch:
     """Start the Vertex job of every group that has none yet, `room` of them at most. A
-    create that failed in a way a retry can fix is tried again by the next follow step;
-    one Vertex refuses (400/403/404) ends the group's items failed."""
+    create that failed in a way a retry can fix (429, 5xx, and 403: permissions of a new
+    deployment take minutes) is tried again by the next follow step; one Vertex refuses
+    (400, 404) ends the group's items failed."""
     if batch.cancel_requested:
         return batch
     for group in batch.groups:
@@ -245,6 +245,13 @@ def _start(services: Services, batch: Batch, group: Group) -> Batch:
         failed = group.model_copy(update={"submit_error": {"message": exc.message}})
         return services.batches.change(batch.id, lambda b: b.with_group(failed))
     except FinalUpstream as exc:
+        if exc.status == 403:  # the deployment's permissions (new grants take minutes)
+            log.error(
+                "Vertex batch job not started: permission denied; the next sweep tries again",
+                extra={"batch_id": batch.id, "group": group.id, "error": exc.message},
+            )
+            denied = group.model_copy(update={"submit_error": {"message": exc.message}})
+            return services.batches.change(batch.id, lambda b: b.with_group(denied))
         log.error(
             "Vertex refused the batch job; its items fail",
             extra={"batch_id": batch.id, "group": group.id, "error": exc.message},
