@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,33 +29,6 @@ CALLS = [
 ]
 
 
-class _Capture(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        self.server.records.append({"path": self.path, "body": body})
-        reply = {**body, "name": f"{self.path.split('?')[0].lstrip('/').split('/', 1)[1]}/1"}
-        reply["state"] = "JOB_STATE_PENDING"
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def capture():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
-    server.records = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-
-
 def _canonical(body: dict) -> dict:
     message = BatchPredictionJob.pb()()
     json_format.Parse(json.dumps(body), message)
@@ -76,7 +47,7 @@ def test_the_batch_job_we_create_matches_google_genai(capture):
     capture.records.clear()
     calls = [{"model": m, "location": loc, **_batch(m, loc)} for m, loc in CALLS]
     run = subprocess.run(
-        [GENAI_PYTHON, str(ROOT / "tests/unit/genai_batch_capture.py")],
+        [GENAI_PYTHON, str(ROOT / "tests/unit/genai_capture.py")],
         input=json.dumps({"base_url": base, "project": PROJECT, "calls": calls}),
         capture_output=True,
         text=True,

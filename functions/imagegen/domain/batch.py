@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from imagegen.domain.batch_facts import RUNNING_VERTEX_STATES, TERMINAL_VERTEX_STATES
+from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.generation import Generation, ImageSink
 from imagegen.domain.job import iso
 
@@ -285,6 +286,29 @@ def item_outcome(images: int, blocked: int, failed: int) -> ItemState:
     if blocked and not failed:
         return ItemState.BLOCKED
     return ItemState.FAILED
+
+
+def priced_size(
+    spec: ModelSpec, size: str, ratio: str | None, width: int, height: int, index: int
+) -> tuple[str, str | None]:
+    """The size an image of a batch item is billed at, and a warning when it is not what
+    was asked: the worker's rule for an online job (services/worker.delivered_size, which
+    issue 26 may move here so both use one), kept pure for the split."""
+    table = spec.sizes.get(size, {})
+    if ratio:
+        want = table.get(ratio)
+        fits = want == (width, height)
+        asked = f"{size} {ratio}" + (f" ({want[0]}x{want[1]})" if want else "")
+    else:
+        fits = (width, height) in table.values()
+        asked = f"{size} (the input's shape)"
+    if fits:
+        return size, None
+    priced = spec.size_of(width, height) or spec.nearest_size(width, height)
+    return priced, (
+        f"image {index} was delivered at {width}x{height}, not the {asked} asked for; "
+        f"priced as {priced}"
+    )
 
 
 class BatchView(BaseModel):

@@ -40,6 +40,7 @@ from imagegen.domain.batch import (
     PredictionLine,
     item_job_id,
     item_outcome,
+    priced_size,
 )
 from imagegen.domain.batch_facts import BATCH_PRICE_FACTOR
 from imagegen.domain.catalog import ModelSpec
@@ -48,7 +49,6 @@ from imagegen.domain.request import JobRequest, extension
 from imagegen.logs import get_logger
 from imagegen.media import ProvenanceStream
 from imagegen.services.bounded_pool import BoundedPool
-from imagegen.services.worker import delivered_size
 
 if TYPE_CHECKING:
     from imagegen.bootstrap import Services
@@ -393,7 +393,9 @@ class ItemImage:
         self._done = self._uploads.submit(self._upload.close, weight=held)
         uri = self.uri
         width, height = self._stream.size or (0, 0)
-        priced, warning = delivered_size(self.spec, self.item.req, width, height, self.index)
+        req = self.item.req
+        size = req.image_size or self.spec.default_size
+        priced, warning = priced_size(self.spec, size, req.aspect_ratio, width, height, self.index)
         output = {
             "uri": uri,
             "mime_type": self.mime_type,
