@@ -19,6 +19,7 @@ from imagegen.domain.batch import (
     LineKey,
     item_job_id,
     item_outcome,
+    priced_size,
 )
 from imagegen.domain.batch_request import BatchLimits, parse_batch
 from imagegen.domain.catalog import load_catalog
@@ -220,3 +221,11 @@ def test_item_job_ids_are_stable_per_batch_and_line_and_unlike_each_other():
     assert item_job_id("b1", 1) == item_job_id("b1", 1)
     ids = {item_job_id(batch, line) for batch in ("b1", "b2") for line in range(1, 50)}
     assert len(ids) == 98 and all(len(i) == 24 for i in ids)
+
+
+def test_an_image_is_priced_at_the_size_it_came_in():
+    spec = CATALOG[NB2]
+    assert priced_size(spec, "1K", "16:9", 1376, 768, 0) == ("1K", None)
+    assert priced_size(spec, "1K", None, 768, 1376, 0) == ("1K", None)  # any 1K shape
+    priced, warning = priced_size(spec, "2K", "1:1", 1024, 1024, 1)
+    assert priced == "1K" and "image 1 was delivered at 1024x1024" in warning
