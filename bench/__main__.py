@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import coldstart, memory, quota, results, submit, worker, writes
+from bench import batch, coldstart, memory, quota, results, submit, worker, writes
 from bench._common import RESULTS, machine
 from bench._stack import local_stack
 
@@ -18,6 +18,7 @@ STACK_BENCHES = {
     "results": results.run,  # issue 16: events, signed URLs, webhooks
     "quota": quota.run,  # issue 18: the shared Vertex limiter
     "writes": writes.run,  # issue 18: sharded counters
+    "batch": batch.run,  # issue 29: splitting a batch output into items
 }
 ALL = ["coldstart", *STACK_BENCHES]
 
