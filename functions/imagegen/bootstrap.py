@@ -22,6 +22,7 @@ from typing import Any
 from imagegen import ports
 from imagegen.auth import Authenticator
 from imagegen.config import Settings, load_settings
+from imagegen.domain.batch_request import BatchLimits
 from imagegen.domain.catalog import Catalog, load_catalog
 from imagegen.domain.limiter import QuotaTable
 from imagegen.domain.quota import Limits
@@ -144,6 +145,26 @@ class Services:
 
         s = self.settings
         return VertexClient(s.require("project"), s.vertex_endpoint, s.vertex_timeout_seconds)
+
+    # --- batches through Vertex AI batch prediction (issue 29) ---------------------------
+
+    @cached_property
+    def batches(self) -> ports.BatchStore:
+        from imagegen.adapters.batches_firestore import BatchStore
+
+        return BatchStore(self.firestore, self.settings.batches_collection)
+
+    @cached_property
+    def vertex_batch(self) -> ports.BatchModel:
+        from imagegen.adapters.vertex_batch import VertexBatches
+
+        s = self.settings
+        return VertexBatches(s.require("project"), s.vertex_endpoint, s.vertex_timeout_seconds)
+
+    @cached_property
+    def batch_limits(self) -> BatchLimits:
+        s = self.settings
+        return BatchLimits(s.batch_max_items, s.batch_max_bytes, max_depth=s.max_json_depth)
 
     @cached_property
     def limiter(self) -> ports.Limiter | None:

@@ -14,14 +14,15 @@ none of them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from imagegen.domain.job import ClaimOutcome, Job, State
 from imagegen.domain.job_values import PendingEvent
 
 if TYPE_CHECKING:
+    from imagegen.domain.batch import Batch, OpenLineImage, PredictionLine
     from imagegen.domain.catalog import ModelSpec, Overlay
     from imagegen.domain.generation import Generation, ImageSink, OpenImage
     from imagegen.domain.quota import Limits
@@ -79,6 +80,26 @@ class PublisherModelState:
             "launch_stage": self.launch_stage,
             "version_id": self.version_id,
             "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class VertexBatchJob:
+    """A Vertex `BatchPredictionJob` as the batch service needs it (issue 29)."""
+
+    name: str  # projects/<p>/locations/<l>/batchPredictionJobs/<id>
+    state: str  # JOB_STATE_*
+    output_dir: str | None = None  # outputInfo.gcsOutputDirectory
+    error: dict[str, Any] | None = None  # {code, message} of a failed or cancelled job
+    counts: dict[str, int] = field(default_factory=dict)  # completionStats
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "output_dir": self.output_dir,
+            "error": self.error,
+            "counts": self.counts,
         }
 
 
@@ -140,6 +161,10 @@ class ObjectStore(Protocol):
 
     def open_read(self, uri: str) -> BinaryIO: ...
 
+    def read_chunks(self, uri: str) -> Iterator[bytes]: ...
+
+    def list(self, prefix_uri: str) -> list[str]: ...
+
     def generation(self, uri: str) -> str | None: ...
 
     def delete(self, uri: str) -> None: ...
@@ -161,6 +186,55 @@ class ImageModel(Protocol):
         on_image: OpenImage | None = None,
         native: tuple[dict, str] | None = None,
     ) -> Generation: ...
+
+
+@runtime_checkable
+class BatchModel(Protocol):
+    """Vertex AI batch prediction (issue 29): the input lines it reads, the jobs that run
+    them, and the output lines they write. Raises Retryable/FinalUpstream like ImageModel."""
+
+    def input_line(self, spec: ModelSpec, req: JobRequest, labels: dict[str, str]) -> bytes: ...
+
+    def create(
+        self,
+        model: str,
+        location: str,
+        input_uri: str,
+        output_prefix: str,
+        display_name: str,
+        labels: dict[str, str],
+    ) -> VertexBatchJob: ...
+
+    def find(self, location: str, labels: dict[str, str]) -> VertexBatchJob | None: ...
+
+    def get(self, name: str) -> VertexBatchJob: ...
+
+    def cancel(self, name: str) -> None: ...
+
+    def read_results(
+        self, chunks: Iterable[bytes], open_image: OpenLineImage
+    ) -> Iterator[PredictionLine]: ...
+
+
+@runtime_checkable
+class BatchStore(Protocol):
+    """Batches and their item index (issue 29): each item ends exactly once."""
+
+    def create(self, batch: Batch) -> Batch: ...
+
+    def get(self, batch_id: str) -> Batch | None: ...
+
+    def change(self, batch_id: str, edit: Callable[[Batch], Batch | None]) -> Batch: ...
+
+    def end_item(self, batch_id: str, line: int, record: dict[str, Any]) -> bool: ...
+
+    def ended_lines(self, batch_id: str) -> set[int]: ...
+
+    def items(self, batch_id: str, limit: int, after: int = 0) -> list[dict[str, Any]]: ...
+
+    def active(self, limit: int = 100) -> list[Batch]: ...
+
+    def tally(self, batch_id: str) -> tuple[dict[str, int], float]: ...
 
 
 @runtime_checkable
