@@ -46,8 +46,6 @@ from typing import Any
 
 import flask
 
-from imagegen.domain.batch_facts import batched
-
 BATCH_DIRECTIVE = re.compile(
     r"\[\[batch:(fail_midway|fail|truncate|expire|partial|slow)(?::([^\]]*))?\]\]"
 )
@@ -315,7 +313,7 @@ def _new_job(project: str, location: str, body: Any, step: float, answering: Ans
     if spec is None or location not in spec.locations:
         message = answering.not_found.format(project=project, location=location, model=model)
         raise BatchError(404, message, "NOT_FOUND")
-    if not batched(model):
+    if not spec.batch_prediction:  # the catalog's fact of the model (issue 29)
         raise BatchError(
             400, f"Model {model} does not support batch prediction. (stand-in)", "INVALID_ARGUMENT"
         )

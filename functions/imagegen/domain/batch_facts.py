@@ -1,23 +1,16 @@
-"""What Vertex AI batch prediction offers the image models, as facts with their sources.
+"""What Vertex AI batch prediction is and offers, as facts with their sources (issue 29).
 
-Kept apart from the model catalog (domain/catalog.py) on purpose: the catalog is being
-reworked (issue 30: Nano Banana 2.1 and per-model facts) and these facts merge into it as a
-`batch` field per model once that lands. Until then `batch_support(model_id)` is the one
-place that says whether a model's items go to one Vertex `BatchPredictionJob` (at the batch
-price) or fan out into ordinary paced jobs (at the online price).
+Which models it serves is a fact of each model in the catalog (`ModelSpec.batch_prediction`,
+sourced in domain/lineup.py, changeable through the catalog overlay): a batch's items on
+such a model go to one Vertex `BatchPredictionJob` at the batch price, the others fan out
+into ordinary paced jobs at the online price. The facts of the service itself (its price,
+states, formats, limits) are here.
 
 Every fact below was read on 2026-12-06. Where the sources could not be read in full, or
-disagree, the note says so and the value is the safe one: a model is batched only where a
-Vertex page of that model lists batch inference; any other model fans out into ordinary
-jobs, which always work (at the online price).
+disagree, the note says so and the value is the safe one.
 """
 
 from __future__ import annotations
-
-import datetime as dt
-from dataclasses import dataclass
-
-READ_ON = dt.date(2026, 12, 6)
 
 # --- sources (read 2026-12-06) -----------------------------------------------------------
 BATCH_PAGE = (
@@ -40,10 +33,6 @@ BATCH_INFERENCE_JA_PAGE = (
     "https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/capabilities/"
     "batch-inference?hl=ja"
 )
-NB2_PAGE = (
-    "https://docs.cloud.google.com/vertex-ai/generative-ai/docs/models/gemini/3-1-flash-image"
-)
-PRO_PAGE = "https://docs.cloud.google.com/vertex-ai/generative-ai/docs/models/gemini/3-pro-image"
 IAM_PAGE = "https://cloud.google.com/vertex-ai/docs/general/iam-permissions"
 JOB_STATE_REFERENCE = "https://cloud.google.com/vertex-ai/docs/reference/rest/v1/JobState"
 
@@ -71,73 +60,6 @@ DEFAULT_BATCH_DEADLINE_SECONDS = (72 + 24 + 24) * 3600
 DEFAULT_MAX_ITEMS = 10_000
 # One line of a batch: a job request with gs:// references only (no inline image data).
 MAX_LINE_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Fact:
-    """One fact and where it was read."""
-
-    fact: str
-    url: str
-    read: dt.date = READ_ON
-
-
-@dataclass(frozen=True)
-class BatchSupport:
-    """Whether Vertex batch prediction serves a model, and why we think so."""
-
-    model: str
-    batched: bool
-    sources: tuple[Fact, ...] = ()
-    note: str = ""
-
-
-_DISCOUNT = Fact("batch requests for Gemini models cost 50% of the online price", BATCH_PAGE)
-_LISTED = "the model page lists 'Batch inference' among its security controls"
-
-BATCH_MODELS: dict[str, BatchSupport] = {
-    support.model: support
-    for support in (
-        BatchSupport(
-            "gemini-3.1-flash-image",
-            batched=True,
-            sources=(
-                Fact(_LISTED, NB2_PAGE),
-                _DISCOUNT,
-            ),
-            note=(
-                "Nano Banana 2. The batch page's own supported-models list is a collapsed "
-                "block that the copy read did not hold; the model page's row decides."
-            ),
-        ),
-        BatchSupport(
-            "gemini-3-pro-image",
-            batched=True,
-            sources=(
-                Fact(_LISTED, PRO_PAGE),
-                _DISCOUNT,
-            ),
-            note="Nano Banana Pro.",
-        ),
-        BatchSupport(
-            "gemini-3.1-flash-lite-image",
-            batched=False,
-            note=(
-                "Nano Banana 2 Lite: no Vertex page read says it takes batch inference, so its "
-                "items fan out into ordinary jobs (online price) until one does."
-            ),
-        ),
-    )
-}
-
-
-def batch_support(model_id: str) -> BatchSupport:
-    """What is known of a model's batch support; a model nobody recorded is not batched."""
-    return BATCH_MODELS.get(model_id) or BatchSupport(model_id, batched=False)
-
-
-def batched(model_id: str) -> bool:
-    return batch_support(model_id).batched
 
 
 # --- the Vertex resource ------------------------------------------------------------------

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagegen.domain import bounded_json
-from imagegen.domain.batch_facts import BATCH_PRICE_FACTOR, MAX_LINE_BYTES, batched
+from imagegen.domain.batch_facts import BATCH_PRICE_FACTOR, MAX_LINE_BYTES
 from imagegen.domain.catalog import Catalog
 from imagegen.domain.request import Policy, validate_request
 from imagegen.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
@@ -205,7 +205,7 @@ def _item(
         )
     request = validated.request
     model = request.model or validated.spec.id
-    is_batched = batched(model)
+    is_batched = validated.spec.batch_prediction  # a sourced catalog fact (lineup.py)
     factor = BATCH_PRICE_FACTOR if is_batched else 1.0
     return BatchItem(
         line=line,

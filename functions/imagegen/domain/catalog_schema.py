@@ -87,6 +87,7 @@ FACT_FIELDS = (
     "c2pa_content_credentials",
     "prominent_people",
     "person_generation",
+    "batch_prediction",
 )
 RETIRED_FACT_FIELDS = ("shutdown_date", "replacement", "thinking_level")
 
@@ -126,6 +127,10 @@ class ModelSpec(BaseModel):
     # Vertex attaches C2PA Content Credentials signed by Google to the model's images
     # (false where no Google page says so; the provenance work of issue 25 reads this)
     c2pa_content_credentials: bool = False
+    # Vertex AI batch prediction serves the model (issue 29): a batch's items on it go to one
+    # BatchPredictionJob at the batch price (domain/batch_facts.py); false where no Vertex
+    # page says so, and then its items fan out into ordinary jobs at the online price
+    batch_prediction: bool = False
     output_tokens: dict[str, int] = Field(default_factory=dict)  # per generated image, by size
     input_image_tokens: int = 0
     price_usd_per_image: dict[str, float]  # by size name
