@@ -121,7 +121,7 @@ class Services:
         store = JobStore(
             self.firestore, s.jobs_collection, s.usage_collection, s.idempotency_collection
         )
-        store.counter_shards = s.counter_shards  # issue 18: sharded usage counters
+        store.counters.shards = s.counter_shards  # issue 18: sharded usage counters
         if s.events_topic:
             store.announcer = lambda job, entry: announce(self, job, entry)
         return store
@@ -151,8 +151,18 @@ class Services:
     @cached_property
     def batches(self) -> ports.BatchStore:
         from imagegen.adapters.batches_firestore import BatchStore
+        from imagegen.adapters.usage_counters import UsageCounters
 
-        return BatchStore(self.firestore, self.settings.batches_collection)
+        s = self.settings
+        # the job store's own counters: a batch's estimate counts against the same budgets
+        counters = UsageCounters(self.firestore, s.usage_collection, s.counter_shards)
+        return BatchStore(
+            self.firestore,
+            s.batches_collection,
+            s.jobs_collection,
+            s.idempotency_collection,
+            counters,
+        )
 
     @cached_property
     def vertex_batch(self) -> ports.BatchModel:
@@ -160,6 +170,12 @@ class Services:
 
         s = self.settings
         return VertexBatches(s.require("project"), s.vertex_endpoint, s.vertex_timeout_seconds)
+
+    @cached_property
+    def batch_input(self) -> ports.BatchInput:
+        from imagegen.adapters.vertex_batch_input import VertexBatchInput
+
+        return VertexBatchInput()
 
     @cached_property
     def batch_limits(self) -> BatchLimits:

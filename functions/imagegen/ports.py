@@ -189,11 +189,17 @@ class ImageModel(Protocol):
 
 
 @runtime_checkable
-class BatchModel(Protocol):
-    """Vertex AI batch prediction (issue 29): the input lines it reads, the jobs that run
-    them, and the output lines they write. Raises Retryable/FinalUpstream like ImageModel."""
+class BatchInput(Protocol):
+    """The lines of a Vertex batch job's input file (issue 29): written at submit, apart
+    from the Vertex client, which submit neither imports nor may call."""
 
     def input_line(self, spec: ModelSpec, req: JobRequest, labels: dict[str, str]) -> bytes: ...
+
+
+@runtime_checkable
+class BatchModel(Protocol):
+    """Vertex AI batch prediction (issue 29): the jobs that run a batch's requests, and the
+    output lines they write. Raises Retryable/FinalUpstream like ImageModel."""
 
     def create(
         self,
@@ -218,21 +224,35 @@ class BatchModel(Protocol):
 
 @runtime_checkable
 class BatchStore(Protocol):
-    """Batches and their item index (issue 29): each item ends exactly once."""
+    """Batches, their item index and their outbox (issue 29): each item ends exactly once,
+    with its job record; a batch's estimate is charged at create and refunded in part at
+    its end."""
 
-    def create(self, batch: Batch) -> Batch: ...
+    def create(self, batch: Batch, limits: Limits | None = None) -> tuple[bool, Batch]: ...
+
+    def keyed(self, idempotency_id: str) -> Batch | None: ...
 
     def get(self, batch_id: str) -> Batch | None: ...
 
     def change(self, batch_id: str, edit: Callable[[Batch], Batch | None]) -> Batch: ...
 
-    def end_item(self, batch_id: str, line: int, record: dict[str, Any]) -> bool: ...
+    def active(self, limit: int = 100) -> list[Batch]: ...
+
+    def of_caller(
+        self, caller: str, limit: int, before: dt.datetime | None = None
+    ) -> list[Batch]: ...
+
+    def flagged(self, limit: int = 100) -> list[Batch]: ...
+
+    def mark_published(self, batch_id: str, entry: PendingEvent | None) -> None: ...
+
+    def end_item(
+        self, batch_id: str, line: int, record: dict[str, Any], job: Job | None
+    ) -> bool: ...
 
     def ended_lines(self, batch_id: str) -> set[int]: ...
 
     def items(self, batch_id: str, limit: int, after: int = 0) -> list[dict[str, Any]]: ...
-
-    def active(self, limit: int = 100) -> list[Batch]: ...
 
     def tally(self, batch_id: str) -> tuple[dict[str, int], float]: ...
 

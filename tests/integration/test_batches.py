@@ -19,6 +19,7 @@ from PIL import Image
 
 from imagegen.auth import Caller
 from imagegen.domain.batch import LABEL_BATCH, item_job_id
+from imagegen.domain.batch_view import SubmittedBatchView
 from imagegen.domain.catalog import load_catalog
 from imagegen.errors import InvalidRequest, NotFound
 from imagegen.services import batch_results, batches, upkeep
@@ -54,9 +55,18 @@ def _until_done(services, batch_id: str, timeout: float = 90.0, step=follow):
 
 
 def _items(services, batch_id: str) -> dict[int, dict]:
+    """Each ended item's job record (as stored), by line: every index entry names a job
+    that exists, is terminal, belongs to the batch and has the entry's state."""
     records = services.batches.items(batch_id, limit=1000)
     assert len({r["line"] for r in records}) == len(records)  # each item once
-    return {r["line"]: r for r in records}
+    jobs = {}
+    for record in records:
+        job = services.jobs.get(record["job_id"])
+        assert job is not None and job.terminal and job.batch_id == batch_id
+        assert job.state == record["state"]
+        assert [o.uri for o in job.outputs or []] == record["outputs"]
+        jobs[record["line"]] = {**job.model_dump(mode="json"), "line": record["line"]}
+    return jobs
 
 
 def _object(services, uri: str):
@@ -84,7 +94,7 @@ def test_a_batch_runs_through_vertex_batch_prediction_at_half_price(
     lines.insert(10, "not json")  # line 11
     lines.insert(15, {"prompt": f"{unique} x", "aspect_ratio": "7:3"})  # line 16
     submitted = _submit(services, lines, upload=None)
-    answer = submitted.answer()
+    answer = SubmittedBatchView.of(submitted.batch, submitted.rejected, None).to_json()
     assert answer["items"] == 17 and answer["status"] == "queued"
     assert [r["line"] for r in answer["rejected"]] == [3, 11, 16]
     assert answer["rejected"][2]["error"]["details"][0]["field"] == "aspect_ratio"
@@ -124,7 +134,8 @@ def test_a_batch_runs_through_vertex_batch_prediction_at_half_price(
     items = _items(services, batch.id)
     assert sorted(items) == [n for n in range(1, 21) if n not in (3, 11, 16)]
     blocked = next(r for r in items.values() if "[[block:" in r["request"]["prompt"])
-    assert blocked["state"] == "blocked" and blocked["outputs"] == []
+    assert blocked["state"] == "blocked" and not blocked["outputs"]
+    assert blocked["blocked_images"] and blocked["error"]["code"] == "blocked"
     failed = next(r for r in items.values() if "[[fail:400]]" in r["request"]["prompt"])
     assert failed["state"] == "failed" and "400" in failed["error"]["message"]
     double = next(r for r in items.values() if r["request"]["number_of_images"] == 2)
@@ -134,23 +145,32 @@ def test_a_batch_runs_through_vertex_batch_prediction_at_half_price(
     assert (output["width"], output["height"]) == (2048, 2048)
     assert output["cost_usd"] == pytest.approx(catalog[PRO].price("2K") / 2)
 
-    # every image stored with its provenance, under its item's own job id
+    # every item is an ordinary job record, its images stored with provenance
     record = items[1]
-    assert record["job_id"] == item_job_id(batch.id, 1)
+    assert record["id"] == item_job_id(batch.id, 1)
+    assert (record["source"], record["caller"], record["batch_id"]) == ("batch", OWNER.id, batch.id)
+    assert record["state"] == "succeeded" and record["served_by"]["model"] == NB2
     [output] = record["outputs"]
     assert output["cost_usd"] == pytest.approx(catalog[NB2].price("1K") / 2)
-    assert output["uri"].endswith(f"/jobs/{record['job_id']}/0.png")
+    assert record["cost_usd"] == pytest.approx(output["cost_usd"])
+    assert output["uri"].endswith(f"/jobs/{record['id']}/0.png") and output["synthid"] is True
     blob = _object(services, output["uri"])
     image = Image.open(io.BytesIO(blob.download_as_bytes()))
     assert image.size == (1024, 1024)
     # issue 25: the bytes are Vertex's; our provenance is the object's metadata
-    assert blob.metadata["imagegen-job-id"] == record["job_id"]
+    assert blob.metadata["imagegen-job-id"] == record["id"]
     assert blob.metadata["imagegen-batch-id"] == batch.id
+    assert blob.metadata["imagegen-region"] == "global"
+    # Pro's images carry Google's Content Credentials (the stand-in signs them), read back
+    assert output["content_credentials"]["present"] is False  # NB2: the stand-in signs none
+    assert pro["outputs"][0]["content_credentials"]["valid"] is True
     # the cost is the batch price of what was delivered: half the online price
     delivered = sum(o["cost_usd"] * 2 for r in items.values() for o in r["outputs"])
     assert done.cost_usd == pytest.approx(delivered / 2)
+    # batch.completed was raised with the end, and published (the outbox is empty again)
+    assert done.finished_at is not None and not services.batches.get(batch.id).pending_events
 
-    page = batches.batch_items(services, batch.id, OWNER, limit=5, after=4)
+    page = batches.batch_items(services, batch.id, limit=5, after=4)
     assert [p["line"] for p in page] == [5, 6, 7, 8, 9]
     with pytest.raises(NotFound):
         batches.get_batch(services, batch.id, Caller("someone-else@example.com"))
@@ -207,10 +227,10 @@ def test_a_truncated_output_line_fails_only_its_item(make_services, unique):
     items = _items(services, batch.id)
     assert (batch.counts.succeeded, batch.counts.failed) == (4, 1)
     [cut] = [r for r in items.values() if r["state"] == "failed"]
-    assert cut["line"] == 5 and cut["outputs"] == []  # the last line was the one cut
+    assert cut["line"] == 5 and not cut["outputs"]  # the last line was the one cut
+    assert "could not be read" in cut["error"]["message"]
     assert (
-        _object(services, f"gs://{services.settings.outputs_bucket}/jobs/{cut['job_id']}/0.png")
-        is None
+        _object(services, f"gs://{services.settings.outputs_bucket}/jobs/{cut['id']}/0.png") is None
     )
 
 
@@ -224,12 +244,12 @@ def test_a_sweep_killed_while_splitting_ends_each_item_once_when_run_again(
     real_end = batch_results.end_item
     lock = threading.Lock()  # items end on the split's threads
 
-    def dies_after_three(services_, batch, record):
+    def dies_after_three(services_, batch, item, result):
         with lock:
             if len(ended) == 3:
                 raise RuntimeError("the sweep was killed")
-            ended.append(record["line"])
-        return real_end(services_, batch, record)
+            ended.append(item.line)
+        return real_end(services_, batch, item, result)
 
     monkeypatch.setattr(batch_results, "end_item", dies_after_three)
     deadline = time.monotonic() + 60
@@ -277,7 +297,7 @@ def test_a_batch_past_its_deadline_is_given_up(make_services, unique):
     follow(services, now=later)
     batch = _until_done(services, batch_id)
     assert batch.error["code"] == "deadline_exceeded" and batch.counts.pending == 0
-    unrun = [r for r in _items(services, batch_id).values() if not r["outputs"]]
+    unrun = [r for r in _items(services, batch_id).values() if not r.get("outputs")]
     assert unrun and {r["error"]["code"] for r in unrun} == {"deadline_exceeded"}
     assert {r["state"] for r in unrun} == {"failed"}
 

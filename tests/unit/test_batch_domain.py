@@ -5,6 +5,7 @@ Vertex output line to its item."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -19,10 +20,12 @@ from imagegen.domain.batch import (
     LineKey,
     item_job_id,
     item_outcome,
-    priced_size,
 )
 from imagegen.domain.batch_request import BatchLimits, parse_batch
 from imagegen.domain.catalog import load_catalog
+from imagegen.domain.job import Job, Outcome, State, TransitionError
+from imagegen.domain.job_values import Charges, Output, ServedBy
+from imagegen.domain.job_view import JobView
 from imagegen.domain.request import Policy, validate_request
 from imagegen.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -226,7 +229,69 @@ def test_item_job_ids_are_stable_per_batch_and_line_and_unlike_each_other():
 
 def test_an_image_is_priced_at_the_size_it_came_in():
     spec = CATALOG[NB2]
-    assert priced_size(spec, "1K", "16:9", 1376, 768, 0) == ("1K", None)
-    assert priced_size(spec, "1K", None, 768, 1376, 0) == ("1K", None)  # any 1K shape
-    priced, warning = priced_size(spec, "2K", "1:1", 1024, 1024, 1)
+    # one rule for an online job's images and a batch item's (ModelSpec.priced_as)
+    assert spec.priced_as("1K", "16:9", 1376, 768, 0) == ("1K", None)
+    assert spec.priced_as("1K", None, 768, 1376, 0) == ("1K", None)  # any 1K shape
+    priced, warning = spec.priced_as("2K", "1:1", 1024, 1024, 1)
     assert priced == "1K" and "image 1 was delivered at 1024x1024" in warning
+
+
+def test_the_change_that_ends_a_batch_raises_batch_completed_once():
+    now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+    charged = Charges(usd=0.40, counters=["spend|a|2026-12-06"])
+    running = _batch(succeeded=1).model_copy(update={"state": "running", "charged": charged})
+    still = running.settle({"succeeded": 3}, 0.10, now)
+    assert still.state == "running" and still.raised == () and not still.pending_events
+    done = still.settle({"succeeded": 3, "failed": 1}, 0.12, now)
+    assert done.state == "partially_succeeded" and done.finished_at == now
+    assert [e.id for e in done.raised] == ["b1-completed"]
+    assert [e.state for e in done.pending_events] == ["partially_succeeded"]
+    assert done.counts.pending == 0 and done.cost_usd == 0.12
+    assert done.refund_usd == pytest.approx(0.28)  # reserved 0.40, spent 0.12
+    assert done.settle({"succeeded": 4}, 0.2, now).raised == ()  # an ended batch: no second
+
+
+def test_a_batch_item_is_a_terminal_job_that_raises_the_one_event_of_its_end():
+    now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+    output = Output(uri="gs://o/jobs/j1/0.png", index=0, cost_usd=0.0336, priced_size="1K")
+    result = Outcome(
+        state=State.SUCCEEDED,
+        outputs=[output],
+        served_by=ServedBy(model=NB2, location="global"),
+        cost_usd=0.0336,
+        images_produced=1,
+        warnings=["w"],
+    )
+    request = {"prompt": "a fox", "model": NB2, "region": "global", "number_of_images": 1}
+    job = Job.batch_item(
+        "j1",
+        batch_id="b1",
+        request=request,
+        caller="ann@example.com",
+        estimated_cost_usd=0.0336,
+        created_at=now - dt.timedelta(hours=2),
+        outcome=result,
+        now=now,
+    )
+    assert (job.state, job.terminal, job.source, job.batch_id) == ("succeeded", True, "batch", "b1")
+    assert (job.model, job.region, job.caller, job.warnings) == (
+        NB2,
+        "global",
+        "ann@example.com",
+        ["w"],
+    )
+    assert job.finished_at == now and job.outputs == [output] and job.actual_cost_usd == 0.0336
+    assert [(e.id, e.state) for e in job.raised] == [("j1-1", "succeeded")]
+    assert job.charged is None and job.refund_usd == 0.0  # the batch reserved its budget
+    assert JobView.of(job).to_json()["batch_id"] == "b1"
+    with pytest.raises(TransitionError):
+        Job.batch_item(
+            "j2",
+            batch_id="b1",
+            request=request,
+            caller="a",
+            estimated_cost_usd=0.0,
+            created_at=now,
+            outcome=Outcome(state=State.RUNNING),
+            now=now,
+        )

@@ -23,6 +23,7 @@ from imagegen.adapters.signer import UrlSigner
 from imagegen.adapters.storage_gcs import Storage
 from imagegen.adapters.vertex import VertexClient
 from imagegen.adapters.vertex_batch import VertexBatches
+from imagegen.adapters.vertex_batch_input import VertexBatchInput
 
 PACKAGE = Path(__file__).resolve().parents[2] / "functions" / "imagegen"
 
@@ -42,6 +43,7 @@ WIRING = {
     "signer": (ports.Signer, UrlSigner),
     "batches": (ports.BatchStore, BatchStore),
     "vertex_batch": (ports.BatchModel, VertexBatches),
+    "batch_input": (ports.BatchInput, VertexBatchInput),
 }
 
 

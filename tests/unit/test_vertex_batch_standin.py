@@ -15,6 +15,7 @@ import requests
 from devstack.vertex_standin import serve
 from imagegen.adapters.storage_gcs import Storage
 from imagegen.adapters.vertex_batch import VertexBatches
+from imagegen.adapters.vertex_batch_input import VertexBatchInput
 from imagegen.domain.batch import LineKey
 from imagegen.domain.catalog import load_catalog
 from imagegen.domain.generation import BytesSink
@@ -55,7 +56,7 @@ def _input(storage, vertex, name: str, prompts: list[str], **fields) -> str:
     lines = b""
     for n, prompt in enumerate(prompts, start=1):
         req = JobRequest(prompt=prompt, model=NB2, image_size="1K", **fields)
-        lines += vertex.input_line(spec, req, LineKey(n, 0, 1, f"job{n}").labels("b1"))
+        lines += VertexBatchInput().input_line(spec, req, LineKey(n, 0, 1, f"job{n}").labels("b1"))
     return storage.write(BUCKET, f"{name}/input.jsonl", lines, "application/jsonl")
 
 

@@ -10,7 +10,7 @@ transport (the client family the online path uses), for issue 29.
   create that timed out after Vertex made the job is found instead of made twice.
 - `get`, `cancel`: the job's resource name; cancel is asynchronous (CANCELLING, then
   CANCELLED), and the rows already done are still written (domain/batch_facts.py).
-- `input_line`: one request of the input JSONL, `{"request": <the online call's body>}`.
+- The input file's lines: adapters/vertex_batch_input.py (submit writes them).
 - `read_results`: an output file's lines as they are read (vertex_batch_results.py).
 
 Errors are raised as the online adapter raises them (`vertex.classify`): 429 and 5xx
@@ -20,18 +20,14 @@ client at the local stand-in (devstack/vertex_batch_standin.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from imagegen.adapters.rest_clients import RestClients
-from imagegen.adapters.vertex import classify
 from imagegen.adapters.vertex_batch_results import read_predictions
-from imagegen.adapters.vertex_wire import gemini_body
+from imagegen.adapters.vertex_errors import classify
 from imagegen.domain.batch import OpenLineImage, PredictionLine
 from imagegen.domain.batch_facts import INPUT_FORMAT, OUTPUT_FORMAT
-from imagegen.domain.catalog import ModelSpec
-from imagegen.domain.request import JobRequest
 from imagegen.errors import RetryableUpstream
 from imagegen.ports import VertexBatchJob
 
@@ -43,15 +39,6 @@ class VertexBatches:
         self._project = project
         self._clients = RestClients("JobServiceClient", endpoint_override)
         self._timeout = timeout
-
-    # --- the input ---------------------------------------------------------------------
-
-    def input_line(self, spec: ModelSpec, req: JobRequest, labels: dict[str, str]) -> bytes:
-        """One Vertex request of the input file: the body an online call of this request
-        sends (adapters/vertex_wire.py), with the request's labels and the line's key."""
-        body = gemini_body(req, spec)
-        body["labels"] = {**req.labels, **labels}
-        return json.dumps({"request": body}, separators=(",", ":")).encode() + b"\n"
 
     # --- the job -----------------------------------------------------------------------
 

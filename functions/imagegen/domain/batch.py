@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
 
 from imagegen.domain.batch_facts import RUNNING_VERTEX_STATES, TERMINAL_VERTEX_STATES
-from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.generation import Generation, ImageSink
-from imagegen.domain.job_view import iso
+from imagegen.domain.job_values import Charges, PendingEvent
 
 
 class BatchState(StrEnum):
@@ -124,6 +123,7 @@ class Fanout(BaseModel):
     uri: str  # JSONL of {"line", "request"}: the validated requests
     items: int
     done: bool = False  # every one has its job
+    settled: bool = False  # every one has ended (its entry is in the item index)
 
 
 class Batch(BaseModel):
@@ -152,6 +152,17 @@ class Batch(BaseModel):
     rejected_uri: str | None = None  # every rejection, as JSON
     cancel_requested: bool = False
     error: dict[str, Any] | None = None
+    # the budget reserved at submit (the batch's estimate), given back in part at its end
+    charged: Charges | None = None
+    # an Idempotency-Key's record (its id) and the body it came with (a replay's check)
+    idempotency_id: str | None = None
+    fingerprint: str | None = None
+    # the outbox of the batch's event (`batch.completed`), as a job keeps its own
+    pending_events: list[PendingEvent] | None = None
+    events_pending: bool | None = None
+
+    # the outbox entry the change that made this batch raised (not stored)
+    _raised: tuple[PendingEvent, ...] = PrivateAttr(default=())
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Batch:
@@ -163,6 +174,40 @@ class Batch(BaseModel):
     @property
     def terminal(self) -> bool:
         return BatchState(self.state) in TERMINAL_BATCH_STATES
+
+    @property
+    def raised(self) -> tuple[PendingEvent, ...]:
+        """The event the change that made this batch raised (published after commit)."""
+        return self._raised
+
+    @property
+    def refund_usd(self) -> float:
+        """What to give back to the budget counters once the batch has ended: what was
+        reserved at submit beyond what its items cost (never negative)."""
+        reserved = self.charged.usd if self.charged else 0.0
+        return max(0.0, round(reserved - self.cost_usd, 6))
+
+    def settle(self, ended: dict[str, int], cost_usd: float, now: dt.datetime) -> Batch:
+        """The batch with its items' counts and cost (the index's tally) and the state they
+        make. The change that makes it terminal raises `batch.completed` (its id
+        `<batch id>-completed`: once, however often this runs) into the outbox."""
+        counts = self.counts.model_copy(update=ended)
+        fresh = self.model_copy(update={"counts": counts, "cost_usd": round(cost_usd, 6)})
+        state = fresh.settled_state()
+        fresh = fresh.model_copy(update={"state": state.value})
+        fresh._raised = ()
+        if not fresh.terminal or self.terminal:
+            return fresh
+        entry = PendingEvent(id=f"{self.id}-completed", state=state.value, time=now)
+        done = fresh.model_copy(
+            update={
+                "finished_at": now,
+                "pending_events": [*(self.pending_events or []), entry],
+                "events_pending": True,
+            }
+        )
+        done._raised = (entry,)
+        return done
 
     def overdue(self, now: dt.datetime) -> bool:
         return self.deadline_at is not None and now > self.deadline_at
@@ -185,7 +230,8 @@ class Batch(BaseModel):
             if counts.succeeded == 0:
                 return BatchState.FAILED
             return BatchState.PARTIALLY_SUCCEEDED
-        if counts.ended or any(g.started for g in self.groups):
+        fanned = self.fanout is not None and self.fanout.done
+        if counts.ended or fanned or any(g.started for g in self.groups):
             return BatchState.RUNNING
         return BatchState.QUEUED
 
@@ -286,75 +332,3 @@ def item_outcome(images: int, blocked: int, failed: int) -> ItemState:
     if blocked and not failed:
         return ItemState.BLOCKED
     return ItemState.FAILED
-
-
-def priced_size(
-    spec: ModelSpec, size: str, ratio: str | None, width: int, height: int, index: int
-) -> tuple[str, str | None]:
-    """The size an image of a batch item is billed at, and a warning when it is not what
-    was asked: the worker's rule for an online job (services/worker.delivered_size, which
-    issue 26 may move here so both use one), kept pure for the split."""
-    table = spec.sizes.get(size, {})
-    if ratio:
-        want = table.get(ratio)
-        fits = want == (width, height)
-        asked = f"{size} {ratio}" + (f" ({want[0]}x{want[1]})" if want else "")
-    else:
-        fits = (width, height) in table.values()
-        asked = f"{size} (the input's shape)"
-    if fits:
-        return size, None
-    priced = spec.size_of(width, height) or spec.nearest_size(width, height)
-    return priced, (
-        f"image {index} was delivered at {width}x{height}, not the {asked} asked for; "
-        f"priced as {priced}"
-    )
-
-
-class BatchView(BaseModel):
-    """The batch as `GET /v1/batches/{id}` shows it (phase B routes it)."""
-
-    model_config = ConfigDict(extra="forbid", use_enum_values=True, title="Batch")
-
-    id: str
-    state: BatchState
-    status_url: str | None = None
-    counts: dict[str, int]
-    estimated_cost_usd: float
-    cost_usd: float
-    rejected_count: int = 0
-    labels: dict[str, str] | None = None
-    groups: list[dict[str, Any]]
-    created_at: str | None = None
-    updated_at: str | None = None
-    finished_at: str | None = None
-    error: dict[str, Any] | None = None
-
-    @classmethod
-    def of(cls, batch: Batch, status_url: str | None = None) -> BatchView:
-        def when(value: dt.datetime | None) -> str | None:
-            return iso(value) if value else None
-
-        return cls(
-            id=batch.id,
-            state=batch.state,
-            status_url=status_url,
-            counts=batch.counts.model_dump(),
-            estimated_cost_usd=batch.estimated_cost_usd,
-            cost_usd=round(batch.cost_usd, 6),
-            rejected_count=batch.rejected_count,
-            labels=batch.labels or None,
-            groups=[
-                {
-                    "model": g.model,
-                    "location": g.location,
-                    "items": g.items,
-                    "vertex_state": g.vertex_state,
-                }
-                for g in batch.groups
-            ],
-            created_at=when(batch.created_at),
-            updated_at=when(batch.updated_at),
-            finished_at=when(batch.finished_at),
-            error=batch.error,
-        )

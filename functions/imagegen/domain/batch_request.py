@@ -77,6 +77,17 @@ class ParsedBatch:
         return round(sum(item.estimated_cost_usd for item in self.items), 6)
 
 
+def too_large(max_bytes: int, size: int | None = None) -> PayloadTooLarge:
+    """The 413 of a batch over IMAGEGEN_BATCH_MAX_BYTES (`size` None: read only as far as
+    the limit, its length unknown)."""
+    this = f"this one is {size}" if size is not None else "this one is larger"
+    return PayloadTooLarge(
+        f"a batch is at most {max_bytes} bytes (IMAGEGEN_BATCH_MAX_BYTES); {this}: split it "
+        "into smaller batches",
+        details=[{"field": "body", "message": f"over {max_bytes} bytes"}],
+    )
+
+
 def is_jsonl(content_type: str) -> bool:
     return content_type.split(";")[0].strip().lower() in JSONL_TYPES
 
@@ -92,11 +103,7 @@ def parse_batch(
     """Every line checked; InvalidRequest / PayloadTooLarge / UnsupportedMediaType when the
     batch as a whole cannot be read, or when no line is valid."""
     if len(raw) > limits.max_bytes:
-        raise PayloadTooLarge(
-            f"a batch is at most {limits.max_bytes} bytes (IMAGEGEN_BATCH_MAX_BYTES); this one "
-            f"is {len(raw)}: split it into smaller batches",
-            details=[{"field": "body", "message": f"over {limits.max_bytes} bytes"}],
-        )
+        raise too_large(limits.max_bytes, len(raw))
     if is_jsonl(content_type):
         lines, envelope = list(_jsonl_lines(raw, limits)), {}
     elif content_type.split(";")[0].strip().lower() == "application/json":
@@ -182,6 +189,11 @@ def _batch_fields(
     fields = {k: envelope[k] for k in ("webhook", "labels") if envelope.get(k) is not None}
     if not fields:
         return
+    if isinstance(fields.get("webhook"), dict) and "events" in fields["webhook"]:
+        raise InvalidRequest(
+            "a batch's webhook receives its batch.completed event; `events` is a job's choice",
+            details=[{"field": "webhook.events", "message": "not allowed on a batch"}],
+        )
     validated = validate_request({"prompt": "-", **fields}, catalog, policy, today).request
     parsed.labels = dict(validated.labels)
     if validated.webhook is not None:

@@ -171,6 +171,29 @@ class ModelSpec(BaseModel):
 
         return min(self.sizes, key=distance)
 
+    def priced_as(
+        self, size: str, ratio: str | None, width: int, height: int, index: int
+    ) -> tuple[str, str | None]:
+        """The size an image delivered at width x height is billed at, and a warning when
+        it is not the `size` (and `ratio`; none: any shape at that size) asked for: users of
+        the Gemini APIs report imageSize being silently ignored. One rule for an online
+        job's images (services/keeper.py) and a batch item's (services/batch_results.py)."""
+        table = self.sizes.get(size, {})
+        if ratio:
+            want = table.get(ratio)
+            fits = want == (width, height)
+            asked = f"{size} {ratio}" + (f" ({want[0]}x{want[1]})" if want else "")
+        else:
+            fits = (width, height) in table.values()
+            asked = f"{size} (the input's shape)"
+        if fits:
+            return size, None
+        priced = self.size_of(width, height) or self.nearest_size(width, height)
+        return priced, (
+            f"image {index} was delivered at {width}x{height}, not the {asked} asked for; "
+            f"priced as {priced}"
+        )
+
     def retired(self, today: dt.date) -> bool:
         """Past Vertex AI's retirement date: requests go to the replacement."""
         return self.shutdown_date is not None and today >= self.shutdown_date
