@@ -21,7 +21,7 @@ from imagegen.auth import Caller
 from imagegen.domain.batch import LABEL_BATCH, item_job_id
 from imagegen.domain.batch_view import SubmittedBatchView
 from imagegen.domain.catalog import load_catalog
-from imagegen.errors import InvalidRequest, NotFound
+from imagegen.errors import BudgetExceeded, Conflict, InvalidRequest, NotFound, Unavailable
 from imagegen.services import batch_results, batches, upkeep
 from imagegen.services.batch_follow import follow
 
@@ -334,3 +334,120 @@ def test_vertex_errors_at_create_and_get_are_retried_or_end_the_items(
     gone = _until_done(services, refused)
     assert gone.state == "failed" and gone.groups[0].vertex_job is None
     assert {r["error"]["code"] for r in _items(services, refused).values()} == {"batch_refused"}
+
+
+LITE = "gemini-3.1-flash-lite-image"
+
+
+def test_items_on_a_model_vertex_does_not_batch_fan_out_into_ordinary_jobs(make_services, unique):
+    services = make_services()  # the stack's generate function runs the fanned-out jobs
+    lines = [
+        {"prompt": f"{unique} lite {n}", "model": LITE}
+        if n % 2
+        else {"prompt": f"{unique} nb2 {n}"}
+        for n in range(4)
+    ]
+    submitted = _submit(services, lines)
+    catalog = load_catalog()
+    online, batched = catalog[LITE].price("1K"), catalog[NB2].price("1K") / 2
+    assert submitted.batch.estimated_cost_usd == pytest.approx(2 * online + 2 * batched)
+    assert submitted.batch.fanout.items == 2 and submitted.batch.groups[0].items == 2
+    done = _until_done(services, submitted.batch.id)
+    assert done.state == "succeeded" and done.counts.succeeded == 4
+    items = _items(services, done.id)
+    lite = [r for r in items.values() if r["model"] == LITE]
+    assert len(lite) == 2 and all(r["attempts"] >= 1 for r in lite)  # the worker ran them
+    assert all(r["outputs"][0]["cost_usd"] == pytest.approx(online) for r in lite)
+    assert done.cost_usd == pytest.approx(2 * online + 2 * batched)
+    follow(services)  # a later sweep makes no second job, ends nothing twice
+    assert len(services.batches.items(done.id, 100)) == 4
+
+
+def test_cancelling_cancels_fanned_out_jobs_still_queued(make_services, idle_topic, unique):
+    services = make_services(jobs_topic=idle_topic)  # nobody runs them: they stay queued
+    lines = [{"prompt": f"{unique} q {n}", "model": LITE} for n in range(3)]
+    batch_id = _submit(services, lines).batch.id
+    follow(services)
+    jobs = [services.jobs.get(item_job_id(batch_id, n)) for n in (1, 2, 3)]
+    assert all(j is not None and j.state == "queued" and j.batch_id == batch_id for j in jobs)
+    batches.cancel_batch(services, batch_id, OWNER)
+    batch = _until_done(services, batch_id)
+    assert batch.state == "cancelled" and batch.counts.cancelled == 3
+    assert {services.jobs.get(j.id).state for j in jobs} == {"cancelled"}
+
+
+def _spent(services, caller: str) -> dict:
+    from imagegen.domain.quota import counter_ids
+
+    doc_id = counter_ids(caller, dt.datetime.now(dt.UTC))["caller_day"]
+    return services.firestore.collection("usage").document(doc_id).get().to_dict() or {}
+
+
+def test_a_batch_reserves_its_estimate_against_the_budget_and_gives_back_the_rest(
+    make_services, unique
+):
+    caller = f"budget-{unique}@example.com"
+    services = make_services(caller_usd_per_day=0.2)
+    price = load_catalog()[NB2].price("1K") / 2
+    body = _jsonl(
+        [{"prompt": f"{unique} {n}" + (" [[block:SAFETY]]" if n == 0 else "")} for n in range(3)]
+    )
+    submitted = batches.submit_batch(services, body, "application/jsonl", caller=caller)
+    assert submitted.batch.charged.usd == pytest.approx(3 * price)
+    assert _spent(services, caller)["reserved_usd"] == pytest.approx(3 * price)
+    too_much = _jsonl([{"prompt": f"{unique} more {n}"} for n in range(9)])
+    with pytest.raises(BudgetExceeded):  # 0.1 + 0.3 > 0.2: refused whole, nothing written
+        batches.submit_batch(services, too_much, "application/jsonl", caller=caller)
+    assert len(services.batches.of_caller(caller, 10)) == 1
+    done = _until_done(services, submitted.batch.id)
+    assert done.counts.blocked == 1 and done.cost_usd == pytest.approx(2 * price)
+    spent = _spent(services, caller)  # the blocked item's share went back at the end
+    assert spent["reserved_usd"] == pytest.approx(2 * price)
+    assert spent["refunded_usd"] == pytest.approx(price)
+
+
+def test_an_idempotency_key_replays_its_batch_and_refuses_another_body(make_services, unique):
+    services = make_services()
+    body = _jsonl([{"prompt": f"{unique} one"}])
+    first = batches.submit_batch(
+        services, body, "application/jsonl", caller=OWNER.id, idempotency_key=unique
+    )
+    again = batches.submit_batch(
+        services, body, "application/jsonl", caller=OWNER.id, idempotency_key=unique
+    )
+    assert (again.batch.id, again.created) == (first.batch.id, False)
+    with pytest.raises(Conflict):
+        other = _jsonl([{"prompt": f"{unique} two"}])
+        batches.submit_batch(
+            services, other, "application/jsonl", caller=OWNER.id, idempotency_key=unique
+        )
+    mine = batches.submit_batch(
+        services, body, "application/jsonl", caller="someone-else", idempotency_key=unique
+    )
+    assert mine.batch.id != first.batch.id  # keys are per caller
+
+
+def test_batch_completed_lost_at_publish_is_published_by_the_next_sweep(
+    make_services, unique, monkeypatch
+):
+    services = make_services()
+    batch_id = _submit(services, [{"prompt": f"{unique} e"}]).batch.id
+    real = services.event_topic.publish
+    lost = []
+
+    def down(event, **kwargs):
+        if event["type"].startswith("com.imagegen.batch."):
+            lost.append(event["id"])
+            raise Unavailable("Pub/Sub is down")
+        return real(event, **kwargs)
+
+    monkeypatch.setattr(services.event_topic, "publish", down)
+    batch = _until_done(services, batch_id)  # (other tests' batches may end meanwhile)
+    assert f"{batch_id}-completed" in lost
+    assert [e.id for e in services.batches.get(batch_id).pending_events] == [
+        f"{batch_id}-completed"
+    ]
+    monkeypatch.setattr(services.event_topic, "publish", real)
+    assert follow(services)["batch_events_republished"] >= 1
+    assert not services.batches.get(batch_id).pending_events
+    assert batch.state == "succeeded"
