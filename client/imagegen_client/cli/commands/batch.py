@@ -54,16 +54,16 @@ def submit(
     app = app_of(ctx)
     answer = app.client.submit_batch(file.read_bytes(), idempotency_key=idempotency_key)
     if not wait_:
-        app.show(answer, lambda: _print_submitted(app, answer))
+        app.show(answer, lambda: _print_submitted(app, answer, follow=True))
         return
     if not app.as_json:
-        _print_submitted(app, answer)
+        _print_submitted(app, answer, follow=False)
     done = _wait(app, str(answer["id"]), answer.get("items") or 0, timeout)
     app.show(done, lambda: app.out.print(batch_table(done)))
     ctx.exit(batch_exit(done))
 
 
-def _print_submitted(app: App, answer: dict[str, Any]) -> None:
+def _print_submitted(app: App, answer: dict[str, Any], *, follow: bool) -> None:
     app.out.print(
         f"batch {answer['id']} {styled_state(str(answer['state']))}: {answer['items']} items, "
         f"estimated ${answer['estimated_cost_usd']:.4f}",
@@ -76,7 +76,7 @@ def _print_submitted(app: App, answer: dict[str, Any]) -> None:
         )
         why = escape(fields or str(error.get("message")))
         app.err.print(f"[red]line {rejected['line']} rejected[/]: {why}", soft_wrap=True)
-    if answer.get("state") not in BATCH_TERMINAL_STATES:
+    if follow and answer.get("state") not in BATCH_TERMINAL_STATES:
         app.out.print(f"follow it with: imagegen batch get {answer['id']}", highlight=False)
 
 
@@ -131,6 +131,10 @@ def _with_bar(app: App, batch_id: str, total: int, timeout: float | None) -> dic
         return app.client.wait_batch(batch_id, timeout=timeout, on_update=on_update)
 
 
+def _items(count: int) -> str:
+    return f"{count} item" + ("" if count == 1 else "s")
+
+
 def batch_table(b: dict[str, Any]) -> Table:
     """`imagegen batch get`: the batch, one fact a row."""
     table = Table.grid(padding=(0, 2))
@@ -149,11 +153,13 @@ def batch_table(b: dict[str, Any]) -> Table:
         rows.append(
             (
                 "vertex job",
-                escape(f"{group['model']} @ {group['location']}: {group['items']} items, {vertex}"),
+                escape(
+                    f"{group['model']} @ {group['location']}: {_items(group['items'])}, {vertex}"
+                ),
             )
         )
     if b.get("fanout"):
-        rows.append(("ordinary jobs", f"{b['fanout']} items (a model Vertex does not batch)"))
+        rows.append(("ordinary jobs", f"{_items(b['fanout'])} (a model Vertex does not batch)"))
     if b.get("rejected_count"):
         rows.append(("rejected lines", str(b["rejected_count"])))
     if b.get("error"):
