@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     batch_max_bytes: Whole = 32 * 1024 * 1024  # a batch's body (the HTTP API's own limit)
     batch_deadline_seconds: Number = float(DEFAULT_BATCH_DEADLINE_SECONDS)
     batch_max_vertex_jobs: Whole = MAX_VERTEX_JOBS_IN_FLIGHT  # of this deployment at once
+    # how long one sweep splits a Vertex output before it stops at a line boundary and
+    # leaves the rest to the next sweep (the sweep function's timeout is longer: Terraform)
+    batch_split_seconds: Number = 240.0
     # observability: where spans go (tracing.py) and how much is logged (logs.py)
     trace_exporter: str = "none"  # gcp | console | file:<path> | none
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")

@@ -67,81 +67,80 @@ def _answers(ok: dict[int, str], errors: tuple[int, ...]) -> dict[str, Any]:
     return answers
 
 
-def paths() -> dict[str, Any]:
-    batch_id = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    auth = (401, 503)
-
-    def query(name: str, description: str, **schema: Any) -> dict[str, Any]:
-        return {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "schema": schema,
-            "description": description,
-        }
-
-    key = {
-        "name": "Idempotency-Key",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string", "maxLength": 256},
-        "description": "the same key replays the same batch (another body: 409)",
-    }
-    jsonl = {"schema": {"type": "string", "description": "one job request (JSON) a line"}}
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
     return {
-        "/v1/batches": {
-            "post": {
-                "operationId": "submitBatch",
-                "parameters": [key],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": _json("BatchRequest"),
-                        "application/jsonl": jsonl,
-                    },
-                },
-                "responses": _answers(
-                    {200: "SubmittedBatch", 202: "SubmittedBatch"},
-                    (400, 401, 409, 413, 415, 429, 503),
-                ),
-            },
-            "get": {
-                "operationId": "listBatches",
-                "parameters": [
-                    query("limit", "1 to 100 (default 20)", type="integer", minimum=1, maximum=100),
-                    query(
-                        "before", "created_at of the last batch of the page before", type="string"
-                    ),
-                ],
-                "responses": _answers({200: "BatchList"}, (400, *auth)),
-            },
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
+AUTH = (401, 503)
+KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 256},
+    "description": "the same key replays the same batch (another body: 409)",
+}
+
+
+def _collection() -> dict[str, Any]:
+    """`/v1/batches`: submit (JSON or JSONL), and the caller's list."""
+    jsonl = {"schema": {"type": "string", "description": "one job request (JSON) a line"}}
+    body = {"application/json": _json("BatchRequest"), "application/jsonl": jsonl}
+    return {
+        "post": {
+            "operationId": "submitBatch",
+            "parameters": [KEY],
+            "requestBody": {"required": True, "content": body},
+            "responses": _answers(
+                {200: "SubmittedBatch", 202: "SubmittedBatch"}, (400, 401, 409, 413, 415, 429, 503)
+            ),
         },
-        "/v1/batches/{batch_id}": {
-            "get": {
-                "operationId": "getBatch",
-                "parameters": [
-                    batch_id,
-                    query(
-                        "limit",
-                        "items a page, 1 to 1000 (default 100)",
-                        type="integer",
-                        minimum=1,
-                        maximum=1000,
-                    ),
-                    query(
-                        "after", "the line after which the page starts", type="integer", minimum=0
-                    ),
-                ],
-                "responses": _answers({200: "Batch"}, (400, 404, *auth)),
-            },
-            "delete": {
-                "operationId": "cancelBatch",
-                "description": "Marks the batch cancelled; the next sweep cancels its Vertex jobs.",
-                "parameters": [batch_id],
-                "responses": _answers({202: "Batch"}, (404, 409, *auth)),
-            },
+        "get": {
+            "operationId": "listBatches",
+            "parameters": [
+                _query("limit", "1 to 100 (default 20)", type="integer", minimum=1, maximum=100),
+                _query("before", "created_at of the last batch of the page before", type="string"),
+            ],
+            "responses": _answers({200: "BatchList"}, (400, *AUTH)),
         },
     }
+
+
+def _one() -> dict[str, Any]:
+    """`/v1/batches/{batch_id}`: read (a page of items) and cancel."""
+    page = [
+        _query(
+            "limit",
+            "items a page, 1 to 1000 (default 100)",
+            type="integer",
+            minimum=1,
+            maximum=1000,
+        ),
+        _query("after", "the line after which the page starts", type="integer", minimum=0),
+    ]
+    return {
+        "get": {
+            "operationId": "getBatch",
+            "parameters": [BATCH_ID, *page],
+            "responses": _answers({200: "Batch"}, (400, 404, *AUTH)),
+        },
+        "delete": {
+            "operationId": "cancelBatch",
+            "description": "Marks the batch cancelled; the next sweep cancels its Vertex jobs.",
+            "parameters": [BATCH_ID],
+            "responses": _answers({202: "Batch"}, (404, 409, *AUTH)),
+        },
+    }
+
+
+def paths() -> dict[str, Any]:
+    return {"/v1/batches": _collection(), "/v1/batches/{batch_id}": _one()}
 
 
 BATCH_EVENT = {

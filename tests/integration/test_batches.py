@@ -451,3 +451,28 @@ def test_batch_completed_lost_at_publish_is_published_by_the_next_sweep(
     assert follow(services)["batch_events_republished"] >= 1
     assert not services.batches.get(batch_id).pending_events
     assert batch.state == "succeeded"
+
+
+def test_a_split_out_of_time_pauses_at_a_line_and_the_next_sweep_goes_on(make_services, unique):
+    """With no time for a split (IMAGEGEN_BATCH_SPLIT_SECONDS=0) each sweep ends what it read
+    up to a line where no item is half read, notes the offset, and the next sweep reads on
+    from there: the batch ends with each item once, and no sweep read the output twice."""
+    services = make_services(batch_split_seconds=0)
+    lines = [
+        {"prompt": f"{unique} r {n}", "number_of_images": 2 if n == 2 else 1} for n in range(5)
+    ]
+    batch_id = _submit(services, lines).batch.id
+    offsets = []
+    deadline = time.monotonic() + 90
+    while not services.batches.get(batch_id).terminal:
+        assert time.monotonic() < deadline
+        follow(services)
+        group = services.batches.get(batch_id).groups[0]
+        if group.resume and (not offsets or offsets[-1] != group.resume["offset"]):
+            offsets.append(group.resume["offset"])
+        time.sleep(0.2)
+    assert len(offsets) >= 2 and offsets == sorted(offsets)  # paused, and went on, forwards
+    batch = services.batches.get(batch_id)
+    assert batch.state == "succeeded" and batch.counts.succeeded == 5
+    items = _items(services, batch_id)
+    assert sorted(len(r["outputs"]) for r in items.values()) == [1, 1, 1, 1, 2]

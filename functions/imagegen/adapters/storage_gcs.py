@@ -107,14 +107,16 @@ class Storage:
         blob = self._client.bucket(bucket).blob(name)
         return blob.open("rb", chunk_size=READ_CHUNK_BYTES)
 
-    def read_chunks(self, uri: str) -> Iterator[bytes]:
-        """An object's bytes in chunks of STREAM_CHUNK_BYTES as they are downloaded (ranged
-        reads), never the whole object at once: a batch's output is one JSONL of every
-        image (issue 29). FileNotFoundError if there is no such object."""
+    def read_chunks(self, uri: str, start: int = 0) -> Iterator[bytes]:
+        """An object's bytes from offset `start` in chunks of STREAM_CHUNK_BYTES as they are
+        downloaded (ranged reads), never the whole object at once: a batch's output is one
+        JSONL of every image (issue 29). FileNotFoundError if there is no such object."""
         bucket, name = split_uri(uri)
         blob = self._client.bucket(bucket).blob(name)
         try:
             with blob.open("rb", chunk_size=STREAM_CHUNK_BYTES) as reader:
+                if start:
+                    reader.seek(start)
                 while chunk := reader.read(STREAM_CHUNK_BYTES):
                     yield chunk
         except NotFound:

@@ -121,9 +121,9 @@ class VertexBatches:
     # --- the output --------------------------------------------------------------------
 
     def read_results(
-        self, chunks: Iterable[bytes], open_image: OpenLineImage
+        self, chunks: Iterable[bytes], open_image: OpenLineImage, start: int = 0
     ) -> Iterator[PredictionLine]:
-        return read_predictions(chunks, open_image)
+        return read_predictions(chunks, open_image, start)
 
     @staticmethod
     def _call(what: str, location: str, call: Callable[[], T]) -> T:

@@ -140,16 +140,18 @@ class _Line:
 
 
 def read_predictions(
-    chunks: Iterable[bytes], open_image: OpenLineImage
+    chunks: Iterable[bytes], open_image: OpenLineImage, start: int = 0
 ) -> Iterator[PredictionLine]:
-    """Every line of a predictions file, in file order, as it is read."""
+    """Every line of a predictions file, in file order, as it is read; `start`: the offset
+    the chunks begin at (a resumed split), so each line's `end` is the file's offset."""
     line: _Line | None = None
     broken = False  # the current line already failed: skip to its end
+    offset = start  # of the chunk being read
     for chunk in chunks:
-        start = 0
-        while start <= len(chunk):
-            newline = chunk.find(b"\n", start)
-            piece = chunk[start:] if newline < 0 else chunk[start:newline]
+        begin = 0
+        while begin <= len(chunk):
+            newline = chunk.find(b"\n", begin)
+            piece = chunk[begin:] if newline < 0 else chunk[begin:newline]
             if piece and not broken:
                 if line is None:
                     if not piece.strip():
@@ -161,13 +163,19 @@ def read_predictions(
                         line.feed(piece)  # type: ignore[union-attr]
                     except ReplyError as exc:
                         assert line is not None
-                        yield line.fail(str(exc))
+                        yield _ending(line.fail(str(exc)), offset + newline + 1)
                         line, broken = None, True
             if newline < 0:
                 break
             if line is not None:
-                yield line.finish()
+                yield _ending(line.finish(), offset + newline + 1)
             line, broken = None, False
-            start = newline + 1
+            begin = newline + 1
+        offset += len(chunk)
     if line is not None:
-        yield line.finish()  # the last line had no newline: complete, or cut short
+        yield _ending(line.finish(), offset)  # the last line had no newline: whole, or cut
+
+
+def _ending(line: PredictionLine, end: int) -> PredictionLine:
+    line.end = end
+    return line

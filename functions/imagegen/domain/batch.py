@@ -99,6 +99,9 @@ class Group(BaseModel):
     error: dict[str, Any] | None = None  # the Vertex job's own error, when it failed whole
     submit_error: dict[str, Any] | None = None  # why the last create call failed
     split: bool = False  # every item of the group has ended
+    # where a split that ran out of time goes on: {"uri": output file, "offset": bytes}
+    # (every item of the lines before it has ended)
+    resume: dict[str, Any] | None = None
     submitted_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
 
@@ -304,6 +307,7 @@ class PredictionLine:
     status: str = ""
     generation: Generation | None = None
     problem: str | None = None
+    end: int = 0  # bytes of the file read through this line (a resume starts there)
 
 
 def new_batch_id() -> str:

@@ -22,6 +22,8 @@ unspent part of its budget (adapters/batches_firestore.py) and is published afte
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -76,6 +78,7 @@ class Split:
     ends: BoundedPool
     partial: dict[int, Progress] = field(default_factory=dict)
     started: int = 0
+    deadline: float = float("inf")  # time.monotonic() past which this run stops reading
 
     def open_image(self, key: LineKey, mime_type: str) -> ImageSink:
         item = self.plan.get(key.line)
@@ -104,22 +107,38 @@ class Split:
             outcome(self.services, self.spec, item, progress, location, ending),
         )
 
-    def read(self, uri: str) -> None:
-        """Every line of one output file, each counted to its item."""
-        chunks = self.services.storage.read_chunks(uri)
-        for line in self.services.vertex_batch.read_results(chunks, self.open_image):
+    def read(self, uri: str, start: int = 0) -> bool:
+        """Every line of one output file from `start`, each counted to its item. False:
+        the run's time is up; the file is left at a line boundary where every item before
+        it has ended (the group's `resume`), for the next sweep to go on from."""
+        chunks = self.services.storage.read_chunks(uri, start)
+        for line in self.services.vertex_batch.read_results(chunks, self.open_image, start):
             key = line.key
-            if key is None or key.line not in self.plan or key.line in self.ended:
-                if key is None:
-                    log.warning(
-                        "batch output line with no item",
-                        extra={"batch_id": self.batch.id, "problem": line.problem},
-                    )
-                continue
-            progress = self.partial.setdefault(key.line, Progress())
-            progress.add(line, key.image)
-            if len(progress.seen) >= key.images:
-                self.finish(key.line, self.partial.pop(key.line))
+            if key is not None and key.line in self.plan and key.line not in self.ended:
+                progress = self.partial.setdefault(key.line, Progress())
+                progress.add(line, key.image)
+                if len(progress.seen) >= key.images:
+                    self.finish(key.line, self.partial.pop(key.line))
+            elif key is None:
+                log.warning(
+                    "batch output line with no item",
+                    extra={"batch_id": self.batch.id, "problem": line.problem},
+                )
+            if time.monotonic() > self.deadline and not self.partial:
+                self.checkpoint(uri, line.end)
+                return False
+        return True
+
+    def checkpoint(self, uri: str, offset: int) -> None:
+        """Wait for every item begun to end, then note where the next run starts."""
+        self.ends.drain()
+        self.uploads.drain()
+        resume = self.group.model_copy(update={"resume": {"uri": uri, "offset": offset}})
+        self.services.batches.change(self.batch.id, lambda b: b.with_group(resume))
+        log.info(
+            "batch split paused; the next sweep goes on",
+            extra={"batch_id": self.batch.id, "group": self.group.id, "offset": offset},
+        )
 
     def rest(self) -> None:
         """End every item the output left without a complete result, with the reason."""
@@ -145,21 +164,21 @@ def split_group(services: Services, batch: Batch, group: Group) -> Batch:
     ended = services.batches.ended_lines(batch.id) & set(plan)
     uploads = BoundedPool(SPLIT_THREADS, SPLIT_HELD_BYTES, "batch-upload")
     ends = BoundedPool(SPLIT_THREADS, 0, "batch-end")
-    split = Split(
-        services, batch, group, services.catalog.get(group.model), plan, ended, uploads, ends
-    )
+    spec = services.catalog.get(group.model)
+    split = Split(services, batch, group, spec, plan, ended, uploads, ends)
     split.started = len(ended)
+    split.deadline = time.monotonic() + services.settings.batch_split_seconds
     try:
-        for uri in _output_files(services, group):
-            split.read(uri)
-        split.rest()
+        whole = all(split.read(uri, start) for uri, start in _unread(services, group))
+        if whole:
+            split.rest()
         ends.drain()
         uploads.drain()
     finally:
         ends.close()
         uploads.close()
     log.info(
-        "batch group split",
+        "batch group split" if whole else "batch group split in part",
         extra={
             "batch_id": batch.id,
             "group": group.id,
@@ -167,7 +186,17 @@ def split_group(services: Services, batch: Batch, group: Group) -> Batch:
             "items_ended": len(ended) - split.started,
         },
     )
-    return _group_done(services, batch, group)
+    return _group_done(services, batch, group) if whole else refresh(services, batch.id)
+
+
+def _unread(services: Services, group: Group) -> Iterator[tuple[str, int]]:
+    """(output file, offset) still to read: from where an earlier run paused."""
+    resume = group.resume or {}
+    files = _output_files(services, group)
+    if resume.get("uri") in files:
+        files = files[files.index(resume["uri"]) :]
+    for uri in files:
+        yield uri, int(resume.get("offset") or 0) if uri == resume.get("uri") else 0
 
 
 def end_group_unrun(
