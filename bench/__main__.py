@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import coldstart, memory, native, quota, results, submit, worker, writes
+from bench import batch, coldstart, memory, native, quota, results, submit, worker, writes
 from bench._common import RESULTS, machine
 from bench._stack import local_stack
 
@@ -22,6 +22,7 @@ STACK_BENCHES = {
     "results": results.run,  # issue 16: events, signed URLs, webhooks
     "quota": quota.run,  # issue 18: the shared Vertex limiter; issue 27: pacing mechanisms
     "writes": writes.run,  # issue 18: sharded counters
+    "batch": batch.run,  # issue 29: splitting a batch output into items
 }
 ALL = ["coldstart", *STACK_BENCHES, "native"]
 SMALL_FLAG = "--small"

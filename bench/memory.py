@@ -21,6 +21,7 @@ import sys
 import time
 
 from bench._common import ROOT, emit, machine, table, verdict
+from bench._rss import reset_peak, run_child, status
 from bench._stack import NOISY_PORT, BenchStack, local_stack, stop_function, wait_http
 
 TARGET_MIB = 512
@@ -69,14 +70,6 @@ SMALL_CASES = [
 PROMPT = "a harbour at night with fishing boats, oil painting"
 
 
-def _status(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(field)
-
-
 def child(spec_json: str) -> None:
     """Runs in the fresh subprocess; prints one JSON line."""
     case = json.loads(spec_json)
@@ -122,20 +115,15 @@ def child(spec_json: str) -> None:
 
     services.storage.write = counting_write
     services.storage.open_upload = counting_upload
-    baseline = _status("VmRSS")
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM to the current RSS
-        reset = True
-    except OSError:
-        reset = False
+    baseline = status("VmRSS")
+    reset = reset_peak()
     start = time.perf_counter()
     through = 0
     uris: list[str] = []
     outcome = generate(services, case["job_id"])
     through = sum(written)
     seconds = time.perf_counter() - start
-    peak = _status("VmHWM")
+    peak = status("VmHWM")
     checked = _check_outputs(services, case["job_id"])
     print(
         json.dumps(
@@ -186,18 +174,7 @@ def pixel_bytes(request: dict) -> int:
 
 
 def run_case(env: dict[str, str], case: dict) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.memory", "--child", json.dumps(case)],
-        cwd=ROOT / "functions",
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith('{"baseline"')]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"memory child failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(lines[-1])
+    return run_child("bench.memory", env, case, timeout=300)
 
 
 def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -11,6 +12,10 @@ from pathlib import Path
 from devstack import idtokens
 from devstack.emulators import PrerequisiteError
 from devstack.stack import ALL_COMPONENTS, Stack, StackConfig, StackError
+
+# `up` starts the Cloud Scheduler stand-in (devstack/scheduler.py) at this interval unless
+# DEVSTACK_SWEEP_SECONDS is set (0: off)
+DEFAULT_SWEEP_SECONDS = 5.0
 
 
 def _print_env(env: dict[str, str]) -> None:
@@ -43,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        stack = Stack(StackConfig.from_env(root=Path(args.root) if args.root else None))
+        root = Path(args.root) if args.root else None
+        config = StackConfig.from_env(root=root)
+        if args.command == "up" and "DEVSTACK_SWEEP_SECONDS" not in os.environ:
+            config.sweep_seconds = DEFAULT_SWEEP_SECONDS  # batches move, as when deployed
+        stack = Stack(config)
         if args.command == "up":
             env = stack.up()
             took = stack.timings.get("total")

@@ -36,10 +36,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 EMULATORS = ("pubsub", "firestore", "storage")
 FUNCTIONS = ("submit", "generate", "on_upload", "dead_letter", "deliver_webhooks", "studio")
-# "tasks" stands in for Cloud Tasks (devstack/tasks_standin.py, issue 27), "relay" for the
-# Pub/Sub push subscriptions, "uploads" for the Eventarc storage trigger of on_upload
-# (devstack/upload_events.py)
-ALL_COMPONENTS = (*EMULATORS, "vertex", "tasks", *FUNCTIONS, "relay", "uploads")
+# "tasks" stands in for Cloud Tasks (devstack/tasks_standin.py, issue 27; started with the
+# emulators, before the functions it dispatches to), "relay" for the Pub/Sub push
+# subscriptions, "uploads" for the Eventarc storage trigger of on_upload
+# (devstack/upload_events.py), "scheduler" for Cloud Scheduler calling the sweep
+# (devstack/scheduler.py; only with DEVSTACK_SWEEP_SECONDS > 0)
+POLLERS = ("relay", "uploads", "scheduler")
+ALL_COMPONENTS = (*EMULATORS, "vertex", "tasks", *FUNCTIONS, *POLLERS)
 
 # component -> (port env var, default port)
 PORTS: dict[str, tuple[str, int]] = {
@@ -109,6 +112,9 @@ class StackConfig:
     lease_seconds: int = 30
     call_budget_seconds: int = 20
     startup_timeout: float = 60.0
+    # the scheduler stand-in's interval (issue 29: batches move only when the sweep runs);
+    # 0: not started (the test suites run the sweep themselves)
+    sweep_seconds: float = 0.0
     components: tuple[str, ...] = ALL_COMPONENTS
     # relay targets overriding the local functions: subscription -> URL
     relay_urls: dict[str, str] = field(default_factory=dict)
@@ -155,6 +161,7 @@ class StackConfig:
             lease_seconds=_env_int(env, "IMAGEGEN_LEASE_SECONDS", 30),
             call_budget_seconds=_env_int(env, "IMAGEGEN_CALL_BUDGET_SECONDS", 20),
             startup_timeout=_env_float(env, "DEVSTACK_STARTUP_TIMEOUT", 60.0),
+            sweep_seconds=_env_float(env, "DEVSTACK_SWEEP_SECONDS", 0.0),
             components=components,
             relay_urls={
                 sub: env[var]
@@ -507,6 +514,9 @@ class Stack:
                 c.url("on_upload"),
             ]
             return Spec(name, cmd, c.root, env, lambda: True, None)
+        if name == "scheduler":
+            cmd = [py, "-m", "devstack.scheduler", "--every", str(c.sweep_seconds)]
+            return Spec(name, cmd, c.root / "functions", env, lambda: True, None)
         raise StackError(f"unknown component {name!r}; known: {', '.join(ALL_COMPONENTS)}")
 
     def _relay_routes(self) -> list[str]:
@@ -821,11 +831,13 @@ class Stack:
             for name in funcs:
                 self.start_component(name, wait=False)
             self.wait_healthy(funcs)
-            for name in ("relay", "uploads"):
-                if name in wanted:
-                    self.start_component(name, wait=False)
+            pollers = [n for n in POLLERS if n in wanted]
+            if c.sweep_seconds <= 0 and "scheduler" in pollers:
+                pollers.remove("scheduler")
+            for name in pollers:
+                self.start_component(name, wait=False)
             time.sleep(0.3)
-            self.wait_healthy([n for n in ("relay", "uploads") if n in wanted])
+            self.wait_healthy(pollers)
         except BaseException:
             self.down(force=True)
             raise
@@ -858,7 +870,7 @@ class Stack:
                 errors.append(str(err))
 
         self._bulk = True
-        pollers = ("tasks", "relay", "uploads")
+        pollers = ("tasks", *POLLERS)
         for name in pollers:  # first, so they do not log errors while the rest stop
             if name in order:
                 stop(name)

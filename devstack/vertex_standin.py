@@ -41,6 +41,10 @@ appeared and a few that generate no images - the REST shapes of `ModelGardenServ
 2026-11-25; the list method is in the v1beta1 surface of google-cloud-aiplatform 2.7.0).
 Each is recorded with method `getPublisherModel` / `listPublisherModels`.
 
+Batch prediction (issue 29): `projects.locations.batchPredictionJobs` create, list, get and
+cancel, in devstack/vertex_batch_standin.py, answering each request of a job like
+`:generateContent` above.
+
 Faults can also be asked for inside the prompt (so concurrent tests do not interfere):
 `[[fail:429x2]]`, `[[fail:500x1]]`, `[[fail:503]]` (every time), `[[retry_after:1]]`,
 `[[latency:2000]]`, `[[block:IMAGE_SAFETY]]`, `[[block:SAFETY]]`, `[[block:prompt]]`,
@@ -103,6 +107,7 @@ from typing import Any
 import flask
 
 from devstack.c2pa_signing import ContentSigner, tampered
+from devstack.vertex_batch_standin import Answering, batch_routes
 
 # ASCII only: the default font has no em dash
 STANDIN_NOTE = "imagegen local stand-in - not a Vertex AI image"
@@ -182,7 +187,7 @@ class VertexError(Exception):
         self.retry_after = retry_after
         self.details = details or []
 
-    def response(self) -> flask.Response:
+    def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "error": {
                 "code": self.status,
@@ -192,6 +197,10 @@ class VertexError(Exception):
         }
         if self.details:
             body["error"]["details"] = self.details
+        return body
+
+    def response(self) -> flask.Response:
+        body = self.body()
         resp = flask.Response(json.dumps(body), status=self.status, mimetype="application/json")
         if self.retry_after is not None:
             resp.headers["Retry-After"] = _fmt_seconds(self.retry_after)
@@ -1156,6 +1165,44 @@ def create_app(storage_endpoint: str | None = None) -> flask.Flask:
         return {"ok": True}
 
     _lifecycle_routes(app, state)
+
+    def batch_answer(model: str, location: str, body: dict[str, Any]) -> tuple[int, dict]:
+        """One request of a batch job, answered as `:generateContent` answers it (issue 29):
+        the same placeholder images, blocks and per-prompt faults, recorded likewise."""
+        prompt = _gemini_prompt(body)
+        state.record(
+            {
+                "method": "batch.generateContent",
+                "project": "",
+                "location": location,
+                "model": model,
+                "body": body,
+                "query": {},
+                "headers": {},
+                "time": dt.datetime.now(dt.UTC).isoformat(),
+            },
+            0,
+        )
+        try:
+            spec = _find_spec(state, "-", model, location, prompt)
+            fx = state.effects("generateContent", model, location, prompt)
+            if fx.status is not None:
+                raise VertexError(fx.status, fx.message, fx.retry_after)
+            return 200, _generate_content(state, spec, model, body, prompt, fx)
+        except VertexError as exc:
+            return exc.status, exc.body()
+
+    step = float(os.environ.get("DEVSTACK_VERTEX_BATCH_STEP_SECONDS", "0.5") or 0.5)
+
+    def batch_fault(method: str, model: str, location: str, name: str):
+        fx = state.effects(method, model, location, name)
+        if fx.status is None:
+            return None
+        message = fx.message or STATUS_MESSAGES.get(fx.status, "Error. (stand-in)")
+        return fx.status, message, STATUS_NAMES.get(fx.status, "UNKNOWN")
+
+    answering = Answering(batch_answer, _catalog, _gemini_prompt, NOT_FOUND, batch_fault)
+    batch_routes(app, state, answering, step)
     return app
 
 

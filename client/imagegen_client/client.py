@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 DEFAULT_URL = "http://127.0.0.1:8681"
 CALLER_HEADER = "X-Imagegen-Caller"
 TERMINAL_STATES = frozenset({"succeeded", "blocked", "failed", "cancelled"})
+BATCH_TERMINAL_STATES = frozenset({"succeeded", "partially_succeeded", "failed", "cancelled"})
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 _TOKEN_LIFETIME = 45 * 60  # Google identity tokens live an hour; refresh well before
 
@@ -225,6 +226,8 @@ class Client:
         *,
         json_body: Any = None,
         headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        params: dict[str, Any] | None = None,
     ) -> tuple[int, Any]:
         all_headers = self._headers()
         all_headers.update(headers or {})
@@ -233,6 +236,8 @@ class Client:
                 method,
                 f"{self.url}{path}",
                 json=json_body,
+                data=data,
+                params=params,
                 headers=all_headers,
                 timeout=self.timeout,
             )
@@ -393,13 +398,33 @@ class Client:
         every poll. Raises WaitTimeout (with the id and the last state seen) after `timeout`
         seconds (None: no limit). Brief outages (5xx, connection errors) are retried for up
         to `unavailable_grace` seconds before the ApiError is raised."""
+        return self._poll(
+            lambda: self.get(job_id),
+            is_terminal,
+            job_id,
+            timeout,
+            on_update,
+            (poll_first, poll_max, unavailable_grace),
+        )
+
+    def _poll(
+        self,
+        get: Callable[[], dict[str, Any]],
+        done: Callable[[dict[str, Any]], bool],
+        what: str,
+        timeout: float | None,
+        on_update: Callable[[dict[str, Any]], None] | None,
+        pacing: tuple[float, float, float],
+    ) -> dict[str, Any]:
+        """`get()` until `done(answer)`: (first delay, longest delay, outage grace)."""
+        poll_first, poll_max, unavailable_grace = pacing
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
         last: dict[str, Any] | None = None
         outage_since: float | None = None
         for delay in backoff_delays(poll_first, poll_max):
             try:
-                last = self.get(job_id)
+                last = get()
                 outage_since = None
             except ApiError as exc:
                 if not exc.unavailable:
@@ -411,13 +436,71 @@ class Client:
             else:
                 if on_update is not None:
                     on_update(last)
-                if is_terminal(last):
+                if done(last):
                     return last
             now = time.monotonic()
             if deadline is not None and now >= deadline:
-                raise WaitTimeout(job_id, last, timeout or 0.0)
+                raise WaitTimeout(what, last, timeout or 0.0)
             time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - now)))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------- batches
+
+    def submit_batch(
+        self, requests_or_jsonl: bytes | list[dict[str, Any]], idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """`POST /v1/batches` (issue 29): JSONL bytes as they are (one job request a line)
+        or a list of job requests; the answer names every rejected line."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        if isinstance(requests_or_jsonl, bytes | bytearray):
+            headers["Content-Type"] = "application/jsonl"
+            _, body = self._request(
+                "POST", "/v1/batches", data=bytes(requests_or_jsonl), headers=headers
+            )
+        else:
+            json_body = {"requests": list(requests_or_jsonl)}
+            _, body = self._request("POST", "/v1/batches", json_body=json_body, headers=headers)
+        return body
+
+    def batch(self, batch_id: str, limit: int = 100, after: int = 0) -> dict[str, Any]:
+        """`GET /v1/batches/{id}`: state, counts, cost and a page of its ended items."""
+        params = {"limit": limit, "after": after}
+        _, body = self._request("GET", f"/v1/batches/{batch_id}", params=params)
+        return body
+
+    def batch_items(self, batch_id: str, page: int = 500) -> Iterator[dict[str, Any]]:
+        """Every ended item of a batch, page after page."""
+        after = 0
+        while True:
+            answer = self.batch(batch_id, limit=page, after=after)
+            yield from answer.get("items") or []
+            if answer.get("next_after") is None:
+                return
+            after = int(answer["next_after"])
+
+    def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        """`DELETE /v1/batches/{id}`: marked; the service's next sweep stops its Vertex jobs."""
+        _, body = self._request("DELETE", f"/v1/batches/{batch_id}")
+        return body
+
+    def wait_batch(
+        self,
+        batch_id: str,
+        timeout: float | None = None,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        poll_first: float = 1.0,
+        poll_max: float = 15.0,
+    ) -> dict[str, Any]:
+        """Poll until the batch has ended (Vertex takes up to a day; None: no limit)."""
+        return self._poll(
+            lambda: self.batch(batch_id, limit=1),
+            lambda b: str(b.get("state")) in BATCH_TERMINAL_STATES,
+            batch_id,
+            timeout,
+            on_update,
+            (poll_first, poll_max, 60.0),
+        )
 
     # ------------------------------------------------------------------- outputs
 

@@ -22,6 +22,7 @@ from typing import Any
 from imagegen import ports
 from imagegen.auth import Authenticator
 from imagegen.config import Settings, load_settings
+from imagegen.domain.batch_request import BatchLimits
 from imagegen.domain.catalog import Catalog, load_catalog
 from imagegen.domain.limiter import QuotaTable
 from imagegen.domain.quota import Limits
@@ -120,7 +121,7 @@ class Services:
         store = JobStore(
             self.firestore, s.jobs_collection, s.usage_collection, s.idempotency_collection
         )
-        store.counter_shards = s.counter_shards  # issue 18: sharded usage counters
+        store.counters.shards = s.counter_shards  # issue 18: sharded usage counters
         if s.events_topic:
             store.announcer = lambda job, entry: announce(self, job, entry)
         return store
@@ -152,6 +153,42 @@ class Services:
 
         s = self.settings
         return VertexClient(s.require("project"), s.vertex_endpoint, s.vertex_timeout_seconds)
+
+    # --- batches through Vertex AI batch prediction (issue 29) ---------------------------
+
+    @cached_property
+    def batches(self) -> ports.BatchStore:
+        from imagegen.adapters.batches_firestore import BatchStore
+        from imagegen.adapters.usage_counters import UsageCounters
+
+        s = self.settings
+        # the job store's own counters: a batch's estimate counts against the same budgets
+        counters = UsageCounters(self.firestore, s.usage_collection, s.counter_shards)
+        return BatchStore(
+            self.firestore,
+            s.batches_collection,
+            s.jobs_collection,
+            s.idempotency_collection,
+            counters,
+        )
+
+    @cached_property
+    def vertex_batch(self) -> ports.BatchModel:
+        from imagegen.adapters.vertex_batch import VertexBatches
+
+        s = self.settings
+        return VertexBatches(s.require("project"), s.vertex_endpoint, s.vertex_timeout_seconds)
+
+    @cached_property
+    def batch_input(self) -> ports.BatchInput:
+        from imagegen.adapters.vertex_batch_input import VertexBatchInput
+
+        return VertexBatchInput()
+
+    @cached_property
+    def batch_limits(self) -> BatchLimits:
+        s = self.settings
+        return BatchLimits(s.batch_max_items, s.batch_max_bytes, max_depth=s.max_json_depth)
 
     @cached_property
     def limiter(self) -> ports.Limiter | None:

@@ -23,6 +23,11 @@ from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, fiel
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from imagegen.domain.batch_facts import (
+    DEFAULT_BATCH_DEADLINE_SECONDS,
+    DEFAULT_MAX_ITEMS,
+    MAX_VERTEX_JOBS_IN_FLIGHT,
+)
 from imagegen.errors import ImagegenError
 
 PREFIX = "IMAGEGEN_"
@@ -185,6 +190,15 @@ class Settings(BaseSettings):
     # Images API) wait this long for the job, then answer 504 with its id; the job goes on.
     # Generous enough for 4K with thinking; submit's Cloud Run timeout must be longer.
     sync_wait_seconds: Number = 300.0
+    # issue 29: batches through Vertex AI batch prediction (domain/batch_facts.py)
+    batches_collection: str = "batches"
+    batch_max_items: Whole = DEFAULT_MAX_ITEMS  # request lines a batch may hold
+    batch_max_bytes: Whole = 32 * 1024 * 1024  # a batch's body (the HTTP API's own limit)
+    batch_deadline_seconds: Number = float(DEFAULT_BATCH_DEADLINE_SECONDS)
+    batch_max_vertex_jobs: Whole = MAX_VERTEX_JOBS_IN_FLIGHT  # of this deployment at once
+    # how long one sweep splits a Vertex output before it stops at a line boundary and
+    # leaves the rest to the next sweep (the sweep function's timeout is longer: Terraform)
+    batch_split_seconds: Number = 240.0
     # observability: where spans go (tracing.py) and how much is logged (logs.py)
     trace_exporter: str = "none"  # gcp | console | file:<path> | none
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")

@@ -17,6 +17,8 @@ from werkzeug.routing import BaseConverter, Map, RequestRedirect, Rule
 from imagegen import catalog_admin, logs
 from imagegen.auth import Caller, Unauthenticated
 from imagegen.bootstrap import Services
+from imagegen.domain.batch_request import too_large
+from imagegen.domain.batch_view import BatchView, SubmittedBatchView, batch_url
 from imagegen.domain.job import Job
 from imagegen.domain.job_view import JobView, status_url
 from imagegen.errors import (
@@ -25,6 +27,7 @@ from imagegen.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
     RateLimited,
     Unavailable,
 )
@@ -34,10 +37,13 @@ from imagegen.http_io import (
     idempotency_key,
     json_response,
     leave_body,
+    query_int,
+    query_time,
+    read_body,
     read_json,
 )
 from imagegen.native import doors
-from imagegen.services import submission
+from imagegen.services import batches, submission
 
 log = logs.get_logger("imagegen.http")
 
@@ -47,6 +53,8 @@ ErrorRenderer = Callable[..., flask.Response]
 # Seconds a caller should wait after a 503 (Pub/Sub or Firestore unavailable): nothing
 # was accepted, so the same request (same Idempotency-Key) can simply be sent again.
 RETRY_AFTER_UNAVAILABLE = 5
+# A page of a batch's items (GET /v1/batches/{id}?limit=)
+MAX_BATCH_PAGE = 1000
 
 
 class JobIdConverter(BaseConverter):
@@ -93,6 +101,7 @@ class Api:
     """The `submit` function's HTTP API. Subclassed by the studio (same error table)."""
 
     jobs_path = "/v1/jobs"  # where a job's status_url points
+    batches_path = "/v1/batches"  # where a batch's status_url points (issue 29)
     sign_views = False  # signed output URLs on every job view, not only on GET
 
     def __init__(self, services: Services, trust_caller_header: bool | None = None) -> None:
@@ -111,6 +120,10 @@ class Api:
             rule(job, "get_job", "GET"),
             rule(job, "cancel_job", "DELETE"),
             rule(f"{job}/outputs/<int(max=999):n>", "output_redirect", "GET"),
+            rule("/v1/batches", "submit_batch", "POST"),
+            rule("/v1/batches", "list_batches", "GET"),
+            rule("/v1/batches/<job_id:batch_id>", "get_batch", "GET"),
+            rule("/v1/batches/<job_id:batch_id>", "cancel_batch", "DELETE"),
             rule("/v1/openapi.json", "openapi", "GET"),
             rule("/v1/usage", "usage", "GET"),
         ]
@@ -224,6 +237,55 @@ class Api:
         response = flask.redirect(signed[0], code=302)
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    # -- batches (issue 29) -------------------------------------------------------------
+    def batch_url(self, request: flask.Request, batch_id: str) -> str:
+        return batch_url(base_url(request), batch_id, self.batches_path)
+
+    def submit_batch(self, request: flask.Request) -> flask.Response:
+        """A JSON `{"requests": [...]}` or JSONL body; 202 with every rejected line."""
+        caller = self.caller(request)  # before the body is read: no identity, no work
+        limit = self.services.settings.batch_max_bytes
+        try:
+            raw = read_body(request, limit)
+        except PayloadTooLarge:
+            raise too_large(limit) from None
+        result = batches.submit_batch(
+            self.services,
+            bytes(raw),
+            request.content_type or "",
+            caller=caller.id,
+            idempotency_key=idempotency_key(request),
+        )
+        url = self.batch_url(request, result.batch.id)
+        view = SubmittedBatchView.of(result.batch, result.rejected, url).to_json()
+        return json_response(view, 202 if result.created else 200, {"Location": url})
+
+    def get_batch(self, request: flask.Request, batch_id: str) -> flask.Response:
+        """The batch and a page of its ended items (`?limit=` 1-1000, `?after=<line>`)."""
+        batch = batches.get_batch(self.services, batch_id, self.caller(request))
+        limit = query_int(request, "limit", 100, 1, MAX_BATCH_PAGE)
+        after = query_int(request, "after", 0, 0, 10**9)
+        records = batches.batch_items(self.services, batch_id, limit, after)
+        view = BatchView.of(batch, self.batch_url(request, batch_id)).with_items(records, limit)
+        return json_response(view.to_json(), 200)
+
+    def cancel_batch(self, request: flask.Request, batch_id: str) -> flask.Response:
+        """202: marked; the next sweep cancels its Vertex jobs and ends what never ran."""
+        batch = batches.cancel_batch(self.services, batch_id, self.caller(request))
+        return json_response(BatchView.of(batch, self.batch_url(request, batch_id)).to_json(), 202)
+
+    def list_batches(self, request: flask.Request) -> flask.Response:
+        """The caller's batches, newest first (`?limit=` 1-100, `?before=<created_at>`)."""
+        caller = self.caller(request)
+        limit = query_int(request, "limit", 20, 1, 100)
+        before = query_time(request, "before")
+        found = batches.batches_of(self.services, caller, limit + 1, before)
+        page = [BatchView.of(b, self.batch_url(request, b.id)).to_json() for b in found[:limit]]
+        more = len(found) > limit and page
+        return json_response(
+            {"batches": page, "next_before": page[-1]["created_at"] if more else None}, 200
+        )
 
     def usage(self, request: flask.Request) -> flask.Response:
         """`?day=YYYY-MM-DD` (default today, UTC) or `?month=YYYY-MM`, `?caller=`."""

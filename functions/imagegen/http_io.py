@@ -4,8 +4,10 @@ bounded body (issue 31) and the Idempotency-Key header, writing JSON answers and
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
+import re
 from typing import Any
 
 import flask
@@ -123,3 +125,38 @@ def idempotency_key(request: flask.Request) -> str | None:
             details=[{"field": "Idempotency-Key", "message": "1 to 256 characters"}],
         )
     return key
+
+
+def query_int(request: flask.Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole number from the query string, `low` to `high` (default when absent); a 400
+    naming it otherwise (ASCII digits only: int() takes "²" and thousands of digits)."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,10}", raw) or not low <= int(raw) <= high:
+        raise InvalidRequest(
+            f"bad {name}", details=[{"field": name, "message": f"a whole number, {low} to {high}"}]
+        )
+    return int(raw)
+
+
+def parse_time(raw: str | None, name: str) -> dt.datetime | None:
+    """A cursor time as UTC (a time without an offset is read as UTC). A time whose UTC
+    falls outside 0001..9999 (`0001-01-01T00:00:00+01:00`) is a 400 like a malformed one:
+    converting it overflowed only in the query, a 500 (issue 31)."""
+    if not raw:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise InvalidRequest(
+            "bad cursor",
+            details=[{"field": name, "message": "an ISO 8601 time between 0001 and 9999 in UTC"}],
+        ) from None
+
+
+def query_time(request: flask.Request, name: str) -> dt.datetime | None:
+    return parse_time(request.args.get(name), name)

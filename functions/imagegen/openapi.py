@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from imagegen import __version__
+from imagegen import __version__, openapi_batches
+from imagegen.domain.batch_view import BatchView, SubmittedBatchView
 from imagegen.domain.catalog import Overlay
 from imagegen.domain.job_view import JobView
 from imagegen.domain.request import JobRequest
@@ -130,6 +131,9 @@ def _schemas() -> dict[str, Any]:
             (CatalogDiff, "serialization"),
             (Retirement, "validation"),
             (Adoption, "validation"),
+            (SubmittedBatchView, "serialization"),
+            (BatchView, "serialization"),
+            *openapi_batches.MODELS,
         ],
         ref_template=REF,
     )
@@ -137,6 +141,15 @@ def _schemas() -> dict[str, Any]:
     schemas["Job"] = schemas.pop("JobView")  # the name clients have known it by
     schemas["Output"] = schemas.pop("SignedOutput")  # likewise: an output as answers show it
     schemas = _renamed(schemas, "SignedOutput", "Output")
+    for name in ("SubmittedBatchView", "BatchView"):  # their titles: SubmittedBatch, Batch
+        schemas[name.removesuffix("View")] = schemas.pop(name)
+    schemas = _renamed(
+        _renamed(schemas, "BatchView", "Batch"), "SubmittedBatchView", "SubmittedBatch"
+    )
+    for name in ("Batch", "SubmittedBatch"):  # a field without a value is left out
+        props = schemas[name]["properties"]
+        for field, prop in props.items():
+            props[field] = _without_null(prop)
     job = schemas["Job"]["properties"]
     for name, prop in job.items():  # a field without a value is left out, never null
         job[name] = _without_null(prop)
@@ -306,4 +319,5 @@ def document() -> dict[str, Any]:
         "paths": _paths(),
         "components": {"schemas": _schemas()},
     }
-    return extend_with_events(doc)  # issue 16: the output redirect, job events, webhooks
+    extend_with_events(doc)  # issue 16: the output redirect, job events, webhooks
+    return openapi_batches.extend(doc)  # issue 29: batches

@@ -14,14 +14,15 @@ none of them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from imagegen.domain.job import ClaimOutcome, Job, State
 from imagegen.domain.job_values import PendingEvent
 
 if TYPE_CHECKING:
+    from imagegen.domain.batch import Batch, OpenLineImage, PredictionLine
     from imagegen.domain.catalog import ModelSpec, Overlay
     from imagegen.domain.generation import Generation, ImageSink, OpenImage
     from imagegen.domain.quota import Limits
@@ -79,6 +80,26 @@ class PublisherModelState:
             "launch_stage": self.launch_stage,
             "version_id": self.version_id,
             "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class VertexBatchJob:
+    """A Vertex `BatchPredictionJob` as the batch service needs it (issue 29)."""
+
+    name: str  # projects/<p>/locations/<l>/batchPredictionJobs/<id>
+    state: str  # JOB_STATE_*
+    output_dir: str | None = None  # outputInfo.gcsOutputDirectory
+    error: dict[str, Any] | None = None  # {code, message} of a failed or cancelled job
+    counts: dict[str, int] = field(default_factory=dict)  # completionStats
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "output_dir": self.output_dir,
+            "error": self.error,
+            "counts": self.counts,
         }
 
 
@@ -153,6 +174,10 @@ class ObjectStore(Protocol):
 
     def open_read(self, uri: str) -> BinaryIO: ...
 
+    def read_chunks(self, uri: str, start: int = 0) -> Iterator[bytes]: ...
+
+    def list(self, prefix_uri: str) -> list[str]: ...
+
     def generation(self, uri: str) -> str | None: ...
 
     def delete(self, uri: str) -> None: ...
@@ -174,6 +199,75 @@ class ImageModel(Protocol):
         on_image: OpenImage | None = None,
         native: tuple[dict, str] | None = None,
     ) -> Generation: ...
+
+
+@runtime_checkable
+class BatchInput(Protocol):
+    """The lines of a Vertex batch job's input file (issue 29): written at submit, apart
+    from the Vertex client, which submit neither imports nor may call."""
+
+    def input_line(self, spec: ModelSpec, req: JobRequest, labels: dict[str, str]) -> bytes: ...
+
+
+@runtime_checkable
+class BatchModel(Protocol):
+    """Vertex AI batch prediction (issue 29): the jobs that run a batch's requests, and the
+    output lines they write. Raises Retryable/FinalUpstream like ImageModel."""
+
+    def create(
+        self,
+        model: str,
+        location: str,
+        input_uri: str,
+        output_prefix: str,
+        display_name: str,
+        labels: dict[str, str],
+    ) -> VertexBatchJob: ...
+
+    def find(self, location: str, labels: dict[str, str]) -> VertexBatchJob | None: ...
+
+    def get(self, name: str) -> VertexBatchJob: ...
+
+    def cancel(self, name: str) -> None: ...
+
+    def read_results(
+        self, chunks: Iterable[bytes], open_image: OpenLineImage, start: int = 0
+    ) -> Iterator[PredictionLine]: ...
+
+
+@runtime_checkable
+class BatchStore(Protocol):
+    """Batches, their item index and their outbox (issue 29): each item ends exactly once,
+    with its job record; a batch's estimate is charged at create and refunded in part at
+    its end."""
+
+    def create(self, batch: Batch, limits: Limits | None = None) -> tuple[bool, Batch]: ...
+
+    def keyed(self, idempotency_id: str) -> Batch | None: ...
+
+    def get(self, batch_id: str) -> Batch | None: ...
+
+    def change(self, batch_id: str, edit: Callable[[Batch], Batch | None]) -> Batch: ...
+
+    def active(self, limit: int = 100) -> list[Batch]: ...
+
+    def of_caller(
+        self, caller: str, limit: int, before: dt.datetime | None = None
+    ) -> list[Batch]: ...
+
+    def flagged(self, limit: int = 100) -> list[Batch]: ...
+
+    def mark_published(self, batch_id: str, entry: PendingEvent | None) -> None: ...
+
+    def end_item(
+        self, batch_id: str, line: int, record: dict[str, Any], job: Job | None
+    ) -> bool: ...
+
+    def ended_lines(self, batch_id: str) -> set[int]: ...
+
+    def items(self, batch_id: str, limit: int, after: int = 0) -> list[dict[str, Any]]: ...
+
+    def tally(self, batch_id: str) -> tuple[dict[str, int], float]: ...
 
 
 @runtime_checkable

@@ -170,3 +170,46 @@ def test_readable_on_a_phone(open_page, unique, shots):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
     page.screenshot(path=str(shots / "phone.png"), full_page=True)
+
+
+def test_the_studio_lists_the_users_batches_with_their_progress(open_page, unique, api_url, shots):
+    """Issue 29: a batch submitted through the API shows in its owner's studio, its progress
+    following the sweep until it ends; another user sees no batch."""
+    import threading
+    import time
+
+    from imagegen.bootstrap import Services
+    from imagegen.config import load_settings
+    from imagegen.services.upkeep import sweep
+    from imagegen_client.client import Client
+
+    owner = f"carol-{unique}"
+    lines = [{"prompt": f"{unique} tile {n}"} for n in range(3)]
+    batch_id = Client(api_url, caller=owner).submit_batch(lines)["id"]
+    page = open_page(owner)
+    row = f"#batch-list li[data-batch='{batch_id}']"
+    page.wait_for_selector(row)
+    assert page.get_attribute(f"{row} progress", "max") == "3"
+    assert page.get_attribute(f"{row} progress", "value") == "0"
+
+    services, stop = Services(load_settings()), threading.Event()
+
+    def sweeping() -> None:
+        while not stop.is_set():
+            sweep(services)
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=sweeping, daemon=True)
+    thread.start()
+    try:
+        page.wait_for_selector(f"{row}.succeeded", timeout=90_000)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert page.get_attribute(f"{row} progress", "value") == "3"
+    assert "3/3 ended" in page.inner_text(f"{row} .batch-counts")
+    page.screenshot(path=str(shots / "batches.png"), full_page=True)
+
+    other = open_page(f"dave-{unique}")
+    other.wait_for_function("document.body.dataset.ready === '1'")
+    assert other.is_hidden("#batches") and other.query_selector(row) is None

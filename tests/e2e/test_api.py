@@ -261,7 +261,7 @@ def test_openapi_covers_every_route_and_field(http, api_url):
         path = re.sub(r"<(?:[^:<>]+:)?(\w+)>", r"{\1}", rule.rule)
         routes.setdefault(path, set()).update(m.lower() for m in rule.methods or ())
     assert {path: set(ops) for path, ops in doc["paths"].items()} == routes
-    assert set(doc["webhooks"]) == {"jobEvent"}
+    assert set(doc["webhooks"]) == {"jobEvent", "batchCompleted"}
     schemas = doc["components"]["schemas"]
     assert set(schemas["JobRequest"]["properties"]) == set(JobRequest.model_fields)
     job = schemas["Job"]["properties"]

@@ -325,3 +325,54 @@ def test_usage_reports_the_callers_jobs(api_url, unique):
     assert table.exit_code == EXIT_OK and "gemini-3.1-flash-lite-image" in table.stdout
     bad = runner.invoke(cli, ["--url", api_url, "usage", "--day", "nope"])
     assert bad.exit_code == EXIT_USAGE
+
+
+@pytest.fixture
+def sweeper():
+    """The scheduler's sweep, every 0.3 s in a thread, as Cloud Scheduler would run it."""
+    import threading
+    import time
+
+    from imagegen.bootstrap import Services
+    from imagegen.config import load_settings
+    from imagegen.services.upkeep import sweep
+
+    services, stop = Services(load_settings()), threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            sweep(services)
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=30)
+
+
+def test_batch_submit_wait_get_and_download_with_a_contact_sheet(run, tmp_path, unique, sweeper):
+    jsonl = tmp_path / "batch.jsonl"
+    lines = [{"prompt": f"{unique} tile {n}", "aspect_ratio": "1:1"} for n in range(4)]
+    jsonl.write_text("\n".join(json.dumps(line) for line in [*lines, {"prompt": ""}]))
+    submitted = run("batch", "submit", str(jsonl), "--wait", "--timeout", "120")
+    assert submitted.exit_code == EXIT_OK, submitted.output
+    assert "4 items" in submitted.output and "line 5 rejected" in submitted.output
+    batch_id = submitted.output.split()[1]
+    shown = run("--json", "batch", "get", batch_id, "--items")
+    batch = json.loads(shown.output)
+    assert batch["state"] == "succeeded" and len(batch["items"]) == 4
+    out = tmp_path / "images"
+    fetched = run("--json", "batch", "download", batch_id, "--out", str(out), "--columns", "2")
+    result = json.loads(fetched.output)
+    assert fetched.exit_code == EXIT_OK and len(result["files"]) == 4
+    assert sorted(Path(f).name.split("-")[0] for f in result["files"]) == [
+        "00001",
+        "00002",
+        "00003",
+        "00004",
+    ]
+    assert _sizes([Path(f) for f in result["files"]]) == [(1024, 1024)] * 4
+    layout = sheet_layout(4, columns=2, thumb=256)
+    with Image.open(result["sheet"]) as sheet:
+        assert sheet.size == (layout.width, layout.height)

@@ -19,8 +19,6 @@ import io
 import json
 import os
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -56,38 +54,6 @@ def _png(size=(64, 36)) -> str:
 
 
 PNG = _png()
-
-
-class _Capture(BaseHTTPRequestHandler):
-    records: list[dict]
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.records.append({"path": self.path, "body": json.loads(body or b"{}")})
-        reply = {
-            "candidates": [
-                {"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}
-            ]
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def capture():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
-    server.records = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
 
 
 def _cases(model: str) -> list[tuple[str, dict]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from imagegen import ports
+from imagegen.adapters.batches_firestore import BatchStore
 from imagegen.adapters.catalog_firestore import CatalogStore
 from imagegen.adapters.events_firestore import EventLog
 from imagegen.adapters.events_pubsub import EventTopic
@@ -21,6 +22,8 @@ from imagegen.adapters.queue_tasks import TaskQueue
 from imagegen.adapters.signer import UrlSigner
 from imagegen.adapters.storage_gcs import Storage
 from imagegen.adapters.vertex import VertexClient
+from imagegen.adapters.vertex_batch import VertexBatches
+from imagegen.adapters.vertex_batch_input import VertexBatchInput
 
 PACKAGE = Path(__file__).resolve().parents[2] / "functions" / "imagegen"
 
@@ -38,6 +41,9 @@ WIRING = {
     "limiter": (ports.Limiter, FirestoreLimiter),
     "catalog_store": (ports.CatalogStore, CatalogStore),
     "signer": (ports.Signer, UrlSigner),
+    "batches": (ports.BatchStore, BatchStore),
+    "vertex_batch": (ports.BatchModel, VertexBatches),
+    "batch_input": (ports.BatchInput, VertexBatchInput),
 }
 
 

@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,39 +23,10 @@ from PIL import Image
 
 from devstack import vertex_standin
 from devstack.vertex_standin import NOT_FOUND, create_app, render_image, serve
+from tests.unit.conftest import free_port
 
 PROJECT = "proj"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def gcs():
-    from gcp_storage_emulator.server import create_server
-
-    port = _free_port()
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="outputs")
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    # the gs:// references the tests send: the stand-in refuses a missing one, as Vertex does
-    requests.post(f"{url}/storage/v1/b?project=p", json={"name": "refs"}, timeout=10)
-    png = io.BytesIO()
-    Image.new("RGB", (64, 48), "teal").save(png, "PNG")
-    for name in ("a.png", "ref.png"):
-        requests.post(
-            f"{url}/upload/storage/v1/b/refs/o",
-            params={"uploadType": "media", "name": name},
-            data=png.getvalue(),
-            headers={"Content-Type": "image/png"},
-            timeout=10,
-        ).raise_for_status()
-    yield url
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -633,7 +603,7 @@ def test_adapter_streams_each_image_into_its_sink_and_a_dropped_reply_leaves_non
 
 
 def test_main_runs_as_a_module(gcs):
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DEVSTACK_VERTEX_PORT": str(port),

@@ -15,11 +15,9 @@ written, so a job never ends twice.
 from __future__ import annotations
 
 import datetime as dt
-import random
 from collections.abc import Callable
 from typing import Any
 
-from google.api_core import exceptions as gexc
 from google.api_core.exceptions import Aborted, AlreadyExists
 from google.cloud import firestore
 from google.cloud.firestore_v1 import Query
@@ -27,17 +25,10 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from imagegen.adapters import job_documents
 from imagegen.adapters.firestore_retry import contention, or_busy
+from imagegen.adapters.usage_counters import UsageCounters
 from imagegen.domain.job import Job, State
 from imagegen.domain.job_values import Charges, PendingEvent
-from imagegen.domain.quota import (
-    Limits,
-    charged,
-    check,
-    counter_ids,
-    limited,
-    shard_count,
-    shard_ids,
-)
+from imagegen.domain.quota import Limits
 from imagegen.errors import NotFound, Unavailable
 from imagegen.ports import Transacted
 
@@ -49,8 +40,6 @@ class JobStore:
     # Publishes a committed change's event (bootstrap: services.job_events.announce;
     # issue 16: job events). None: events stay in the outbox for the sweeper.
     announcer: Announce | None = None
-    # issue 18: shards per usage counter (IMAGEGEN_COUNTER_SHARDS; bootstrap sets it)
-    counter_shards: int = 1
     # issue 18, benchmark mode: called with each written document's path (write counting)
     on_write: Any = None
 
@@ -63,8 +52,8 @@ class JobStore:
     ) -> None:
         self._client = client
         self._collection = client.collection(collection)
-        self._usage = client.collection(usage)
         self._keys = client.collection(idempotency)
+        self.counters = UsageCounters(client, usage)
 
     def _ref(self, job_id: str):
         return self._collection.document(job_id)
@@ -150,106 +139,32 @@ class JobStore:
         return True, job
 
     def _create_charged(self, job: Job, limits: Limits) -> tuple[bool, Job]:
-        """Optimistic, not a transaction: read the counters, then commit one batch that
-        creates the job and rewrites each counter on the precondition that it has not
-        changed since it was read. Hot counters are read by every submission, and a
-        transaction's read locks make concurrent submissions wait on each other until
-        they time out (seen on the emulator: 10 at once, 9 aborted after 25 s); a failed
-        precondition costs one quick retry instead."""
-
+        """Create the job and charge its caller's counters in one write
+        (adapters/usage_counters.py: optimistic, each counter rewritten on the precondition
+        that it has not changed since it was read); an existing key or id is a replay."""
         assert job.created_at is not None
-        # issue 18: a limited counter in one shard is read and rewritten exactly (as before);
-        # one in many shards is summed with an aggregation query and charged with an
-        # increment on a random shard (domain/quota.py: shard_count, overshoot bound)
-        shards = {
-            key: shard_ids(doc_id, shard_count(key, limits, self.counter_shards))
-            for key, doc_id in counter_ids(job.caller, job.created_at).items()
-            if limited(key, limits)
-        }
-        # a counter changed since it was read, or a racing create: read again (20 s in all)
-        lost = (gexc.FailedPrecondition, gexc.AlreadyExists, gexc.Aborted, gexc.Conflict)
-        policy = contention(*lost, initial=0.02, maximum=0.5, transactions=False)
-        return or_busy(policy, lambda: self._charge_once(job, limits, shards))
-
-    def _charge_once(
-        self, job: Job, limits: Limits, shards: dict[str, list[str]]
-    ) -> tuple[bool, Job]:
-        """One optimistic round of `_create_charged`."""
-        assert job.created_at is not None
-        now, cost = job.created_at, float(job.estimated_cost_usd)
-        single = {key: names[0] for key, names in shards.items() if len(names) == 1}
         job_ref, key_ref = self._ref(job.id), self._key_ref(job)
-        first = key_ref if key_ref is not None else job_ref
-        every = [first, *(self._usage.document(name) for name in single.values())]
-        snaps = {snap.reference.path: snap for snap in self._client.get_all(every)}
-        if snaps[first.path].exists:
+        stored: list[Job] = []
+
+        def creates(charges: Charges) -> list[tuple[Any, dict[str, Any]]]:
+            stored[:] = [job.model_copy(update={"charged": charges})]
+            documents = [(job_ref, job_documents.document(stored[0]))]
             if key_ref is not None:
-                return False, self._existing(snaps[first.path])
-            existing = self._job(snaps[first.path])
+                documents.append((key_ref, self._key_record(job)))
+            return documents
+
+        first = key_ref if key_ref is not None else job_ref
+        done = self.counters.charge(
+            job.caller, float(job.estimated_cost_usd), job.created_at, limits, first, creates
+        )
+        if done.existing is not None:
+            if key_ref is not None:
+                return False, self._existing(done.existing)
+            existing = self._job(done.existing)
             assert existing is not None
             return False, existing
-        totals = {key: self._counter(snaps, name) for key, name in single.items()}
-        for key, names in shards.items():
-            if key not in single:
-                totals[key] = self._sharded_total(names[0], key)
-        check(limits, totals, cost, now)
-        chosen = {key: random.choice(names) for key, names in shards.items()}
-        days = [chosen[k] for k in ("caller_day", "global_day") if k in chosen]
-        stored = job.model_copy(update={"charged": Charges(usd=cost, counters=days)})
-        refs = {key: self._usage.document(doc_id) for key, doc_id in chosen.items()}
-        batch = self._client.batch()
-        batch.create(job_ref, job_documents.document(stored))
-        if key_ref is not None:
-            batch.create(key_ref, self._key_record(job))
-        for key in shards.keys() - single.keys():
-            batch.set(refs[key], self._increment(key, shards[key][0], cost, job, now), merge=True)
-        counters = {key: self._counter(snaps, single[key]) for key in single}
-        for key, counter in charged(counters, cost, job.caller, now).items():
-            period = dt.timedelta(days=1 if key.endswith("minute") else 400)
-            data = {**counter, "expire_at": now + period}
-            snap = snaps[refs[key].path]
-            if snap.exists:
-                unchanged = self._client.write_option(last_update_time=snap.update_time)
-                batch.update(refs[key], data, option=unchanged)
-            else:
-                batch.create(refs[key], data)
-        batch.commit()
-        self._wrote(job_ref, key_ref, *refs.values())
-        return True, stored
-
-    def _counter(self, snaps: dict[str, Any], doc_id: str) -> dict[str, Any]:
-        snap = snaps[self._usage.document(doc_id).path]
-        return snap.to_dict() if snap.exists else {}
-
-    def _sharded_total(self, counter_id: str, key: str) -> dict[str, Any]:
-        """A sharded counter's value: one aggregation query over its shards (billed one
-        read per 1,000 index entries, so the shard count costs nothing at read time)."""
-
-        name = "requests" if key.endswith("minute") else "reserved_usd"
-        query = self._usage.where(filter=FieldFilter("counter", "==", counter_id))
-        result = query.sum(name, alias="total").get()
-        value = result[0][0].value if result and result[0] else 0
-        return {name: value or 0}
-
-    def _increment(
-        self, key: str, counter_id: str, cost: float, job: Job, now: dt.datetime
-    ) -> dict[str, Any]:
-        """The merge-write charging one shard: server-side increments, no read needed."""
-
-        if key.endswith("minute"):
-            return {
-                "counter": counter_id,
-                "requests": firestore.Increment(1),
-                "expire_at": now + dt.timedelta(days=1),
-            }
-        return {
-            "counter": counter_id,
-            "reserved_usd": firestore.Increment(cost),
-            "jobs": firestore.Increment(1),
-            "caller": job.caller if key == "caller_day" else "*",
-            "day": now.astimezone(dt.UTC).strftime("%Y-%m-%d"),
-            "expire_at": now + dt.timedelta(days=400),
-        }
+        self._wrote(*done.written)
+        return True, stored[0]
 
     def between(self, start: dt.datetime, end: dt.datetime, caller: str | None = None) -> list[Job]:
         """Jobs created in [start, end), optionally of one caller (for usage reports)."""
@@ -305,7 +220,7 @@ class JobStore:
         done = self._contended(run)
         if done.after is not None:
             if done.after.raised:  # benchmark mode counts transitions (and their refunds)
-                refunds = [self._usage.document(i) for i in done.after.charged_counters]
+                refunds = self.counters.references(done.after.charged_counters)
                 self._wrote(ref, *(refunds if done.after.terminal else []))
             self._announce(done.after)
         return done
@@ -334,15 +249,4 @@ class JobStore:
 
     def _refund(self, txn, job: Job) -> None:
         """Give back what was reserved at submit beyond what the job really cost."""
-
-        back = job.refund_usd
-        if back <= 0:
-            return
-        for doc_id in job.charged_counters:
-            txn.update(
-                self._usage.document(doc_id),
-                {
-                    "reserved_usd": firestore.Increment(-back),
-                    "refunded_usd": firestore.Increment(back),
-                },
-            )
+        self.counters.refund(txn, job.charged_counters, job.refund_usd)

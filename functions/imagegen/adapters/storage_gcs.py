@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from google.api_core.exceptions import NotFound
@@ -20,6 +21,9 @@ UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
 # A stored output is read back (its Content Credentials verified, content_credentials.py)
 # through ranged requests of at least this many bytes; the client's default is 40 MiB.
 READ_CHUNK_BYTES = 1024 * 1024
+# Objects read as a stream of chunks (a batch's output, issue 29) are downloaded in ranges
+# of this size: fewer requests for a file of thousands of images, bounded memory.
+STREAM_CHUNK_BYTES = 4 * 1024 * 1024
 
 if TYPE_CHECKING:
     from google.cloud import storage
@@ -102,6 +106,27 @@ class Storage:
         bucket, name = split_uri(uri)
         blob = self._client.bucket(bucket).blob(name)
         return blob.open("rb", chunk_size=READ_CHUNK_BYTES)
+
+    def read_chunks(self, uri: str, start: int = 0) -> Iterator[bytes]:
+        """An object's bytes from offset `start` in chunks of STREAM_CHUNK_BYTES as they are
+        downloaded (ranged reads), never the whole object at once: a batch's output is one
+        JSONL of every image (issue 29). FileNotFoundError if there is no such object."""
+        bucket, name = split_uri(uri)
+        blob = self._client.bucket(bucket).blob(name)
+        try:
+            with blob.open("rb", chunk_size=STREAM_CHUNK_BYTES) as reader:
+                if start:
+                    reader.seek(start)
+                while chunk := reader.read(STREAM_CHUNK_BYTES):
+                    yield chunk
+        except NotFound:
+            raise FileNotFoundError(uri) from None
+
+    def list(self, prefix_uri: str) -> list[str]:
+        """The gs:// URIs of every object whose name starts with the prefix, in name order."""
+        bucket, prefix = split_uri(prefix_uri)
+        blobs = self._client.list_blobs(bucket, prefix=prefix)
+        return sorted(f"gs://{bucket}/{blob.name}" for blob in blobs)
 
     def generation(self, uri: str) -> str | None:
         """The object's generation, or None if there is no such object."""

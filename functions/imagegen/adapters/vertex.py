@@ -160,7 +160,7 @@ class VertexClient:
             # (a storage error keeps its own type: the worker hands the job back)
             reader.abort()
             raise
-        return read_gemini(_through_proto(reply), images)
+        return read_gemini(through_proto(reply), images)
 
 
 def _body(response, model: str, location: str) -> Iterator[bytes]:
@@ -222,7 +222,7 @@ def native_request(base: str, path: str, body: dict, version: str) -> tuple[str,
     return f"{base}/{version}/{path}:generateContent", json.dumps(body), {}, headers
 
 
-def _through_proto(reply: dict) -> dict:
+def through_proto(reply: dict) -> dict:
     """The reply's dict as the REST client made it: read through the response proto (enums
     sent as numbers come back as names; fields and enum values the proto does not know are
     dropped, as before). Small: the images' data is already out."""

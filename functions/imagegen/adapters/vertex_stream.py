@@ -31,8 +31,16 @@ from imagegen.domain.request import sniff_image_type
 # yajl2_c is the C backend ijson ships wheels with; the pure-Python one is ~50x slower.
 _IJSON = ijson.get_backend("yajl2_c")
 _PART = "candidates.item.content.parts.item"
-_INLINE = (f"{_PART}.inlineData", f"{_PART}.inline_data")
-_MIME = frozenset(f"{p}.{k}" for p in _INLINE for k in ("mimeType", "mime_type"))
+
+
+def _prefixes(root: str) -> tuple[str, tuple[str, str], frozenset[str]]:
+    """ijson's prefixes of a reply's parts, inline images and their MIME types, for a
+    reply at the top (`root` empty) or under a key (a batch output line's `response`)."""
+    part = f"{root}.{_PART}" if root else _PART
+    inline = (f"{part}.inlineData", f"{part}.inline_data")
+    return part, inline, frozenset(f"{p}.{k}" for p in inline for k in ("mimeType", "mime_type"))
+
+
 _WHITESPACE = b" \t\r\n"
 _URL_SAFE = bytes.maketrans(b"-_", b"+/")
 
@@ -107,8 +115,9 @@ class ReplyReader:
     `open_image(mime_type)` opens the sink of each image; None keeps the bytes in memory
     (`GeneratedImage.data`). On any failure call `abort`: no image of the reply stays."""
 
-    def __init__(self, open_image: OpenImage | None = None) -> None:
+    def __init__(self, open_image: OpenImage | None = None, root: str = "") -> None:
         self._open = open_image
+        self._part, self._inline, self._mime_keys = _prefixes(root)
         self._events = ijson.sendable_list()
         self._parser = _IJSON.parse_coro(self._events, use_float=True)
         self._builder = ijson.ObjectBuilder()
@@ -192,19 +201,19 @@ class ReplyReader:
         return (
             self._last is not None
             and self._last[1:] == ("map_key", "data")
-            and (self._last[0] in _INLINE)
+            and (self._last[0] in self._inline)
         )
 
     def _handle(self) -> None:
         for prefix, event, value in self._events:
             self._builder.event(event, value)
-            if prefix == _PART and event == "start_map":
+            if prefix == self._part and event == "start_map":
                 self._part_thought, self._mime = False, None
-            elif prefix == f"{_PART}.thought":
+            elif prefix == f"{self._part}.thought":
                 self._part_thought = bool(value)
-            elif prefix in _MIME:
+            elif prefix in self._mime_keys:
                 self._mime = value
-            elif prefix == _PART and event == "end_map":
+            elif prefix == self._part and event == "end_map":
                 self._end_part()
             self._last = (prefix, event, value)
         del self._events[:]
@@ -221,6 +230,11 @@ class ReplyReader:
             data = sink.data if in_memory else b""
             self.images.append(GeneratedImage(image.mime_type or "image/png", data, output))
         self._part_images = []
+
+    def partial(self) -> Any:
+        """What of the reply has been read so far (None before its first value): a batch
+        output line's `request` is here once read, before its `response` is."""
+        return getattr(self._builder, "value", None)
 
     def finish(self) -> tuple[dict[str, Any], list[GeneratedImage]]:
         """The whole reply has been fed: its dict and images. ReplyError if it is cut

@@ -87,6 +87,7 @@ FACT_FIELDS = (
     "c2pa_content_credentials",
     "prominent_people",
     "person_generation",
+    "batch_prediction",
 )
 RETIRED_FACT_FIELDS = ("shutdown_date", "replacement", "thinking_level")
 
@@ -126,6 +127,10 @@ class ModelSpec(BaseModel):
     # Vertex attaches C2PA Content Credentials signed by Google to the model's images
     # (false where no Google page says so; the provenance work of issue 25 reads this)
     c2pa_content_credentials: bool = False
+    # Vertex AI batch prediction serves the model (issue 29): a batch's items on it go to one
+    # BatchPredictionJob at the batch price (domain/batch_facts.py); false where no Vertex
+    # page says so, and then its items fan out into ordinary jobs at the online price
+    batch_prediction: bool = False
     output_tokens: dict[str, int] = Field(default_factory=dict)  # per generated image, by size
     input_image_tokens: int = 0
     price_usd_per_image: dict[str, float]  # by size name
@@ -165,6 +170,29 @@ class ModelSpec(BaseModel):
             return abs(w * h - pixels)
 
         return min(self.sizes, key=distance)
+
+    def priced_as(
+        self, size: str, ratio: str | None, width: int, height: int, index: int
+    ) -> tuple[str, str | None]:
+        """The size an image delivered at width x height is billed at, and a warning when
+        it is not the `size` (and `ratio`; none: any shape at that size) asked for: users of
+        the Gemini APIs report imageSize being silently ignored. One rule for an online
+        job's images (services/keeper.py) and a batch item's (services/batch_results.py)."""
+        table = self.sizes.get(size, {})
+        if ratio:
+            want = table.get(ratio)
+            fits = want == (width, height)
+            asked = f"{size} {ratio}" + (f" ({want[0]}x{want[1]})" if want else "")
+        else:
+            fits = (width, height) in table.values()
+            asked = f"{size} (the input's shape)"
+        if fits:
+            return size, None
+        priced = self.size_of(width, height) or self.nearest_size(width, height)
+        return priced, (
+            f"image {index} was delivered at {width}x{height}, not the {asked} asked for; "
+            f"priced as {priced}"
+        )
 
     def retired(self, today: dt.date) -> bool:
         """Past Vertex AI's retirement date: requests go to the replacement."""

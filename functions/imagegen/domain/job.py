@@ -1,6 +1,7 @@
 """The job, as an aggregate: its states, its typed fields, and every change of its life as a
 method (`submitted`, `claim`, `progress`, `finish`, `requeue`, `fail`, `cancel`, `paced`,
-`park`, `queued_again`).
+`park`, `queued_again`; `batch_item` for an item of a batch that Vertex ran inside the batch's
+job, issue 29).
 
 A change returns the new `Job` (the old one is never modified). A change of state also
 raises the job event it causes: the entry is appended to the job's outbox
@@ -174,6 +175,8 @@ class Job(Results):
     # a Vertex-native request as sent (issue 28; JSON text, inline images in storage): the
     # worker sends it as it is (native/vertex_request.py)
     native_request: str | None = None
+    # the batch it is an item of (issue 29): made by `batch_item`, or a fanned-out item
+    batch_id: str | None = None
     charged: Charges | None = None  # the budget reserved at submit
     # the outbox of job events (docs/events.md)
     event_sequence: int | None = None
@@ -307,6 +310,52 @@ class Job(Results):
             pending_events=[entry],
             events_pending=True,
             **more,
+        )
+        job._raised = (entry,)
+        return job
+
+    @classmethod
+    def batch_item(
+        cls,
+        job_id: str,
+        *,
+        batch_id: str,
+        request: dict[str, JsonValue],
+        caller: str,
+        estimated_cost_usd: float,
+        created_at: dt.datetime,
+        outcome: Outcome,
+        now: dt.datetime,
+    ) -> Job:
+        """An item of a batch that ended with its batch result (issue 29): it never ran on
+        its own (Vertex ran its requests inside the batch's job), so it is made terminal,
+        its result the outcome's, and raises the one event of its end (`<id>-1`). Created
+        once, with the item's entry in the batch's index (adapters/batches_firestore.py).
+        Not charged: the batch reserved its estimate at submit."""
+        state = State(outcome.state)
+        if state not in TERMINAL:
+            raise TransitionError(f"a batch item ends terminal, not {state}")
+        entry = PendingEvent(id=f"{job_id}-1", state=state.value, time=now)
+        fields = outcome.result_fields()
+        region = request.get("region")
+        job = cls(
+            id=job_id,
+            state=state,
+            request=request,
+            model=str(request.get("model") or ""),
+            region=region if isinstance(region, str) else None,
+            estimated_cost_usd=estimated_cost_usd,
+            attempts=1,
+            source="batch",
+            caller=caller,
+            created_at=created_at,
+            updated_at=now,
+            finished_at=now,
+            batch_id=batch_id,
+            event_sequence=1,
+            pending_events=[entry],
+            events_pending=True,
+            **{"warnings": [], **fields},
         )
         job._raised = (entry,)
         return job

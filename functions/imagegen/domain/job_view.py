@@ -80,6 +80,9 @@ class JobView(BaseModel):
         default=None, description="the model's thought summaries (include_thoughts)"
     )
     parent_job_id: str | None = Field(default=None, description="the job this one continues")
+    batch_id: str | None = Field(
+        default=None, description="the batch it is an item of (GET /v1/batches/{id})"
+    )
     enhanced_prompt: str | None = None
     served_by: ServedBy | None = None
     attempts: int | None = None
@@ -88,7 +91,8 @@ class JobView(BaseModel):
     images_produced: int | None = None
     usage: dict[str, int] | None = Field(default=None, description="Vertex's token counts")
     source: str | None = Field(
-        default=None, description="http, upload, studio, vertex or openai (issue 28's front doors)"
+        default=None,
+        description="http, upload, studio, vertex or openai (issue 28's front doors), batch",
     )
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None

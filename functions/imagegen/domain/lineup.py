@@ -177,6 +177,10 @@ _OPTIONS_FACT = _other(
     GENAI_TYPES,
     ("person_generation", "prominent_people", "output_mime_types"),
 )
+# Issue 29: the model pages of Nano Banana 2 and Pro list "Batch inference" among their
+# security controls (read 2026-12-06); Nano Banana 2.1 heads the batch page's supported
+# models. No Vertex page read says so of Lite or of gemini-2.5-flash-image: not batched.
+_BATCH_LISTED = "the model page lists 'Batch inference' among its security controls"
 _VERTEX_LATER = (
     "Vertex AI lifecycle table, Gemini image models: release date; retirement "
     "'{date} or later' (no earlier than)"
@@ -197,6 +201,7 @@ NB2 = ModelSpec(
     google_search=True,
     prominent_people=True,
     **_billing({"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}, 1120, 60.0, 0.50),
+    batch_prediction=True,
     sources=[
         _vertex(
             "GA 2026-05-28; global only; 14 images a prompt; resolutions 512, 1K, 2K, "
@@ -231,6 +236,7 @@ NB2 = ModelSpec(
             READ_ON,
         ),
         _vertex("image/png, image/jpeg output", NB2_PAGE, ("output_mime_types",)),
+        _vertex(_BATCH_LISTED, NB2_PAGE, ("batch_prediction",), READ_ON),
         _OPTIONS_FACT,
     ],
     other_platforms=[
@@ -267,6 +273,7 @@ NB21 = ModelSpec(
     # 1K: $0.0336 (1120 tokens at $30/1M); 4K: $0.1134 (3780 tokens). 2K: no source gives
     # it; the 4K count is used (an upper bound: a budget is never under-reserved).
     **_billing({"1K": 1120, "2K": 3780, "4K": 3780}, 1120, 30.0, 1.50),
+    batch_prediction=True,
     sources=[
         _other(
             Platform.GEMINI_API,
@@ -276,7 +283,9 @@ NB21 = ModelSpec(
             ("lifecycle", "release_date"),
         ),
         _vertex(
-            "served on Vertex AI: first of the batch-prediction supported models", BATCH_PAGE, ()
+            "served on Vertex AI: first of the batch-prediction supported models",
+            BATCH_PAGE,
+            ("batch_prediction",),
         ),
         _vertex(
             "served on Vertex AI: Provisioned Throughput quota windows for Gemini Nano Banana 2.1",
@@ -354,6 +363,7 @@ PRO = ModelSpec(
     prominent_people=True,
     c2pa_content_credentials=True,
     **_billing({"1K": 1120, "2K": 1120, "4K": 2000}, 560, 120.0, 2.0),
+    batch_prediction=True,
     sources=[
         _vertex(
             "C2PA Content Credentials signed by Google in Nano Banana Pro images on Vertex AI "
@@ -399,6 +409,7 @@ PRO = ModelSpec(
             ),
             READ_ON,
         ),
+        _vertex(_BATCH_LISTED, PRO_PAGE, ("batch_prediction",), READ_ON),
         _OPTIONS_FACT,
     ],
     notes=(

@@ -12,20 +12,17 @@ from __future__ import annotations
 import itertools
 import threading
 
-from imagegen import content_credentials
 from imagegen.bootstrap import Services
 from imagegen.domain.catalog import ModelSpec
 from imagegen.domain.generation import GeneratedImage, Generation, OpenImage
 from imagegen.domain.job import Job, utcnow
 from imagegen.domain.job_values import ContentCredentials, Output
 from imagegen.domain.job_view import iso
-from imagegen.domain.provenance import SYNTHID, credentials_warning, object_metadata
+from imagegen.domain.provenance import credentials_warning, object_metadata
 from imagegen.domain.request import JobRequest, extension
-from imagegen.logs import get_logger
 from imagegen.media import ImageStream
+from imagegen.services.outputs import output_record, read_credentials
 from imagegen.services.routes import Route
-
-log = get_logger("imagegen.generate")
 
 
 class Keeper:
@@ -120,31 +117,8 @@ class Keeper:
         )
 
     def credentials(self, uri: str, mime_type: str) -> ContentCredentials | None:
-        """The stored image's Content Credentials as recorded on its output (read back from
-        the bucket); None when verification is off or the object could not be read back
-        (logged; the image is kept either way)."""
-        if not self.services.settings.verify_content_credentials:
-            return None
-        try:
-            with self.services.storage.open_read(uri) as stream:
-                found = content_credentials.read(stream, mime_type)
-        except Exception as exc:  # storage: the job keeps its image; the warning says why
-            log.warning(
-                "content credentials not read",
-                extra={"job_id": self.job_id, "uri": uri, "error": f"{type(exc).__name__}"},
-            )
-            return None
-        log.info(
-            "content credentials read",
-            extra={
-                "job_id": self.job_id,
-                "uri": uri,
-                "c2pa_present": found.present,
-                "c2pa_valid": found.valid,
-            },
-        )
-        # the stored form: the fields with a value (as recorded since issue 25)
-        return ContentCredentials.model_validate(found.record())
+        """The stored image's Content Credentials (services/outputs.py)."""
+        return read_credentials(self.services, self.job_id, uri, mime_type)
 
 
 class OutputUpload:
@@ -177,21 +151,15 @@ class OutputUpload:
         self._stream.finish()
         uri = self._upload.close()
         width, height = self._stream.size or (0, 0)
-        spec = self.route.spec
-        priced, _ = delivered_size(spec, self.keeper.req, width, height, self.index)
-        credentials = self.keeper.credentials(uri, self.mime_type)
-        return Output(
+        priced, _ = delivered_size(self.route.spec, self.keeper.req, width, height, self.index)
+        return output_record(
+            self.route.spec,
+            self._stream,
             uri=uri,
             mime_type=self.mime_type,
             index=self.index,
-            width=width,
-            height=height,
-            bytes=self._stream.bytes_written,
             priced_size=priced,
-            model=spec.id,
-            cost_usd=spec.price(priced),
-            synthid=SYNTHID,
-            **({"content_credentials": credentials} if credentials is not None else {}),
+            credentials=self.keeper.credentials(uri, self.mime_type),
         )
 
     def abort(self) -> None:
@@ -204,21 +172,7 @@ class OutputUpload:
 def delivered_size(
     spec: ModelSpec, req: JobRequest, width: int, height: int, index: int
 ) -> tuple[str, str | None]:
-    """The size an image is priced at, and a warning when it is not what was asked (users
-    of the Gemini APIs report imageSize being silently ignored)."""
+    """The size an image of `req` is priced at, and a warning when it is not what was
+    asked (ModelSpec.priced_as: the one rule, shared with batch items)."""
     size = req.image_size or spec.default_size
-    table = spec.sizes.get(size, {})
-    if req.aspect_ratio:
-        want = table.get(req.aspect_ratio)
-        fits = want == (width, height)
-        asked = f"{size} {req.aspect_ratio}" + (f" ({want[0]}x{want[1]})" if want else "")
-    else:
-        fits = (width, height) in table.values()
-        asked = f"{size} (the input's shape)"
-    if fits:
-        return size, None
-    priced = spec.size_of(width, height) or spec.nearest_size(width, height)
-    return priced, (
-        f"image {index} was delivered at {width}x{height}, not the {asked} asked for; "
-        f"priced as {priced}"
-    )
+    return spec.priced_as(size, req.aspect_ratio, width, height, index)

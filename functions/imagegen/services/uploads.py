@@ -4,6 +4,8 @@ path as the HTTP API.
 - `requests/<name>.json`: a job request in the API's schema.
 - `edits/<image>` with object metadata `prompt` (and optionally other request fields), or
   with a sidecar `edits/<image>.json`: a job that uses the image as a reference image.
+- `batches/<name>.jsonl`: a batch, one job request a line (issue 29,
+  services/batch_uploads.py), answered the same way.
 - anything else: ignored, with a log line.
 The suffixes match in any case (`upper.JSON`, `cat.PNG`).
 
@@ -34,7 +36,7 @@ from imagegen.domain.request import JobRequest
 from imagegen.errors import ImagegenError, InvalidRequest, Unavailable
 from imagegen.events import STORAGE_FINALIZED
 from imagegen.logs import get_logger
-from imagegen.services import submission
+from imagegen.services import batch_uploads, submission
 
 log = get_logger("imagegen.uploads")
 
@@ -101,6 +103,8 @@ def handle_upload(services: Services, event_type: str, data: dict[str, Any]) -> 
         )
         return "ignored"
     uri = f"gs://{bucket}/{name}"
+    if batch_uploads.is_batch_file(name):
+        return _batch_file(services, data, name, uri)
     try:
         built = _build(services, data, uri)
     except FileNotFoundError:
@@ -140,6 +144,22 @@ def handle_upload(services: Services, event_type: str, data: dict[str, Any]) -> 
     _answer(services, name, answer)
     log.info("upload queued", extra={"job_id": job.id, "object": uri, "new_job": result.created})
     return "queued" if result.created else "duplicate"
+
+
+def _batch_file(services: Services, data: dict[str, Any], name: str, uri: str) -> str:
+    """A dropped batch file: submitted and answered (refused ones too), read errors as
+    every upload's are."""
+    try:
+        done, answer = batch_uploads.submit_file(services, data, answer_name(name))
+    except FileNotFoundError:
+        log.warning("the object is gone; nothing to do", extra={"object": uri})
+        return "ignored"
+    except Unavailable:
+        raise  # transient: let the trigger retry
+    except Exception as exc:  # the file could not be read: answered, raised if transient
+        return _unreadable(services, name, uri, exc)
+    _answer(services, name, answer)
+    return done
 
 
 def _unreadable(services: Services, name: str, uri: str, exc: Exception) -> str:

@@ -19,10 +19,12 @@ from standardwebhooks.webhooks import Webhook
 
 from imagegen import netguard
 from imagegen.bootstrap import Services
+from imagegen.domain.batch_view import COMPLETED as BATCH_COMPLETED
 from imagegen.domain.job_events import TERMINAL_EVENTS, state_of_type, wanted_events
 from imagegen.domain.job_view import JobView, status_url
 from imagegen.domain.webhooks import DEAD_LETTERED, close_attempt, retryable_status
 from imagegen.logs import get_logger
+from imagegen.services import batch_answers
 
 log = get_logger("imagegen.webhooks")
 USER_AGENT = "imagegen-webhooks/1"
@@ -36,6 +38,8 @@ def handle_event(services: Services, event: dict[str, Any]) -> str:
     data = event.get("data") or {}
     if str(event.get("type", "")).startswith(CATALOG_EVENTS):  # model_available (issue 30)
         return "not_a_job_event"
+    if event.get("type") == BATCH_COMPLETED:  # issue 29: a batch ended
+        return batch_completed(services, event)
     if state is None or not job_id:
         log.error("not a job event; acknowledged", extra={"event_id": event.get("id")})
         return "ignored"
@@ -45,6 +49,19 @@ def handle_event(services: Services, event: dict[str, Any]) -> str:
     if not webhook or state not in wanted_events(webhook):
         return "not_wanted"
     return deliver(services, job_id, event, str(webhook["url"]))
+
+
+def batch_completed(services: Services, event: dict[str, Any]) -> str:
+    """A batch's `batch.completed` (issue 29): the dropped file's answer rewritten, then the
+    event POSTed to the batch's webhook like a job's."""
+    batch = services.batches.get(str(event.get("subject") or ""))
+    if batch is None:
+        log.error("batch event for no batch; acknowledged", extra={"event_id": event.get("id")})
+        return "ignored"
+    if batch.upload and batch.upload.get("answer"):
+        batch_answers.answer_batch_upload(services, batch)
+    url = (batch.webhook or {}).get("url")
+    return deliver(services, batch.id, event, str(url)) if url else "not_wanted"
 
 
 def deliver(services: Services, job_id: str, event: dict[str, Any], url: str) -> str:

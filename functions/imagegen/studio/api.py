@@ -14,6 +14,8 @@ Routes (all JSON under /api, the caller's own jobs only, exactly as the HTTP API
   GET  /api/jobs/<id>            one job, outputs with signed URLs
   DELETE /api/jobs/<id>          cancel
   GET  /api/jobs/<id>/outputs/<n> 302 to a fresh signed URL (download)
+  GET  /api/batches?before=&limit= the caller's batches with their progress (issue 29)
+  GET  /api/batches/<id>         one batch and a page of its items
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from imagegen.bootstrap import Services
 from imagegen.domain.request import validate_request
 from imagegen.errors import InvalidRequest, MethodNotAllowed, NotFound
 from imagegen.http_api import Api, match, rule
-from imagegen.http_io import base_url, idempotency_key, json_response
+from imagegen.http_io import base_url, idempotency_key, json_response, parse_time
 from imagegen.services import submission
 from imagegen.studio.identity import StudioIdentity
 
@@ -68,23 +70,8 @@ def _page() -> bytes:
 
 
 def _parse_before(raw: str | None) -> dt.datetime | None:
-    """The gallery's cursor as a UTC time (a time without an offset is read as UTC). A time
-    whose UTC falls outside 0001..9999 (`0001-01-01T00:00:00+01:00`) is a 400 like a
-    malformed one: converting it overflowed only in the query, a 500 (issue 31)."""
-    if not raw:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=dt.UTC)
-        return moment.astimezone(dt.UTC)
-    except (ValueError, OverflowError):
-        raise InvalidRequest(
-            "bad cursor",
-            details=[
-                {"field": "before", "message": "an ISO 8601 time between 0001 and 9999 in UTC"}
-            ],
-        ) from None
+    """The gallery's cursor as a UTC time (http_io.parse_time)."""
+    return parse_time(raw, "before")
 
 
 def _parse_limit(raw: str | None) -> int:
@@ -101,6 +88,7 @@ class Studio(Api):
     """See the module docstring. Errors map to statuses exactly as in the HTTP API."""
 
     jobs_path = "/api/jobs"
+    batches_path = "/api/batches"
     sign_views = True  # the page shows the images of every job it lists
 
     def __init__(self, services: Services, identity: StudioIdentity | None = None) -> None:
@@ -130,6 +118,8 @@ class Studio(Api):
             rule(job, "get_job", "GET"),
             rule(job, "cancel_job", "DELETE"),
             rule(f"{job}/outputs/<int(max=999):n>", "output_redirect", "GET"),
+            rule("/api/batches", "list_batches", "GET"),  # issue 29: the caller's batches
+            rule("/api/batches/<job_id:batch_id>", "get_batch", "GET"),
         ]
 
     def _route(self, request: flask.Request) -> flask.Response:

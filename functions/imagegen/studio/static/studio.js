@@ -335,6 +335,35 @@ async function openJob(jobId) {
   } catch (err) { showErrors(err); }
 }
 
+// ---- batches (issue 29) ----------------------------------------------------------------------
+const BATCH_ENDED = new Set(["succeeded", "partially_succeeded", "failed", "cancelled"]);
+
+function batchRow(b) {
+  const c = b.counts;
+  const ended = c.total - c.pending;
+  const label = `batch ${b.id}: ${ended} of ${c.total} items ended`;
+  return el("li", { "data-batch": b.id, class: `batch ${b.state}` },
+    el("div", { class: "batch-head" },
+      el("code", { text: b.id }),
+      el("span", { class: `status ${b.state}`, text: b.state.replace("_", " ") }),
+      el("span", { text: new Date(b.created_at).toLocaleString() })),
+    el("progress", { max: String(c.total), value: String(ended), "aria-label": label }),
+    el("p", { class: "batch-counts",
+      text: `${ended}/${c.total} ended · ${c.succeeded} succeeded · ${c.failed} failed · ` +
+        `${c.blocked} blocked · ${c.cancelled} cancelled · ${money(b.cost_usd)} of ` +
+        `${money(b.estimated_cost_usd)} estimated` }));
+}
+
+async function refreshBatches() {
+  const page = await api("GET", "/api/batches?limit=10");
+  $("batch-list").replaceChildren(...page.batches.map(batchRow));
+  $("batches").hidden = page.batches.length === 0;
+  clearTimeout(state.batchTimer);
+  if (page.batches.some((b) => !BATCH_ENDED.has(b.state))) {
+    state.batchTimer = setTimeout(() => refreshBatches().catch(showErrors), 3000);
+  }
+}
+
 // ---- wiring --------------------------------------------------------------------------------
 function wire() {
   $("job-form").addEventListener("submit", submitJob);
@@ -390,6 +419,7 @@ async function start() {
   $("model").disabled = false;
   onModelChange();
   await refreshGallery();
+  await refreshBatches();
   const hash = new URLSearchParams(location.hash.slice(1)).get("job");
   if (hash) openJob(hash);
   document.body.dataset.ready = "1";
