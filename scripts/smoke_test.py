@@ -13,7 +13,9 @@ A first deploy grants run.invoker seconds before this runs, and IAM grants take 
 2 minutes, potentially 7 minutes or longer" to propagate
 (https://cloud.google.com/iam/docs/access-change-propagation, read 2026-12-06): a 401 or
 403 is retried every --auth-retry seconds (default 10) for --auth-wait seconds (default
-480) before it fails the build.
+480) before it fails the build. So is a 503: submit answers it, having withdrawn the job,
+when Cloud Tasks refuses the job's task — as it does while the enqueuer grant on the jobs'
+queues (terraform/tasks.tf, made near the end of a first apply) propagates.
 Standard library only: the step's image (google-cloud-cli) has python3 and nothing else.
 """
 
@@ -74,7 +76,8 @@ def _call(method: str, url: str, headers: dict[str, str], body: dict | None = No
 
 
 def submit(base: str, args: argparse.Namespace) -> str:
-    """POST one job, retrying 401/403 while the invoker grant propagates; its id."""
+    """POST one job, retrying 401/403 while the invoker grant propagates and 503 while the
+    queues' enqueuer grant does (a 503 keeps no job: the same key makes it anew); its id."""
     deadline = time.monotonic() + args.auth_wait
     body = {"prompt": PROMPT, "model": args.model}
     headers = {"Idempotency-Key": args.idempotency_key}
@@ -82,8 +85,9 @@ def submit(base: str, args: argparse.Namespace) -> str:
         status, answer = _call(
             "POST", f"{base}/v1/jobs", {**headers, **_headers(base, args.caller)}, body
         )
-        if status in (401, 403) and time.monotonic() + args.auth_retry <= deadline:
-            print(f"smoke: {status} (the invoker grant may still be propagating); retrying")
+        if status in (401, 403, 503) and time.monotonic() + args.auth_retry <= deadline:
+            grant = "the queues' enqueuer" if status == 503 else "the invoker"
+            print(f"smoke: {status} ({grant} grant may still be propagating); retrying")
             time.sleep(args.auth_retry)
             continue
         if status not in (200, 201, 202):
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("url", help="the submit API's base URL (terraform output submit_url)")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--timeout", type=float, default=600, help="seconds for the job")
-    parser.add_argument("--auth-wait", type=float, default=480, help="seconds of 401/403")
+    parser.add_argument("--auth-wait", type=float, default=480, help="seconds of 401/403/503")
     parser.add_argument("--auth-retry", type=float, default=10, help="seconds between them")
     parser.add_argument("--poll", type=float, default=10, help="seconds between polls")
     parser.add_argument("--caller", help="local stack only: X-Imagegen-Caller instead of a token")

@@ -18,8 +18,11 @@
 #   up slowly after idle (https://cloud.google.com/python/docs/reference/cloudtasks/latest/google.cloud.tasks_v2.types.HttpRequest).
 # - the dispatch deadline of an HTTP task is 10 minutes by default (15 s to 30 min): more
 #   than generate's timeout (540 s), so a running attempt is not dispatched again
-#   (https://pub.dev/documentation/googleapis/latest/cloudtasks_v2/Task/dispatchDeadline.html,
-#   Google's API description).
+#   (Task.dispatch_deadline in Google's client reference,
+#   https://cloud.google.com/php/docs/reference/cloud-tasks/latest/V2.Task, whose full
+#   wording of the HTTP default and interval was read in the same API description as
+#   published at https://pub.dev/documentation/googleapis/latest/cloudtasks_v2/Task/dispatchDeadline.html).
+#   generate_timeout_seconds stays <= 540 (variables.tf) below it.
 # - the queue-level http_target overrides the URL and the token of every task
 #   (https://docs.cloud.google.com/php/docs/reference/cloud-tasks/latest/V2.HttpTarget):
 #   generate's URL cannot be handed to the functions (they are one resource, and the queue

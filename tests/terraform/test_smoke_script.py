@@ -24,9 +24,11 @@ SCRIPT = REPO_ROOT / "scripts" / "smoke_test.py"
 
 
 class _Deployment(BaseHTTPRequestHandler):
-    """403 for the first `forbidden` POSTs, then 202; the job is `final` when polled."""
+    """`refusal` (403) for the first `forbidden` POSTs, then 202; the job is `final` when
+    polled."""
 
     forbidden = 2
+    refusal = 403
     final = "succeeded"
     posts: ClassVar[list[str]] = []
 
@@ -45,7 +47,7 @@ class _Deployment(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", 0))
         type(self).posts.append(json.loads(self.rfile.read(length))["model"])
         if len(type(self).posts) <= type(self).forbidden:
-            self._answer(403, {"error": "Forbidden"})
+            self._answer(type(self).refusal, {"error": "refused"})
         else:
             self._answer(202, {"id": "job-1", "status": "queued"})
 
@@ -80,6 +82,17 @@ def test_403_while_the_grant_propagates_is_retried(deployment) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("retrying") == 2 and "succeeded" in proc.stdout
     assert handler.posts == ["gemini-3.1-flash-image"] * 3, "a current model by default"
+
+
+def test_503_while_the_queues_enqueuer_grant_propagates_is_retried(deployment) -> None:
+    """A first apply grants the enqueuer role on the jobs' queues near its end (issue 27):
+    until it propagates Cloud Tasks refuses submit's task and submit answers 503."""
+    url, handler = deployment
+    handler.refusal = 503
+    proc = _smoke(url, "--auth-wait", "60", "--auth-retry", "0.1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("enqueuer grant may still be propagating") == 2
+    assert len(handler.posts) == 3 and "succeeded" in proc.stdout
 
 
 def test_403_beyond_the_wait_fails_the_build(deployment) -> None:
