@@ -17,9 +17,15 @@ from imagegen.domain.batch import LineKey, OpenLineImage, PredictionLine
 from imagegen.domain.generation import GeneratedImage
 
 
-def read_buffered(chunks: Iterable[bytes], open_image: OpenLineImage) -> Iterator[PredictionLine]:
-    whole = b"".join(chunks)  # the whole file at once
-    for raw in whole.splitlines():
+def read_buffered(
+    chunks: Iterable[bytes], open_image: OpenLineImage, start: int = 0
+) -> Iterator[PredictionLine]:
+    """`chunks` are the file from byte `start` (a resumed split); each line's `end` is the
+    file's offset after it, as the streamed reader gives it."""
+    whole = b"".join(chunks)  # the rest of the file at once
+    end = start
+    for raw in whole.split(b"\n"):
+        end = min(end + len(raw) + 1, start + len(whole))  # the last line may lack a newline
         if not raw.strip():
             continue
         line = json.loads(raw)
@@ -41,7 +47,9 @@ def read_buffered(chunks: Iterable[bytes], open_image: OpenLineImage) -> Iterato
                 inline["data"] = ""
                 images.append(image)
         generation = read_gemini(through_proto(response), images) if response else None
-        yield PredictionLine(key, status=str(line.get("status") or ""), generation=generation)
+        yield PredictionLine(
+            key, status=str(line.get("status") or ""), generation=generation, end=end
+        )
     del whole
 
 

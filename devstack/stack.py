@@ -773,6 +773,14 @@ class Stack:
             }
         return out
 
+    def _started_components(self) -> tuple[str, ...]:
+        """The components `up` starts: all of them but the scheduler stand-in when its
+        interval is 0 (the test suites run the sweep themselves). A running stack is
+        adopted when these are healthy."""
+        if self.config.sweep_seconds > 0:
+            return ALL_COMPONENTS
+        return tuple(n for n in ALL_COMPONENTS if n != "scheduler")
+
     def _adopt_existing(self) -> bool:
         """True when state.json describes a running, healthy stack (which is reused)."""
         state = self.load_state().get("components", {})
@@ -783,7 +791,7 @@ class Stack:
         if not alive:
             self.state_file.unlink(missing_ok=True)  # stale: nothing of it is running
             return False
-        wanted = [n for n in self.config.components]
+        wanted = [n for n in self.config.components if n in self._started_components()]
         if all(status.get(n, {}).get("healthy") for n in wanted):
             self._state = dict(state)
             return True
@@ -831,9 +839,7 @@ class Stack:
             for name in funcs:
                 self.start_component(name, wait=False)
             self.wait_healthy(funcs)
-            pollers = [n for n in POLLERS if n in wanted]
-            if c.sweep_seconds <= 0 and "scheduler" in pollers:
-                pollers.remove("scheduler")
+            pollers = [n for n in POLLERS if n in wanted and n in self._started_components()]
             for name in pollers:
                 self.start_component(name, wait=False)
             time.sleep(0.3)

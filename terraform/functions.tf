@@ -95,12 +95,14 @@ locals {
       invoker       = "push_invoker"
       trigger       = null
     }
+    # sweep's timeout: a batch split (issue 29) reads for up to IMAGEGEN_BATCH_SPLIT_SECONDS
+    # (240) and stops at a line boundary; the rest of the sweep's work fits in a minute
     sweep = {
       description   = "imagegen sweeper: requeues or fails jobs stuck past their lease or deadline."
       account       = "sweep"
       memory        = var.memory.sweep
       cpu           = null
-      timeout       = 60
+      timeout       = 300
       max_instances = var.max_instances.sweep
       concurrency   = 1
       ingress       = "ALLOW_INTERNAL_ONLY"

@@ -8,7 +8,7 @@ locals {
       description      = "Requeue or fail imagegen jobs stuck past their lease or deadline."
       schedule         = var.sweep_schedule
       query            = ""
-      attempt_deadline = "120s"
+      attempt_deadline = "320s" # the sweep's timeout (300 s, functions.tf) and a margin
       retry_count      = 1
       min_backoff      = "10s"
       max_backoff      = "60s"

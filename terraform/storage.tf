@@ -89,6 +89,19 @@ resource "google_storage_bucket" "outputs" {
     }
   }
 
+  # A batch's files (inputs, item plans, Vertex's predictions: batches/, batches.tf) are
+  # read until its items are split into jobs/ (by its deadline, at most
+  # IMAGEGEN_BATCH_DEADLINE_SECONDS, 5 days); then they are copies.
+  lifecycle_rule {
+    condition {
+      age            = var.batch_files_retention_days
+      matches_prefix = ["batches/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
   lifecycle_rule {
     condition {
       days_since_noncurrent_time = 1

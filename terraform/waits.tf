@@ -35,7 +35,9 @@ resource "time_sleep" "apis_enabled" {
 
 # The grants a function build, a storage trigger or a function's start needs: the build
 # account's (logs, images, source), the Eventarc and Cloud Storage agents' and the
-# trigger account's, and deliver_webhooks reading its secret when its revision starts.
+# trigger account's, deliver_webhooks reading its secret when its revision starts, and
+# what a first batch needs (batches.tf: the Vertex AI agent's access to batches/, the
+# sweep's batch jobs and bucket), so no sweep runs before them.
 resource "time_sleep" "grants_propagated" {
   create_duration = "180s"
 
@@ -48,6 +50,8 @@ resource "time_sleep" "grants_propagated" {
     google_project_iam_member.upload_trigger_event_receiver,
     google_project_iam_member.eventarc_service_agent,
     google_secret_manager_secret_iam_member.webhooks_read_secret,
+    google_storage_bucket_iam_member.batch,
+    google_project_iam_member.sweep_batch_jobs,
   ]
 }
 

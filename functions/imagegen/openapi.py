@@ -24,6 +24,11 @@ REF = "#/components/schemas/{model}"
 class ErrorDetail(BaseModel):
     field: str = Field(description="the request field (a dotted path) or header at fault")
     message: str
+    # a batch with no valid line (issue 29): each line's own error, field "line <n>"
+    line: int | None = Field(default=None, description="the batch line at fault (1-based)")
+    error: dict[str, Any] | None = Field(
+        default=None, description="that line's error, as the job API gives it"
+    )
 
 
 class ErrorInfo(BaseModel):

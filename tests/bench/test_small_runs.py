@@ -26,6 +26,7 @@ SECTIONS = {
     "quota": r"\| Cloud Tasks queue \(as built\), measured +\| 1x +\| [0-9.]+ ",
     "writes": r"\| baseline: 1 shard +\| \d+ ",
     "native": r"\| native +\| [0-9.]+ ",
+    "batch": r"\| streamed +\| 20 +\| \d+ +\| \d+ +\| \d+ ",
 }
 
 

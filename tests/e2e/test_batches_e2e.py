@@ -21,24 +21,6 @@ from imagegen_client.client import Client, verify_webhook
 
 pytestmark = pytest.mark.stack
 NB2 = "gemini-3.1-flash-image"
-ENDED = {"succeeded", "partially_succeeded", "failed", "cancelled"}
-
-
-def sweep_until_ended(client: Client, batch_id: str, timeout: float = 120) -> dict:
-    """Run the sweep (in-process, with the stack's settings) until the batch has ended."""
-    from imagegen.bootstrap import Services
-    from imagegen.config import load_settings
-    from imagegen.services.upkeep import sweep
-
-    services = Services(load_settings())
-    end = time.monotonic() + timeout
-    while True:
-        sweep(services)
-        batch = client.batch(batch_id)
-        if batch["state"] in ENDED:
-            return batch
-        assert time.monotonic() < end, batch
-        time.sleep(0.5)
 
 
 def _lines(unique: str) -> bytes:
@@ -64,7 +46,7 @@ def receiver():
 
 
 def test_a_20_line_batch_with_3_invalid_lines_makes_17_readable_jobs_at_the_batch_price(
-    api_url, unique
+    api_url, unique, sweep_until_ended
 ):
     owner = Client(api_url, caller=f"batch-{unique}")
     price = load_catalog()[NB2].price("1K") / 2  # Vertex batch prediction: half price
@@ -83,7 +65,7 @@ def test_a_20_line_batch_with_3_invalid_lines_makes_17_readable_jobs_at_the_batc
         stranger.batch(submitted["id"])
     assert getattr(hidden.value, "status", None) == 404
 
-    done = sweep_until_ended(owner, submitted["id"])
+    done = sweep_until_ended(lambda: owner.batch(submitted["id"]))
     assert done["state"] == "succeeded"
     assert done["counts"] == {
         "total": 17, "succeeded": 17, "failed": 0, "blocked": 0, "cancelled": 0, "pending": 0,
@@ -109,7 +91,9 @@ def test_a_20_line_batch_with_3_invalid_lines_makes_17_readable_jobs_at_the_batc
     assert usage["total"]["cost_usd"] == pytest.approx(17 * price)
 
 
-def test_a_batch_webhook_gets_batch_completed_once_signed(api_url, stack_env, unique, receiver):
+def test_a_batch_webhook_gets_batch_completed_once_signed(
+    api_url, stack_env, unique, receiver, sweep_until_ended
+):
     url, got = receiver
     owner = Client(api_url, caller=f"hook-{unique}")
     submitted = owner._request(
@@ -120,7 +104,7 @@ def test_a_batch_webhook_gets_batch_completed_once_signed(api_url, stack_env, un
             "webhook": {"url": url},
         },
     )[1]
-    sweep_until_ended(owner, submitted["id"])
+    sweep_until_ended(lambda: owner.batch(submitted["id"]))
     end = time.monotonic() + 30
     while not got and time.monotonic() < end:
         time.sleep(0.2)
@@ -133,7 +117,7 @@ def test_a_batch_webhook_gets_batch_completed_once_signed(api_url, stack_env, un
 
 
 def test_a_dropped_batch_file_is_answered_and_its_answer_rewritten_at_the_end(
-    stack_env, api_url, unique
+    stack_env, api_url, unique, sweep_until_ended
 ):
     gcs = storage.Client(
         project=stack_env["GOOGLE_CLOUD_PROJECT"], credentials=AnonymousCredentials()
@@ -152,7 +136,7 @@ def test_a_dropped_batch_file_is_answered_and_its_answer_rewritten_at_the_end(
     assert first["items"] == 2 and [r["line"] for r in first["rejected"]] == [2]
     assert first["status"] == "queued" and first["status_url"].endswith(first["batch_id"])
     reader = Client(api_url, caller=f"reader-{unique}")  # an upload's batch: any caller reads it
-    done = sweep_until_ended(reader, first["batch_id"])
+    done = sweep_until_ended(lambda: reader.batch(first["batch_id"]))
     assert done["state"] == "succeeded" and done["source"] == "upload"
     end = time.monotonic() + 60
     while True:  # deliver_webhooks rewrites it on batch.completed
@@ -171,7 +155,7 @@ def test_a_dropped_batch_file_is_answered_and_its_answer_rewritten_at_the_end(
     assert getattr(refused.value, "status", None) == 404
 
 
-def test_cancelling_a_batch_mid_run_over_http(api_url, unique):
+def test_cancelling_a_batch_mid_run_over_http(api_url, unique, sweep_until_ended):
     owner = Client(api_url, caller=f"cancel-{unique}")
     lines = [
         {"prompt": f"{unique} c {n}" + (" [[batch:slow:3]]" if n == 0 else "")} for n in range(5)
@@ -189,7 +173,7 @@ def test_cancelling_a_batch_mid_run_over_http(api_url, unique):
         time.sleep(0.2)
     cancelled = owner._request("DELETE", f"/v1/batches/{submitted['id']}")
     assert cancelled[0] == 202 and cancelled[1]["cancel_requested"] is True
-    done = sweep_until_ended(owner, submitted["id"])
+    done = sweep_until_ended(lambda: owner.batch(submitted["id"]))
     assert done["state"] == "cancelled"
     states = [i["state"] for i in owner.batch_items(submitted["id"])]
     assert len(states) == 5 and set(states) <= {"succeeded", "cancelled"} and "cancelled" in states

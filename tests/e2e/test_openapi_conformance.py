@@ -129,6 +129,49 @@ def test_models_usage_health_and_errors_match(http, api_url, unique, conforms):
     assert {200, 400, 403, 404, 415} <= {status for _, _, status in conforms.seen}
 
 
+def test_every_batch_answer_matches_the_batch_schema(
+    http, api_url, unique, conforms, sweep_until_ended
+):
+    """Issue 29's /v1/batches: submitted (JSON and JSONL, a replay), read while it runs and
+    after it ended with its items, listed, cancelled, and its errors."""
+    base = f"{api_url}/v1/batches"
+    body = {"requests": [{"prompt": f"{unique} a fern"}, {"prompt": ""}], "labels": {"t": "x"}}
+    post = http.post(base, json=body, headers={"Idempotency-Key": unique}, timeout=10)
+    assert post.status_code == 202
+    submitted = conforms(post)
+    assert submitted["items"] == 1 and [r["line"] for r in submitted["rejected"]] == [2]
+    replay = http.post(base, json=body, headers={"Idempotency-Key": unique}, timeout=10)
+    assert replay.status_code == 200 and conforms(replay)["id"] == submitted["id"]
+    running = conforms(http.get(submitted["status_url"], timeout=10))
+    assert running["state"] in ("queued", "running")
+
+    def read() -> dict:
+        return conforms(http.get(f"{submitted['status_url']}?limit=5", timeout=10))
+
+    done = sweep_until_ended(read)
+    assert done["state"] == "succeeded" and [i["line"] for i in done["items"]] == [1]
+    assert conforms(http.get(f"{base}?limit=5", timeout=10))["batches"]
+
+    jsonl = f'{{"prompt": "{unique} a moss"}}\n{{"prompt": "{unique} a lichen"}}\n'
+    other = http.post(base, data=jsonl, headers={"Content-Type": "application/jsonl"}, timeout=10)
+    assert other.status_code == 202 and conforms(other)["items"] == 2
+    cancel = http.delete(conforms(other)["status_url"], timeout=10)
+    assert cancel.status_code == 202 and conforms(cancel)["cancel_requested"] is True
+    ended = http.delete(submitted["status_url"], timeout=10)  # an ended batch: 409
+    assert ended.status_code == 409 and conforms(ended)["error"]["code"] == "conflict"
+    for response in (
+        http.post(base, json={"requests": [{"prompt": ""}]}, timeout=10),  # no valid line: 400
+        http.post(base, data="x", headers={"Content-Type": "text/plain"}, timeout=10),  # 415
+        http.get(f"{base}/b{unique}", timeout=10),  # 404
+        http.get(f"{submitted['status_url']}?limit=0", timeout=10),  # 400
+    ):
+        assert response.status_code >= 400
+        assert conforms(response)["error"]["message"]
+    seen = {(method, status) for method, template, status in conforms.seen if "batch" in template}
+    assert {("POST", 200), ("POST", 202), ("GET", 200), ("DELETE", 202), ("DELETE", 409)} <= seen
+    assert {("POST", 400), ("POST", 415), ("GET", 404), ("GET", 400)} <= seen
+
+
 def test_the_check_itself_refuses_a_wrong_job(openapi_schema):
     """The validation is real: a job with a state the API does not have, a lost `id` or an
     unknown field fails against the same schema."""

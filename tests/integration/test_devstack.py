@@ -8,6 +8,7 @@ dead-lettering without depending on the functions.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import json
 import os
@@ -318,3 +319,15 @@ def test_down_from_another_process_leaves_nothing(tmp_path):
     ]
     assert survivors == []
     assert not stack.state_file.exists()
+
+
+def test_a_running_stack_is_adopted_when_the_scheduler_is_off(stack):
+    """The scheduler stand-in (issue 29) is started only with DEVSTACK_SWEEP_SECONDS > 0; a
+    second `up` (another shell, `make up` then the tests) adopts the running stack instead
+    of calling it partly running for want of a scheduler that was never started."""
+    config = dataclasses.replace(stack.config, components=(*stack.config.components, "scheduler"))
+    assert config.sweep_seconds == 0
+    again = Stack(config)
+    env = again.up()  # adopted: nothing started, nothing stopped
+    assert env["PUBSUB_EMULATOR_HOST"] == stack.env()["PUBSUB_EMULATOR_HOST"]
+    assert set(json.loads(stack.state_file.read_text())["components"]) == {"pubsub", "relay"}

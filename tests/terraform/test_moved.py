@@ -184,6 +184,38 @@ INTENDED_SINCE_MODULE = {
     f"{M}time_sleep.log_metrics_ready": [": None -> {'create_duration': '600s'"],
     # issue 28: the synchronous front doors wait up to 300 s for a job on submit
     f'{M}{FN}.function["submit"]': ["service_config[0].timeout_seconds: 60 -> 360"],
+    # issue 29 (terraform/batches.tf): a sweep splits a batch's output for up to 240 s
+    f'{M}{FN}.function["sweep"]': [
+        "service_config[0].available_memory: '256Mi' -> '512Mi'",  # the split's peak (bench)
+        "service_config[0].timeout_seconds: 60 -> 300",
+    ],
+    f'{M}google_cloud_scheduler_job.sweep["sweep"]': ["attempt_deadline: '120s' -> '320s'"],
+    # issue 29: the Vertex AI service agent, and who may touch a batch's files
+    f"{M}google_project_service_identity.aiplatform": [
+        ": None -> {'project': 'imagegen-replan', 'service': 'aiplatform.googleapis.com'"
+    ],
+    **{
+        f'{M}google_storage_bucket_iam_member.batch["{key}"]': [
+            ": None -> {'bucket': 'imagegen-replan-imagegen-outputs', 'condition': "
+            + ("[]" if key == "sweep/read" else f"[{{'description': '{key}: objects under")
+        ]
+        for key in (
+            "vertex-agent/read-inputs",
+            "vertex-agent/write-outputs",
+            "submit/batch-files",
+            "on_upload/batch-files",
+            "sweep/read",
+            "sweep/item-images",
+        )
+    },
+    # issue 29: the sweep creates, follows and cancels Vertex batch prediction jobs
+    f"{M}google_project_iam_member.sweep_batch_jobs": [": None -> {'condition': [], 'member'"],
+    # issue 29: the studio's list of a caller's batches, newest first
+    f"{M}google_firestore_index.batches_caller_created": [
+        ": None -> {'api_scope': None, 'collection': 'batches'"
+    ],
+    # issue 29: a batch's files under batches/ are deleted after batch_files_retention_days
+    f"{M}google_storage_bucket.outputs": ["lifecycle_rule: [{"],
 }
 # issue 27: jobs wait for their turn in Cloud Tasks queues (terraform/tasks.tf): the API, the
 # default queue (no model is paced in VARS), the tasks' invoker account and its grants, the

@@ -214,13 +214,15 @@ def test_each_function_has_its_own_service_account(tf: TerraformConfig) -> None:
     assert set(accounts) == {sa for _, sa in FUNCTIONS.values()}
 
 
-def test_vertex_ai_user_only_for_generate(tf: TerraformConfig) -> None:
+def test_vertex_ai_user_only_for_generate_and_sweep(tf: TerraformConfig) -> None:
+    """generate calls the models; sweep creates and cancels batch prediction jobs (issue 29,
+    batches.tf). No other account, and never through a for_each that could widen it."""
     grants = [r for r in _iam_resources(tf) if r.body.get("role") == "roles/aiplatform.user"]
-    assert grants, "generate needs roles/aiplatform.user"
+    members = sorted(m for g in grants for m in _members(g.body))
+    assert members == sorted(_function_members({"generate", "sweep"})), (
+        "roles/aiplatform.user may only go to generate's and sweep's service accounts"
+    )
     for g in grants:
-        assert _members(g.body) == ['${google_service_account.function["generate"].member}'], (
-            f"{g.address}: roles/aiplatform.user may only go to generate's service account"
-        )
         assert "for_each" not in g.body and "count" not in g.body
 
 
@@ -351,9 +353,10 @@ def test_on_upload_never_writes_the_uploads_bucket(tf: TerraformConfig) -> None:
             "(it would retrigger itself)"
         )
         condition = block(r.body, "condition")
-        assert condition and "/objects/results/" in condition["expression"], (
-            f"{r.address}: on_upload writes must be limited to the results/ prefix"
-        )
+        # results/: its answers; batches/: a dropped batch's files (issue 29, batches.tf)
+        assert condition and any(
+            f"/objects/{prefix}/" in condition["expression"] for prefix in ("results", "batches")
+        ), f"{r.address}: on_upload writes must be limited to the results/ or batches/ prefix"
     project_writes = [
         r
         for r in tf.of_type("google_project_iam_member")
@@ -518,6 +521,13 @@ def test_ingress_and_timeouts(tf: TerraformConfig) -> None:
             from imagegen.config import Settings
 
             assert timeout > Settings.model_fields["sync_wait_seconds"].default, timeout
+        elif name == "sweep":
+            # issue 29: a batch split reads for up to IMAGEGEN_BATCH_SPLIT_SECONDS, then
+            # the rest of the sweep's work
+            from imagegen.config import Settings
+
+            split = Settings.model_fields["batch_split_seconds"].default
+            assert split + 30 <= timeout <= split + 120, timeout
         else:
             assert timeout == 60, f"{name}: timeout_seconds must be 60"
     submit = _service_config(tf, "submit")

@@ -124,6 +124,10 @@ def test_a_batch_without_a_valid_line_is_refused_listing_every_line():
     with pytest.raises(InvalidRequest) as refused:
         _parse(_jsonl({"prompt": ""}, {"model": "imagen-9", "prompt": "a"}))
     assert [d["line"] for d in refused.value.details] == [1, 2]
+    # each is a detail like any 400's (the OpenAPI ErrorDetail), with the line's own error
+    first = refused.value.details[0]
+    assert first["field"] == "line 1" and first["message"] == first["error"]["message"]
+    assert first["error"]["details"][0]["field"] == "prompt"
     with pytest.raises(InvalidRequest, match="at least one"):
         _parse(b"\n\n")
 

@@ -135,7 +135,11 @@ def parse_batch(
     if not parsed.items:
         raise InvalidRequest(
             f"no valid request in the batch ({len(parsed.rejected)} rejected)",
-            details=[r.to_json() for r in parsed.rejected],
+            # each a detail like any 400's ({field, message}), with the line's own error
+            details=[
+                {"field": f"line {r.line}", "message": r.error["message"], **r.to_json()}
+                for r in parsed.rejected
+            ],
         )
     return parsed
 

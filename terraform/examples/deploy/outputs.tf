@@ -89,3 +89,8 @@ output "labels" {
   description = "Labels every labelled resource of this module should carry (var.labels with app=imagegen and managed-by=terraform): the module sets none itself, so the caller gives them to its google provider as default_labels (examples/deploy does)."
   value       = module.imagegen.labels
 }
+
+output "vertex_ai_service_agent" {
+  description = "The Vertex AI service agent, which runs batch prediction jobs: it reads batch inputs and writes their outputs under batches/ of the outputs bucket (batches.tf)."
+  value       = module.imagegen.vertex_ai_service_agent
+}

@@ -180,9 +180,9 @@ variable "memory" {
     generate    = optional(string)
     on_upload   = optional(string, "512Mi")
     dead_letter = optional(string, "256Mi")
-    sweep       = optional(string, "256Mi")
+    sweep       = optional(string, "512Mi")
   })
-  description = "Memory per function, in Cloud Run units (e.g. 256Mi, 512Mi, 1Gi, 2Gi). generate streams each image to Cloud Storage as it arrives: bench/RESULTS.md (memory) measured a peak of 217 MiB for one job of 4 x 4K incompressible images (600 MiB for the old buffered path, same run), so its default is 512Mi, the smallest the second-generation environment takes (https://cloud.google.com/run/docs/configuring/services/memory-limits, read 2026-11-25), at concurrency.generate = 1, and 1Gi when an instance runs more than one job at once (about 75 MiB more a concurrent 4 x 4K job: projected, not measured)."
+  description = "Memory per function, in Cloud Run units (e.g. 256Mi, 512Mi, 1Gi, 2Gi). generate streams each image to Cloud Storage as it arrives: bench/RESULTS.md (memory) measured a peak of 217 MiB for one job of 4 x 4K incompressible images (600 MiB for the old buffered path, same run), so its default is 512Mi, the smallest the second-generation environment takes (https://cloud.google.com/run/docs/configuring/services/memory-limits, read 2026-11-25), at concurrency.generate = 1, and 1Gi when an instance runs more than one job at once (about 75 MiB more a concurrent 4 x 4K job: projected, not measured). sweep splits Vertex batch outputs (issue 29): bench/RESULTS.md (batch) measured the streamed split of a 10,000-item output of 1K images peaking above 230 MiB, too close to 256Mi, so its default is 512Mi."
   default     = {}
 
   validation {
@@ -229,6 +229,17 @@ variable "output_retention_days" {
   validation {
     condition     = var.output_retention_days >= 1 && var.output_retention_days <= 3650
     error_message = "output_retention_days must be between 1 and 3650."
+  }
+}
+
+variable "batch_files_retention_days" {
+  type        = number
+  description = "Days a batch's files (Vertex inputs, item plans, Vertex's predictions, under batches/ of the outputs bucket) are kept before lifecycle deletion. At least 6: a batch is split within its deadline (IMAGEGEN_BATCH_DEADLINE_SECONDS, 5 days); its images are then stored under jobs/."
+  default     = 14
+
+  validation {
+    condition     = var.batch_files_retention_days >= 6 && var.batch_files_retention_days <= 3650
+    error_message = "batch_files_retention_days must be between 6 and 3650 (a batch may run 5 days)."
   }
 }
 
