@@ -268,6 +268,12 @@ INTENDED_SINCE_MODULE[f'{M}{FN}.function["submit"]'] = [
     *TASKS_ENV,
     "service_config[0].timeout_seconds: 60 -> 360",
 ]
+# the sweep: issue 29's memory and timeout around issue 27's queues (attributes in plan order)
+INTENDED_SINCE_MODULE[f'{M}{FN}.function["sweep"]'] = [
+    "service_config[0].available_memory: '256Mi' -> '512Mi'",
+    *TASKS_ENV,
+    "service_config[0].timeout_seconds: 60 -> 300",
+]
 INTENDED = {
     **INTENDED_SINCE_MODULE,
     # issue 18: each image is streamed to Cloud Storage, one 4 x 4K job peaks at 217 MiB
