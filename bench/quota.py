@@ -341,7 +341,7 @@ def simulate_day(stack: BenchStack, jobs: int, day_limit: int) -> dict[str, obje
         "calls_into_spent": day_429,
         "deliveries_per_job": stats.get("dispatched", 0) / jobs,
         "outcomes": dict(outcomes),
-        "resets": sorted(r.isoformat() for r in resets),
+        "resets": sorted(r.isoformat(timespec="seconds") for r in resets),
     }
 
 
@@ -674,10 +674,13 @@ def run(stack: BenchStack | None = None, small: bool = False) -> dict[str, objec
         f"{day['jobs']} jobs submitted at once; the stand-in accepts {day['day_limit']}"
         " calls per route and day, then answers the per-day 429 (QuotaFailure naming a"
         " per-day quota, RetryInfo) until the day ends; Terraform's 1 h job deadline. The"
-        " first per-day 429 of a route blocks it in the limiter until the reset (08:00"
-        " UTC, `quota_hints.day_reset`); a job with every route spent parks until then (a"
-        " task scheduled at the reset) or, when the reset is after its deadline, ends"
-        " `quota_exhausted` with `resets_at` at once; later jobs decide before their claim.",
+        " first per-day 429 of a route blocks it in the limiter until the reset (the later"
+        " of RetryInfo's delay and the day's end at 08:00 UTC, `quota_hints.hint`); a job"
+        " with every route spent parks until then (a task scheduled at the reset) or, when"
+        " the reset is after its deadline, ends `quota_exhausted` with `resets_at` at once;"
+        " later jobs decide before their claim. Calls into the spent quota are those of"
+        " jobs already in flight when it ran out, before the limiter knew; a job told the"
+        " reset makes no call after.",
         "",
         table(
             ["accepted calls", "calls into the spent quota", "deliveries/job", "jobs", "reset"],
