@@ -99,11 +99,15 @@ resource "google_storage_bucket_iam_member" "batch" {
   }
 }
 
-# The sweep creates, gets, lists and cancels batch prediction jobs. roles/aiplatform.user
-# is the narrowest predefined role with aiplatform.batchPredictionJobs.create and .cancel
-# (roles/aiplatform.viewer, which the sweep holds for the model check in lifecycle.tf, has
-# get and list only); generate holds the same role (iam.tf). A custom role with the four
-# permissions would be narrower, at the price of roles/iam.roleAdmin for every deployer.
+# The sweep creates, gets, lists and cancels batch prediction jobs: it needs
+# aiplatform.batchPredictionJobs.create, .get, .list and .cancel (iam-permissions page).
+# roles/aiplatform.viewer, which it holds for the model check (lifecycle.tf), is read-only;
+# roles/aiplatform.user ("Vertex AI User", which generate holds, iam.tf) is the predefined
+# role for using Vertex AI. That its list holds .create and .cancel was not seen in the
+# part of the roles page read (2026-12-06): verify on a deployment; until then a 403 at
+# create is retried by every sweep (services/batch_follow.py), nothing is lost. A custom
+# role with the four permissions would be narrower, at the price of roles/iam.roleAdmin
+# for every deployer.
 resource "google_project_iam_member" "sweep_batch_jobs" {
   project = var.project_id
   role    = "roles/aiplatform.user"
