@@ -533,6 +533,13 @@ def _retry_after(value: str | None) -> float | None:
 
 def make_handler(standin: TasksStandin) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # keep-alive, as Google's front ends: HTTP/1.0 closed every connection, and a submit
+        # burst of new connections overflowed the listen backlog (1 s SYN retransmits)
+        protocol_version = "HTTP/1.1"
+        # headers and body leave in two writes: without this, Nagle holds the body for the
+        # client's delayed ACK (40 ms a request on a kept-alive connection)
+        disable_nagle_algorithm = True
+
         def log_message(self, *args: Any) -> None:  # one JSON line per dispatch instead
             pass
 
@@ -604,9 +611,14 @@ def make_handler(standin: TasksStandin) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's 5 drops a burst of 32 clients' connections
+    daemon_threads = True
+
+
 def serve(host: str, port: int, standin: TasksStandin) -> ThreadingHTTPServer:
     """Start the API server and the dispatcher in threads; returns the server."""
-    server = ThreadingHTTPServer((host, port), make_handler(standin))
+    server = _Server((host, port), make_handler(standin))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True, name="tasks-api").start()
     threading.Thread(target=standin.run, daemon=True, name="tasks-dispatch").start()
